@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Run every test of hive: formatting, lints, docs, unit and integration tests
+# (including those against a real Docker engine, sshd and drbdadm).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup-machine.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+cargo test --workspace
