@@ -1,0 +1,1 @@
+//! Ansible-compatible Jinja2 rendering of a hive project's values.
