@@ -1,5 +1,41 @@
 //! The phases of a hive site build, as a dependency graph.
 //!
-//! Not implemented yet: this crate only states its purpose (build-infra,
-//! setup-hosts, build-images, build-networks, build-volumes, deploy-services,
-//! initialize-services).
+//! A hive site is built in seven phases. Each phase depends on the ones
+//! before it in the graph below; phases with no dependency between them run
+//! concurrently:
+//!
+//! ```text
+//! build-infra → setup-hosts → { build-images, build-networks, build-volumes } → deploy-services → initialize-services
+//! ```
+//!
+//! This crate holds what is common to every run of phases, whatever they do:
+//!
+//! - [`Phase`] and [`PhaseGraph`]: the phases, their dependencies, and which
+//!   of them a run starting at a given phase executes.
+//! - [`run_graph`]: runs phases as their dependencies complete, concurrently
+//!   where the graph allows, stopping at the first failure.
+//! - [`StageLock`]: one run per stage at a time, with who holds the lock and
+//!   detection of a lock whose process is gone.
+//! - [`Journal`]: the append-only record of every phase run of a stage.
+//!
+//! ```
+//! use hive_phases::{Phase, PhaseGraph};
+//!
+//! let graph = PhaseGraph::standard();
+//! let plan = graph.plan_from(Phase::BuildImages);
+//! assert_eq!(plan.first(), Some(&Phase::BuildImages));
+//! assert!(!plan.contains(&Phase::SetupHosts));
+//! assert!(plan.contains(&Phase::DeployServices));
+//! ```
+
+mod error;
+mod graph;
+mod journal;
+mod lock;
+mod runner;
+
+pub use error::Error;
+pub use graph::{Phase, PhaseGraph};
+pub use journal::{Journal, JournalEntry, PhaseResult};
+pub use lock::{LockHolder, StageLock};
+pub use runner::{PhaseOutcome, RunReport, run_graph};

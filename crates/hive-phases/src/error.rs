@@ -1,0 +1,79 @@
+use std::path::PathBuf;
+
+use crate::lock::LockHolder;
+
+/// Errors of phase scheduling, locking and journaling.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A phase name that is not one of the seven phases.
+    #[error(
+        "unknown phase {name:?}: must be one of build-infra, setup-hosts, build-images, build-volumes, build-networks, deploy-services, initialize-services"
+    )]
+    UnknownPhase {
+        /// The name given.
+        name: String,
+    },
+    /// Another run holds the stage's lock.
+    #[error("stage {stage} is locked by {holder} (lock file {path}); wait for that run to finish")]
+    Locked {
+        /// The stage.
+        stage: String,
+        /// Who holds it.
+        holder: Box<LockHolder>,
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// The stage's lock is held by a process that no longer exists.
+    #[error(
+        "stage {stage} is locked by {holder}, but that process is gone; re-run with --force-unlock to take the lock over (lock file {path})"
+    )]
+    StaleLock {
+        /// The stage.
+        stage: String,
+        /// Who held it.
+        holder: Box<LockHolder>,
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// A lock file that cannot be read as a lock.
+    #[error("lock file {path} is not a hive lock: {reason}; remove it if no hive run is going on")]
+    BadLock {
+        /// The lock file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A journal line that cannot be parsed.
+    #[error("{path}:{line}: not a journal entry")]
+    BadJournal {
+        /// The journal file.
+        path: PathBuf,
+        /// The 1-based line number.
+        line: usize,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A file system operation failed.
+    #[error("cannot {action} {path}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(action: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
