@@ -33,6 +33,7 @@ mod graph;
 mod journal;
 mod lock;
 mod runner;
+pub mod setup_hosts;
 
 pub use error::Error;
 pub use graph::{Phase, PhaseGraph};

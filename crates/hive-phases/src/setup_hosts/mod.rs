@@ -1,0 +1,1 @@
+//! The setup-hosts phase: configure every server of a stage over SSH.
