@@ -1,4 +1,70 @@
 //! DRBD-replicated volumes for a hive site.
 //!
-//! Not implemented yet: this crate only states its purpose (resource files,
-//! host preparation and volume plans, status parsing).
+//! Planning is data, with no I/O:
+//! - [`render_resource`] writes a volume's DRBD resource file;
+//! - [`HostPreparation::plan`] is the `drbd` step of setup-hosts (packages,
+//!   kernel module preflight, volume group and thin pool, TCP buffers,
+//!   firewall, the `drbd-resource@.service` unit and its helper);
+//! - [`create_volume_plan`] and [`destroy_volume_plan`] build and remove a
+//!   volume on every hive of a stage.
+//!
+//! A [`Plan`] is a list of typed [`Step`]s per host; each step has a
+//! [`Check`], a command whose result tells whether the step is already
+//! done, so [`Plan::pending`] of a healthy volume is empty. Plans print for
+//! check mode (`Display`) and serialise for `--output json` (serde).
+//!
+//! The [`Executor`] runs plans through a [`HostRunner`] (the SSH transport
+//! adapts to it; [`LocalRunner`] runs local processes), round by round,
+//! with bounded waits that name the peer that is missing.
+//!
+//! [`parse_events2`], [`parse_drbdadm_status`] and [`volume_status`] read
+//! the state of volumes for `hive volumes status`.
+//!
+//! ```
+//! use hive_drbd::*;
+//! let stage = Stage::new(vec![
+//!     StageHive::new("hive0", "10.0.0.1".parse().unwrap()),
+//!     StageHive::new("hive1", "10.0.0.2".parse().unwrap()),
+//! ]).unwrap();
+//! let volume = DrbdVolume::new("pdnsdb_data", 5, "500M", FsType::Xfs);
+//! let plan = create_volume_plan(&stage, &volume, &VolumePlanOptions::default()).unwrap();
+//! assert_eq!(plan.hosts.len(), 2);
+//! // every check reports "done": nothing left to do
+//! let healthy = plan.pending(|_, check| Some(match &check.done_when {
+//!     DoneWhen::ExitZero => CommandOutput::new(0, ""),
+//!     _ => CommandOutput::new(1, ""), // status unknown: the wait steps stay
+//! }));
+//! assert!(healthy.hosts.iter().all(|h| h.steps.iter().all(|s| matches!(
+//!     s.action, Action::WaitConnected { .. } | Action::WaitSynced { .. }))));
+//! ```
+
+mod error;
+mod exec;
+mod host;
+mod model;
+mod plan;
+mod resource;
+mod status;
+mod volume;
+
+pub use error::DrbdError;
+pub use exec::{ExecutionReport, Executor, HostCommand, HostRunner, LocalRunner, StepOutcome};
+pub use host::{
+    DEFAULT_MIRRORED_DEVICES, FIREWALL_SCRIPT_PATH, FIREWALL_UNIT, HostPreparation, KernelModule,
+    MirroredDiskGroup, SYSCTL_PATH, TCP_BUFFERS, UNIT_PATH, WAIT_HELPER_PATH, assess_kernel_module,
+    render_firewall_script, render_unit, render_wait_helper,
+};
+pub use model::{
+    BASE_PORT, DEFAULT_THIN_POOL, DEFAULT_VOLUME_GROUP, DrbdVolume, FsType, MAX_DEVICE_ID, Stage,
+    StageHive,
+};
+pub use plan::{
+    Action, Check, CommandOutput, DoneWhen, HostPlan, KERNEL_PROBE, PackageManager,
+    PeerExpectation, Plan, Step, missing_connections, missing_sync,
+};
+pub use resource::{render_global_common, render_resource};
+pub use status::{
+    ConnectionStatus, DeviceStatus, DiskState, PeerDeviceStatus, PeerSummary, ResourceStatus,
+    VolumeHostStatus, parse_drbdadm_status, parse_events2, status_command, volume_status,
+};
+pub use volume::{VolumePlanOptions, create_volume_plan, destroy_volume_plan, first_disk_host};

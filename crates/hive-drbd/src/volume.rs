@@ -1,0 +1,413 @@
+//! Volume plans: build and destroy one DRBD volume on every hive of a stage.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::plan::{Action, Check, DoneWhen, PeerExpectation, Plan, Step, sh_quote};
+use crate::{DrbdError, DrbdVolume, Stage, StageHive, render_resource};
+
+/// Options of the volume plans.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VolumePlanOptions {
+    /// Preferred host to force primary and format on (`first_hive`); used
+    /// when it keeps a disk for the volume, otherwise the first hive (by
+    /// name) that does.
+    pub first_hive: Option<String>,
+    /// `no_format`: never force primary nor make a file system (rebuilding
+    /// a host next to surviving data).
+    pub no_format: bool,
+    /// Timeout of the wait for all peers to connect.
+    pub connect_timeout_secs: u64,
+    /// Timeout of each wait for the sync to finish.
+    pub sync_timeout_secs: u64,
+    /// Attempts of `drbdadm down` (a peer may refuse the state change at
+    /// first).
+    pub down_attempts: u32,
+    /// Pause between those attempts.
+    pub down_delay_secs: u64,
+    /// Directory of DRBD resource files on the hosts (`/etc/drbd.d`).
+    pub resource_dir: String,
+}
+
+impl VolumePlanOptions {
+    /// Path of the resource file of `volume` on the hosts.
+    pub fn resource_file(&self, volume: &DrbdVolume) -> String {
+        format!(
+            "{}/{}.res",
+            self.resource_dir.trim_end_matches('/'),
+            volume.name
+        )
+    }
+}
+
+impl Default for VolumePlanOptions {
+    fn default() -> Self {
+        VolumePlanOptions {
+            first_hive: None,
+            no_format: false,
+            connect_timeout_secs: 300,
+            sync_timeout_secs: 3600,
+            down_attempts: 10,
+            down_delay_secs: 5,
+            resource_dir: "/etc/drbd.d".into(),
+        }
+    }
+}
+
+/// Check that a file has exactly `content`.
+pub(crate) fn file_check(path: &str, content: &str) -> Check {
+    let hash = Sha256::digest(content.as_bytes());
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    Check::exit_zero(format!(
+        "echo {} | sha256sum --check --status",
+        sh_quote(&format!("{hex}  {path}"))
+    ))
+}
+
+/// The host that forces primary and makes the file system, if any.
+pub fn first_disk_host<'a>(
+    stage: &'a Stage,
+    volume: &DrbdVolume,
+    options: &VolumePlanOptions,
+) -> Option<&'a StageHive> {
+    if options.no_format {
+        return None;
+    }
+    if let Some(pref) = options.first_hive.as_deref().and_then(|n| stage.hive(n)) {
+        if volume.has_disk_on(pref) {
+            return Some(pref);
+        }
+    }
+    stage.hives().iter().find(|h| volume.has_disk_on(h))
+}
+
+fn fs_check(volume: &DrbdVolume) -> String {
+    format!(
+        "test \"$(blkid -p -o value -s TYPE {} 2>/dev/null)\" = {}",
+        volume.device_path(),
+        volume.fstype
+    )
+}
+
+fn unit_enabled(volume: &DrbdVolume) -> String {
+    format!(
+        "systemctl is-enabled -q {} 2>/dev/null",
+        sh_quote(&volume.unit())
+    )
+}
+
+/// The plan that builds `volume` on every hive of `stage`, in the order
+/// hive-builder used (so existing sites behave the same):
+///
+/// 1. write the resource file;
+/// 2. create the backing (thin) logical volume where the volume has a disk;
+/// 3. create DRBD metadata where it is missing;
+/// 4. adjust the resource to its file;
+/// 5. wait until every peer is connected;
+/// 6. force primary on the first disk host, only on a fresh unformatted
+///    volume whose unit was never enabled;
+/// 7. wait for the sync; 8. make the file system (same conditions as 6);
+/// 9. wait for the sync again; 10. take the resource down unless its unit
+///    runs;
+/// 11. enable and start `drbd-resource@<volume>.service`;
+/// 12. create the Docker `local` volume on `/dev/drbd<id>`.
+///
+/// Every step has a check, so on a healthy volume every check reports done
+/// and [`Plan::pending`] is empty.
+pub fn create_volume_plan(
+    stage: &Stage,
+    volume: &DrbdVolume,
+    options: &VolumePlanOptions,
+) -> Result<Plan, DrbdError> {
+    let resource_text = render_resource(stage, volume)?;
+    if let Some(f) = &options.first_hive {
+        if stage.hive(f).is_none() {
+            return Err(DrbdError::InvalidVolume {
+                volume: volume.name.clone(),
+                key: "first_hive".into(),
+                message: format!("'{f}' is not a hive of the stage"),
+            });
+        }
+    }
+    let res = volume.name.clone();
+    let first = first_disk_host(stage, volume, options).map(|h| h.name.clone());
+    let mut steps = Vec::new();
+    for hive in stage.hives() {
+        let host = hive.name.clone();
+        let disk = volume.has_disk_on(hive);
+        let peers: Vec<String> = stage
+            .hives()
+            .iter()
+            .filter(|p| p.name != hive.name)
+            .map(|p| p.name.clone())
+            .collect();
+        let expectations: Vec<PeerExpectation> = stage
+            .hives()
+            .iter()
+            .filter(|p| p.name != hive.name)
+            .map(|p| PeerExpectation {
+                peer: p.name.clone(),
+                has_disk: volume.has_disk_on(p),
+            })
+            .collect();
+        let mut push = |round: u32, action: Action, check: Check| {
+            steps.push((
+                host.clone(),
+                Step {
+                    round,
+                    action,
+                    check,
+                },
+            ))
+        };
+        push(
+            1,
+            Action::WriteFile {
+                path: options.resource_file(volume),
+                content: resource_text.clone(),
+                mode: 0o644,
+            },
+            file_check(&options.resource_file(volume), &resource_text),
+        );
+        if disk {
+            push(
+                2,
+                Action::CreateLogicalVolume {
+                    volume_group: volume.volume_group.clone(),
+                    thin_pool: volume.thin_pool.clone(),
+                    name: res.clone(),
+                    size: volume.size.clone(),
+                },
+                Check::exit_zero(format!(
+                    "lvs {} >/dev/null 2>&1",
+                    sh_quote(&format!("{}/{}", volume.volume_group, res))
+                )),
+            );
+            push(
+                3,
+                Action::CreateMetadata {
+                    resource: res.clone(),
+                },
+                Check::exit_zero(format!(
+                    "drbdadm dstate {r} 2>/dev/null | grep -Eq '^(UpToDate|Consistent|Inconsistent|Outdated)' \
+                     || drbdadm get-gi {r} >/dev/null 2>&1",
+                    r = sh_quote(&res)
+                )),
+            );
+        }
+        push(
+            4,
+            Action::Adjust {
+                resource: res.clone(),
+            },
+            Check::exit_zero(format!(
+                "out=$(drbdadm -d adjust {} 2>/dev/null) && test -z \"$out\"",
+                sh_quote(&res)
+            )),
+        );
+        let status = crate::status::status_command(&res);
+        if !peers.is_empty() {
+            push(
+                5,
+                Action::WaitConnected {
+                    resource: res.clone(),
+                    peers: peers.clone(),
+                    timeout_secs: options.connect_timeout_secs,
+                },
+                Check {
+                    command: status.clone(),
+                    done_when: DoneWhen::Connected {
+                        resource: res.clone(),
+                        peers: peers.clone(),
+                    },
+                },
+            );
+        }
+        let is_first = first.as_deref() == Some(hive.name.as_str());
+        if is_first {
+            push(
+                6,
+                Action::ForcePrimary {
+                    resource: res.clone(),
+                },
+                Check::exit_zero(format!(
+                    "{} || drbdadm dstate {} 2>/dev/null | grep -q '^UpToDate' || {}",
+                    unit_enabled(volume),
+                    sh_quote(&res),
+                    fs_check(volume)
+                )),
+            );
+        }
+        let sync = |round| {
+            (
+                round,
+                Action::WaitSynced {
+                    resource: res.clone(),
+                    local_disk: disk,
+                    peers: expectations.clone(),
+                    timeout_secs: options.sync_timeout_secs,
+                },
+                Check {
+                    command: status.clone(),
+                    done_when: DoneWhen::Synced {
+                        resource: res.clone(),
+                        local_disk: disk,
+                        peers: expectations.clone(),
+                    },
+                },
+            )
+        };
+        let (r, a, c) = sync(7);
+        push(r, a, c);
+        if is_first {
+            push(
+                8,
+                Action::MakeFilesystem {
+                    device: volume.device_path(),
+                    fstype: volume.fstype.to_string(),
+                },
+                Check::exit_zero(format!("{} || {}", unit_enabled(volume), fs_check(volume))),
+            );
+            let (r, a, c) = sync(9);
+            push(r, a, c);
+        }
+        push(
+            10,
+            Action::Down {
+                resource: res.clone(),
+                attempts: options.down_attempts,
+                delay_secs: options.down_delay_secs,
+            },
+            Check::exit_zero(format!(
+                "systemctl is-active -q {}",
+                sh_quote(&volume.unit())
+            )),
+        );
+        push(
+            11,
+            Action::EnableUnit {
+                unit: volume.unit(),
+                restart: false,
+            },
+            Check::exit_zero(format!(
+                "systemctl is-enabled -q {u} && systemctl is-active -q {u}",
+                u = sh_quote(&volume.unit())
+            )),
+        );
+        let mut want = format!("local {} {}", volume.fstype, volume.device_path());
+        let mut format = "{{.Driver}} {{.Options.type}} {{.Options.device}}".to_string();
+        if let Some(o) = &volume.mount_options {
+            want.push(' ');
+            want.push_str(o);
+            format.push_str(" {{.Options.o}}");
+        }
+        push(
+            12,
+            Action::CreateDockerVolume {
+                name: res.clone(),
+                device: volume.device_path(),
+                fstype: volume.fstype.to_string(),
+                mount_options: volume.mount_options.clone(),
+            },
+            Check::exit_zero(format!(
+                "test \"$(docker volume inspect --format {} {} 2>/dev/null)\" = {}",
+                sh_quote(&format),
+                sh_quote(&res),
+                sh_quote(&want)
+            )),
+        );
+    }
+    Ok(Plan::from_steps(
+        format!("create volume {}", volume.name),
+        steps,
+    ))
+}
+
+/// The plan that removes `volume` from every hive of `stage`: the Docker
+/// volume (refused by Docker while a container uses it), the unit, the DRBD
+/// resource, the logical volume and the resource file. The unit's failed
+/// state is reset so monitoring does not keep reporting it.
+pub fn destroy_volume_plan(
+    stage: &Stage,
+    volume: &DrbdVolume,
+    options: &VolumePlanOptions,
+) -> Result<Plan, DrbdError> {
+    volume.validate(stage)?;
+    let res = volume.name.clone();
+    let unit = sh_quote(&volume.unit());
+    let mut steps = Vec::new();
+    for hive in stage.hives() {
+        let host = hive.name.clone();
+        let mut push = |round: u32, action: Action, check: Check| {
+            steps.push((
+                host.clone(),
+                Step {
+                    round,
+                    action,
+                    check,
+                },
+            ))
+        };
+        push(
+            1,
+            Action::RemoveDockerVolume { name: res.clone() },
+            Check::exit_zero(format!(
+                "! docker volume inspect {} >/dev/null 2>&1",
+                sh_quote(&res)
+            )),
+        );
+        push(
+            2,
+            Action::StopUnit {
+                unit: volume.unit(),
+            },
+            Check::exit_zero(format!("! systemctl is-active -q {unit}")),
+        );
+        push(
+            3,
+            Action::Down {
+                resource: res.clone(),
+                attempts: options.down_attempts,
+                delay_secs: options.down_delay_secs,
+            },
+            Check::exit_zero(format!(
+                "! drbdsetup status {} >/dev/null 2>&1",
+                sh_quote(&res)
+            )),
+        );
+        push(
+            4,
+            Action::DisableUnit {
+                unit: volume.unit(),
+            },
+            Check::exit_zero(format!("! systemctl is-enabled -q {unit} 2>/dev/null")),
+        );
+        // On every hive: the disk may have been there under an older definition.
+        push(
+            5,
+            Action::RemoveLogicalVolume {
+                volume_group: volume.volume_group.clone(),
+                name: res.clone(),
+            },
+            Check::exit_zero(format!(
+                "! lvs {} >/dev/null 2>&1",
+                sh_quote(&format!("{}/{}", volume.volume_group, res))
+            )),
+        );
+        push(
+            6,
+            Action::RemoveFile {
+                path: options.resource_file(volume),
+            },
+            Check::exit_zero(format!(
+                "test ! -e {}",
+                sh_quote(&options.resource_file(volume))
+            )),
+        );
+    }
+    Ok(Plan::from_steps(
+        format!("destroy volume {}", volume.name),
+        steps,
+    ))
+}
