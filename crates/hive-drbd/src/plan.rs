@@ -715,7 +715,11 @@ impl fmt::Display for Plan {
             writeln!(f, "  {}:", h.host)?;
             for s in &h.steps {
                 writeln!(f, "    [{}] {}", s.round, s.action)?;
-                writeln!(f, "        run:   {}", s.action.command())?;
+                let label = match s.action {
+                    Action::WaitConnected { .. } | Action::WaitSynced { .. } => "poll: ",
+                    _ => "run:  ",
+                };
+                writeln!(f, "        {label} {}", s.action.command())?;
                 writeln!(f, "        check: {}", s.check.command)?;
             }
         }

@@ -1,0 +1,263 @@
+//! The executor end to end through the local runner, with a scripted
+//! stand-in for the kernel-facing commands (tests/fake-tools/fake-tool on
+//! PATH: drbdadm, drbdsetup, lvs, lvcreate, lvremove, blkid, mkfs,
+//! systemctl, docker), three "hosts" sharing this machine.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hive_drbd::{
+    DrbdError, DrbdVolume, Executor, LocalRunner, Stage, VolumePlanOptions, create_volume_plan,
+    destroy_volume_plan,
+};
+
+const TOOLS: [&str; 9] = [
+    "drbdadm",
+    "drbdsetup",
+    "lvs",
+    "lvcreate",
+    "lvremove",
+    "blkid",
+    "mkfs",
+    "systemctl",
+    "docker",
+];
+
+struct Lab {
+    _tmp: tempfile::TempDir,
+    state: PathBuf,
+    options: VolumePlanOptions,
+    runner: LocalRunner,
+    stage: Stage,
+    volume: DrbdVolume,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let tmp = tempfile::tempdir().unwrap();
+        let bin = tmp.path().join("bin");
+        let state = tmp.path().join("state");
+        let resdir = tmp.path().join("etc-drbd.d");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(&state).unwrap();
+        let tool = bin.join("fake-tool");
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake-tools/fake-tool"),
+            &tool,
+        )
+        .unwrap();
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for t in TOOLS {
+            std::os::unix::fs::symlink("fake-tool", bin.join(t)).unwrap();
+        }
+        let (stage, volume) = common::load_case(
+            &common::fixtures().join("plans"),
+            "three-hives-one-diskless",
+        );
+        let mut runner = LocalRunner::new();
+        for h in stage.hives() {
+            runner = runner
+                .host_env(&h.name, "PATH", format!("{}:/usr/bin:/bin", bin.display()))
+                .host_env(&h.name, "FAKE_STATE", state.display().to_string())
+                .host_env(&h.name, "FAKE_RESDIR", resdir.display().to_string());
+        }
+        let options = VolumePlanOptions {
+            resource_dir: resdir.display().to_string(),
+            connect_timeout_secs: 30,
+            sync_timeout_secs: 30,
+            down_attempts: 3,
+            down_delay_secs: 1,
+            ..VolumePlanOptions::default()
+        };
+        Lab {
+            _tmp: tmp,
+            state,
+            options,
+            runner,
+            stage,
+            volume,
+        }
+    }
+
+    /// Timeouts and delays of the plan count in units of 10 ms here.
+    fn executor(&self) -> Executor<'_, LocalRunner> {
+        Executor::new(&self.runner)
+            .poll_interval(Duration::from_millis(20))
+            .time_unit(Duration::from_millis(10))
+    }
+
+    fn log(&self) -> Vec<String> {
+        std::fs::read_to_string(self.state.join("log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn calls(&self, prefix: &str) -> Vec<String> {
+        self.log()
+            .into_iter()
+            .filter(|l| l.contains(prefix))
+            .collect()
+    }
+
+    fn host_file(&self, host: &str, rel: &str) -> PathBuf {
+        self.state.join(host).join(rel)
+    }
+}
+
+#[test]
+fn create_then_rerun_then_destroy() {
+    let lab = Lab::new();
+    let plan = create_volume_plan(&lab.stage, &lab.volume, &lab.options).unwrap();
+    let ex = lab.executor();
+
+    let report = ex.run(&plan).unwrap();
+    println!("{report}");
+    assert!(report.changed() >= 15, "{report}");
+
+    // Forced primary and formatted once, on the first disk host.
+    assert_eq!(
+        lab.calls("drbdadm primary --force"),
+        vec!["s-hive0.pdns drbdadm primary --force pdnsdb_data"]
+    );
+    assert_eq!(
+        lab.calls("mkfs"),
+        vec!["s-hive0.pdns mkfs -t xfs -f /dev/drbd5"]
+    );
+    // Thin volume and metadata only where the volume keeps a disk.
+    let lvcreate: Vec<String> = lab
+        .calls(" lvcreate")
+        .iter()
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect();
+    assert_eq!(lvcreate, vec!["s-hive0.pdns"]);
+    for h in ["s-hive0.pdns", "s-hive1.pdns", "s-hive2.pdns"] {
+        assert_eq!(
+            std::fs::read_to_string(lab.host_file(h, "dvol/pdnsdb_data")).unwrap(),
+            "local xfs /dev/drbd5\n"
+        );
+        assert!(
+            lab.host_file(h, "active/drbd-resource@pdnsdb_data.service")
+                .exists()
+        );
+        assert!(
+            lab.host_file(h, "up/pdnsdb_data").exists(),
+            "{h}: unit brought the resource up"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(lab.host_file("s-hive2.pdns", "disk/pdnsdb_data")).unwrap(),
+        "Diskless\n"
+    );
+    let res_file = Path::new(&lab.options.resource_dir).join("pdnsdb_data.res");
+    assert_eq!(
+        std::fs::read_to_string(&res_file).unwrap(),
+        hive_drbd::render_resource(&lab.stage, &lab.volume).unwrap()
+    );
+
+    // Check mode on the healthy volume: nothing to do.
+    let pending = ex.pending(&plan).unwrap();
+    assert!(pending.is_empty(), "{pending}");
+
+    // A second run changes nothing and says so.
+    let before = lab.log().len();
+    let again = ex.run(&plan).unwrap();
+    assert_eq!(again.changed(), 0, "{again}");
+    assert!(again.to_string().contains("nothing changed"), "{again}");
+    let mutating: Vec<String> = lab.log()[before..]
+        .iter()
+        .filter(|l| {
+            l.contains("drbdadm adjust ")
+                || l.contains("create-md")
+                || l.contains("primary")
+                || l.contains("mkfs")
+                || l.contains("drbdadm down")
+                || l.contains("volume create")
+        })
+        .cloned()
+        .collect();
+    assert!(mutating.is_empty(), "re-run mutated: {mutating:?}");
+
+    // Destroy, then destroy again (nothing left).
+    let destroy = destroy_volume_plan(&lab.stage, &lab.volume, &lab.options).unwrap();
+    let gone = ex.run(&destroy).unwrap();
+    assert!(gone.changed() > 0);
+    for h in ["s-hive0.pdns", "s-hive1.pdns", "s-hive2.pdns"] {
+        assert!(!lab.host_file(h, "dvol/pdnsdb_data").exists());
+        assert!(!lab.host_file(h, "up/pdnsdb_data").exists());
+        assert!(
+            !lab.host_file(h, "enabled/drbd-resource@pdnsdb_data.service")
+                .exists()
+        );
+        assert!(!lab.host_file(h, "lv/pdnsdb_data").exists());
+    }
+    assert!(!res_file.exists());
+    assert_eq!(ex.run(&destroy).unwrap().changed(), 0);
+    assert!(ex.pending(&destroy).unwrap().is_empty());
+}
+
+#[test]
+fn a_peer_that_never_connects_times_out_naming_it() {
+    let lab = Lab::new();
+    std::fs::create_dir_all(lab.state.join("s-hive1.pdns")).unwrap();
+    std::fs::write(lab.state.join("s-hive1.pdns/isolated"), "").unwrap();
+    let plan = create_volume_plan(&lab.stage, &lab.volume, &lab.options).unwrap();
+    let err = lab.executor().run(&plan).unwrap_err();
+    match &err {
+        DrbdError::WaitTimeout {
+            host,
+            resource,
+            missing,
+            ..
+        } => {
+            assert_eq!(host, "s-hive0.pdns");
+            assert_eq!(resource, "pdnsdb_data");
+            assert_eq!(
+                missing,
+                &vec!["s-hive1.pdns (connection Connecting)".to_string()]
+            );
+        }
+        other => panic!("expected a wait timeout, got {other}"),
+    }
+    assert_eq!(
+        err.to_string(),
+        "host s-hive0.pdns: resource pdnsdb_data: connection to all peers not reached after 30s; missing: s-hive1.pdns (connection Connecting)"
+    );
+    // Nothing was formatted while a peer was missing.
+    assert!(lab.calls("mkfs").is_empty());
+    assert!(lab.calls("primary").is_empty());
+}
+
+#[test]
+fn a_failing_step_names_host_step_and_output() {
+    let lab = Lab::new();
+    std::fs::create_dir_all(lab.state.join("s-hive0.pdns")).unwrap();
+    std::fs::write(lab.state.join("s-hive0.pdns/fail-lvcreate"), "").unwrap();
+    let plan = create_volume_plan(&lab.stage, &lab.volume, &lab.options).unwrap();
+    let err = lab.executor().run(&plan).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "host s-hive0.pdns: step 'create thin volume drbdvg/pdnsdb_data of 500M in pool drbdpool' failed with exit status 5: lvcreate: simulated failure on s-hive0.pdns"
+    );
+    // The round failed: nothing of a later round ran.
+    assert!(lab.calls("create-md").is_empty());
+}
+
+#[test]
+fn down_is_retried_then_reported() {
+    let lab = Lab::new();
+    let plan = create_volume_plan(&lab.stage, &lab.volume, &lab.options).unwrap();
+    // Only the rounds up to the down step; drbdadm down refuses on s-hive2.
+    std::fs::create_dir_all(lab.state.join("s-hive2.pdns")).unwrap();
+    std::fs::write(lab.state.join("s-hive2.pdns/fail-drbdadm"), "").unwrap();
+    let err = lab.executor().run(&plan).unwrap_err().to_string();
+    assert!(err.starts_with("host s-hive2.pdns: step"), "{err}");
+    assert!(
+        err.contains("drbdadm: simulated failure on s-hive2.pdns"),
+        "{err}"
+    );
+}
