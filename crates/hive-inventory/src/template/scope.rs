@@ -1,0 +1,471 @@
+//! Template-side objects: lazily rendered variable scopes, `hostvars`,
+//! `groups`, undefined values that remember why, and mutable containers.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use indexmap::IndexMap;
+use minijinja::value::{Enumerator, Object, ObjectRepr, Value, ValueKind};
+use minijinja::{Error, ErrorKind, State};
+
+use super::TemplateError;
+use super::engine::{Failure, Inner};
+use super::vars::{ScopeCache, Vars};
+
+/// Names the template environment provides as globals; a scope never
+/// shadows them with an undefined value.
+pub(crate) const GLOBALS: &[&str] = &[
+    "lookup",
+    "query",
+    "q",
+    "dict",
+    "namespace",
+    "range",
+    "cycler",
+    "joiner",
+    "debug",
+    "_hive_mutable",
+    "true",
+    "false",
+    "none",
+    "True",
+    "False",
+    "None",
+];
+
+/// State shared by everything one top-level render touches.
+pub(crate) struct RenderCtx {
+    pub(crate) inner: Arc<Inner>,
+    stack: Mutex<Vec<String>>,
+    pub(crate) fatal: Mutex<Option<TemplateError>>,
+    hosts: Mutex<HashMap<String, Value>>,
+}
+
+impl fmt::Debug for RenderCtx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RenderCtx")
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl RenderCtx {
+    pub(crate) fn new(inner: Arc<Inner>) -> Arc<RenderCtx> {
+        Arc::new(RenderCtx {
+            inner,
+            stack: Mutex::new(Vec::new()),
+            fatal: Mutex::new(None),
+            hosts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn set_fatal(&self, err: TemplateError) {
+        let mut f = lock(&self.fatal);
+        if f.is_none() {
+            *f = Some(err);
+        }
+    }
+
+    pub(crate) fn take_fatal(&self) -> Option<TemplateError> {
+        lock(&self.fatal).take()
+    }
+}
+
+/// A variable scope as the template sees it: variables render on first use.
+#[derive(Debug)]
+pub(crate) struct Scope {
+    pub(crate) ctx: Arc<RenderCtx>,
+    pub(crate) vars: Arc<Vars>,
+    cache: Arc<ScopeCache>,
+    /// true for `hostvars[h]` (errors name the HostVarsVars object)
+    foreign: bool,
+}
+
+impl Scope {
+    pub(crate) fn new(ctx: Arc<RenderCtx>, vars: Arc<Vars>) -> Scope {
+        let cache = match (&vars.host, vars.modified) {
+            (Some(link), false) => link.site.host_cache(&ctx.inner.root, &link.host),
+            _ => Arc::new(Mutex::new(HashMap::new())),
+        };
+        Scope {
+            ctx,
+            vars,
+            cache,
+            foreign: false,
+        }
+    }
+
+    fn host_label(&self) -> String {
+        self.vars.host().unwrap_or("localhost").to_string()
+    }
+
+    fn missing_var(&self, name: &str) -> Value {
+        if self.foreign {
+            Missing::value(format!(
+                "'ansible.vars.hostvars.HostVarsVars object' has no attribute '{name}'"
+            ))
+        } else {
+            Missing::value(format!("'{name}' is undefined"))
+        }
+    }
+
+    /// Resolves a variable: magic variables, then the scope's own.
+    pub(crate) fn lookup(self: &Arc<Self>, name: &str) -> Option<Value> {
+        if let Some(v) = lock(&self.cache).get(name) {
+            return Some(v.clone());
+        }
+        let Some(entry) = self.vars.entries.get(name) else {
+            return self.magic(name);
+        };
+        if entry.is_final {
+            let v = super::pyvalue::yaml_to_value(&entry.value);
+            lock(&self.cache).insert(name.to_string(), v.clone());
+            return Some(v);
+        }
+        let key = format!("{}/{}", self.host_label(), name);
+        {
+            let mut stack = lock(&self.ctx.stack);
+            if let Some(pos) = stack.iter().position(|k| *k == key) {
+                let mut chain: Vec<String> = stack[pos..]
+                    .iter()
+                    .map(|k| k.rsplit('/').next().unwrap_or(k).to_string())
+                    .collect();
+                chain.push(name.to_string());
+                self.ctx.set_fatal(TemplateError::Recursion {
+                    host: self.host_label(),
+                    chain: chain.join(" -> "),
+                });
+                return Some(Missing::value(format!(
+                    "recursive loop detected in '{name}'"
+                )));
+            }
+            stack.push(key);
+        }
+        let scope_value = Value::from_dyn_object(Arc::clone(self));
+        let result = self.ctx.inner.render_yaml(&entry.value, &scope_value);
+        lock(&self.ctx.stack).pop();
+        let value = match result {
+            Ok(v) => v,
+            Err(Failure::Undefined { message, template }) => {
+                Missing::value(format!("{template}: {message}"))
+            }
+            Err(Failure::Fatal(err)) => {
+                self.ctx.set_fatal(err.in_variable(
+                    name,
+                    &self.host_label(),
+                    entry.origin.as_deref(),
+                ));
+                Missing::value(format!("'{name}' failed to render"))
+            }
+        };
+        lock(&self.cache).insert(name.to_string(), value.clone());
+        Some(value)
+    }
+
+    fn magic(self: &Arc<Self>, name: &str) -> Option<Value> {
+        let link = self.vars.host.as_ref();
+        let v = match (name, link) {
+            ("omit", _) => Value::from(self.ctx.inner.omit.as_str()),
+            ("inventory_hostname", Some(l)) => Value::from(l.host.as_str()),
+            ("inventory_hostname_short", Some(l)) => {
+                Value::from(l.host.split('.').next().unwrap_or_default())
+            }
+            ("group_names", Some(l)) => {
+                let mut names: Vec<String> = l
+                    .site
+                    .group_names(&l.host)
+                    .map(<[String]>::to_vec)
+                    .unwrap_or_default();
+                names.retain(|g| g != "all" && g != "ungrouped");
+                names.sort();
+                Value::from(names)
+            }
+            ("groups", Some(l)) => Value::from_object(Groups {
+                site: Arc::clone(&l.site),
+            }),
+            ("hostvars", Some(l)) => Value::from_object(HostVars {
+                ctx: Arc::clone(&self.ctx),
+                site: Arc::clone(&l.site),
+            }),
+            _ if GLOBALS.contains(&name) => return None,
+            _ => self.missing_var(name),
+        };
+        Some(v)
+    }
+}
+
+impl Object for Scope {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.lookup(key.as_str()?)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.vars.names().map(Value::from).collect())
+    }
+}
+
+/// `hostvars`: every host's scope, rendered with that host's variables.
+#[derive(Debug)]
+struct HostVars {
+    ctx: Arc<RenderCtx>,
+    site: Arc<super::vars::Site>,
+}
+
+impl Object for HostVars {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let host = key.as_str()?;
+        if let Some(v) = lock(&self.ctx.hosts).get(host) {
+            return Some(v.clone());
+        }
+        let Some(vars) = self.site.vars_for(host) else {
+            return Some(Missing::value(format!(
+                "'ansible.vars.hostvars.HostVars object' has no attribute '{host}'"
+            )));
+        };
+        let mut scope = Scope::new(Arc::clone(&self.ctx), Arc::new(vars));
+        scope.foreign = true;
+        let v = Value::from_object(scope);
+        lock(&self.ctx.hosts).insert(host.to_string(), v.clone());
+        Some(v)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.site.hosts().map(Value::from).collect())
+    }
+}
+
+/// `groups`: group name → host names.
+#[derive(Debug)]
+struct Groups {
+    site: Arc<super::vars::Site>,
+}
+
+impl Object for Groups {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let name = key.as_str()?;
+        Some(match self.site.groups().get(name) {
+            Some(hosts) => Value::from(hosts.clone()),
+            None => Missing::value(format!("'dict object' has no attribute '{name}'")),
+        })
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(
+            self.site
+                .groups()
+                .keys()
+                .map(|k| Value::from(k.as_str()))
+                .collect(),
+        )
+    }
+}
+
+/// An undefined value that remembers why it is undefined. Attribute access
+/// on it stays undefined; printing, iterating or calling it is an error.
+#[derive(Debug)]
+pub(crate) struct Missing {
+    pub(crate) message: String,
+}
+
+impl Missing {
+    pub(crate) fn value(message: String) -> Value {
+        Value::from_object(Missing { message })
+    }
+}
+
+/// The message of an undefined value (minijinja's or ours).
+pub(crate) fn missing_message(v: &Value) -> Option<String> {
+    v.downcast_object_ref::<Missing>()
+        .map(|m| m.message.clone())
+}
+
+/// Whether a value is undefined (minijinja's undefined or [`Missing`]).
+pub(crate) fn is_undefined(v: &Value) -> bool {
+    v.is_undefined() || v.downcast_object_ref::<Missing>().is_some()
+}
+
+pub(crate) fn undefined_error(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::UndefinedError, message.into())
+}
+
+impl Object for Missing {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn get_value(self: &Arc<Self>, _key: &Value) -> Option<Value> {
+        Some(Value::from_dyn_object(Arc::clone(self)))
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        false
+    }
+
+    fn call(self: &Arc<Self>, _state: &State<'_, '_>, _args: &[Value]) -> Result<Value, Error> {
+        Err(undefined_error(self.message.clone()))
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State<'_, '_>,
+        _method: &str,
+        _args: &[Value],
+    ) -> Result<Value, Error> {
+        Err(undefined_error(self.message.clone()))
+    }
+
+    fn render(self: &Arc<Self>, _f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Ok(())
+    }
+}
+
+/// A dict that `update()` can change (Python dict semantics in templates).
+#[derive(Debug)]
+pub(crate) struct MutableMap {
+    map: Mutex<IndexMap<Value, Value>>,
+}
+
+impl MutableMap {
+    pub(crate) fn new(map: IndexMap<Value, Value>) -> MutableMap {
+        MutableMap {
+            map: Mutex::new(map),
+        }
+    }
+}
+
+fn pairs_of(v: &Value) -> Result<Vec<(Value, Value)>, Error> {
+    if v.kind() != ValueKind::Map {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "update() needs a dict",
+        ));
+    }
+    let mut out = Vec::new();
+    for k in v.try_iter()? {
+        let item = v.get_item(&k)?;
+        out.push((k, item));
+    }
+    Ok(out)
+}
+
+impl Object for MutableMap {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        lock(&self.map).get(key).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(lock(&self.map).keys().cloned().collect())
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        match method {
+            "update" => {
+                let mut new = Vec::new();
+                for a in args {
+                    if a.is_kwargs() || a.kind() == ValueKind::Map {
+                        new.extend(pairs_of(a)?);
+                    }
+                }
+                let mut map = lock(&self.map);
+                for (k, v) in new {
+                    map.insert(k, v);
+                }
+                Ok(Value::from(()))
+            }
+            "keys" => Ok(Value::from(
+                lock(&self.map).keys().cloned().collect::<Vec<_>>(),
+            )),
+            "values" => Ok(Value::from(
+                lock(&self.map).values().cloned().collect::<Vec<_>>(),
+            )),
+            "items" => Ok(Value::from(
+                lock(&self.map)
+                    .iter()
+                    .map(|(k, v)| Value::from(vec![k.clone(), v.clone()]))
+                    .collect::<Vec<_>>(),
+            )),
+            "get" => {
+                let key = args.first().cloned().unwrap_or_default();
+                Ok(lock(&self.map)
+                    .get(&key)
+                    .cloned()
+                    .unwrap_or_else(|| args.get(1).cloned().unwrap_or(Value::from(()))))
+            }
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+/// A list that `append()`/`extend()` can change.
+#[derive(Debug)]
+pub(crate) struct MutableList {
+    items: Mutex<Vec<Value>>,
+}
+
+impl MutableList {
+    pub(crate) fn new(items: Vec<Value>) -> MutableList {
+        MutableList {
+            items: Mutex::new(items),
+        }
+    }
+}
+
+impl Object for MutableList {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let items = lock(&self.items);
+        let idx = key.as_i64()?;
+        let idx = if idx < 0 {
+            items.len() as i64 + idx
+        } else {
+            idx
+        };
+        items.get(usize::try_from(idx).ok()?).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(lock(&self.items).clone())
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        match method {
+            "append" => {
+                lock(&self.items).push(args.first().cloned().unwrap_or_default());
+                Ok(Value::from(()))
+            }
+            "extend" => {
+                let new: Vec<Value> = match args.first() {
+                    Some(a) => a.try_iter()?.collect(),
+                    None => Vec::new(),
+                };
+                lock(&self.items).extend(new);
+                Ok(Value::from(()))
+            }
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
