@@ -1,12 +1,77 @@
-//! The `hive` command.
+//! The `hive` command: build and rebuild a site of Docker Swarm hosts from one inventory.
+//!
+//! `main.rs` holds the global options; each command group lives in its own
+//! module under `commands/` and is dispatched from [`commands::Command`].
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::Parser;
+use hive_inventory::StageName;
 
 /// Build and rebuild a site of Docker Swarm hosts from one inventory.
 #[derive(Parser, Debug)]
-#[command(name = "hive", version, about)]
-struct Cli {}
+#[command(name = "hive", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Project root directory: holds inventory/ and .hive/ (default: the current directory).
+    #[arg(short = 'r', long = "root-dir", global = true, value_name = "DIR")]
+    pub root_dir: Option<PathBuf>,
+    /// Stage to work on: private, staging or production (default: the one saved with `hive set stage`, else private).
+    #[arg(short = 's', long, global = true, value_enum)]
+    pub stage: Option<StageArg>,
+    /// Inventory directory or file (default: <root>/inventory).
+    #[arg(
+        short = 'i',
+        long = "inventory-path",
+        global = true,
+        value_name = "PATH"
+    )]
+    pub inventory_path: Option<PathBuf>,
+    /// Context directory where keys, passwords and generated files are kept (default: <root>/.hive/<stage>).
+    #[arg(short = 'c', long = "context-dir", global = true, value_name = "DIR")]
+    pub context_dir: Option<PathBuf>,
+    /// Directory for temporary files (default: /var/tmp/hive).
+    #[arg(short = 'W', long = "temp-dir", global = true, value_name = "DIR")]
+    pub temp_dir: Option<PathBuf>,
+    /// Print more about what is done.
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: commands::Command,
+}
 
-fn main() {
-    let _cli = Cli::parse();
+/// A stage name on the command line.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StageArg {
+    /// The developer's own stage.
+    Private,
+    /// The test stage.
+    Staging,
+    /// The production stage.
+    Production,
+}
+
+impl From<StageArg> for StageName {
+    fn from(s: StageArg) -> Self {
+        match s {
+            StageArg::Private => StageName::Private,
+            StageArg::Staging => StageName::Staging,
+            StageArg::Production => StageName::Production,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let globals = commands::Globals::from_cli(&cli);
+    match commands::dispatch(cli.command, &globals) {
+        Ok(code) => code,
+        Err(e) => {
+            commands::report_error(&e);
+            ExitCode::FAILURE
+        }
+    }
 }

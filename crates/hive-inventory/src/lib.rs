@@ -2,6 +2,587 @@
 //!
 //! This crate reads the `inventory/` directory of a hive project (the
 //! `hive_inventory` and `hive_services` plugin files, `group_vars/` and
-//! `host_vars/`) and the `.hive/` state directory.
+//! `host_vars/`) and the `.hive/` state directory, exactly as hive-builder's
+//! two Ansible inventory plugins and Ansible's variable loading do, and gives
+//! a typed, validated model of the site: stages, servers, services, volumes,
+//! networks, Ansible groups and each host's merged (unrendered) variables.
+//!
+//! Every problem of a project is reported at once, each with file, line,
+//! column, key path, what would be valid and, for misspelled keys, a
+//! suggestion.
+//!
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! # std::fs::create_dir(dir.path().join("inventory")).unwrap();
+//! # std::fs::write(dir.path().join("inventory/hive.yml"),
+//! #   "plugin: hive_inventory\nname: demo\nstages:\n  private:\n    provider: vagrant\n    separate_repository: no\n    number_of_hosts: 1\n    cidr: 192.168.56.0/27\n").unwrap();
+//! use hive_inventory::Project;
+//! let project = Project::load(dir.path()).expect("valid project");
+//! assert_eq!(project.groups()["hives"], vec!["p-hive0.demo".to_string()]);
+//! let vars = project.host_vars("p-hive0.demo").unwrap();
+//! assert_eq!(vars["hive_private_ip"].value.as_str(), Some("192.168.56.4"));
+//! ```
+//!
+//! The only I/O this crate does is reading the project and reading and
+//! writing `.hive/` (see [`Project::save_persistents`]).
 
+// Errors carry a full location and hint; they are cold and kept by value.
+#![allow(clippy::result_large_err)]
+
+mod error;
+mod inventory;
+mod load;
+mod model;
+mod persist;
 pub mod template;
+pub mod yaml;
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde_yaml::Value;
+
+pub use error::{Error, Errors, Location};
+pub use inventory::{Origin, Variable};
+pub use load::{SERVICE_PARAMS, SERVICE_PARAMS_COPY};
+pub use model::*;
+pub use persist::Persistents;
+
+use inventory::InventoryData;
+use load::{Allocations, Ctx, Loaded};
+
+/// Options for loading a project; [`Project::load`] uses the defaults.
+///
+/// ```no_run
+/// use hive_inventory::{ProjectLoader, StageName};
+/// let project = ProjectLoader::new("/srv/site")
+///     .inventory("/srv/site/inventory")
+///     .stage(StageName::Staging)
+///     .load();
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ProjectLoader {
+    root: PathBuf,
+    inventory: Option<PathBuf>,
+    context_dir: Option<PathBuf>,
+    stage: Option<StageName>,
+}
+
+impl ProjectLoader {
+    /// Loads the project in `root` (the directory holding `inventory/` and `.hive/`).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        ProjectLoader {
+            root: root.into(),
+            inventory: None,
+            context_dir: None,
+            stage: None,
+        }
+    }
+
+    /// Inventory directory or file (default: persisted `inventory_path`, else `<root>/inventory`).
+    pub fn inventory(mut self, path: impl Into<PathBuf>) -> Self {
+        self.inventory = Some(path.into());
+        self
+    }
+
+    /// Context directory (default: persisted `context_dir`, else `<root>/.hive/<stage>`).
+    pub fn context_dir(mut self, path: impl Into<PathBuf>) -> Self {
+        self.context_dir = Some(path.into());
+        self
+    }
+
+    /// The current stage (default: persisted `stage`, else `private`).
+    /// Allocations (drbd device ids, published ports) are kept per stage.
+    pub fn stage(mut self, stage: StageName) -> Self {
+        self.stage = Some(stage);
+        self
+    }
+
+    /// Reads, validates and derives the project; returns every problem found.
+    pub fn load(self) -> Result<Project, Errors> {
+        let root = self.root;
+        let persistents = Persistents::load(&root)?;
+        let global = |name: &str| persistents.get(name, "global").and_then(|v| v.as_str());
+        let stage = match self.stage {
+            Some(s) => s,
+            None => match global("stage") {
+                None => StageName::Private,
+                Some(s) => s.parse::<StageName>().map_err(|message| Error::Invalid {
+                    location: Location::file(persistents.path()),
+                    key_path: "stage.global".into(),
+                    message,
+                    expected: Some(StageName::NAMES.join(", ")),
+                    suggestion: None,
+                })?,
+            },
+        };
+        let inventory_path = self
+            .inventory
+            .or_else(|| global("inventory_path").map(PathBuf::from))
+            .unwrap_or_else(|| root.join("inventory"));
+        let context_dir = self
+            .context_dir
+            .or_else(|| {
+                persistents
+                    .get("context_dir", stage.as_str())
+                    .and_then(|v| v.as_str())
+                    .map(PathBuf::from)
+            })
+            .unwrap_or_else(|| root.join(".hive").join(stage.as_str()));
+
+        let mut ctx = Ctx {
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let mut alloc = Allocations {
+            drbd_device_map: int_map(&mut ctx, &persistents, "drbd_device_map", stage),
+            published_port_map: int_map(&mut ctx, &persistents, "published_port_map", stage),
+        };
+        let (files, vars_dir) = if inventory_path.is_file() {
+            let dir = inventory_path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            (vec![inventory_path.clone()], dir)
+        } else if inventory_path.is_dir() {
+            let mut files = Vec::new();
+            inventory_files(&inventory_path, &mut files);
+            (files, inventory_path.clone())
+        } else {
+            return Err(Error::Read {
+                path: inventory_path.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no inventory directory or file here",
+                ),
+            }
+            .into());
+        };
+        let mut out = Loaded::new();
+        let first_hive = |s: StageName| persistents.get("first_hive", s.as_str()).cloned();
+        for file in &files {
+            let text = match std::fs::read_to_string(file) {
+                Ok(t) => t,
+                Err(source) => {
+                    ctx.errors.push(Error::Read {
+                        path: file.clone(),
+                        source,
+                    });
+                    continue;
+                }
+            };
+            let node = match yaml::parse(file, &text) {
+                Ok(n) => n,
+                Err(e) => {
+                    ctx.errors.push(e);
+                    continue;
+                }
+            };
+            match node.get("plugin").and_then(yaml::Node::as_str) {
+                Some("hive_inventory") => {
+                    load::hive_inventory(&mut ctx, &mut out, file, &node, &first_hive)
+                }
+                Some("hive_services") => {
+                    load::hive_services(&mut ctx, &mut out, &mut alloc, file, &node)
+                }
+                _ => {}
+            }
+        }
+        if out.hive_files == 0 && ctx.errors.is_empty() {
+            ctx.errors.push(Error::Invalid {
+                location: Location::file(&inventory_path),
+                key_path: "plugin".into(),
+                message: "no inventory file with `plugin: hive_inventory` found".into(),
+                expected: Some("a hive.yml with plugin: hive_inventory, name and stages".into()),
+                suggestion: None,
+            });
+        }
+        out.inventory.reconcile();
+        load_vars_files(&mut ctx, &mut out.inventory, &vars_dir);
+        if !ctx.errors.is_empty() {
+            return Err(Errors(ctx.errors));
+        }
+        let mut persistents = persistents;
+        persistents.set(
+            "drbd_device_map",
+            stage.as_str(),
+            to_mapping(&alloc.drbd_device_map),
+        );
+        persistents.set(
+            "published_port_map",
+            stage.as_str(),
+            to_mapping(&alloc.published_port_map),
+        );
+        Ok(Project {
+            root_dir: root,
+            inventory_path,
+            context_dir,
+            stage,
+            name: out.name.unwrap_or_default(),
+            stages: out.stages,
+            servers: out.servers,
+            services: out.services.into_values().collect(),
+            volumes: out.volumes.into_values().collect(),
+            networks: out.networks.into_values().collect(),
+            inventory: out.inventory,
+            persistents,
+            warnings: ctx.warnings,
+        })
+    }
+}
+
+fn to_mapping(map: &IndexMap<String, i64>) -> Value {
+    Value::Mapping(
+        map.iter()
+            .map(|(k, v)| (Value::String(k.clone()), Value::Number((*v).into())))
+            .collect(),
+    )
+}
+
+fn int_map(
+    ctx: &mut Ctx,
+    persistents: &Persistents,
+    name: &str,
+    stage: StageName,
+) -> IndexMap<String, i64> {
+    let mut out = IndexMap::new();
+    match persistents.get(name, stage.as_str()) {
+        None | Some(Value::Null) => {}
+        Some(Value::Mapping(m)) => {
+            for (k, v) in m {
+                let key = match k {
+                    Value::String(s) => s.clone(),
+                    other => serde_yaml::to_string(other)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
+                };
+                match v.as_i64() {
+                    Some(i) => {
+                        out.insert(key, i);
+                    }
+                    None => ctx.errors.push(Error::Invalid {
+                        location: Location::file(persistents.path()),
+                        key_path: format!("{name}.{stage}.{key}"),
+                        message: "must be an integer".into(),
+                        expected: None,
+                        suggestion: None,
+                    }),
+                }
+            }
+        }
+        Some(_) => ctx.errors.push(Error::Invalid {
+            location: Location::file(persistents.path()),
+            key_path: format!("{name}.{stage}"),
+            message: "must be a mapping of name to number".into(),
+            expected: None,
+            suggestion: None,
+        }),
+    }
+    out
+}
+
+/// Inventory source files of a directory, as Ansible picks them.
+fn inventory_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name.starts_with('.') || name == "group_vars" || name == "host_vars" {
+            continue;
+        }
+        if p.is_dir() {
+            inventory_files(&p, out);
+        } else if name.ends_with(".yml") || name.ends_with(".yaml") {
+            out.push(p);
+        }
+    }
+}
+
+fn load_vars_files(ctx: &mut Ctx, inv: &mut InventoryData, dir: &Path) {
+    let gdir = dir.join("group_vars");
+    if gdir.is_dir() {
+        let names: Vec<String> = inv.groups.keys().cloned().collect();
+        for g in names {
+            for file in load::vars_files(&gdir, &g) {
+                let f2 = file.clone();
+                let g2 = g.clone();
+                let vars = load::read_vars(ctx, &file, &move |line| Origin::GroupVars {
+                    group: g2.clone(),
+                    file: f2.clone(),
+                    line,
+                });
+                if let Some(data) = inv.groups.get_mut(&g) {
+                    data.file_vars.extend(vars);
+                }
+            }
+        }
+    }
+    let hdir = dir.join("host_vars");
+    if hdir.is_dir() {
+        let names: Vec<String> = inv.hosts.keys().cloned().collect();
+        for h in names {
+            for file in load::vars_files(&hdir, &h) {
+                let f2 = file.clone();
+                let h2 = h.clone();
+                let vars = load::read_vars(ctx, &file, &move |line| Origin::HostVars {
+                    host: h2.clone(),
+                    file: f2.clone(),
+                    line,
+                });
+                if let Some(data) = inv.hosts.get_mut(&h) {
+                    data.file_vars.extend(vars);
+                }
+            }
+        }
+    }
+}
+
+/// A loaded, validated hive project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    root_dir: PathBuf,
+    inventory_path: PathBuf,
+    context_dir: PathBuf,
+    stage: StageName,
+    name: String,
+    stages: Vec<Stage>,
+    servers: Vec<Server>,
+    services: Vec<Service>,
+    volumes: Vec<Volume>,
+    networks: Vec<Network>,
+    inventory: InventoryData,
+    persistents: Persistents,
+    warnings: Vec<String>,
+}
+
+impl Project {
+    /// Loads the project in `root` with default options (see [`ProjectLoader`]).
+    pub fn load(root: &Path) -> Result<Project, Errors> {
+        ProjectLoader::new(root).load()
+    }
+
+    /// The project root directory.
+    pub fn root_dir(&self) -> &Path {
+        &self.root_dir
+    }
+
+    /// The inventory directory (or file).
+    pub fn inventory_path(&self) -> &Path {
+        &self.inventory_path
+    }
+
+    /// The context directory of the current stage.
+    pub fn context_dir(&self) -> &Path {
+        &self.context_dir
+    }
+
+    /// The current stage (allocations in `.hive/persistents.yml` are kept for it).
+    pub fn stage(&self) -> StageName {
+        self.stage
+    }
+
+    /// The site name (`name:` of `hive.yml`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The stages of `hive.yml`, in file order.
+    pub fn stages(&self) -> &[Stage] {
+        &self.stages
+    }
+
+    /// One stage, if `hive.yml` defines it.
+    pub fn stage_def(&self, stage: StageName) -> Option<&Stage> {
+        self.stages.iter().find(|s| s.name == stage)
+    }
+
+    /// Every server (hive and repository) of every stage.
+    pub fn servers(&self) -> &[Server] {
+        &self.servers
+    }
+
+    /// The servers of one stage, in index order.
+    pub fn servers_of(&self, stage: StageName) -> impl Iterator<Item = &Server> {
+        self.servers.iter().filter(move |s| s.stage == stage)
+    }
+
+    /// The first hive (swarm master) of a stage.
+    pub fn first_hive(&self, stage: StageName) -> Option<&Server> {
+        let index = self.stage_def(stage)?.first_hive;
+        self.servers_of(stage)
+            .filter(|s| s.role.is_hive())
+            .nth(index)
+    }
+
+    /// Every service, in file order.
+    pub fn services(&self) -> &[Service] {
+        &self.services
+    }
+
+    /// Every named volume (drbd, nfs, driver), in order of first declaration.
+    pub fn volumes(&self) -> &[Volume] {
+        &self.volumes
+    }
+
+    /// Every network, including `hive_default_network`.
+    pub fn networks(&self) -> &[Network] {
+        &self.networks
+    }
+
+    /// The persistent values, with this load's allocations for the current stage.
+    pub fn persistents(&self) -> &Persistents {
+        &self.persistents
+    }
+
+    /// Non-fatal findings (e.g. a published port used twice).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Writes `.hive/persistents.yml` atomically if the allocations changed;
+    /// returns whether it wrote.
+    pub fn save_persistents(&mut self) -> Result<bool, Error> {
+        self.persistents.save()
+    }
+
+    /// Every inventory host name (servers, mothers, services, images, volumes, networks).
+    pub fn hosts(&self) -> impl Iterator<Item = &str> {
+        self.inventory.hosts.keys().map(String::as_str)
+    }
+
+    /// A host's variables merged as Ansible merges them (values unrendered):
+    /// plugin-set variables of `all`, `group_vars/all`, plugin-set group
+    /// variables and then `group_vars/<group>` by group depth and name,
+    /// plugin-set host variables, and `host_vars/<host>` last.
+    pub fn host_vars(&self, host: &str) -> Option<IndexMap<String, Variable>> {
+        self.inventory.merged_vars(host)
+    }
+
+    /// Every group with its hosts, descendants' hosts included, like
+    /// Ansible's `groups` variable (`all` and `ungrouped` included).
+    pub fn groups(&self) -> IndexMap<String, Vec<String>> {
+        self.inventory
+            .groups
+            .keys()
+            .map(|g| (g.clone(), self.inventory.group_hosts(g)))
+            .collect()
+    }
+
+    /// The groups of a host, sorted, like Ansible's `group_names` variable.
+    pub fn group_names(&self, host: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .inventory
+            .host_groups(host)
+            .into_iter()
+            .filter(|g| g != "all")
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The inventory in the shape of `ansible-inventory --list`: groups with
+    /// their direct `hosts` and `children`, and `_meta.hostvars` holding each
+    /// host's merged variables. Keys are sorted as Ansible prints them.
+    pub fn to_ansible_json(&self) -> serde_json::Value {
+        use serde_json::{Map, Value as J};
+        let mut root = Map::new();
+        let mut hostvars = Map::new();
+        for host in self.inventory.hosts.keys() {
+            let vars = self.host_vars(host).unwrap_or_default();
+            if vars.is_empty() {
+                continue;
+            }
+            let m: Map<String, J> = vars
+                .into_iter()
+                .map(|(k, v)| (k, yaml_to_json(&v.value)))
+                .collect();
+            hostvars.insert(host.clone(), J::Object(m));
+        }
+        let mut meta = Map::new();
+        meta.insert("hostvars".into(), J::Object(hostvars));
+        root.insert("_meta".into(), J::Object(meta));
+        for (name, g) in &self.inventory.groups {
+            let mut m = Map::new();
+            if !g.hosts.is_empty() {
+                m.insert(
+                    "hosts".into(),
+                    J::Array(g.hosts.iter().cloned().map(J::String).collect()),
+                );
+            }
+            if !g.children.is_empty() {
+                m.insert(
+                    "children".into(),
+                    J::Array(g.children.iter().cloned().map(J::String).collect()),
+                );
+            }
+            if !m.is_empty() || name == "all" {
+                root.insert(name.clone(), J::Object(m));
+            }
+        }
+        sort_json(J::Object(root))
+    }
+}
+
+/// Converts a YAML value to JSON (non-string keys become strings).
+pub fn yaml_to_json(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::Null => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                J::from(i)
+            } else if let Some(u) = n.as_u64() {
+                J::from(u)
+            } else {
+                n.as_f64()
+                    .and_then(serde_json::Number::from_f64)
+                    .map_or(J::Null, J::Number)
+            }
+        }
+        Value::String(s) => J::String(s.clone()),
+        Value::Sequence(s) => J::Array(s.iter().map(yaml_to_json).collect()),
+        Value::Mapping(m) => J::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Value::String(s) => s.clone(),
+                        Value::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+                        Value::Null => "None".to_string(),
+                        other => serde_yaml::to_string(other)
+                            .unwrap_or_default()
+                            .trim()
+                            .to_string(),
+                    };
+                    (key, yaml_to_json(v))
+                })
+                .collect(),
+        ),
+        Value::Tagged(t) => yaml_to_json(&t.value),
+    }
+}
+
+fn sort_json(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        J::Object(m) => {
+            let mut entries: Vec<(String, J)> = m.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            J::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sort_json(v)))
+                    .collect(),
+            )
+        }
+        J::Array(a) => J::Array(a.into_iter().map(sort_json).collect()),
+        other => other,
+    }
+}

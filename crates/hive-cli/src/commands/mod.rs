@@ -1,0 +1,150 @@
+//! The `hive` subcommands, one module per command group.
+//!
+//! To add a command: add a variant to [`Command`] (its arguments as a
+//! `clap::Args` struct in your module) and one arm to [`dispatch`].
+
+mod completion;
+mod inventory;
+mod project;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use hive_inventory::{Persistents, Project, ProjectLoader, StageName};
+
+use crate::Cli;
+
+/// Every `hive` subcommand.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create the .hive/ state directory of the project.
+    Init,
+    /// Save a hive variable persistently in .hive/persistents.yml (per stage or global, as the variable requires).
+    Set(project::SetArgs),
+    /// Print the inventory as JSON, in the shape of `ansible-inventory --list`.
+    Inventory,
+    /// Print the servers of the stage, space separated.
+    ListHosts,
+    /// Print the services, space separated.
+    ListServices,
+    /// Print the volumes mounted by services, space separated.
+    ListVolumes,
+    /// Validate the whole project and print every problem (exit status 1 if any).
+    Check,
+    /// Print a shell completion script.
+    Completion(completion::CompletionArgs),
+}
+
+/// Runs a command.
+pub fn dispatch(command: Command, globals: &Globals) -> Result<ExitCode> {
+    match command {
+        Command::Init => project::init(globals),
+        Command::Set(args) => project::set(globals, &args),
+        Command::Inventory => inventory::inventory(globals),
+        Command::ListHosts => inventory::list_hosts(globals),
+        Command::ListServices => inventory::list_services(globals),
+        Command::ListVolumes => inventory::list_volumes(globals),
+        Command::Check => inventory::check(globals),
+        Command::Completion(args) => completion::completion(&args),
+    }
+}
+
+/// The global options, resolved.
+#[derive(Debug, Clone)]
+pub struct Globals {
+    /// Project root.
+    pub root_dir: PathBuf,
+    /// Stage given with -s, if any.
+    pub stage: Option<StageName>,
+    /// Inventory path given with -i, if any.
+    pub inventory_path: Option<PathBuf>,
+    /// Context directory given with -c, if any.
+    pub context_dir: Option<PathBuf>,
+    /// Temporary directory (for the phase commands).
+    #[allow(dead_code)]
+    pub temp_dir: PathBuf,
+    /// Verbose output.
+    pub verbose: bool,
+}
+
+impl Globals {
+    /// Resolves the global options of the command line.
+    pub fn from_cli(cli: &Cli) -> Globals {
+        Globals {
+            root_dir: cli.root_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
+            stage: cli.stage.map(StageName::from),
+            inventory_path: cli.inventory_path.clone(),
+            context_dir: cli.context_dir.clone(),
+            temp_dir: cli
+                .temp_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("/var/tmp/hive")),
+            verbose: cli.verbose,
+        }
+    }
+
+    /// The project loader configured by the global options.
+    pub fn loader(&self) -> ProjectLoader {
+        let mut loader = ProjectLoader::new(&self.root_dir);
+        if let Some(s) = self.stage {
+            loader = loader.stage(s);
+        }
+        if let Some(i) = &self.inventory_path {
+            loader = loader.inventory(i);
+        }
+        if let Some(c) = &self.context_dir {
+            loader = loader.context_dir(c);
+        }
+        loader
+    }
+
+    /// Loads and validates the project; every problem becomes part of the error.
+    pub fn load(&self) -> Result<Project> {
+        let project = self.loader().load()?;
+        if self.verbose {
+            eprintln!(
+                "loaded {} (stage {}, inventory {})",
+                project.root_dir().display(),
+                project.stage(),
+                project.inventory_path().display()
+            );
+        }
+        for w in project.warnings() {
+            eprintln!("warning: {w}");
+        }
+        Ok(project)
+    }
+
+    /// The current stage: -s, else the saved `stage`, else private.
+    pub fn current_stage(&self) -> Result<StageName> {
+        if let Some(s) = self.stage {
+            return Ok(s);
+        }
+        let p = Persistents::load(&self.root_dir)?;
+        match p.get("stage", "global").and_then(|v| v.as_str()) {
+            Some(s) => s
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!(e))
+                .with_context(|| format!("stage saved in {}", p.path().display())),
+            None => Ok(StageName::Private),
+        }
+    }
+}
+
+/// Prints an error to stderr, one line per problem.
+pub fn report_error(e: &anyhow::Error) {
+    if let Some(errors) = e.downcast_ref::<hive_inventory::Errors>() {
+        for problem in errors {
+            eprintln!("error: {problem}");
+        }
+        eprintln!(
+            "hive: {} problem{} found",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" }
+        );
+        return;
+    }
+    eprintln!("error: {e:#}");
+}
