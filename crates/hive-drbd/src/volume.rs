@@ -105,8 +105,9 @@ fn unit_enabled(volume: &DrbdVolume) -> String {
 /// 3. create DRBD metadata where it is missing;
 /// 4. adjust the resource to its file;
 /// 5. wait until every peer is connected;
-/// 6. force primary on the first disk host, only on a fresh unformatted
-///    volume whose unit was never enabled;
+/// 6. force primary on the first disk host, only on a fresh volume: its
+///    unit never enabled there, no current disk there or on a connected
+///    peer, no file system;
 /// 7. wait for the sync; 8. make the file system (same conditions as 6);
 /// 9. wait for the sync again; 10. take the resource down unless its unit
 ///    runs;
@@ -231,11 +232,17 @@ pub fn create_volume_plan(
                 Action::ForcePrimary {
                     resource: res.clone(),
                 },
+                // Never when the data exists anywhere: the unit ran here
+                // before, this disk is current, a connected peer has data
+                // (e.g. this host's disk was replaced), or a file system is
+                // there already.
                 Check::exit_zero(format!(
-                    "{} || drbdadm dstate {} 2>/dev/null | grep -q '^UpToDate' || {}",
+                    "{} || drbdadm dstate {r} 2>/dev/null | grep -q '^UpToDate' \
+                     || drbdsetup events2 --now {r} 2>/dev/null | grep -Eq ' peer-disk:(UpToDate|Consistent|Outdated)( |$)' \
+                     || {}",
                     unit_enabled(volume),
-                    sh_quote(&res),
-                    fs_check(volume)
+                    fs_check(volume),
+                    r = sh_quote(&res),
                 )),
             );
         }

@@ -37,6 +37,10 @@ struct Lab {
 
 impl Lab {
     fn new() -> Lab {
+        Lab::with_case("plans", "three-hives-one-diskless")
+    }
+
+    fn with_case(dir: &str, case: &str) -> Lab {
         let tmp = tempfile::tempdir().unwrap();
         let bin = tmp.path().join("bin");
         let state = tmp.path().join("state");
@@ -53,10 +57,7 @@ impl Lab {
         for t in TOOLS {
             std::os::unix::fs::symlink("fake-tool", bin.join(t)).unwrap();
         }
-        let (stage, volume) = common::load_case(
-            &common::fixtures().join("plans"),
-            "three-hives-one-diskless",
-        );
+        let (stage, volume) = common::load_case(&common::fixtures().join(dir), case);
         let mut runner = LocalRunner::new();
         for h in stage.hives() {
             runner = runner
@@ -260,4 +261,41 @@ fn down_is_retried_then_reported() {
         err.contains("drbdadm: simulated failure on s-hive2.pdns"),
         "{err}"
     );
+}
+
+#[test]
+fn a_replaced_disk_is_synced_not_reformatted() {
+    let lab = Lab::with_case("resources", "three-hives");
+    let plan = create_volume_plan(&lab.stage, &lab.volume, &lab.options).unwrap();
+    let ex = lab.executor();
+    if let Err(e) = ex.run(&plan) {
+        panic!("{e}\n{}", lab.log().join("\n"));
+    }
+    assert_eq!(lab.calls("mkfs").len(), 1);
+    // s-hive0 comes back with an empty disk and no unit (rebuilt server).
+    let h0 = lab.state.join("s-hive0.pdns");
+    std::fs::remove_dir_all(&h0).unwrap();
+    let pending = ex.pending(&plan).unwrap();
+    assert_eq!(
+        pending
+            .hosts
+            .iter()
+            .map(|h| h.host.as_str())
+            .collect::<Vec<_>>(),
+        vec!["s-hive0.pdns", "s-hive1.pdns", "s-hive2.pdns"],
+        "the peers wait for the rebuilt host:\n{pending}"
+    );
+    let report = ex.run(&plan).unwrap();
+    assert!(report.changed() > 0);
+    assert_eq!(lab.calls("mkfs").len(), 1, "no second mkfs");
+    assert_eq!(
+        lab.calls("primary --force").len(),
+        1,
+        "no second forced primary"
+    );
+    assert_eq!(
+        std::fs::read_to_string(h0.join("disk/ldap_data")).unwrap(),
+        "UpToDate\n"
+    );
+    assert!(ex.pending(&plan).unwrap().is_empty());
 }
