@@ -1,1 +1,36 @@
-//! The setup-hosts phase: configure every server of a stage over SSH.
+//! The setup-hosts phase: configure every server of a stage over SSH, as
+//! typed, idempotent steps, on all servers in parallel.
+//!
+//! Each step ([`StepTag`], the tags of `-T`) describes what it manages on a
+//! server as items (whole files, marked blocks in files, and states probed
+//! by a check command and reached by an apply command). A step checks every
+//! item of a server in one round-trip, then applies only what differs in one
+//! more, then runs the handlers (service restarts) of what changed, once. A
+//! second run finds nothing to do and says so; `-C` stops after the check.
+//!
+//! Steps run in the order of [`StepTag::ALL`], each on every server at once;
+//! a server that fails (a command fails, the connection drops) is reported
+//! with its error and left out of the later steps while the others finish.
+//!
+//! The servers are reached through [`HostShell`], which runs a script as
+//! root with optional standard input.
+
+mod error;
+mod item;
+mod net;
+mod os;
+mod params;
+mod pki;
+mod run;
+mod shell;
+mod steps;
+mod swarm;
+
+pub use error::{Result, SetupHostsError};
+pub use net::InternalNetworks;
+pub use os::OsFamily;
+pub use params::{ExtRepository, HiveUser, Server, ServerRole, SetupHostsParams, UserGroup};
+pub use pki::{CertPair, SitePki};
+pub use run::{HostReport, SetupHosts, SetupReport, StepOutcome, registry_credentials};
+pub use shell::{HostShell, ShellOutput};
+pub use steps::StepTag;

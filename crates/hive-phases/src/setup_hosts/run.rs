@@ -1,0 +1,795 @@
+//! The phase's runner: steps in order, servers in parallel, a report per
+//! server and step.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+
+use super::error::{Result, SetupHostsError};
+use super::item::{Item, converge};
+use super::os::{DETECT_SCRIPT, OsFamily};
+use super::params::{Server, ServerRole, SetupHostsParams};
+use super::pki::{CertPair, SitePki, write_atomic};
+use super::shell::{HostShell, run_checked};
+use super::steps::{self, Inputs, StepTag};
+use super::swarm;
+
+/// What one step did (or, in check mode, would do) on one server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepOutcome {
+    /// The step.
+    pub step: StepTag,
+    /// What differed from its desired state (and was changed unless in
+    /// check mode); empty when the server was already as wanted.
+    pub changed: Vec<String>,
+    /// Remarks that are not changes (e.g. a step waiting for a component).
+    pub notes: Vec<String>,
+    /// Time spent on this server.
+    pub elapsed: Duration,
+}
+
+/// What the phase did on one server.
+#[derive(Debug)]
+pub struct HostReport {
+    /// The server's name.
+    pub host: String,
+    /// Its operating system family, once detected.
+    pub os: Option<OsFamily>,
+    /// The steps that ran, in order.
+    pub steps: Vec<StepOutcome>,
+    /// The step that failed on it and why; later steps did not run there.
+    pub failure: Option<(String, SetupHostsError)>,
+}
+
+impl HostReport {
+    /// How many things differed on this server.
+    pub fn change_count(&self) -> usize {
+        self.steps.iter().map(|s| s.changed.len()).sum()
+    }
+}
+
+/// What the phase did on the whole stage.
+#[derive(Debug)]
+pub struct SetupReport {
+    /// Whether this was a check (`-C`): nothing was changed.
+    pub check_mode: bool,
+    /// Changes on the mother machine (CA, certificates, registry password).
+    pub local_changes: Vec<String>,
+    /// One report per server acted on, in inventory order.
+    pub hosts: Vec<HostReport>,
+    /// Wall-clock time of each step across all servers.
+    pub step_times: Vec<(StepTag, Duration)>,
+}
+
+impl SetupReport {
+    /// Total count of things that differed (local and on servers).
+    pub fn change_count(&self) -> usize {
+        self.local_changes.len()
+            + self
+                .hosts
+                .iter()
+                .map(HostReport::change_count)
+                .sum::<usize>()
+    }
+    /// The servers that failed.
+    pub fn failed(&self) -> impl Iterator<Item = &HostReport> {
+        self.hosts.iter().filter(|h| h.failure.is_some())
+    }
+    /// Whether every server completed every step.
+    pub fn success(&self) -> bool {
+        self.failed().next().is_none()
+    }
+}
+
+impl fmt::Display for SetupReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = if self.check_mode {
+            "would change"
+        } else {
+            "changed"
+        };
+        for c in &self.local_changes {
+            writeln!(f, "mother: {verb}: {c}")?;
+        }
+        for h in &self.hosts {
+            for s in &h.steps {
+                if s.changed.is_empty() {
+                    write!(f, "{} {}: no change", h.host, s.step)?;
+                } else {
+                    write!(f, "{} {}: {verb}: {}", h.host, s.step, s.changed.join(", "))?;
+                }
+                for n in &s.notes {
+                    write!(f, " ({n})")?;
+                }
+                writeln!(f)?;
+            }
+            if let Some((step, e)) = &h.failure {
+                writeln!(f, "{} {step}: FAILED: {e}", h.host)?;
+            }
+        }
+        let failed = self.failed().count();
+        write!(
+            f,
+            "{} {} on {} servers",
+            self.change_count(),
+            if self.check_mode {
+                "pending changes"
+            } else {
+                "changes"
+            },
+            self.hosts.len()
+        )?;
+        if self.change_count() == 0 {
+            write!(f, " (no change)")?;
+        }
+        if failed > 0 {
+            write!(f, "; {failed} failed")?;
+        }
+        Ok(())
+    }
+}
+
+/// The setup-hosts phase, configured with a consuming builder.
+///
+/// ```no_run
+/// # async fn demo(params: hive_phases::setup_hosts::SetupHostsParams,
+/// #   shells: Vec<std::sync::Arc<dyn hive_phases::setup_hosts::HostShell>>) -> Result<(), hive_phases::setup_hosts::SetupHostsError> {
+/// use hive_phases::setup_hosts::{SetupHosts, StepTag};
+/// let report = SetupHosts::new(params)
+///     .shells(shells)
+///     .tags([StepTag::Docker])   // -T docker
+///     .limit(["p-hive1.pdns"])   // -l p-hive1.pdns
+///     .check_mode(true)          // -C
+///     .run()
+///     .await?;
+/// println!("{report}");
+/// # Ok(()) }
+/// ```
+pub struct SetupHosts {
+    params: SetupHostsParams,
+    shells: HashMap<String, Arc<dyn HostShell>>,
+    tags: Vec<StepTag>,
+    limit: Option<Vec<String>>,
+    check: bool,
+}
+
+struct HostRun {
+    server: Server,
+    os: Option<OsFamily>,
+    report: HostReport,
+    acting: bool,
+}
+
+/// The mother machine's secrets and certificates for a run.
+struct Local {
+    ca_pem: String,
+    certs: HashMap<String, CertPair>,
+    registry_password: Option<String>,
+    htpasswd: Option<String>,
+    registry_archive: Option<Vec<u8>>,
+    changes: Vec<String>,
+}
+
+fn random_password(len: usize) -> String {
+    use rand::Rng as _;
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    (0..len)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+fn read_secret(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => Ok(Some(s.trim_end_matches('\n').to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(SetupHostsError::io("read", path, e)),
+    }
+}
+
+/// The registry password in `<context>/registry_password` (15 characters,
+/// as the original's `lookup('password', ... length=15)`), created when
+/// missing, and the htpasswd line for `user` in `<context>/registry_htpasswd`,
+/// reused while it matches. Both files mode 0600. Returns whether anything
+/// was created.
+pub fn registry_credentials(
+    context_dir: &Path,
+    user: &str,
+    write: bool,
+) -> Result<(String, String, bool)> {
+    let pw_path = context_dir.join("registry_password");
+    let ht_path = context_dir.join("registry_htpasswd");
+    let mut created = false;
+    let password = match read_secret(&pw_path)? {
+        Some(p) if !p.is_empty() => p,
+        _ => {
+            let p = random_password(15);
+            if write {
+                write_atomic(&pw_path, format!("{p}\n").as_bytes(), 0o600)?;
+            }
+            created = true;
+            p
+        }
+    };
+    let reuse = read_secret(&ht_path)?.filter(|line| {
+        line.split_once(':')
+            .is_some_and(|(u, h)| u == user && bcrypt::verify(&password, h).unwrap_or(false))
+    });
+    let htpasswd = match reuse {
+        Some(line) => format!("{line}\n"),
+        None => {
+            let hash = bcrypt::hash(&password, 10).map_err(SetupHostsError::Bcrypt)?;
+            let line = format!("{user}:{hash}\n");
+            if write {
+                write_atomic(&ht_path, line.as_bytes(), 0o600)?;
+            }
+            created = true;
+            line
+        }
+    };
+    Ok((password, htpasswd, created))
+}
+
+impl SetupHosts {
+    /// The phase for `params`, all steps, all servers, applying changes.
+    pub fn new(params: SetupHostsParams) -> Self {
+        SetupHosts {
+            params,
+            shells: HashMap::new(),
+            tags: StepTag::ALL.to_vec(),
+            limit: None,
+            check: false,
+        }
+    }
+
+    /// Add the shell of a server (matched by [`HostShell::host`] against the
+    /// servers' names).
+    pub fn shell(mut self, shell: Arc<dyn HostShell>) -> Self {
+        self.shells.insert(shell.host().to_string(), shell);
+        self
+    }
+
+    /// Add the shells of several servers.
+    pub fn shells(mut self, shells: impl IntoIterator<Item = Arc<dyn HostShell>>) -> Self {
+        for s in shells {
+            self = self.shell(s);
+        }
+        self
+    }
+
+    /// Run only these steps (`-T`), still in the phase's order.
+    pub fn tags(mut self, tags: impl IntoIterator<Item = StepTag>) -> Self {
+        let want: Vec<StepTag> = tags.into_iter().collect();
+        self.tags = StepTag::ALL
+            .into_iter()
+            .filter(|t| want.contains(t))
+            .collect();
+        self
+    }
+
+    /// Act only on these servers (`-l`); the others still appear in
+    /// `/etc/hosts`, the firewall and certificates.
+    pub fn limit<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.limit = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Only report what would change (`-C`).
+    pub fn check_mode(mut self, check: bool) -> Self {
+        self.check = check;
+        self
+    }
+
+    fn prepare_local(&self) -> Result<Local> {
+        let p = &self.params;
+        let mut changes = Vec::new();
+        let ca_exists = p.context_dir.join("ca/cacert.pem").exists();
+        // In check mode on a fresh stage, certificates are made in a
+        // scratch directory so that nothing is written.
+        let scratch;
+        let pki_dir: &Path = if self.check && !ca_exists {
+            scratch = std::env::temp_dir().join(format!("hive-setup-check-{}", std::process::id()));
+            &scratch
+        } else {
+            &p.context_dir
+        };
+        let pki = SitePki::open_or_create(pki_dir, &p.hive_name)?;
+        if pki.created() {
+            changes.push(format!(
+                "CA {}",
+                p.context_dir.join("ca/cacert.pem").display()
+            ));
+        }
+        let mut certs = HashMap::new();
+        for s in &p.servers {
+            let (pair, issued) = pki.server_cert(&s.name, &steps::cert_names(s))?;
+            if issued && !pki.created() {
+                changes.push(format!("certificate of {}", s.name));
+            }
+            certs.insert(s.name.clone(), pair);
+        }
+        let (_, issued) = pki.client_cert()?;
+        if issued && !pki.created() {
+            changes.push("client certificate of the mother machine".into());
+        }
+        let ca_pem = pki.ca_cert_pem().to_string();
+        if pki_dir != p.context_dir.as_path() {
+            let _ = std::fs::remove_dir_all(pki_dir);
+        }
+        let wants_registry = self.tags.contains(&StepTag::Registry);
+        let (registry_password, htpasswd) = if p.repository().is_some() && wants_registry {
+            let (pw, ht, created) =
+                registry_credentials(&p.context_dir, &p.registry_user, !self.check)?;
+            if created {
+                changes.push("registry password and htpasswd".into());
+            }
+            (Some(pw), Some(ht))
+        } else {
+            (None, None)
+        };
+        let registry_archive = match (&p.registry_image_archive, wants_registry) {
+            (Some(path), true) => {
+                Some(std::fs::read(path).map_err(|e| SetupHostsError::io("read", path, e))?)
+            }
+            _ => None,
+        };
+        Ok(Local {
+            ca_pem,
+            certs,
+            registry_password,
+            htpasswd,
+            registry_archive,
+            changes,
+        })
+    }
+
+    /// Run the phase. Fails only on what stops every server (bad
+    /// parameters, the PKI); a server that fails is reported in
+    /// [`SetupReport::failed`] while the others finish.
+    pub async fn run(self) -> Result<SetupReport> {
+        let p = &self.params;
+        p.validate()?;
+        let known = || {
+            p.servers
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if let Some(limit) = &self.limit {
+            for n in limit {
+                if !p.servers.iter().any(|s| &s.name == n || s.hostname() == n) {
+                    return Err(SetupHostsError::UnknownLimit {
+                        name: n.clone(),
+                        known: known(),
+                    });
+                }
+            }
+        }
+        let acting = |s: &Server| {
+            self.limit
+                .as_ref()
+                .is_none_or(|l| l.iter().any(|n| n == &s.name || n == s.hostname()))
+        };
+        for s in p.servers.iter().filter(|s| acting(s)) {
+            if !self.shells.contains_key(&s.name) {
+                return Err(SetupHostsError::Params {
+                    key: "servers".into(),
+                    reason: format!("no connection was given for server {}", s.name),
+                });
+            }
+        }
+        let local = self.prepare_local()?;
+        let mut hosts: Vec<HostRun> = p
+            .servers
+            .iter()
+            .map(|s| HostRun {
+                server: s.clone(),
+                os: None,
+                acting: acting(s),
+                report: HostReport {
+                    host: s.name.clone(),
+                    os: None,
+                    steps: Vec::new(),
+                    failure: None,
+                },
+            })
+            .collect();
+
+        // Facts: the OS family of every server acted on (and of the first
+        // hive, which the swarm step may use even when limited out).
+        let first_hive = p.first_hive().map(|s| s.name.clone());
+        let detect = join_all(hosts.iter().map(|h| {
+            let needed = h.acting || Some(&h.server.name) == first_hive.as_ref();
+            let shell = self.shells.get(&h.server.name).cloned();
+            async move {
+                match (needed, shell) {
+                    (true, Some(shell)) => Some(detect_os(shell.as_ref()).await),
+                    _ => None,
+                }
+            }
+        }))
+        .await;
+        for (h, r) in hosts.iter_mut().zip(detect) {
+            match r {
+                Some(Ok(os)) => {
+                    h.os = Some(os);
+                    h.report.os = Some(os);
+                }
+                Some(Err(e)) if h.acting => h.report.failure = Some(("connect".into(), e)),
+                _ => {}
+            }
+        }
+
+        let mut step_times = Vec::new();
+        for &tag in &self.tags {
+            let start = Instant::now();
+            match tag {
+                StepTag::Swarm => self.run_swarm(&mut hosts).await,
+                StepTag::Registry => self.run_registry(&mut hosts, &local).await,
+                StepTag::Addon => {
+                    for h in hosts
+                        .iter_mut()
+                        .filter(|h| h.acting && h.report.failure.is_none())
+                    {
+                        h.report.steps.push(StepOutcome {
+                            step: tag,
+                            changed: Vec::new(),
+                            notes: vec![
+                                "roles/addon waits for the role runner of the build-images issue"
+                                    .into(),
+                            ],
+                            elapsed: Duration::ZERO,
+                        });
+                    }
+                }
+                _ => {
+                    let targets: Vec<usize> = (0..hosts.len())
+                        .filter(|&i| hosts[i].acting && hosts[i].report.failure.is_none())
+                        .collect();
+                    let results = join_all(targets.iter().map(|&i| {
+                        let h = &hosts[i];
+                        let inputs = self.inputs(&local, &h.server);
+                        self.item_step(tag, h, inputs)
+                    }))
+                    .await;
+                    for (i, r) in targets.into_iter().zip(results) {
+                        record(&mut hosts[i], tag, r);
+                    }
+                }
+            }
+            step_times.push((tag, start.elapsed()));
+        }
+        Ok(SetupReport {
+            check_mode: self.check,
+            local_changes: local.changes,
+            hosts: hosts
+                .into_iter()
+                .filter(|h| h.acting)
+                .map(|h| h.report)
+                .collect(),
+            step_times,
+        })
+    }
+
+    fn inputs<'a>(&'a self, local: &'a Local, server: &Server) -> Inputs<'a> {
+        Inputs {
+            ca_pem: &local.ca_pem,
+            server_cert: local.certs.get(&server.name),
+            registry_password: local.registry_password.as_deref(),
+            htpasswd: local.htpasswd.as_deref(),
+            registry_archive: local.registry_archive.as_deref(),
+        }
+    }
+
+    async fn item_step(
+        &self,
+        tag: StepTag,
+        h: &HostRun,
+        inputs: Inputs<'_>,
+    ) -> (Result<Vec<String>>, Duration) {
+        let start = Instant::now();
+        let p = &self.params;
+        let Some(os) = h.os else {
+            return (Ok(Vec::new()), start.elapsed());
+        };
+        let items: Vec<Item> = match tag {
+            StepTag::Base => steps::base_items(p, &h.server, os),
+            StepTag::Pki => steps::pki_items(&inputs, os),
+            StepTag::Docker => steps::docker_items(p, &inputs, os),
+            StepTag::Firewall => steps::firewall_items(p),
+            StepTag::Logs => steps::logs_items(p, &h.server, os),
+            _ => Vec::new(),
+        };
+        let r = self.converge_on(&h.server.name, tag, &items).await;
+        (r, start.elapsed())
+    }
+
+    async fn converge_on(&self, host: &str, tag: StepTag, items: &[Item]) -> Result<Vec<String>> {
+        let shell = self
+            .shells
+            .get(host)
+            .ok_or_else(|| SetupHostsError::Params {
+                key: "servers".into(),
+                reason: format!("no connection was given for server {host}"),
+            })?;
+        converge(shell.as_ref(), tag.name(), items, self.check).await
+    }
+
+    async fn run_registry(&self, hosts: &mut [HostRun], local: &Local) {
+        let tag = StepTag::Registry;
+        let p = &self.params;
+        let repo = hosts
+            .iter()
+            .position(|h| h.server.role == ServerRole::Repository);
+        let mut registry_ok = true;
+        if let Some(i) = repo {
+            if hosts[i].report.failure.is_some() || !hosts[i].acting {
+                registry_ok = hosts[i].report.failure.is_none();
+            } else {
+                let start = Instant::now();
+                let inputs = self.inputs(local, &hosts[i].server);
+                let items = steps::registry_server_items(p, &inputs);
+                let r = self.converge_on(&hosts[i].server.name, tag, &items).await;
+                registry_ok = r.is_ok();
+                record(&mut hosts[i], tag, (r, start.elapsed()));
+            }
+        }
+        let targets: Vec<usize> = (0..hosts.len())
+            .filter(|&i| hosts[i].acting && hosts[i].report.failure.is_none())
+            .collect();
+        let results = join_all(targets.iter().map(|&i| {
+            let h = &hosts[i];
+            let inputs = self.inputs(local, &h.server);
+            async move {
+                let start = Instant::now();
+                if !registry_ok && !self.check {
+                    return (
+                        Err(SetupHostsError::Skipped {
+                            host: h.server.name.clone(),
+                            step: "registry on the repository server".into(),
+                        }),
+                        start.elapsed(),
+                    );
+                }
+                let items = steps::registry_login_items(p, &inputs);
+                (
+                    self.converge_on(&h.server.name, tag, &items).await,
+                    start.elapsed(),
+                )
+            }
+        }))
+        .await;
+        for (i, r) in targets.into_iter().zip(results) {
+            record(&mut hosts[i], tag, r);
+        }
+    }
+
+    async fn run_swarm(&self, hosts: &mut [HostRun]) {
+        let tag = StepTag::Swarm;
+        let p = &self.params;
+        let Some(first) = p.first_hive().cloned() else {
+            return;
+        };
+        let live = |h: &HostRun| {
+            h.acting && h.report.failure.is_none() && h.server.role == ServerRole::Hive
+        };
+        // 1. docker_gwbridge on every hive, before it joins.
+        let gw = swarm::gwbridge_items(p);
+        let targets: Vec<usize> = (0..hosts.len()).filter(|&i| live(&hosts[i])).collect();
+        let results = join_all(targets.iter().map(|&i| {
+            let name = hosts[i].server.name.clone();
+            let gw = &gw;
+            async move {
+                let start = Instant::now();
+                (self.converge_on(&name, tag, gw).await, start.elapsed())
+            }
+        }))
+        .await;
+        let mut outcomes: HashMap<usize, (Result<Vec<String>>, Duration)> =
+            targets.into_iter().zip(results).collect();
+
+        // 2. init on the first hive (also when limited out: the others need it).
+        let fi = hosts.iter().position(|h| h.server.name == first.name);
+        let first_usable = fi.is_some_and(|i| {
+            hosts[i].report.failure.is_none()
+                && outcomes.get(&i).is_none_or(|(r, _)| r.is_ok())
+                && self.shells.contains_key(&first.name)
+        });
+        let mut token: Option<String> = None;
+        let mut first_error: Option<String> = None;
+        if let (Some(i), true) = (fi, first_usable) {
+            let start = Instant::now();
+            let init = swarm::init_items(p, &first);
+            let r = self.converge_on(&first.name, tag, &init).await;
+            if let Err(e) = &r {
+                first_error = Some(e.to_string());
+            }
+            if hosts[i].acting {
+                let entry = outcomes
+                    .entry(i)
+                    .or_insert((Ok(Vec::new()), Duration::ZERO));
+                merge(entry, r, start.elapsed());
+            }
+            if first_error.is_none() {
+                if let Some(shell) = self.shells.get(&first.name) {
+                    match run_checked(
+                        shell.as_ref(),
+                        "[ \"$(docker info -f '{{.Swarm.LocalNodeState}}')\" = active ] && docker swarm join-token -q manager || true",
+                        None,
+                        "swarm join-token",
+                    )
+                    .await
+                    {
+                        Ok(out) => {
+                            let t = out.stdout_text().trim().to_string();
+                            token = (!t.is_empty()).then_some(t);
+                        }
+                        Err(e) => first_error = Some(e.to_string()),
+                    }
+                }
+            }
+        } else {
+            first_error = Some(format!("first hive {} is not available", first.name));
+        }
+        if self.check && token.is_none() {
+            token = Some("check-mode".into());
+        }
+
+        // 3. the other hives join.
+        let joiners: Vec<usize> = (0..hosts.len())
+            .filter(|&i| live(&hosts[i]) && hosts[i].server.name != first.name)
+            .filter(|i| outcomes.get(i).is_none_or(|(r, _)| r.is_ok()))
+            .collect();
+        let results = join_all(joiners.iter().map(|&i| {
+            let server = hosts[i].server.clone();
+            let token = token.clone();
+            let first_error = first_error.clone();
+            let first = &first;
+            async move {
+                let start = Instant::now();
+                let r = match (token, first_error) {
+                    (Some(t), _) => {
+                        let item = swarm::join_item(&server, first, &t);
+                        self.converge_on(&server.name, tag, std::slice::from_ref(&item))
+                            .await
+                    }
+                    (None, e) => Err(SetupHostsError::Skipped {
+                        host: server.name.clone(),
+                        step: format!(
+                            "swarm on the first hive ({})",
+                            e.unwrap_or_else(|| "no join token".into())
+                        ),
+                    }),
+                };
+                (r, start.elapsed())
+            }
+        }))
+        .await;
+        for (i, (r, d)) in joiners.into_iter().zip(results) {
+            let entry = outcomes
+                .entry(i)
+                .or_insert((Ok(Vec::new()), Duration::ZERO));
+            merge(entry, r, d);
+        }
+
+        // 4. labels, set on the first hive for every hive acted on.
+        if first_error.is_none() {
+            let labelled: Vec<&Server> = hosts
+                .iter()
+                .enumerate()
+                .filter(|(i, h)| live(h) && outcomes.get(i).is_none_or(|(r, _)| r.is_ok()))
+                .map(|(_, h)| &h.server)
+                .collect();
+            let items = swarm::label_items(p, &labelled);
+            let start = Instant::now();
+            let r = self.converge_on(&first.name, tag, &items).await;
+            // Label changes are reported on the hive they concern.
+            match r {
+                Ok(changed) => {
+                    for c in changed {
+                        let node = c.split(' ').nth(1).unwrap_or("").to_string();
+                        if let Some(i) = hosts.iter().position(|h| h.server.hostname() == node) {
+                            let entry = outcomes
+                                .entry(i)
+                                .or_insert((Ok(Vec::new()), Duration::ZERO));
+                            merge(entry, Ok(vec![c]), Duration::ZERO);
+                        }
+                    }
+                }
+                Err(e) => {
+                    if let Some(i) = fi {
+                        let entry = outcomes
+                            .entry(i)
+                            .or_insert((Ok(Vec::new()), Duration::ZERO));
+                        merge(entry, Err(e), start.elapsed());
+                    }
+                }
+            }
+        }
+        let mut keys: Vec<usize> = outcomes.keys().copied().collect();
+        keys.sort_unstable();
+        for i in keys {
+            if let Some(r) = outcomes.remove(&i) {
+                if hosts[i].acting {
+                    record(&mut hosts[i], tag, r);
+                }
+            }
+        }
+    }
+}
+
+fn merge(entry: &mut (Result<Vec<String>>, Duration), r: Result<Vec<String>>, d: Duration) {
+    entry.1 += d;
+    match (&mut entry.0, r) {
+        (Ok(v), Ok(more)) => v.extend(more),
+        (Ok(_), Err(e)) => entry.0 = Err(e),
+        (Err(_), _) => {}
+    }
+}
+
+fn record(h: &mut HostRun, tag: StepTag, (r, elapsed): (Result<Vec<String>>, Duration)) {
+    match r {
+        Ok(changed) => h.report.steps.push(StepOutcome {
+            step: tag,
+            changed,
+            notes: Vec::new(),
+            elapsed,
+        }),
+        Err(e) => h.report.failure = Some((tag.name().to_string(), e)),
+    }
+}
+
+async fn detect_os(shell: &dyn HostShell) -> Result<OsFamily> {
+    let out = run_checked(shell, DETECT_SCRIPT, None, "operating system detection").await?;
+    let text = out.stdout_text();
+    OsFamily::parse(&text).ok_or_else(|| SetupHostsError::Unexpected {
+        host: shell.host().to_string(),
+        what: "operating system detection".into(),
+        detail: format!(
+            "unsupported system ({}); hive supports Debian, Ubuntu and the RHEL family",
+            text.lines().next().unwrap_or("").trim()
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_credentials_are_kept_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pw, ht, created) = registry_credentials(dir.path(), "hive", true).unwrap();
+        assert!(created);
+        assert_eq!(pw.len(), 15);
+        assert!(ht.starts_with("hive:$2"));
+        let mode = |f: &str| {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::metadata(dir.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("registry_password"), 0o600);
+        assert_eq!(mode("registry_htpasswd"), 0o600);
+        let (pw2, ht2, created) = registry_credentials(dir.path(), "hive", true).unwrap();
+        assert_eq!(
+            (pw2.as_str(), ht2.as_str(), created),
+            (pw.as_str(), ht.as_str(), false)
+        );
+        // A different user name: new htpasswd, same password.
+        let (pw3, ht3, created) = registry_credentials(dir.path(), "other", true).unwrap();
+        assert!(created && pw3 == pw && ht3.starts_with("other:"));
+        // Check mode writes nothing.
+        let fresh = tempfile::tempdir().unwrap();
+        let (_, _, created) = registry_credentials(fresh.path(), "hive", false).unwrap();
+        assert!(created);
+        assert!(!fresh.path().join("registry_password").exists());
+    }
+}
