@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::DrbdError;
 use crate::host::assess_kernel_module;
 use crate::plan::{Action, CommandOutput, Plan, Step, missing_connections, missing_sync};
+use crate::status::{VolumeHostStatus, parse_events2, status_command, volume_status};
+use crate::{DrbdError, DrbdVolume, Stage};
 
 /// A command for a host: a POSIX shell script run as root, with optional
 /// standard input.
@@ -211,6 +212,54 @@ impl<'a, R: HostRunner + ?Sized> Executor<'a, R> {
             Some(e) => Err(e),
             None => Ok(pending),
         }
+    }
+
+    /// `hive volumes status` data: reads `drbdsetup events2 --now` of
+    /// `volume` on every hive of `stage` (in parallel) and summarises it
+    /// per host. A host where the resource is not up is reported as down.
+    pub fn volume_status(
+        &self,
+        stage: &Stage,
+        volume: &DrbdVolume,
+    ) -> Result<Vec<VolumeHostStatus>, DrbdError> {
+        let cmd = HostCommand::new(status_command(&volume.name));
+        let results: Vec<Result<VolumeHostStatus, DrbdError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = stage
+                .hives()
+                .iter()
+                .map(|hive| {
+                    let cmd = &cmd;
+                    scope.spawn(move || {
+                        let out = self.runner.run(&hive.name, cmd)?;
+                        let text = if out.success() {
+                            out.stdout.as_str()
+                        } else {
+                            ""
+                        };
+                        let resources = parse_events2(text)?;
+                        Ok(volume_status(
+                            &hive.name,
+                            &volume.name,
+                            volume.has_disk_on(hive),
+                            &resources,
+                        ))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(DrbdError::Transport {
+                            host: "?".into(),
+                            message: "a worker thread panicked".into(),
+                            source: None,
+                        })
+                    })
+                })
+                .collect()
+        });
+        results.into_iter().collect()
     }
 
     /// Runs the plan. Stops after the first round in which a step failed

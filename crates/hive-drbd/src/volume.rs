@@ -28,6 +28,9 @@ pub struct VolumePlanOptions {
     pub down_delay_secs: u64,
     /// Directory of DRBD resource files on the hosts (`/etc/drbd.d`).
     pub resource_dir: String,
+    /// Hives left out (`-x SERVER`): no steps there, and nobody waits for
+    /// them; they stay in the resource file.
+    pub exclude_hosts: Vec<String>,
 }
 
 impl VolumePlanOptions {
@@ -38,6 +41,11 @@ impl VolumePlanOptions {
             self.resource_dir.trim_end_matches('/'),
             volume.name
         )
+    }
+
+    /// Whether the plan leaves `host` out.
+    pub fn excludes(&self, host: &str) -> bool {
+        self.exclude_hosts.iter().any(|h| h == host)
     }
 }
 
@@ -51,6 +59,7 @@ impl Default for VolumePlanOptions {
             down_attempts: 10,
             down_delay_secs: 5,
             resource_dir: "/etc/drbd.d".into(),
+            exclude_hosts: Vec::new(),
         }
     }
 }
@@ -75,11 +84,14 @@ pub fn first_disk_host<'a>(
         return None;
     }
     if let Some(pref) = options.first_hive.as_deref().and_then(|n| stage.hive(n)) {
-        if volume.has_disk_on(pref) {
+        if volume.has_disk_on(pref) && !options.excludes(&pref.name) {
             return Some(pref);
         }
     }
-    stage.hives().iter().find(|h| volume.has_disk_on(h))
+    stage
+        .hives()
+        .iter()
+        .find(|h| volume.has_disk_on(h) && !options.excludes(&h.name))
 }
 
 fn fs_check(volume: &DrbdVolume) -> String {
@@ -131,22 +143,23 @@ pub fn create_volume_plan(
             });
         }
     }
+    check_excludes(stage, volume, options)?;
     let res = volume.name.clone();
     let first = first_disk_host(stage, volume, options).map(|h| h.name.clone());
     let mut steps = Vec::new();
-    for hive in stage.hives() {
+    for hive in stage.hives().iter().filter(|h| !options.excludes(&h.name)) {
         let host = hive.name.clone();
         let disk = volume.has_disk_on(hive);
         let peers: Vec<String> = stage
             .hives()
             .iter()
-            .filter(|p| p.name != hive.name)
+            .filter(|p| p.name != hive.name && !options.excludes(&p.name))
             .map(|p| p.name.clone())
             .collect();
         let expectations: Vec<PeerExpectation> = stage
             .hives()
             .iter()
-            .filter(|p| p.name != hive.name)
+            .filter(|p| p.name != hive.name && !options.excludes(&p.name))
             .map(|p| PeerExpectation {
                 peer: p.name.clone(),
                 has_disk: volume.has_disk_on(p),
@@ -341,10 +354,11 @@ pub fn destroy_volume_plan(
     options: &VolumePlanOptions,
 ) -> Result<Plan, DrbdError> {
     volume.validate(stage)?;
+    check_excludes(stage, volume, options)?;
     let res = volume.name.clone();
     let unit = sh_quote(&volume.unit());
     let mut steps = Vec::new();
-    for hive in stage.hives() {
+    for hive in stage.hives().iter().filter(|h| !options.excludes(&h.name)) {
         let host = hive.name.clone();
         let mut push = |round: u32, action: Action, check: Check| {
             steps.push((
@@ -417,4 +431,25 @@ pub fn destroy_volume_plan(
         format!("destroy volume {}", volume.name),
         steps,
     ))
+}
+
+fn check_excludes(
+    stage: &Stage,
+    volume: &DrbdVolume,
+    options: &VolumePlanOptions,
+) -> Result<(), DrbdError> {
+    for h in &options.exclude_hosts {
+        if stage.hive(h).is_none() {
+            let names: Vec<&str> = stage.hives().iter().map(|h| h.name.as_str()).collect();
+            return Err(DrbdError::InvalidVolume {
+                volume: volume.name.clone(),
+                key: "exclude_hosts".into(),
+                message: format!(
+                    "'{h}' is not a hive of the stage; hives are: {}",
+                    names.join(", ")
+                ),
+            });
+        }
+    }
+    Ok(())
 }

@@ -160,6 +160,21 @@ fn create_then_rerun_then_destroy() {
         hive_drbd::render_resource(&lab.stage, &lab.volume).unwrap()
     );
 
+    // Status of the healthy volume on every host.
+    let status = ex.volume_status(&lab.stage, &lab.volume).unwrap();
+    assert_eq!(status.len(), 3);
+    for s in &status {
+        assert!(s.healthy(), "{s}");
+        assert_eq!(s.peers.len(), 2, "{s}");
+    }
+    assert_eq!(status[1].disk, hive_drbd::DiskState::Diskless);
+    assert_eq!(
+        status[0].to_string(),
+        "pdnsdb_data on s-hive0.pdns: Secondary disk:UpToDate\n  \
+         s-hive1.pdns Connected role:Secondary peer-disk:Diskless replication:Established\n  \
+         s-hive2.pdns Connected role:Secondary peer-disk:Diskless replication:Established\n"
+    );
+
     // Check mode on the healthy volume: nothing to do.
     let pending = ex.pending(&plan).unwrap();
     assert!(pending.is_empty(), "{pending}");
@@ -228,6 +243,20 @@ fn a_peer_that_never_connects_times_out_naming_it() {
         err.to_string(),
         "host s-hive0.pdns: resource pdnsdb_data: connection to all peers not reached after 30s; missing: s-hive1.pdns (connection Connecting)"
     );
+    // Status names the missing peer too.
+    let status = lab
+        .executor()
+        .volume_status(&lab.stage, &lab.volume)
+        .unwrap();
+    assert_eq!(
+        status[0].problems,
+        vec![
+            "local disk Inconsistent, want UpToDate",
+            "s-hive1.pdns: connection Connecting"
+        ]
+    );
+    assert!(!status[1].healthy());
+
     // Nothing was formatted while a peer was missing.
     assert!(lab.calls("mkfs").is_empty());
     assert!(lab.calls("primary").is_empty());
@@ -298,4 +327,31 @@ fn a_replaced_disk_is_synced_not_reformatted() {
         "UpToDate\n"
     );
     assert!(ex.pending(&plan).unwrap().is_empty());
+}
+
+#[test]
+fn excluded_host_gets_no_steps_and_is_not_awaited() {
+    let lab = Lab::with_case("resources", "three-hives");
+    // s-hive2 is unreachable (isolated) and excluded with -x.
+    std::fs::create_dir_all(lab.state.join("s-hive2.pdns")).unwrap();
+    std::fs::write(lab.state.join("s-hive2.pdns/isolated"), "").unwrap();
+    let options = VolumePlanOptions {
+        exclude_hosts: vec!["s-hive2.pdns".into()],
+        ..lab.options.clone()
+    };
+    let plan = create_volume_plan(&lab.stage, &lab.volume, &options).unwrap();
+    assert!(plan.hosts.iter().all(|h| h.host != "s-hive2.pdns"));
+    lab.executor().run(&plan).unwrap();
+    assert!(lab.calls("s-hive2.pdns").is_empty());
+    let bad = VolumePlanOptions {
+        exclude_hosts: vec!["s-hive9".into()],
+        ..lab.options.clone()
+    };
+    let err = create_volume_plan(&lab.stage, &lab.volume, &bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("invalid exclude_hosts: 's-hive9' is not a hive"),
+        "{err}"
+    );
 }
