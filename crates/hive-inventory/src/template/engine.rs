@@ -76,12 +76,15 @@ impl Inner {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(false);
-        env.set_keep_trailing_newline(true);
+        env.set_keep_trailing_newline(false);
         env.set_recursion_limit(400);
         env.set_formatter(format_value);
         env.set_unknown_method_callback(super::filters::call_method);
         super::filters::register(&mut env);
         super::lookups::register(&mut env, Arc::new(root.clone()));
+        env.add_function("_hive_tuple", |items: minijinja::value::Rest<Value>| {
+            Value::from_object(super::scope::Tuple(items.0))
+        });
         env.add_function("_hive_mutable", |v: Value| super::pyvalue::make_mutable(v));
         Inner { env, root, omit }
     }
@@ -140,20 +143,31 @@ impl Inner {
                 }
             }
         }
-        let text = self.render_to_string(src, scope, mode)?;
+        let text = self.render_jinja(src, scope, mode)?;
         if mode == Mode::Text || is_native_text(src) {
-            return Ok(Value::from(text));
+            return Ok(Value::from(restore_newlines(src, text)));
         }
-        Ok(ansible_type(text))
+        let v = ansible_type(text);
+        Ok(match v.as_str() {
+            Some(s) if v.kind() == ValueKind::String => {
+                Value::from(restore_newlines(src, s.to_string()))
+            }
+            _ => v,
+        })
     }
 
-    /// Renders to text without typing.
+    /// Renders to text without typing, trailing newlines as in the source.
     pub(crate) fn render_to_string(
         &self,
         src: &str,
         scope: &Value,
         mode: Mode,
     ) -> Result<String, Failure> {
+        Ok(restore_newlines(src, self.render_jinja(src, scope, mode)?))
+    }
+
+    /// Renders with Jinja's own rules (one trailing newline dropped).
+    fn render_jinja(&self, src: &str, scope: &Value, mode: Mode) -> Result<String, Failure> {
         let prepared = prepare(src, mode);
         let tmpl = self.env.template_from_str(&prepared).map_err(|e| {
             Failure::Fatal(TemplateError::Syntax {
@@ -191,6 +205,17 @@ impl Inner {
         }
         Ok(v.is_true())
     }
+}
+
+/// Ansible keeps the template's trailing newlines on string results
+/// (Jinja drops one).
+fn restore_newlines(src: &str, mut text: String) -> String {
+    let want = src.len() - src.trim_end_matches('\n').len();
+    let have = text.len() - text.trim_end_matches('\n').len();
+    for _ in have..want {
+        text.push('\n');
+    }
+    text
 }
 
 /// Whether the whole template is one expression ending in a filter whose
@@ -234,6 +259,12 @@ pub(crate) fn error_text(e: &Error) -> String {
 /// `{{ }}` are doubled (task arguments and variables only), and names that
 /// the template mutates with `update()`/`append()` get mutable containers.
 pub(crate) fn prepare(src: &str, mode: Mode) -> String {
+    let src_tuples = if src.contains(',') {
+        mark_tuples(src)
+    } else {
+        src.to_string()
+    };
+    let src = src_tuples.as_str();
     let mut out = if mode == Mode::Value && src.contains('\\') {
         escape_backslashes(src)
     } else {
@@ -261,6 +292,105 @@ pub(crate) fn prepare(src: &str, mode: Mode) -> String {
                     .into_owned();
             }
         }
+    }
+    out
+}
+
+const KEYWORDS: &[&str] = &["in", "and", "or", "not", "if", "else", "is", "elif"];
+
+/// Marks parenthesized tuples (`(1, 2)`) so they print as Python tuples:
+/// `(` not following a name, `)` or `]`, with a comma at its own level.
+fn mark_tuples(src: &str) -> String {
+    let chars: Vec<char> = src.chars().collect();
+    let mut inserts: Vec<usize> = Vec::new();
+    let mut i = 0;
+    let mut in_block = false;
+    // stack of (kind, position, is_group, has_comma)
+    let mut stack: Vec<(char, usize, bool, bool)> = Vec::new();
+    while i < chars.len() {
+        let c = chars[i];
+        if !in_block {
+            if c == '{' && matches!(chars.get(i + 1), Some('{' | '%')) {
+                let rest: String = chars[i..chars.len().min(i + 20)].iter().collect();
+                let raw = rest
+                    .trim_start_matches("{%")
+                    .trim_start_matches('-')
+                    .trim_start()
+                    .starts_with("raw");
+                if raw {
+                    let text: String = chars[i..].iter().collect();
+                    match text.find("endraw") {
+                        Some(off) => {
+                            i += text[..off].chars().count() + 6;
+                            continue;
+                        }
+                        None => break,
+                    }
+                }
+                in_block = true;
+                stack.clear();
+                i += 2;
+                continue;
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            '\'' | '"' => {
+                i += 1;
+                while i < chars.len() && chars[i] != c {
+                    if chars[i] == '\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            '}' | '%' if chars.get(i + 1) == Some(&'}') && stack.is_empty() => {
+                in_block = false;
+                i += 1;
+            }
+            '(' => {
+                let mut j = i;
+                while j > 0 && chars[j - 1].is_whitespace() {
+                    j -= 1;
+                }
+                let mut k = j;
+                while k > 0 && (chars[k - 1].is_alphanumeric() || chars[k - 1] == '_') {
+                    k -= 1;
+                }
+                let word: String = chars[k..j].iter().collect();
+                let prev = if j > 0 { chars[j - 1] } else { ' ' };
+                let is_call = (!word.is_empty() && !KEYWORDS.contains(&word.as_str()))
+                    || prev == ')'
+                    || prev == ']';
+                stack.push(('(', i, !is_call, false));
+            }
+            '[' | '{' => stack.push((c, i, false, false)),
+            ',' => {
+                if let Some(top) = stack.last_mut() {
+                    top.3 = true;
+                }
+            }
+            ')' | ']' | '}' => {
+                if let Some((kind, pos, group, comma)) = stack.pop() {
+                    if kind == '(' && group && comma {
+                        inserts.push(pos);
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if inserts.is_empty() {
+        return src.to_string();
+    }
+    let mut out = String::with_capacity(src.len() + inserts.len() * 11);
+    for (idx, c) in chars.iter().enumerate() {
+        if inserts.contains(&idx) {
+            out.push_str("_hive_tuple");
+        }
+        out.push(*c);
     }
     out
 }
@@ -320,6 +450,20 @@ mod tests {
             escape_backslashes(r"a\1 {{ x | regex_replace('(.)', 'v_\1') }} \2"),
             r"a\1 {{ x | regex_replace('(.)', 'v_\\1') }} \2"
         );
+    }
+
+    #[test]
+    fn tuples_are_marked() {
+        assert_eq!(mark_tuples("{{ (1, 2) }}"), "{{ _hive_tuple(1, 2) }}");
+        assert_eq!(
+            mark_tuples("{{ f(1, 2) | x((3, 4)) }} (a, b)"),
+            "{{ f(1, 2) | x(_hive_tuple(3, 4)) }} (a, b)"
+        );
+        assert_eq!(
+            mark_tuples("{{ 'a' in ('b', 'c') }}"),
+            "{{ 'a' in _hive_tuple('b', 'c') }}"
+        );
+        assert_eq!(mark_tuples("{{ ([1, 2]) }}"), "{{ ([1, 2]) }}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use minijinja::value::{Kwargs, Rest, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State};
 use regex::{Regex, RegexBuilder};
 
+use super::pyset::PySet;
 use super::pyvalue::{py_float, py_str, yaml_to_value};
 use super::scope::{Missing, is_undefined, missing_message, undefined_error};
 
@@ -213,35 +214,28 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         },
     );
     env.add_filter("intersect", |a: Value, b: Value| -> Result<Value, Error> {
-        let b = items_of(&b)?;
-        Ok(Value::from(unique(
-            items_of(&a)?
-                .into_iter()
-                .filter(|x| b.contains(x))
-                .collect(),
-        )))
+        set_op(&a, &b, PySet::intersection, |a, b| {
+            a.iter().filter(|x| b.contains(x)).cloned().collect()
+        })
     });
     env.add_filter("difference", |a: Value, b: Value| -> Result<Value, Error> {
-        let b = items_of(&b)?;
-        Ok(Value::from(unique(
-            items_of(&a)?
-                .into_iter()
-                .filter(|x| !b.contains(x))
-                .collect(),
-        )))
+        set_op(&a, &b, PySet::difference, |a, b| {
+            a.iter().filter(|x| !b.contains(x)).cloned().collect()
+        })
     });
     env.add_filter("union", |a: Value, b: Value| -> Result<Value, Error> {
-        let mut all = items_of(&a)?;
-        all.extend(items_of(&b)?);
-        Ok(Value::from(unique(all)))
+        set_op(&a, &b, PySet::union, |a, b| {
+            a.iter().chain(b.iter()).cloned().collect()
+        })
     });
     env.add_filter(
         "symmetric_difference",
         |a: Value, b: Value| -> Result<Value, Error> {
-            let (a, b) = (items_of(&a)?, items_of(&b)?);
-            let mut out: Vec<Value> = a.iter().filter(|x| !b.contains(x)).cloned().collect();
-            out.extend(b.iter().filter(|x| !a.contains(x)).cloned());
-            Ok(Value::from(unique(out)))
+            set_op(&a, &b, PySet::symmetric_difference, |a, b| {
+                let mut out: Vec<Value> = a.iter().filter(|x| !b.contains(x)).cloned().collect();
+                out.extend(b.iter().filter(|x| !a.contains(x)).cloned());
+                out
+            })
         },
     );
     env.add_filter("unique", |a: Value| -> Result<Value, Error> {
@@ -449,6 +443,24 @@ fn to_int(v: Value, default: Option<i64>, kw: Kwargs) -> Result<Value, Error> {
         }
         _ => d,
     }))
+}
+
+/// Ansible's set filters: Python set operations (element order as CPython
+/// gives it with `PYTHONHASHSEED=0`), or first-seen order for unhashable
+/// elements.
+fn set_op(
+    a: &Value,
+    b: &Value,
+    op: fn(&PySet, &PySet) -> PySet,
+    fallback: fn(&[Value], &[Value]) -> Vec<Value>,
+) -> Result<Value, Error> {
+    let (a, b) = (items_of(a)?, items_of(b)?);
+    Ok(Value::from(
+        match (PySet::from_items(&a), PySet::from_items(&b)) {
+            (Some(sa), Some(sb)) => op(&sa, &sb).items(),
+            _ => unique(fallback(&a, &b)),
+        },
+    ))
 }
 
 fn unique(items: Vec<Value>) -> Vec<Value> {

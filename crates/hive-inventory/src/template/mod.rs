@@ -41,6 +41,8 @@ mod engine;
 mod filters;
 mod ipaddr;
 mod lookups;
+mod project;
+mod pyset;
 mod pyvalue;
 mod scope;
 mod vars;
@@ -51,6 +53,7 @@ use std::sync::{Arc, OnceLock};
 use minijinja::Value;
 use serde_yaml::Value as Yaml;
 
+pub use project::{SiteBuilder, render_for_host, run_vars};
 pub use vars::{Site, Vars};
 
 use engine::{Failure, Inner, Mode};
@@ -92,6 +95,12 @@ pub enum TemplateError {
         host: String,
         /// the chain of variable names, `a -> b -> a`
         chain: String,
+    },
+    /// The host is not in the inventory.
+    #[error("unknown host '{host}': not in the inventory")]
+    UnknownHost {
+        /// the host asked for
+        host: String,
     },
     /// A variable's own template failed.
     #[error("variable '{name}' of host {host}{}", origin.as_deref().map(|o| format!(" (from {o})")).unwrap_or_default())]

@@ -4,7 +4,7 @@
 use minijinja::value::{Value, ValueKind};
 use serde_yaml::Value as Yaml;
 
-use super::scope::{MutableList, MutableMap, missing_message};
+use super::scope::{MutableList, MutableMap, Tuple, missing_message};
 
 /// Converts a YAML value into a template value.
 pub(crate) fn yaml_to_value(v: &Yaml) -> Value {
@@ -180,6 +180,21 @@ pub(crate) fn py_text(v: &Value, top: bool, out: &mut String) -> Result<(), Stri
                 py_text(&item, false, out)?;
             }
             out.push('}');
+            Ok(())
+        }
+        ValueKind::Seq if v.downcast_object_ref::<Tuple>().is_some() => {
+            let items: Vec<Value> = v.try_iter().map_err(|e| e.to_string())?.collect();
+            out.push('(');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                py_text(item, false, out)?;
+            }
+            if items.len() == 1 {
+                out.push(',');
+            }
+            out.push(')');
             Ok(())
         }
         ValueKind::Seq | ValueKind::Iterable => {

@@ -26,6 +26,7 @@ pub(crate) const GLOBALS: &[&str] = &[
     "joiner",
     "debug",
     "_hive_mutable",
+    "_hive_tuple",
     "true",
     "false",
     "none",
@@ -199,7 +200,14 @@ impl Scope {
 
 impl Object for Scope {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
-        ObjectRepr::Map
+        // `'x' in hostvars[h]` must test the variable names, while a lookup
+        // of a missing name must stay undefined (chainable): a sequence of
+        // names gives both.
+        if self.foreign {
+            ObjectRepr::Seq
+        } else {
+            ObjectRepr::Map
+        }
     }
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
@@ -207,7 +215,19 @@ impl Object for Scope {
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Values(self.vars.names().map(Value::from).collect())
+        let mut names: Vec<Value> = self.vars.names().map(Value::from).collect();
+        if self.vars.host.is_some() {
+            for magic in [
+                "inventory_hostname",
+                "inventory_hostname_short",
+                "group_names",
+            ] {
+                if !self.vars.contains(magic) {
+                    names.push(Value::from(magic));
+                }
+            }
+        }
+        Enumerator::Values(names)
     }
 }
 
@@ -467,5 +487,29 @@ impl Object for MutableList {
             }
             _ => Err(Error::from(ErrorKind::UnknownMethod)),
         }
+    }
+}
+
+/// A Python tuple: a sequence that prints as `(a, b)`.
+#[derive(Debug)]
+pub(crate) struct Tuple(pub(crate) Vec<Value>);
+
+impl Object for Tuple {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let idx = key.as_i64()?;
+        let idx = if idx < 0 {
+            self.0.len() as i64 + idx
+        } else {
+            idx
+        };
+        self.0.get(usize::try_from(idx).ok()?).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.0.clone())
     }
 }
