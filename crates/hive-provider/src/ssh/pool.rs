@@ -1,0 +1,145 @@
+//! One session per server, opened on first use and reused.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::future::join_all;
+use tokio::sync::Mutex;
+
+use super::session::{SshAuth, SshOptions, SshSession, SshTarget};
+use crate::error::{ProviderError, Result};
+use crate::ssh_config::SshConfig;
+use crate::transport::{ExecOutput, RemoteCommand, Transport};
+
+type Slot = Arc<Mutex<Option<Arc<SshSession>>>>;
+
+/// The SSH sessions of a stage: one per server, opened on first use,
+/// reopened when lost, used in parallel.
+///
+/// ```no_run
+/// # async fn f() -> hive_provider::Result<()> {
+/// use hive_provider::{RemoteCommand, SshPool};
+/// let pool = SshPool::from_ssh_config(".hive/private/ssh_config".as_ref())?;
+/// for (host, out) in pool.exec_all(&RemoteCommand::new("uptime")).await {
+///     println!("{host}: {}", out?.stdout_text());
+/// }
+/// # Ok(()) }
+/// ```
+pub struct SshPool {
+    options: SshOptions,
+    targets: BTreeMap<String, SshTarget>,
+    order: Vec<String>,
+    slots: std::sync::Mutex<HashMap<String, Slot>>,
+}
+
+impl std::fmt::Debug for SshPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshPool")
+            .field("hosts", &self.order)
+            .finish()
+    }
+}
+
+impl SshPool {
+    /// An empty pool.
+    pub fn new(options: SshOptions) -> Self {
+        SshPool {
+            options,
+            targets: BTreeMap::new(),
+            order: Vec::new(),
+            slots: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Add (or replace) a server.
+    pub fn add(&mut self, target: SshTarget) {
+        if !self.targets.contains_key(&target.host) {
+            self.order.push(target.host.clone());
+        }
+        self.targets.insert(target.host.clone(), target);
+    }
+
+    /// The servers of the ssh_config that build-infra wrote, with strict
+    /// host key checking against the known_hosts it names.
+    pub fn from_ssh_config(path: &Path) -> Result<Self> {
+        let config = SshConfig::load(path)?;
+        let known_hosts = config
+            .hosts
+            .first()
+            .and_then(|h| h.known_hosts.clone())
+            .unwrap_or_else(|| path.with_file_name("known_hosts"));
+        let mut pool = SshPool::new(SshOptions::new(known_hosts));
+        for h in config.hosts {
+            let key = h
+                .identity_file
+                .clone()
+                .ok_or_else(|| ProviderError::Parse {
+                    path: path.display().to_string(),
+                    line: h.line,
+                    message: format!("host {} has no IdentityFile", h.name),
+                })?;
+            pool.add(SshTarget {
+                host: h.name.clone(),
+                address: h.host_name.clone(),
+                port: h.port,
+                user: h.user.clone(),
+                auth: SshAuth::Key(key),
+            });
+        }
+        Ok(pool)
+    }
+
+    /// The servers, in the order they were added.
+    pub fn hosts(&self) -> &[String] {
+        &self.order
+    }
+
+    /// The options sessions are opened with.
+    pub fn options(&self) -> &SshOptions {
+        &self.options
+    }
+
+    /// The session to `host`, opening it when needed.
+    pub async fn session(&self, host: &str) -> Result<Arc<SshSession>> {
+        let target = self
+            .targets
+            .get(host)
+            .ok_or_else(|| ProviderError::UnknownHost {
+                host: host.to_string(),
+                path: self.options.known_hosts.clone(),
+                known: self.order.join(", "),
+            })?
+            .clone();
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.entry(host.to_string()).or_default().clone()
+        };
+        let mut guard = slot.lock().await;
+        if let Some(s) = guard.as_ref() {
+            if !s.is_closed() {
+                return Ok(s.clone());
+            }
+        }
+        let s = Arc::new(SshSession::connect(target, self.options.clone()).await?);
+        *guard = Some(s.clone());
+        Ok(s)
+    }
+
+    /// Run `command` on every server at once.
+    pub async fn exec_all(&self, command: &RemoteCommand) -> Vec<(String, Result<ExecOutput>)> {
+        let futs = self.order.iter().map(|h| async move {
+            let r = match self.session(h).await {
+                Ok(s) => s.exec(command).await,
+                Err(e) => Err(e),
+            };
+            (h.clone(), r)
+        });
+        join_all(futs).await
+    }
+
+    /// Close every session.
+    pub fn close_all(&self) {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}

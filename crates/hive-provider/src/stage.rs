@@ -1,0 +1,355 @@
+//! Plain descriptions of a stage and its servers: what a provider is given.
+//!
+//! These types are independent of the inventory crate on purpose: the CLI
+//! maps the inventory's model into them, and a custom provider only needs
+//! this crate.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use ipnet::Ipv4Net;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ProviderError, Result};
+
+/// What a server is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerRole {
+    /// A container host of the swarm (a "hive").
+    Hive,
+    /// The repository server (registry, image builds, backups); it may also
+    /// be a hive when the stage has no separate repository.
+    Repository,
+}
+
+/// One server of a stage, with its computed private address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSpec {
+    /// Inventory name, e.g. `p-hive0.pdns`; also its ssh_config `Host`.
+    pub name: String,
+    /// Hive or repository server.
+    pub role: ServerRole,
+    /// Private address in the stage's `cidr`.
+    pub private_ip: Ipv4Addr,
+    /// Memory in MiB (`memory_size` / `repository_memory_size`).
+    #[serde(default)]
+    pub memory_size: Option<u64>,
+    /// Virtual CPUs (`cpus`).
+    #[serde(default)]
+    pub cpus: Option<u32>,
+    /// Boot disk in GiB (`disk_size` / `repository_disk_size`).
+    #[serde(default)]
+    pub disk_size: Option<u64>,
+    /// Size of the DRBD-mirrored disk in GiB (`mirrored_disk_size`), when
+    /// this server has one.
+    #[serde(default)]
+    pub mirrored_disk_size: Option<u64>,
+}
+
+impl ServerSpec {
+    /// A server with only the required fields set.
+    pub fn new(name: impl Into<String>, role: ServerRole, private_ip: Ipv4Addr) -> Self {
+        ServerSpec {
+            name: name.into(),
+            role,
+            private_ip,
+            memory_size: None,
+            cpus: None,
+            disk_size: None,
+            mirrored_disk_size: None,
+        }
+    }
+}
+
+/// The administrator account hive logs in with (`hive_admin`, default
+/// `admin`; the vagrant provider uses `vagrant`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminAccount {
+    /// User name.
+    pub user: String,
+    /// Group given passwordless sudo; defaults to the user name.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Fixed uid, when the site needs one.
+    #[serde(default)]
+    pub uid: Option<u32>,
+    /// Fixed gid, when the site needs one.
+    #[serde(default)]
+    pub gid: Option<u32>,
+}
+
+impl AdminAccount {
+    /// The account `user` with a group of the same name.
+    pub fn new(user: impl Into<String>) -> Self {
+        AdminAccount {
+            user: user.into(),
+            group: None,
+            uid: None,
+            gid: None,
+        }
+    }
+
+    /// The sudo group (the user name when not set).
+    pub fn group_name(&self) -> &str {
+        self.group.as_deref().unwrap_or(&self.user)
+    }
+}
+
+impl Default for AdminAccount {
+    fn default() -> Self {
+        AdminAccount::new("admin")
+    }
+}
+
+/// A secret string (a root password): never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself; use only where it is sent to the server.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Everything a provider needs to know about one stage.
+///
+/// ```
+/// use hive_provider::{StageSpec, ServerSpec, ServerRole};
+/// let mut stage = StageSpec::new("pdns", "private", "docker", "172.31.240.0/24".parse().unwrap(), ".hive/private");
+/// stage.servers.push(ServerSpec::new("p-hive0.pdns", ServerRole::Hive, "172.31.240.10".parse().unwrap()));
+/// stage.servers.push(ServerSpec::new("p-hive1.pdns", ServerRole::Repository, "172.31.240.11".parse().unwrap()));
+/// assert_eq!(stage.repository_server().unwrap().name, "p-hive1.pdns");
+/// assert!(stage.private_key_path().ends_with("id_ed25519"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageSpec {
+    /// The hive (site) name, e.g. `pdns`.
+    pub site: String,
+    /// The stage name: `private`, `staging` or `production`.
+    pub stage: String,
+    /// The provider named by the stage.
+    pub provider: String,
+    /// The stage's network (`cidr`).
+    pub cidr: Ipv4Net,
+    /// Its servers, hives first and the repository server last.
+    pub servers: Vec<ServerSpec>,
+    /// The admin account.
+    #[serde(default)]
+    pub admin: AdminAccount,
+    /// `root_password`: log in once as root with it to create the admin
+    /// account (prepared servers).
+    #[serde(default)]
+    pub root_password: Option<Secret>,
+    /// The stage's context directory, `.hive/<stage>`: ssh_config,
+    /// known_hosts, the key pair and provider files live there.
+    pub context_dir: PathBuf,
+    /// The admin's private key; `<context_dir>/id_ed25519` when not set.
+    #[serde(default)]
+    pub private_key: Option<PathBuf>,
+    /// Provider-specific attributes of the stage (`ip_address_list`,
+    /// `bridge`, `image`, ...). Each provider reads the keys it knows and
+    /// refuses the others.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, serde_json::Value>,
+}
+
+impl StageSpec {
+    /// A stage without servers or attributes, admin `admin`.
+    pub fn new(
+        site: impl Into<String>,
+        stage: impl Into<String>,
+        provider: impl Into<String>,
+        cidr: Ipv4Net,
+        context_dir: impl Into<PathBuf>,
+    ) -> Self {
+        StageSpec {
+            site: site.into(),
+            stage: stage.into(),
+            provider: provider.into(),
+            cidr,
+            servers: Vec::new(),
+            admin: AdminAccount::default(),
+            root_password: None,
+            context_dir: context_dir.into(),
+            private_key: None,
+            attributes: BTreeMap::new(),
+        }
+    }
+
+    /// The admin's private key file.
+    pub fn private_key_path(&self) -> PathBuf {
+        self.private_key
+            .clone()
+            .unwrap_or_else(|| self.context_dir.join("id_ed25519"))
+    }
+
+    /// The admin's public key file (private key path + `.pub`).
+    pub fn public_key_path(&self) -> PathBuf {
+        let mut p = self.private_key_path().into_os_string();
+        p.push(".pub");
+        PathBuf::from(p)
+    }
+
+    /// `<context_dir>/ssh_config`.
+    pub fn ssh_config_path(&self) -> PathBuf {
+        self.context_dir.join("ssh_config")
+    }
+
+    /// `<context_dir>/known_hosts`.
+    pub fn known_hosts_path(&self) -> PathBuf {
+        self.context_dir.join("known_hosts")
+    }
+
+    /// The repository server (the last server with that role).
+    pub fn repository_server(&self) -> Option<&ServerSpec> {
+        self.servers
+            .iter()
+            .rev()
+            .find(|s| s.role == ServerRole::Repository)
+    }
+
+    /// The server named `name`.
+    pub fn server(&self, name: &str) -> Option<&ServerSpec> {
+        self.servers.iter().find(|s| s.name == name)
+    }
+
+    /// Read the provider-specific attributes into `T` (a
+    /// `deny_unknown_fields` struct), with a message naming the stage, the
+    /// key and the accepted keys.
+    pub fn provider_attributes<T: DeserializeOwned>(&self, accepted: &[&str]) -> Result<T> {
+        let map: serde_json::Map<String, serde_json::Value> = self
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| {
+            let msg = e.to_string();
+            let key = msg
+                .split('`')
+                .nth(1)
+                .map(str::to_string)
+                .unwrap_or_else(|| "attributes".to_string());
+            ProviderError::InvalidStage {
+                stage: self.stage.clone(),
+                key,
+                message: format!(
+                    "{msg}; provider {} accepts: {}",
+                    self.provider,
+                    if accepted.is_empty() {
+                        "no provider-specific attributes".to_string()
+                    } else {
+                        accepted.join(", ")
+                    }
+                ),
+            }
+        })
+    }
+
+    /// Check what every provider needs: unique server names, addresses
+    /// unique and inside `cidr`, at least one server.
+    pub fn check_common(&self) -> Result<()> {
+        let invalid = |key: &str, message: String| ProviderError::InvalidStage {
+            stage: self.stage.clone(),
+            key: key.to_string(),
+            message,
+        };
+        if self.servers.is_empty() {
+            return Err(invalid("servers", "the stage has no server".into()));
+        }
+        let mut names = std::collections::HashSet::new();
+        let mut ips = std::collections::HashSet::new();
+        for s in &self.servers {
+            if !names.insert(&s.name) {
+                return Err(invalid(
+                    "servers",
+                    format!("server name {} appears twice", s.name),
+                ));
+            }
+            if !ips.insert(s.private_ip) {
+                return Err(invalid(
+                    "ip_address_list",
+                    format!("address {} is given to two servers", s.private_ip),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Servers whose address is outside `cidr` (some providers require
+    /// every address inside it).
+    pub fn check_addresses_in_cidr(&self) -> Result<()> {
+        for s in &self.servers {
+            if !self.cidr.contains(&s.private_ip) {
+                return Err(ProviderError::InvalidStage {
+                    stage: self.stage.clone(),
+                    key: "cidr".into(),
+                    message: format!(
+                        "server {} has address {} outside the stage network {}",
+                        s.name, s.private_ip, self.cidr
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How hive reaches one server over SSH.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// Server name (the ssh_config `Host`).
+    pub name: String,
+    /// Its role.
+    pub role: ServerRole,
+    /// Address to connect to.
+    pub address: String,
+    /// SSH port.
+    pub port: u16,
+    /// Login user.
+    pub user: String,
+    /// Private key file.
+    pub key: PathBuf,
+}
+
+impl Endpoint {
+    /// `address:port` for messages.
+    pub fn socket_text(&self) -> String {
+        format!("{}:{}", self.address, self.port)
+    }
+}
+
+pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| ProviderError::io("create directory", dir, e))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| ProviderError::io("create a temporary file in", dir, e))?;
+    tmp.write_all(data)
+        .map_err(|e| ProviderError::io("write", tmp.path().to_path_buf(), e))?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(|e| ProviderError::io("set the mode of", path, e))?;
+    tmp.persist(path)
+        .map_err(|e| ProviderError::io("replace", path, e.error))?;
+    Ok(())
+}

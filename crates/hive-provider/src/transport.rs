@@ -1,0 +1,271 @@
+//! The command transport other crates use to act on servers: a small trait
+//! with three required methods, implemented over SSH by
+//! [`SshSession`](crate::ssh::SshSession) and easy to implement in tests.
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use crate::error::{ProviderError, Result};
+
+/// A shell command to run on a server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemoteCommand {
+    /// Shell text, run by `sh -c` on the server.
+    pub script: String,
+    /// Run as root with `sudo -n` (no-op when logged in as root).
+    pub sudo: bool,
+    /// Bytes sent to the command's standard input (then end of file).
+    pub stdin: Option<Vec<u8>>,
+    /// Give up (and report a timeout) after this long.
+    pub timeout: Option<std::time::Duration>,
+}
+
+impl RemoteCommand {
+    /// A command run as the login user.
+    pub fn new(script: impl Into<String>) -> Self {
+        RemoteCommand {
+            script: script.into(),
+            ..Default::default()
+        }
+    }
+    /// Run it as root through `sudo`.
+    pub fn sudo(mut self) -> Self {
+        self.sudo = true;
+        self
+    }
+    /// Feed `data` to its standard input.
+    pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(data.into());
+        self
+    }
+    /// Limit its run time.
+    pub fn timeout(mut self, t: std::time::Duration) -> Self {
+        self.timeout = Some(t);
+        self
+    }
+
+    /// The command line sent to the server.
+    pub fn command_line(&self) -> String {
+        if self.sudo {
+            format!("sudo -n -- sh -c {}", shell_quote(&self.script))
+        } else {
+            format!("sh -c {}", shell_quote(&self.script))
+        }
+    }
+}
+
+/// Which output stream a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// A piece of a command's output, as it arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputChunk {
+    /// The stream.
+    pub stream: OutputStream,
+    /// The bytes.
+    pub data: Vec<u8>,
+}
+
+/// A finished command.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// Exit status (-1 when killed by a signal).
+    pub status: i32,
+    /// Everything it wrote to standard output.
+    pub stdout: Vec<u8>,
+    /// Everything it wrote to standard error.
+    pub stderr: Vec<u8>,
+}
+
+impl ExecOutput {
+    /// Whether it exited with 0.
+    pub fn success(&self) -> bool {
+        self.status == 0
+    }
+    /// Standard output as text, lossily.
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    /// Standard error as text, lossily.
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// A file to write on a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteFile {
+    /// Absolute path on the server.
+    pub path: String,
+    /// Permission bits, e.g. `0o640`.
+    pub mode: u32,
+    /// Owner; unchanged (the writing user) when `None`.
+    pub owner: Option<String>,
+    /// Group; the owner's group when `None` and `owner` is set.
+    pub group: Option<String>,
+    /// Write as root through `sudo`.
+    pub sudo: bool,
+}
+
+impl RemoteFile {
+    /// A file with `mode`, written as the login user.
+    pub fn new(path: impl Into<String>, mode: u32) -> Self {
+        RemoteFile {
+            path: path.into(),
+            mode,
+            owner: None,
+            group: None,
+            sudo: false,
+        }
+    }
+    /// Set owner and group (implies sudo).
+    pub fn owned_by(mut self, owner: impl Into<String>, group: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self.group = Some(group.into());
+        self.sudo = true;
+        self
+    }
+    /// Write as root.
+    pub fn sudo(mut self) -> Self {
+        self.sudo = true;
+        self
+    }
+
+    /// The script that writes standard input to the file atomically.
+    pub fn write_script(&self) -> String {
+        let p = shell_quote(&self.path);
+        let mut s = format!(
+            "set -e; t=$(mktemp \"$(dirname {p})/.hive-put.XXXXXX\"); trap 'rm -f \"$t\"' EXIT; cat >\"$t\"; chmod {:o} \"$t\"; ",
+            self.mode
+        );
+        if let Some(owner) = &self.owner {
+            let group = self.group.clone().unwrap_or_default();
+            let spec = if group.is_empty() {
+                shell_quote(owner)
+            } else {
+                shell_quote(&format!("{owner}:{group}"))
+            };
+            s.push_str(&format!("chown {spec} \"$t\"; "));
+        }
+        s.push_str(&format!("mv -f \"$t\" {p}; trap - EXIT"));
+        s
+    }
+}
+
+/// Quote `s` for a POSIX shell.
+///
+/// ```
+/// assert_eq!(hive_provider::shell_quote("it's"), r#"'it'\''s'"#);
+/// assert_eq!(hive_provider::shell_quote("/etc/hosts"), "/etc/hosts");
+/// ```
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-=:,+@%".contains(&b))
+    {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', r#"'\''"#))
+}
+
+/// Run commands and move files on one server.
+///
+/// Three required methods; `exec` and the checked variants are provided.
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// The server's name, for messages.
+    fn host(&self) -> &str;
+
+    /// Run `command`, sending its output to `output` as it arrives (when
+    /// given), and return its exit status.
+    async fn exec_streamed(
+        &self,
+        command: &RemoteCommand,
+        output: Option<mpsc::UnboundedSender<OutputChunk>>,
+    ) -> Result<i32>;
+
+    /// Write `data` to `file` atomically, with its mode and owner.
+    async fn put(&self, file: &RemoteFile, data: &[u8]) -> Result<()>;
+
+    /// Read the file at `path` (as root when `sudo`).
+    async fn get(&self, path: &str, sudo: bool) -> Result<Vec<u8>>;
+
+    /// Run `command` and collect its output.
+    async fn exec(&self, command: &RemoteCommand) -> Result<ExecOutput> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let status = self.exec_streamed(command, Some(tx)).await?;
+        let mut out = ExecOutput {
+            status,
+            ..Default::default()
+        };
+        while let Some(chunk) = rx.recv().await {
+            match chunk.stream {
+                OutputStream::Stdout => out.stdout.extend_from_slice(&chunk.data),
+                OutputStream::Stderr => out.stderr.extend_from_slice(&chunk.data),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Run `command` and fail with [`ProviderError::RemoteCommand`] unless it
+    /// exits with 0; `what` names it in the error.
+    async fn exec_checked(&self, command: &RemoteCommand, what: &str) -> Result<ExecOutput> {
+        let out = self.exec(command).await?;
+        if out.success() {
+            Ok(out)
+        } else {
+            Err(ProviderError::RemoteCommand {
+                host: self.host().to_string(),
+                command: what.to_string(),
+                status: out.status,
+                stderr: tail(&out.stderr_text(), 400),
+            })
+        }
+    }
+}
+
+pub(crate) fn tail(s: &str, max: usize) -> String {
+    let s = s.trim();
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("...{}", &s[start..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_lines() {
+        fn check(cmd: RemoteCommand, expected: &str) {
+            assert_eq!(cmd.command_line(), expected);
+        }
+        check(RemoteCommand::new("echo hi"), "sh -c 'echo hi'");
+        check(
+            RemoteCommand::new("id -u").sudo(),
+            "sudo -n -- sh -c 'id -u'",
+        );
+        check(RemoteCommand::new("echo 'x'"), r#"sh -c 'echo '\''x'\'''"#);
+    }
+
+    #[test]
+    fn write_script_sets_mode_and_owner() {
+        let s = RemoteFile::new("/etc/hive x", 0o640)
+            .owned_by("root", "adm")
+            .write_script();
+        assert!(s.contains("chmod 640"), "{s}");
+        assert!(s.contains("chown root:adm"), "{s}");
+        assert!(s.contains("mv -f \"$t\" '/etc/hive x'"), "{s}");
+    }
+}
