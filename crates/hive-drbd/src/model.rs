@@ -58,7 +58,10 @@ impl StageHive {
 }
 
 /// The hives of one stage, kept sorted by name (the order of DRBD node ids).
+/// Serialised as the list of hives; deserialising validates like
+/// [`Stage::new`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<StageHive>", into = "Vec<StageHive>")]
 pub struct Stage {
     hives: Vec<StageHive>,
 }
@@ -111,6 +114,20 @@ impl Stage {
     /// The hive of that name.
     pub fn hive(&self, name: &str) -> Option<&StageHive> {
         self.hives.iter().find(|h| h.name == name)
+    }
+}
+
+impl TryFrom<Vec<StageHive>> for Stage {
+    type Error = DrbdError;
+
+    fn try_from(hives: Vec<StageHive>) -> Result<Self, DrbdError> {
+        Stage::new(hives)
+    }
+}
+
+impl From<Stage> for Vec<StageHive> {
+    fn from(stage: Stage) -> Self {
+        stage.hives
     }
 }
 
@@ -407,6 +424,23 @@ mod tests {
         check(
             DrbdVolume::new("v", 1, "5G", FsType::Xfs).with_diskless(["hive0", "hive1"]),
             Some("at least one must keep a disk"),
+        );
+    }
+
+    #[test]
+    fn stage_from_json_is_validated() {
+        let s: Stage = serde_json::from_str(
+            r#"[{"name":"b","private_ip":"10.0.0.2"},{"name":"a","private_ip":"10.0.0.1","no_mirrored_device":true}]"#,
+        )
+        .unwrap();
+        assert_eq!(s.hives()[0].name, "a");
+        let bad = serde_json::from_str::<Stage>(
+            r#"[{"name":"a","private_ip":"10.0.0.1"},{"name":"a","private_ip":"10.0.0.2"}]"#,
+        );
+        assert!(
+            bad.unwrap_err()
+                .to_string()
+                .contains("hive 'a' is listed twice")
         );
     }
 
