@@ -22,7 +22,7 @@ pub fn inventory(g: &Globals) -> Result<ExitCode> {
             eprintln!("allocations unchanged in {path}");
         }
     }
-    println!("{json}");
+    outln!("{json}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -34,7 +34,7 @@ pub fn list_hosts(g: &Globals) -> Result<ExitCode> {
         anyhow::bail!("stage {stage} is not defined in the hive_inventory file");
     }
     let names: Vec<&str> = project.servers_of(stage).map(|s| s.name.as_str()).collect();
-    println!("{}", names.join(" "));
+    outln!("{}", names.join(" "));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -42,7 +42,7 @@ pub fn list_hosts(g: &Globals) -> Result<ExitCode> {
 pub fn list_services(g: &Globals) -> Result<ExitCode> {
     let project = g.load()?;
     let names: Vec<&str> = project.services().iter().map(|s| s.name.as_str()).collect();
-    println!("{}", names.join(" "));
+    outln!("{}", names.join(" "));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -57,7 +57,7 @@ pub fn list_volumes(g: &Globals) -> Result<ExitCode> {
             }
         }
     }
-    println!("{}", names.join(" "));
+    outln!("{}", names.join(" "));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -68,7 +68,7 @@ pub fn check(g: &Globals) -> Result<ExitCode> {
             for w in project.warnings() {
                 eprintln!("warning: {w}");
             }
-            println!(
+            outln!(
                 "{}: valid ({} stages, {} servers, {} services, {} volumes, {} networks)",
                 project.inventory_path().display(),
                 project.stages().len(),
@@ -81,7 +81,7 @@ pub fn check(g: &Globals) -> Result<ExitCode> {
         }
         Err(errors) => {
             for problem in &errors {
-                println!("{problem}");
+                outln!("{problem}");
             }
             eprintln!(
                 "hive: {} problem{} found",

@@ -3,9 +3,17 @@
 //! To add a command: add a variant to [`Command`] (its arguments as a
 //! `clap::Args` struct in your module) and one arm to [`dispatch`].
 
+/// Like `println!`, but a closed stdout pipe ends the command quietly.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::commands::out(&format!($($arg)*))?
+    };
+}
+
 mod completion;
 mod inventory;
 mod project;
+mod template;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +43,10 @@ pub enum Command {
     Check,
     /// Print a shell completion script.
     Completion(completion::CompletionArgs),
+    /// Print a host's merged variables, rendered as Ansible would (--raw: as written).
+    Vars(template::VarsArgs),
+    /// Render one template with a host's variables (what `ansible -m debug` is used for).
+    Render(template::RenderArgs),
 }
 
 /// Runs a command.
@@ -48,6 +60,8 @@ pub fn dispatch(command: Command, globals: &Globals) -> Result<ExitCode> {
         Command::ListVolumes => inventory::list_volumes(globals),
         Command::Check => inventory::check(globals),
         Command::Completion(args) => completion::completion(&args),
+        Command::Vars(args) => template::vars(globals, &args),
+        Command::Render(args) => template::render(globals, &args),
     }
 }
 
@@ -130,6 +144,16 @@ impl Globals {
                 .with_context(|| format!("stage saved in {}", p.path().display())),
             None => Ok(StageName::Private),
         }
+    }
+}
+
+/// Prints a line to stdout; a closed pipe (`hive inventory | head`) is not an error.
+pub fn out(line: &str) -> Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }
 

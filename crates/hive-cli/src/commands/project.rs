@@ -130,11 +130,11 @@ pub struct SetArgs {
 pub fn init(g: &Globals) -> Result<ExitCode> {
     let dir = g.root_dir.join(".hive");
     if dir.is_dir() {
-        println!("hive context in {} is already initialized", dir.display());
+        outln!("hive context in {} is already initialized", dir.display());
     } else {
         std::fs::create_dir_all(&dir)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-        println!("initialized hive context in {}", dir.display());
+        outln!("initialized hive context in {}", dir.display());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -205,9 +205,9 @@ pub fn set(g: &Globals, args: &SetArgs) -> Result<ExitCode> {
         yaml_to_json(&value).to_string()
     };
     if persistents.save()? {
-        println!("set persistently {shown} to {name} on {key}");
+        outln!("set persistently {shown} to {name} on {key}");
     } else {
-        println!("{name} on {key} is already {shown}; nothing changed");
+        outln!("{name} on {key} is already {shown}; nothing changed");
     }
     Ok(ExitCode::SUCCESS)
 }
