@@ -1,4 +1,30 @@
-//! Apply Ansible-style roles and build the images of a hive site.
+//! Apply Ansible-style roles natively and build the images of a hive site.
 //!
-//! Not implemented yet: this crate only states its purpose (the role runner,
-//! build-images and pushing to the site registry).
+//! - [`Runner`] applies roles (`tasks/`, `handlers/`, `defaults/`, `vars/`,
+//!   `files/`, `templates/`, `meta/`) to a [`Target`]: a running container
+//!   ([`ContainerTarget`]), the mother machine ([`LocalTarget`]) or any other
+//!   transport implementing the three-method trait.
+//! - [`build_image`] builds a service's image on the repository server's
+//!   engine and pushes it; [`push_local_image`] seeds the site registry.
+
+mod build;
+mod builtin;
+mod container;
+mod error;
+mod modules;
+mod render;
+mod role;
+mod runner;
+mod target;
+
+pub use build::{
+    BuildEvent, BuildOptions, BuiltImage, Credentials, ImageDefinition, Registry, SLEEP_COMMAND,
+    build_image, connect, map_tag, push_local_image,
+};
+pub use builtin::BUILTIN_ROLES;
+pub use container::ContainerTarget;
+pub use error::{Error, Result};
+pub use render::{OMIT, Renderer, Vars};
+pub use role::{Action, LoopKind, NATIVE_MODULES, Role, RoleDir, RoleLoader, Task};
+pub use runner::{Progress, RunReport, Runner, TaskEvent, TaskStatus, find_ansible_playbook};
+pub use target::{ExecOutput, ExecRequest, FileAttrs, LocalTarget, Target, shell_quote};

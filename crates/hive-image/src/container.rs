@@ -1,0 +1,386 @@
+//! A running container as a target, through the Docker API.
+//!
+//! Commands go through one long-lived `sh` attached with an exec (one
+//! request/answer exchange per command instead of three HTTP requests);
+//! commands run as another user use their own exec. Files go through the
+//! engine's archive endpoints.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use bollard::Docker;
+use bollard::container::{DownloadFromContainerOptions, LogOutput, UploadToContainerOptions};
+use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+use futures::StreamExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::Mutex;
+
+use crate::error::{Error, Result};
+use crate::target::{ExecOutput, ExecRequest, FileAttrs, Target, shell_quote};
+
+type Output = std::pin::Pin<
+    Box<dyn futures::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>,
+>;
+
+struct Session {
+    input: std::pin::Pin<Box<dyn AsyncWrite + Send>>,
+    output: Output,
+    buf: Vec<u8>,
+    seq: u64,
+    tmp: String,
+}
+
+/// A running container reached through a Docker engine.
+pub struct ContainerTarget {
+    docker: Docker,
+    container: String,
+    session: Arc<Mutex<Option<Session>>>,
+    persistent: bool,
+}
+
+impl std::fmt::Debug for ContainerTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContainerTarget")
+            .field("container", &self.container)
+            .finish()
+    }
+}
+
+impl ContainerTarget {
+    /// A target for the running container `container` on `docker`.
+    pub fn new(docker: Docker, container: impl Into<String>) -> Self {
+        ContainerTarget {
+            docker,
+            container: container.into(),
+            session: Arc::new(Mutex::new(None)),
+            persistent: true,
+        }
+    }
+
+    /// Runs every command in its own exec instead of the shared shell
+    /// (for images without `sh` or `base64`).
+    pub fn without_shared_shell(mut self) -> Self {
+        self.persistent = false;
+        self
+    }
+
+    /// The container's name or id.
+    pub fn container(&self) -> &str {
+        &self.container
+    }
+
+    /// Ends the shared shell (it removes its scratch files). Call before
+    /// stopping or committing the container.
+    pub async fn close(&self) {
+        let mut guard = self.session.lock().await;
+        if let Some(mut s) = guard.take() {
+            let _ = s.input.write_all(b"exit 0\n").await;
+            let _ = s.input.shutdown().await;
+            // wait for the shell to end so that its EXIT trap ran
+            while let Some(Ok(_)) = s.output.next().await {}
+        }
+    }
+
+    fn transport(&self, message: impl Into<String>) -> Error {
+        Error::Transport {
+            target: self.name(),
+            message: message.into(),
+        }
+    }
+
+    async fn start_session(&self) -> Result<Session> {
+        let exec = self
+            .docker
+            .create_exec(
+                &self.container,
+                CreateExecOptions::<String> {
+                    attach_stdin: Some(true),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    cmd: Some(vec!["/bin/sh".into()]),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(Error::docker(format!("exec in {}", self.container)))?;
+        let started = self
+            .docker
+            .start_exec(&exec.id, None::<StartExecOptions>)
+            .await
+            .map_err(Error::docker(format!("exec in {}", self.container)))?;
+        let StartExecResults::Attached { output, input } = started else {
+            return Err(self.transport("exec did not attach"));
+        };
+        let tmp = format!("/tmp/.hive-{}-{}", std::process::id(), rand_suffix());
+        let mut s = Session {
+            input,
+            output,
+            buf: Vec::new(),
+            seq: 0,
+            tmp,
+        };
+        let init = format!(
+            "trap 'rm -f {t}.o {t}.e' EXIT\nexec 2>/dev/null\n",
+            t = s.tmp
+        );
+        s.input
+            .write_all(init.as_bytes())
+            .await
+            .map_err(|e| self.transport(format!("writing to shell: {e}")))?;
+        Ok(s)
+    }
+
+    async fn exec_in_session(&self, s: &mut Session, req: &ExecRequest) -> Result<ExecOutput> {
+        s.seq += 1;
+        let marker = format!("__HIVE_{}_{}__", s.seq, rand_suffix());
+        let mut inner = String::new();
+        if let Some(cwd) = &req.cwd {
+            inner.push_str(&format!("cd {} && ", shell_quote(cwd)));
+        }
+        inner.push_str("exec");
+        if !req.env.is_empty() {
+            inner.push_str(" env");
+            for (k, v) in &req.env {
+                inner.push(' ');
+                inner.push_str(&shell_quote(&format!("{k}={v}")));
+            }
+        }
+        for a in &req.argv {
+            inner.push(' ');
+            inner.push_str(&shell_quote(a));
+        }
+        let t = &s.tmp;
+        let mut script = String::new();
+        match &req.stdin {
+            Some(data) if !data.is_empty() => {
+                let enc = base64::engine::general_purpose::STANDARD.encode(data);
+                script.push_str(&format!(
+                    "base64 -d <<'{marker}' | ( {inner} ) >{t}.o 2>{t}.e\n"
+                ));
+                for chunk in enc.as_bytes().chunks(76) {
+                    script.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+                    script.push('\n');
+                }
+                script.push_str(&marker);
+                script.push('\n');
+            }
+            _ => script.push_str(&format!("( {inner} ) </dev/null >{t}.o 2>{t}.e\n")),
+        }
+        script.push_str(&format!(
+            "printf '{marker} %s %s %s\\n' \"$?\" \"$(wc -c <{t}.o)\" \"$(wc -c <{t}.e)\"; cat {t}.o {t}.e\n"
+        ));
+        s.input
+            .write_all(script.as_bytes())
+            .await
+            .map_err(|e| self.transport(format!("writing to shell: {e}")))?;
+        s.input
+            .flush()
+            .await
+            .map_err(|e| self.transport(format!("writing to shell: {e}")))?;
+        let head = format!("{marker} ");
+        loop {
+            if let Some(pos) = find(&s.buf, head.as_bytes()) {
+                if let Some(nl) = s.buf[pos..].iter().position(|&b| b == b'\n') {
+                    let line =
+                        String::from_utf8_lossy(&s.buf[pos + head.len()..pos + nl]).into_owned();
+                    let nums: Vec<i64> = line
+                        .split_whitespace()
+                        .filter_map(|n| n.parse().ok())
+                        .collect();
+                    if nums.len() == 3 {
+                        let (olen, elen) = (nums[1] as usize, nums[2] as usize);
+                        let start = pos + nl + 1;
+                        if s.buf.len() >= start + olen + elen {
+                            let stdout = s.buf[start..start + olen].to_vec();
+                            let stderr = s.buf[start + olen..start + olen + elen].to_vec();
+                            s.buf.drain(..start + olen + elen);
+                            return Ok(ExecOutput {
+                                status: nums[0],
+                                stdout,
+                                stderr,
+                            });
+                        }
+                    } else {
+                        return Err(self.transport(format!("garbled answer from shell: {line}")));
+                    }
+                }
+            }
+            match s.output.next().await {
+                Some(Ok(LogOutput::StdOut { message }))
+                | Some(Ok(LogOutput::Console { message })) => s.buf.extend_from_slice(&message),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(self.transport(format!("reading from shell: {e}"))),
+                None => return Err(self.transport("the shell in the container ended")),
+            }
+        }
+    }
+
+    async fn exec_once(&self, req: &ExecRequest) -> Result<ExecOutput> {
+        let exec = self
+            .docker
+            .create_exec(
+                &self.container,
+                CreateExecOptions::<String> {
+                    attach_stdin: Some(req.stdin.is_some()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    cmd: Some(req.argv.clone()),
+                    env: Some(req.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+                    user: req.user.clone(),
+                    working_dir: req.cwd.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(Error::docker(format!("exec in {}", self.container)))?;
+        let started = self
+            .docker
+            .start_exec(&exec.id, None::<StartExecOptions>)
+            .await
+            .map_err(Error::docker(format!("exec in {}", self.container)))?;
+        let StartExecResults::Attached {
+            mut output,
+            mut input,
+        } = started
+        else {
+            return Err(self.transport("exec did not attach"));
+        };
+        if let Some(data) = &req.stdin {
+            let _ = input.write_all(data).await;
+            let _ = input.shutdown().await;
+        }
+        drop(input);
+        let mut out = ExecOutput::default();
+        while let Some(item) = output.next().await {
+            match item.map_err(Error::docker("reading exec output"))? {
+                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                    out.stdout.extend_from_slice(&message)
+                }
+                LogOutput::StdErr { message } => out.stderr.extend_from_slice(&message),
+                LogOutput::StdIn { .. } => {}
+            }
+        }
+        let info = self
+            .docker
+            .inspect_exec(&exec.id)
+            .await
+            .map_err(Error::docker("inspecting exec"))?;
+        out.status = info.exit_code.unwrap_or(-1);
+        Ok(out)
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn rand_suffix() -> String {
+    use rand::Rng;
+    format!("{:08x}", rand::thread_rng().r#gen::<u32>())
+}
+
+#[async_trait]
+impl Target for ContainerTarget {
+    fn name(&self) -> String {
+        format!("container {}", self.container)
+    }
+
+    fn ansible_connection(&self) -> (String, String) {
+        ("community.docker.docker".into(), self.container.clone())
+    }
+
+    async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput> {
+        if !self.persistent || req.user.as_deref().is_some_and(|u| u != "root") {
+            return self.exec_once(req).await;
+        }
+        let mut guard = self.session.lock().await;
+        if guard.is_none() {
+            *guard = Some(self.start_session().await?);
+        }
+        let Some(s) = guard.as_mut() else {
+            return Err(self.transport("no shell session"));
+        };
+        match self.exec_in_session(s, req).await {
+            Ok(o) => Ok(o),
+            Err(e) => {
+                *guard = None;
+                Err(e)
+            }
+        }
+    }
+
+    async fn put_file(&self, path: &str, data: &[u8], attrs: FileAttrs) -> Result<()> {
+        let p = std::path::Path::new(path);
+        let (Some(dir), Some(name)) = (p.parent(), p.file_name()) else {
+            return Err(self.transport(format!("invalid path {path}")));
+        };
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(attrs.mode);
+        header.set_uid(attrs.uid.into());
+        header.set_gid(attrs.gid.into());
+        header.set_mtime(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        );
+        let mut builder = tar::Builder::new(Vec::new());
+        builder
+            .append_data(&mut header, name, data)
+            .map_err(|e| self.transport(format!("packing {path}: {e}")))?;
+        let archive = builder
+            .into_inner()
+            .map_err(|e| self.transport(format!("packing {path}: {e}")))?;
+        self.docker
+            .upload_to_container(
+                &self.container,
+                Some(UploadToContainerOptions {
+                    path: dir.to_string_lossy().into_owned(),
+                    ..Default::default()
+                }),
+                archive.into(),
+            )
+            .await
+            .map_err(Error::docker(format!(
+                "uploading {path} to {}",
+                self.container
+            )))
+    }
+
+    async fn get_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let mut stream = self.docker.download_from_container(
+            &self.container,
+            Some(DownloadFromContainerOptions {
+                path: path.to_string(),
+            }),
+        );
+        let mut archive = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(b) => archive.extend_from_slice(&b),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {
+                    return Ok(None);
+                }
+                Err(e) => return Err(Error::docker(format!("downloading {path}"))(e)),
+            }
+        }
+        let mut ar = tar::Archive::new(&archive[..]);
+        let entries = ar
+            .entries()
+            .map_err(|e| self.transport(format!("unpacking {path}: {e}")))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| self.transport(format!("unpacking {path}: {e}")))?;
+            if entry.header().entry_type().is_file() {
+                let mut data = Vec::new();
+                std::io::Read::read_to_end(&mut entry, &mut data)
+                    .map_err(|e| self.transport(format!("unpacking {path}: {e}")))?;
+                return Ok(Some(data));
+            }
+        }
+        Ok(None)
+    }
+}

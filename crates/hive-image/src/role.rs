@@ -1,0 +1,836 @@
+//! Roles on disk (or built in) and their tasks.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value as Json;
+
+use crate::error::{Error, Result};
+use crate::render::Vars;
+
+/// Where a role's files come from.
+#[derive(Debug, Clone)]
+pub enum RoleDir {
+    /// A directory `roles/<name>`.
+    Dir(PathBuf),
+    /// A role compiled into hive: (relative path, content) pairs.
+    Builtin(&'static [(&'static str, &'static str)]),
+}
+
+impl RoleDir {
+    /// Reads a file of the role (`tasks/main.yml`, `files/x`, …).
+    pub fn read(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        match self {
+            RoleDir::Dir(d) => {
+                let p = d.join(rel);
+                match std::fs::read(&p) {
+                    Ok(b) => Ok(Some(b)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(Error::Io { path: p, source: e }),
+                }
+            }
+            RoleDir::Builtin(files) => Ok(files
+                .iter()
+                .find(|(p, _)| *p == rel)
+                .map(|(_, c)| c.as_bytes().to_vec())),
+        }
+    }
+    /// A displayable path of a role file.
+    pub fn display(&self, rel: &str) -> String {
+        match self {
+            RoleDir::Dir(d) => d.join(rel).display().to_string(),
+            RoleDir::Builtin(_) => format!("<builtin>/{rel}"),
+        }
+    }
+    /// Lists files under a subdirectory (for `copy` of a directory).
+    pub fn is_dir(&self, rel: &str) -> bool {
+        match self {
+            RoleDir::Dir(d) => d.join(rel).is_dir(),
+            RoleDir::Builtin(files) => files.iter().any(|(p, _)| p.starts_with(&format!("{rel}/"))),
+        }
+    }
+    /// The directory on disk, when the role has one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            RoleDir::Dir(d) => Some(d),
+            RoleDir::Builtin(_) => None,
+        }
+    }
+}
+
+/// A loaded role.
+#[derive(Debug, Clone)]
+pub struct Role {
+    /// Its name.
+    pub name: String,
+    /// Its files.
+    pub dir: RoleDir,
+    /// `tasks/main.yml`.
+    pub tasks: Vec<Task>,
+    /// `handlers/main.yml`.
+    pub handlers: Vec<Task>,
+    /// `defaults/main.yml`.
+    pub defaults: Vars,
+    /// `vars/main.yml`.
+    pub vars: Vars,
+    /// `meta/main.yml` dependencies: role name and its parameters.
+    pub dependencies: Vec<(String, Vars)>,
+}
+
+/// How a task loops.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoopKind {
+    /// `loop:` (items as given).
+    Loop,
+    /// `with_items:` (one level flattened).
+    Items,
+    /// `with_dict:` (key/value pairs).
+    Dict,
+}
+
+/// What a task does.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// A module call (set_fact, debug, fail, assert and meta included).
+    Module {
+        /// Module name without collection prefix.
+        name: String,
+        /// Raw arguments (free-form text under `_raw_params`).
+        args: Json,
+        /// The task as written (for the Ansible fallback).
+        raw: serde_yaml::Value,
+    },
+    /// `block` with `rescue` and `always`.
+    Block {
+        /// Main tasks.
+        block: Vec<Task>,
+        /// Run when a task of `block` fails.
+        rescue: Vec<Task>,
+        /// Always run.
+        always: Vec<Task>,
+    },
+    /// `include_tasks` / `import_tasks`.
+    IncludeTasks {
+        /// File name (may be templated).
+        file: String,
+    },
+    /// `include_role` / `import_role`.
+    IncludeRole {
+        /// Role name (may be templated).
+        name: String,
+        /// Tasks file other than main.
+        tasks_from: Option<String>,
+    },
+}
+
+/// One task with its keywords.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// `name`.
+    pub name: Option<String>,
+    /// What it does.
+    pub action: Action,
+    /// `when` conditions (all must hold).
+    pub when: Vec<String>,
+    /// `loop` / `with_*` value and kind.
+    pub looping: Option<(Json, LoopKind)>,
+    /// `loop_control.loop_var` (default `item`).
+    pub loop_var: String,
+    /// `register`.
+    pub register: Option<String>,
+    /// `changed_when`.
+    pub changed_when: Option<Vec<String>>,
+    /// `failed_when`.
+    pub failed_when: Option<Vec<String>>,
+    /// `ignore_errors`.
+    pub ignore_errors: Option<Json>,
+    /// `notify`.
+    pub notify: Vec<String>,
+    /// `listen` (handlers).
+    pub listen: Vec<String>,
+    /// `vars`.
+    pub vars: Vars,
+    /// `environment`.
+    pub environment: Option<Json>,
+    /// `tags`.
+    pub tags: Vec<String>,
+    /// `become`.
+    pub become_: Option<Json>,
+    /// `become_user`.
+    pub become_user: Option<String>,
+    /// `delegate_to`.
+    pub delegate_to: Option<String>,
+    /// `delegate_facts`.
+    pub delegate_facts: bool,
+    /// `check_mode` override.
+    pub check_mode: Option<bool>,
+    /// `file:line` where it is written.
+    pub location: String,
+}
+
+impl Task {
+    /// A name for messages.
+    pub fn label(&self) -> String {
+        if let Some(n) = &self.name {
+            return n.clone();
+        }
+        match &self.action {
+            Action::Module { name, .. } => name.clone(),
+            Action::Block { .. } => "block".into(),
+            Action::IncludeTasks { file } => format!("include_tasks {file}"),
+            Action::IncludeRole { name, .. } => format!("include_role {name}"),
+        }
+    }
+}
+
+/// Modules hive runs natively.
+pub const NATIVE_MODULES: &[&str] = &[
+    "command",
+    "shell",
+    "raw",
+    "script",
+    "copy",
+    "template",
+    "file",
+    "lineinfile",
+    "blockinfile",
+    "replace",
+    "stat",
+    "get_url",
+    "unarchive",
+    "apt",
+    "apk",
+    "yum",
+    "dnf",
+    "package",
+    "pip",
+    "user",
+    "group",
+    "service",
+    "systemd",
+    "systemd_service",
+    "sysctl",
+    "wait_for",
+    "uri",
+    "set_fact",
+    "debug",
+    "fail",
+    "assert",
+    "meta",
+    "ipify_facts",
+    "pause",
+];
+
+const KEYWORDS: &[&str] = &[
+    "name",
+    "when",
+    "loop",
+    "with_items",
+    "with_list",
+    "with_dict",
+    "loop_control",
+    "register",
+    "changed_when",
+    "failed_when",
+    "ignore_errors",
+    "notify",
+    "listen",
+    "vars",
+    "args",
+    "environment",
+    "tags",
+    "become",
+    "become_user",
+    "become_method",
+    "become_flags",
+    "delegate_to",
+    "delegate_facts",
+    "check_mode",
+    "diff",
+    "no_log",
+    "run_once",
+    "retries",
+    "until",
+    "delay",
+    "any_errors_fatal",
+    "ignore_unreachable",
+    "throttle",
+    "timeout",
+    "debugger",
+    "collections",
+    "module_defaults",
+    "connection",
+    "async",
+    "poll",
+    "block",
+    "rescue",
+    "always",
+    "local_action",
+    "action",
+];
+
+const PREFIXES: &[&str] = &[
+    "ansible.builtin.",
+    "ansible.legacy.",
+    "ansible.posix.",
+    "community.general.",
+];
+
+/// The module name without a known collection prefix.
+pub fn short_module(name: &str) -> &str {
+    for p in PREFIXES {
+        if let Some(rest) = name.strip_prefix(p) {
+            return rest;
+        }
+    }
+    name
+}
+
+fn is_free_form(module: &str) -> bool {
+    matches!(
+        module,
+        "command"
+            | "shell"
+            | "raw"
+            | "script"
+            | "meta"
+            | "include_tasks"
+            | "import_tasks"
+            | "include_role"
+            | "import_role"
+    )
+}
+
+/// Splits `a=1 b="x y" free text` into key=value pairs and the rest.
+pub fn split_kv(s: &str) -> (Vec<(String, String)>, String) {
+    let mut pairs = Vec::new();
+    let mut rest = Vec::new();
+    for word in shell_words(s) {
+        match word.split_once('=') {
+            Some((k, v))
+                if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
+                pairs.push((k.to_string(), v.to_string()))
+            }
+            _ => rest.push(word),
+        }
+    }
+    (pairs, rest.join(" "))
+}
+
+fn shell_words(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut any = false;
+    for c in s.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => cur.push(c),
+            None if c == '"' || c == '\'' => {
+                quote = Some(c);
+                any = true
+            }
+            None if c.is_whitespace() => {
+                if any || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                any = false;
+            }
+            None => cur.push(c),
+        }
+    }
+    if any || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Turns YAML into JSON values (keys as strings).
+pub fn yaml_to_json(v: &serde_yaml::Value) -> Json {
+    match v {
+        serde_yaml::Value::Null => Json::Null,
+        serde_yaml::Value::Bool(b) => Json::Bool(*b),
+        serde_yaml::Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Json::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Json::from(u)
+            } else {
+                serde_json::Number::from_f64(n.as_f64().unwrap_or(0.0))
+                    .map(Json::Number)
+                    .unwrap_or(Json::Null)
+            }
+        }
+        serde_yaml::Value::String(s) => Json::String(s.clone()),
+        serde_yaml::Value::Sequence(s) => Json::Array(s.iter().map(yaml_to_json).collect()),
+        serde_yaml::Value::Mapping(m) => Json::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        serde_yaml::Value::String(s) => s.clone(),
+                        other => serde_yaml::to_string(other)
+                            .unwrap_or_default()
+                            .trim()
+                            .to_string(),
+                    };
+                    (key, yaml_to_json(v))
+                })
+                .collect(),
+        ),
+        serde_yaml::Value::Tagged(t) => yaml_to_json(&t.value),
+    }
+}
+
+fn strings(v: &Json) -> Vec<String> {
+    match v {
+        Json::Array(a) => a.iter().map(json_text).collect(),
+        Json::Null => vec![],
+        other => vec![json_text(other)],
+    }
+}
+
+/// A JSON value as text (strings without quotes).
+pub fn json_text(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        Json::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Parses a tasks file's text.
+pub struct TaskParser<'a> {
+    file: String,
+    lines: Vec<&'a str>,
+    cursor: usize,
+}
+
+impl<'a> TaskParser<'a> {
+    /// A parser for `text`, reported as `file`.
+    pub fn new(file: impl Into<String>, text: &'a str) -> Self {
+        TaskParser {
+            file: file.into(),
+            lines: text.lines().collect(),
+            cursor: 0,
+        }
+    }
+
+    fn err(&self, line: usize, message: impl Into<String>) -> Error {
+        Error::Role {
+            file: format!("{}:{}", self.file, line),
+            message: message.into(),
+        }
+    }
+
+    fn find_line(&mut self, key: &str) -> usize {
+        let pat = format!("{key}:");
+        for (i, l) in self.lines.iter().enumerate().skip(self.cursor) {
+            let t = l.trim_start().trim_start_matches("- ").trim_start();
+            if t.starts_with(&pat) {
+                self.cursor = i + 1;
+                return i + 1;
+            }
+        }
+        self.cursor.max(1)
+    }
+
+    /// Parses the whole document (a list of tasks, or empty).
+    pub fn parse(mut self, text: &str) -> Result<Vec<Task>> {
+        let doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| Error::Role {
+            file: format!(
+                "{}:{}",
+                self.file,
+                e.location().map(|l| l.line()).unwrap_or(0)
+            ),
+            message: format!("invalid YAML: {e}"),
+        })?;
+        match doc {
+            serde_yaml::Value::Null => Ok(vec![]),
+            serde_yaml::Value::Sequence(items) => self.tasks(&items),
+            _ => Err(self.err(1, "a tasks file must be a list of tasks")),
+        }
+    }
+
+    fn tasks(&mut self, items: &[serde_yaml::Value]) -> Result<Vec<Task>> {
+        items.iter().map(|i| self.task(i)).collect()
+    }
+
+    fn task(&mut self, item: &serde_yaml::Value) -> Result<Task> {
+        let serde_yaml::Value::Mapping(m) = item else {
+            let line = self.cursor + 1;
+            return Err(self.err(line, "a task must be a mapping"));
+        };
+        let first_key = m.keys().next().and_then(|k| k.as_str()).unwrap_or("");
+        let line = self.find_line(first_key);
+        let mut t = Task {
+            name: None,
+            action: Action::IncludeTasks {
+                file: String::new(),
+            },
+            when: vec![],
+            looping: None,
+            loop_var: "item".into(),
+            register: None,
+            changed_when: None,
+            failed_when: None,
+            ignore_errors: None,
+            notify: vec![],
+            listen: vec![],
+            vars: Vars::new(),
+            environment: None,
+            tags: vec![],
+            become_: None,
+            become_user: None,
+            delegate_to: None,
+            delegate_facts: false,
+            check_mode: None,
+            location: format!("{}:{}", self.file, line),
+        };
+        let mut module: Option<(String, serde_yaml::Value, usize)> = None;
+        let mut args_kw: Option<Json> = None;
+        let mut block = None;
+        let mut rescue = vec![];
+        let mut always = vec![];
+        for (k, v) in m {
+            let Some(key) = k.as_str() else {
+                return Err(self.err(line, "task keys must be strings"));
+            };
+            let j = yaml_to_json(v);
+            match key {
+                "name" => t.name = Some(json_text(&j)),
+                "when" => t.when = strings(&j),
+                "loop" | "with_list" => t.looping = Some((j, LoopKind::Loop)),
+                "with_items" => t.looping = Some((j, LoopKind::Items)),
+                "with_dict" => t.looping = Some((j, LoopKind::Dict)),
+                "loop_control" => {
+                    if let Some(lv) = j.get("loop_var").and_then(|x| x.as_str()) {
+                        t.loop_var = lv.to_string();
+                    }
+                }
+                "register" => t.register = Some(json_text(&j)),
+                "changed_when" => t.changed_when = Some(strings(&j)),
+                "failed_when" => t.failed_when = Some(strings(&j)),
+                "ignore_errors" => t.ignore_errors = Some(j),
+                "notify" => t.notify = strings(&j),
+                "listen" => t.listen = strings(&j),
+                "vars" => {
+                    if let Json::Object(o) = j {
+                        t.vars = o.into_iter().collect();
+                    }
+                }
+                "args" => args_kw = Some(j),
+                "environment" => t.environment = Some(j),
+                "tags" => t.tags = strings(&j),
+                "become" => t.become_ = Some(j),
+                "become_user" => t.become_user = Some(json_text(&j)),
+                "delegate_to" => t.delegate_to = Some(json_text(&j)),
+                "delegate_facts" => t.delegate_facts = j.as_bool().unwrap_or(false),
+                "check_mode" => t.check_mode = j.as_bool(),
+                "block" => {
+                    let serde_yaml::Value::Sequence(s) = v else {
+                        return Err(self.err(line, "block must be a list of tasks"));
+                    };
+                    block = Some(self.tasks(s)?);
+                }
+                "rescue" | "always" => {
+                    let serde_yaml::Value::Sequence(s) = v else {
+                        return Err(self.err(line, format!("{key} must be a list of tasks")));
+                    };
+                    let parsed = self.tasks(s)?;
+                    if key == "rescue" {
+                        rescue = parsed
+                    } else {
+                        always = parsed
+                    }
+                }
+                "local_action" | "action" => {
+                    let (name, args) = match v {
+                        serde_yaml::Value::String(s) => {
+                            let (m, rest) = s.split_once(' ').unwrap_or((s.as_str(), ""));
+                            (m.to_string(), serde_yaml::Value::String(rest.to_string()))
+                        }
+                        serde_yaml::Value::Mapping(mm) => {
+                            let name = mm
+                                .get("module")
+                                .and_then(|x| x.as_str())
+                                .unwrap_or_default()
+                                .to_string();
+                            let mut rest = mm.clone();
+                            rest.remove("module");
+                            (name, serde_yaml::Value::Mapping(rest))
+                        }
+                        _ => {
+                            return Err(
+                                self.err(line, format!("{key} must be a string or mapping"))
+                            );
+                        }
+                    };
+                    if key == "local_action" {
+                        t.delegate_to = Some("localhost".into());
+                    }
+                    module = Some((name, args, line));
+                }
+                k if KEYWORDS.contains(&k) => {}
+                other => {
+                    if let Some((prev, _, _)) = &module {
+                        return Err(self.err(
+                            line,
+                            format!("conflicting action statements: {prev}, {other} (a task has one module; other keys must be task keywords)"),
+                        ));
+                    }
+                    let ml = if other == first_key {
+                        line
+                    } else {
+                        self.find_line(other)
+                    };
+                    module = Some((other.to_string(), v.clone(), ml));
+                }
+            }
+        }
+        if let Some(b) = block {
+            t.action = Action::Block {
+                block: b,
+                rescue,
+                always,
+            };
+            return Ok(t);
+        }
+        let Some((full, raw_args, mline)) = module else {
+            return Err(self.err(line, "task has no module or block"));
+        };
+        let name = short_module(&full).to_string();
+        t.location = format!("{}:{}", self.file, mline);
+        let mut args = match yaml_to_json(&raw_args) {
+            Json::String(s) if is_free_form(&name) || !s.contains('=') => {
+                let mut o = serde_json::Map::new();
+                if matches!(name.as_str(), "command" | "shell") {
+                    let (pairs, rest) = split_kv(&s);
+                    let special = ["creates", "removes", "chdir", "executable", "stdin", "warn"];
+                    if pairs.iter().all(|(k, _)| special.contains(&k.as_str())) {
+                        for (k, v) in pairs {
+                            o.insert(k, Json::String(v));
+                        }
+                        o.insert("_raw_params".into(), Json::String(rest));
+                    } else {
+                        o.insert("_raw_params".into(), Json::String(s));
+                    }
+                } else {
+                    o.insert("_raw_params".into(), Json::String(s.trim().to_string()));
+                }
+                Json::Object(o)
+            }
+            Json::String(s) => {
+                let (pairs, rest) = split_kv(&s);
+                let mut o: serde_json::Map<String, Json> = pairs
+                    .into_iter()
+                    .map(|(k, v)| (k, Json::String(v)))
+                    .collect();
+                if !rest.is_empty() {
+                    o.insert("_raw_params".into(), Json::String(rest));
+                }
+                Json::Object(o)
+            }
+            Json::Null => Json::Object(Default::default()),
+            other => other,
+        };
+        if let (Some(Json::Object(extra)), Json::Object(o)) = (args_kw, &mut args) {
+            for (k, v) in extra {
+                o.insert(k, v);
+            }
+        }
+        let text_arg = |a: &Json, key: &str| -> Option<String> {
+            a.get(key).or_else(|| a.get("_raw_params")).map(json_text)
+        };
+        t.action = match name.as_str() {
+            "include_tasks" | "import_tasks" => Action::IncludeTasks {
+                file: text_arg(&args, "file").unwrap_or_default(),
+            },
+            "include_role" | "import_role" => Action::IncludeRole {
+                name: text_arg(&args, "name").unwrap_or_default(),
+                tasks_from: args.get("tasks_from").map(json_text),
+            },
+            _ => Action::Module {
+                name,
+                args,
+                raw: item.clone(),
+            },
+        };
+        Ok(t)
+    }
+}
+
+/// Finds roles by name: the project's `roles/` directories first, then
+/// hive's built-in roles.
+#[derive(Debug, Clone, Default)]
+pub struct RoleLoader {
+    search: Vec<PathBuf>,
+}
+
+impl RoleLoader {
+    /// A loader searching `dirs` (typically `<project>/roles`).
+    pub fn new(dirs: impl IntoIterator<Item = PathBuf>) -> Self {
+        RoleLoader {
+            search: dirs.into_iter().collect(),
+        }
+    }
+
+    /// Finds the files of role `name`.
+    pub fn locate(&self, name: &str) -> Result<RoleDir> {
+        for d in &self.search {
+            let p = d.join(name);
+            if p.is_dir() {
+                return Ok(RoleDir::Dir(p));
+            }
+        }
+        if let Some(files) = crate::builtin::role(name) {
+            return Ok(RoleDir::Builtin(files));
+        }
+        Err(Error::RoleNotFound {
+            name: name.to_string(),
+            searched: self
+                .search
+                .iter()
+                .map(|p| p.display().to_string())
+                .chain(std::iter::once("built-in roles".to_string()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+
+    /// Loads role `name` with `tasks_from` (default `main`).
+    pub fn load(&self, name: &str, tasks_from: Option<&str>) -> Result<Role> {
+        let dir = self.locate(name)?;
+        let tasks = load_tasks(
+            &dir,
+            &format!("tasks/{}", yml_name(tasks_from.unwrap_or("main"))),
+        )?
+        .unwrap_or_default();
+        let handlers = load_tasks(&dir, "handlers/main.yml")?.unwrap_or_default();
+        let defaults = load_vars(&dir, "defaults/main.yml")?;
+        let vars = load_vars(&dir, "vars/main.yml")?;
+        let mut dependencies = vec![];
+        if let Some(meta) = dir.read("meta/main.yml")? {
+            let text = String::from_utf8_lossy(&meta);
+            let v: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| Error::Role {
+                file: dir.display("meta/main.yml"),
+                message: format!("invalid YAML: {e}"),
+            })?;
+            if let Some(serde_yaml::Value::Sequence(deps)) = v.get("dependencies") {
+                for d in deps {
+                    match yaml_to_json(d) {
+                        Json::String(s) => dependencies.push((s, Vars::new())),
+                        Json::Object(mut o) => {
+                            let n = o
+                                .remove("role")
+                                .or_else(|| o.remove("name"))
+                                .map(|x| json_text(&x))
+                                .unwrap_or_default();
+                            let mut vars: Vars = o
+                                .remove("vars")
+                                .and_then(|v| match v {
+                                    Json::Object(m) => Some(m.into_iter().collect()),
+                                    _ => None,
+                                })
+                                .unwrap_or_default();
+                            vars.extend(o);
+                            dependencies.push((n, vars));
+                        }
+                        _ => {
+                            return Err(Error::Role {
+                                file: dir.display("meta/main.yml"),
+                                message: "a dependency is a role name or a mapping with role:"
+                                    .into(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Role {
+            name: name.to_string(),
+            dir,
+            tasks,
+            handlers,
+            defaults,
+            vars,
+            dependencies,
+        })
+    }
+}
+
+/// `x` → `x.yml` unless it has an extension.
+pub fn yml_name(n: &str) -> String {
+    if n.ends_with(".yml") || n.ends_with(".yaml") {
+        n.to_string()
+    } else {
+        format!("{n}.yml")
+    }
+}
+
+/// Loads a tasks file of a role; `None` when absent.
+pub fn load_tasks(dir: &RoleDir, rel: &str) -> Result<Option<Vec<Task>>> {
+    let Some(b) = dir.read(rel)? else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&b).into_owned();
+    TaskParser::new(dir.display(rel), &text)
+        .parse(&text)
+        .map(Some)
+}
+
+fn load_vars(dir: &RoleDir, rel: &str) -> Result<Vars> {
+    let Some(b) = dir.read(rel)? else {
+        return Ok(Vars::new());
+    };
+    let v: serde_yaml::Value = serde_yaml::from_slice(&b).map_err(|e| Error::Role {
+        file: format!(
+            "{}:{}",
+            dir.display(rel),
+            e.location().map(|l| l.line()).unwrap_or(0)
+        ),
+        message: format!("invalid YAML: {e}"),
+    })?;
+    match yaml_to_json(&v) {
+        Json::Object(o) => Ok(o.into_iter().collect()),
+        Json::Null => Ok(Vars::new()),
+        _ => Err(Error::Role {
+            file: dir.display(rel),
+            message: "variables file must be a mapping".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_keywords_forms_and_lines() {
+        let text = "- name: a\n  copy: src=x dest=/y mode=0644\n- shell: echo hi creates=/z\n  register: r\n- block:\n    - debug: msg=x\n  rescue:\n    - ansible.builtin.command: true\n- name: two\n  shell: a\n  command: b\n";
+        let r = TaskParser::new("t.yml", text).parse(text);
+        let Err(Error::Role { file, message }) = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(file, "t.yml:9");
+        assert!(message.contains("conflicting"), "{message}");
+        let ok = &text[..text.find("- name: two").unwrap()];
+        let tasks = TaskParser::new("t.yml", ok).parse(ok).unwrap();
+        assert_eq!(tasks.len(), 3);
+        let Action::Module { name, args, .. } = &tasks[0].action else {
+            panic!()
+        };
+        assert_eq!(name, "copy");
+        assert_eq!(args["dest"], "/y");
+        assert_eq!(tasks[0].location, "t.yml:2");
+        let Action::Module { args, .. } = &tasks[1].action else {
+            panic!()
+        };
+        assert_eq!(args["creates"], "/z");
+        assert_eq!(args["_raw_params"], "echo hi");
+        let Action::Block { block, rescue, .. } = &tasks[2].action else {
+            panic!()
+        };
+        assert_eq!(block.len(), 1);
+        assert_eq!(rescue[0].location, "t.yml:8");
+    }
+}

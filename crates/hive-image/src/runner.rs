@@ -1,0 +1,990 @@
+//! The role runner: applies roles' tasks to a target.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde_json::{Map, Value as Json, json};
+
+use crate::error::{Error, Result};
+use crate::modules::{self, Ctx, Outcome};
+use crate::render::{Renderer, Vars};
+use crate::role::{
+    Action, LoopKind, NATIVE_MODULES, Role, RoleDir, RoleLoader, Task, json_text, load_tasks,
+    yml_name,
+};
+use crate::target::{LocalTarget, Target};
+
+/// How a task execution ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskStatus {
+    /// Nothing to change.
+    Ok,
+    /// The target was (or, in check mode, would be) changed.
+    Changed,
+    /// `when` was false (or the module cannot run in check mode).
+    Skipped,
+    /// The task failed.
+    Failed,
+    /// The task failed and `ignore_errors` let the run go on.
+    Ignored,
+}
+
+/// One task execution (one per loop item), as reported to the progress
+/// callback and kept in the [`RunReport`].
+#[derive(Debug, Clone)]
+pub struct TaskEvent {
+    /// The role the task belongs to.
+    pub role: String,
+    /// The task's name (or module).
+    pub task: String,
+    /// The loop item, when looping.
+    pub item: Option<Json>,
+    /// The outcome.
+    pub status: TaskStatus,
+    /// A message (debug output, failure reason).
+    pub msg: Option<String>,
+    /// Whether the task went through `ansible-playbook`.
+    pub via_ansible: bool,
+}
+
+/// Everything a run did.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    /// Task executions in order.
+    pub events: Vec<TaskEvent>,
+}
+
+impl RunReport {
+    /// Number of executions with this status.
+    pub fn count(&self, status: TaskStatus) -> usize {
+        self.events.iter().filter(|e| e.status == status).count()
+    }
+    /// Executions that changed something.
+    pub fn changed(&self) -> Vec<&TaskEvent> {
+        self.events
+            .iter()
+            .filter(|e| e.status == TaskStatus::Changed)
+            .collect()
+    }
+}
+
+/// Receives each task execution as it ends.
+pub type Progress = Arc<dyn Fn(&TaskEvent) + Send + Sync>;
+
+/// Applies roles to targets (consuming builder).
+///
+/// ```no_run
+/// # async fn f(target: &dyn hive_image::Target) -> Result<(), hive_image::Error> {
+/// use hive_image::{RoleLoader, Runner};
+/// let runner = Runner::new(RoleLoader::new(["project/roles".into()])).check_mode(false);
+/// let report = runner.apply(target, &["web".to_string()]).await?;
+/// println!("{} changed", report.changed().len());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Runner {
+    loader: RoleLoader,
+    check: bool,
+    tags: Vec<String>,
+    skip_tags: Vec<String>,
+    vars: Vars,
+    extra_vars: Vars,
+    delegates: HashMap<String, Arc<dyn Target>>,
+    mother_names: Vec<String>,
+    ansible_playbook: Option<PathBuf>,
+    library: Vec<PathBuf>,
+    progress: Option<Progress>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("loader", &self.loader)
+            .field("check", &self.check)
+            .finish()
+    }
+}
+
+/// Finds `ansible-playbook` on `PATH`.
+pub fn find_ansible_playbook() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("ansible-playbook"))
+        .find(|p| p.is_file())
+}
+
+#[derive(Default, Clone)]
+struct Inherited {
+    when: Vec<String>,
+    vars: Vars,
+    tags: Vec<String>,
+    environment: Option<Json>,
+    become_user: Option<String>,
+    delegate_to: Option<String>,
+    ignore_errors: Option<Json>,
+}
+
+struct Scope {
+    role: Arc<Role>,
+    vars: Vars,
+    renderer: Renderer,
+}
+
+struct State<'t> {
+    target: &'t dyn Target,
+    facts: Vars,
+    notified: Vec<String>,
+    handlers: Vec<(Task, Arc<Scope>)>,
+    report: RunReport,
+}
+
+const MOTHER: &[&str] = &["localhost", "127.0.0.1", "mother"];
+
+impl Runner {
+    /// A runner finding roles with `loader`; `ansible-playbook` is looked
+    /// up on `PATH` for modules hive does not implement.
+    pub fn new(loader: RoleLoader) -> Self {
+        Runner {
+            loader,
+            check: false,
+            tags: vec![],
+            skip_tags: vec![],
+            vars: Vars::new(),
+            extra_vars: Vars::new(),
+            delegates: HashMap::new(),
+            mother_names: MOTHER.iter().map(|s| s.to_string()).collect(),
+            ansible_playbook: find_ansible_playbook(),
+            library: vec![],
+            progress: None,
+        }
+    }
+    /// Only reports what would change.
+    pub fn check_mode(mut self, check: bool) -> Self {
+        self.check = check;
+        self
+    }
+    /// Runs only tasks with one of these tags (and `always`).
+    pub fn tags(mut self, tags: Vec<String>) -> Self {
+        self.tags = tags;
+        self
+    }
+    /// Skips tasks with one of these tags.
+    pub fn skip_tags(mut self, tags: Vec<String>) -> Self {
+        self.skip_tags = tags;
+        self
+    }
+    /// Host variables (inventory level: above role defaults, below role vars).
+    pub fn vars(mut self, vars: Vars) -> Self {
+        self.vars = vars;
+        self
+    }
+    /// Extra variables (highest precedence).
+    pub fn extra_vars(mut self, vars: Vars) -> Self {
+        self.extra_vars = vars;
+        self
+    }
+    /// A target for `delegate_to: <host>`.
+    pub fn delegate(mut self, host: impl Into<String>, target: Arc<dyn Target>) -> Self {
+        self.delegates.insert(host.into(), target);
+        self
+    }
+    /// Another name of the mother machine (besides localhost).
+    pub fn mother_name(mut self, name: impl Into<String>) -> Self {
+        self.mother_names.push(name.into());
+        self
+    }
+    /// `ansible-playbook` for unsupported modules (`None`: no fallback).
+    pub fn ansible_playbook(mut self, path: Option<PathBuf>) -> Self {
+        self.ansible_playbook = path;
+        self
+    }
+    /// A project `lib/` directory of custom modules (for the fallback).
+    pub fn library(mut self, dir: PathBuf) -> Self {
+        self.library.push(dir);
+        self
+    }
+    /// Reports each task execution.
+    pub fn on_event(mut self, progress: Progress) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Lists the uses of modules hive does not implement in `roles` (and
+    /// what they include or depend on), as `file:line: module`.
+    pub fn unsupported(&self, roles: &[String]) -> Result<Vec<String>> {
+        let mut out = vec![];
+        let mut seen = vec![];
+        for r in roles {
+            self.scan_role(r, None, &mut out, &mut seen)?;
+        }
+        Ok(out)
+    }
+
+    fn scan_role(
+        &self,
+        name: &str,
+        from: Option<&str>,
+        out: &mut Vec<String>,
+        seen: &mut Vec<String>,
+    ) -> Result<()> {
+        let key = format!("{name}/{}", from.unwrap_or("main"));
+        if seen.contains(&key) || name.contains("{{") {
+            return Ok(());
+        }
+        seen.push(key);
+        let role = self.loader.load(name, from)?;
+        for (d, _) in &role.dependencies {
+            self.scan_role(d, None, out, seen)?;
+        }
+        let mut todo: Vec<Task> = role.tasks.clone();
+        todo.extend(role.handlers.clone());
+        while let Some(t) = todo.pop() {
+            match &t.action {
+                Action::Module { name: m, .. } => {
+                    if !NATIVE_MODULES.contains(&m.as_str()) {
+                        out.push(format!("{}: {m}", t.location));
+                    }
+                }
+                Action::Block {
+                    block,
+                    rescue,
+                    always,
+                } => {
+                    todo.extend(block.iter().chain(rescue).chain(always).cloned());
+                }
+                Action::IncludeTasks { file } => {
+                    if !file.contains("{{") {
+                        let rel = format!("tasks/{}", yml_name(file));
+                        if !seen.contains(&format!("{name}:{rel}")) {
+                            seen.push(format!("{name}:{rel}"));
+                            if let Some(ts) = load_tasks(&role.dir, &rel)? {
+                                todo.extend(ts);
+                            }
+                        }
+                    }
+                }
+                Action::IncludeRole {
+                    name: r,
+                    tasks_from,
+                } => {
+                    self.scan_role(r, tasks_from.as_deref(), out, seen)?;
+                }
+            }
+        }
+        out.sort();
+        Ok(())
+    }
+
+    /// Applies `roles` in order to `target`, then runs notified handlers.
+    ///
+    /// Before anything runs, every module is checked: modules hive does not
+    /// implement run through `ansible-playbook` when it is available,
+    /// otherwise the run stops with [`Error::Unsupported`].
+    pub async fn apply(&self, target: &dyn Target, roles: &[String]) -> Result<RunReport> {
+        let unsupported = self.unsupported(roles)?;
+        if !unsupported.is_empty() && self.ansible_playbook.is_none() {
+            return Err(Error::Unsupported { list: unsupported });
+        }
+        let mut st = State {
+            target,
+            facts: Vars::new(),
+            notified: vec![],
+            handlers: vec![],
+            report: RunReport::default(),
+        };
+        for r in roles {
+            self.run_role(&mut st, r, None, Vars::new(), &Inherited::default())
+                .await?;
+        }
+        self.flush_handlers(&mut st).await?;
+        Ok(st.report)
+    }
+
+    fn run_role<'a>(
+        &'a self,
+        st: &'a mut State<'_>,
+        name: &'a str,
+        tasks_from: Option<&'a str>,
+        params: Vars,
+        inh: &'a Inherited,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let role = Arc::new(self.loader.load(name, tasks_from)?);
+            for (dep, dvars) in &role.dependencies {
+                self.run_role(st, dep, None, dvars.clone(), inh).await?;
+            }
+            let mut vars = role.defaults.clone();
+            vars.extend(self.vars.clone());
+            vars.extend(role.vars.clone());
+            vars.extend(params);
+            vars.insert("role_name".into(), json!(role.name));
+            if let Some(p) = role.dir.path() {
+                vars.insert("role_path".into(), json!(p.display().to_string()));
+            }
+            let root = role.dir.path().map(|p| p.join("files")).unwrap_or_default();
+            let scope = Arc::new(Scope {
+                renderer: Renderer::new(&root),
+                role: role.clone(),
+                vars,
+            });
+            for h in &role.handlers {
+                st.handlers.push((h.clone(), scope.clone()));
+            }
+            self.run_tasks(st, &scope, &role.tasks, inh).await
+        })
+    }
+
+    fn task_vars(&self, st: &State<'_>, scope: &Scope, inh: &Inherited, task: &Task) -> Vars {
+        let mut v = scope.vars.clone();
+        v.extend(inh.vars.clone());
+        v.extend(task.vars.clone());
+        v.extend(st.facts.clone());
+        v.extend(self.extra_vars.clone());
+        v.entry("ansible_check_mode".to_string())
+            .or_insert(json!(self.check));
+        v
+    }
+
+    fn selected(&self, task: &Task, inh: &Inherited) -> bool {
+        let tags: Vec<&String> = task.tags.iter().chain(&inh.tags).collect();
+        if tags.iter().any(|t| self.skip_tags.contains(t)) {
+            return false;
+        }
+        self.tags.is_empty() || tags.iter().any(|t| *t == "always" || self.tags.contains(t))
+    }
+
+    fn emit(&self, st: &mut State<'_>, ev: TaskEvent) {
+        if let Some(p) = &self.progress {
+            p(&ev);
+        }
+        st.report.events.push(ev);
+    }
+
+    fn run_tasks<'a>(
+        &'a self,
+        st: &'a mut State<'_>,
+        scope: &'a Arc<Scope>,
+        tasks: &'a [Task],
+        inh: &'a Inherited,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            for t in tasks {
+                self.run_task(st, scope, t, inh).await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn child_inherited(&self, inh: &Inherited, t: &Task) -> Inherited {
+        let mut c = inh.clone();
+        c.when.extend(t.when.iter().cloned());
+        c.vars.extend(t.vars.clone());
+        c.tags.extend(t.tags.iter().cloned());
+        if t.environment.is_some() {
+            c.environment = t.environment.clone();
+        }
+        if t.become_user.is_some() {
+            c.become_user = t.become_user.clone();
+        }
+        if t.delegate_to.is_some() {
+            c.delegate_to = t.delegate_to.clone();
+        }
+        if t.ignore_errors.is_some() {
+            c.ignore_errors = t.ignore_errors.clone();
+        }
+        c
+    }
+
+    fn conditions_hold(
+        &self,
+        scope: &Scope,
+        conds: &[String],
+        vars: &Vars,
+        t: &Task,
+    ) -> Result<bool> {
+        for c in conds {
+            let ok = scope
+                .renderer
+                .is_true(c, vars)
+                .map_err(|m| Error::Template {
+                    context: format!("{} when", t.location),
+                    message: m,
+                })?;
+            if !ok {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn items(&self, scope: &Scope, t: &Task, vars: &Vars) -> Result<Option<Vec<Json>>> {
+        let Some((l, kind)) = &t.looping else {
+            return Ok(None);
+        };
+        let v = scope
+            .renderer
+            .render_value(l, vars)
+            .map_err(|m| Error::Template {
+                context: format!("{} loop", t.location),
+                message: m,
+            })?;
+        Ok(Some(match (kind, v) {
+            (LoopKind::Dict, Json::Object(m)) => m
+                .into_iter()
+                .map(|(k, v)| json!({"key": k, "value": v}))
+                .collect(),
+            (LoopKind::Items, Json::Array(a)) => a
+                .into_iter()
+                .flat_map(|x| match x {
+                    Json::Array(inner) => inner,
+                    o => vec![o],
+                })
+                .collect(),
+            (_, Json::Array(a)) => a,
+            (_, Json::Null) => vec![],
+            (_, Json::String(s)) => vec![Json::String(s)],
+            (_, other) => {
+                return Err(Error::Template {
+                    context: format!("{} loop", t.location),
+                    message: format!("loop needs a list, got {other}"),
+                });
+            }
+        }))
+    }
+
+    fn run_task<'a>(
+        &'a self,
+        st: &'a mut State<'_>,
+        scope: &'a Arc<Scope>,
+        t: &'a Task,
+        inh: &'a Inherited,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            match &t.action {
+                Action::Block {
+                    block,
+                    rescue,
+                    always,
+                } => {
+                    let vars = self.task_vars(st, scope, inh, t);
+                    if !self.conditions_hold(
+                        scope,
+                        &inh.when.iter().chain(&t.when).cloned().collect::<Vec<_>>(),
+                        &vars,
+                        t,
+                    )? {
+                        return Ok(());
+                    }
+                    let mut c = self.child_inherited(inh, t);
+                    // the block's own conditions were checked; re-checking them
+                    // per task is what Ansible does, keep it
+                    c.when = inh.when.iter().chain(&t.when).cloned().collect();
+                    let r = self.run_tasks(st, scope, block, &c).await;
+                    let r = match r {
+                        Err(Error::TaskFailed { task, message }) if !rescue.is_empty() => {
+                            st.facts
+                                .insert("ansible_failed_task".into(), json!({"name": task}));
+                            st.facts
+                                .insert("ansible_failed_result".into(), json!({"msg": message}));
+                            self.run_tasks(st, scope, rescue, &c).await
+                        }
+                        other => other,
+                    };
+                    let a = self.run_tasks(st, scope, always, &c).await;
+                    r.and(a)
+                }
+                Action::IncludeTasks { .. } | Action::IncludeRole { .. } => {
+                    let vars = self.task_vars(st, scope, inh, t);
+                    let items = self.items(scope, t, &vars)?;
+                    let list = items.clone().unwrap_or_else(|| vec![Json::Null]);
+                    for item in list {
+                        let mut v = vars.clone();
+                        let mut c = self.child_inherited(inh, t);
+                        if items.is_some() {
+                            v.insert(t.loop_var.clone(), item.clone());
+                            c.vars.insert(t.loop_var.clone(), item.clone());
+                        }
+                        let conds: Vec<String> = inh.when.iter().chain(&t.when).cloned().collect();
+                        if !self.conditions_hold(scope, &conds, &v, t)? {
+                            self.emit(
+                                st,
+                                TaskEvent {
+                                    role: scope.role.name.clone(),
+                                    task: t.label(),
+                                    item: items.as_ref().map(|_| item.clone()),
+                                    status: TaskStatus::Skipped,
+                                    msg: None,
+                                    via_ansible: false,
+                                },
+                            );
+                            continue;
+                        }
+                        // values are rendered now, as an include's arguments are
+                        c.vars = match scope
+                            .renderer
+                            .render_value(&Json::Object(c.vars.clone().into_iter().collect()), &v)
+                        {
+                            Ok(Json::Object(m)) => m.into_iter().collect(),
+                            _ => c.vars,
+                        };
+                        c.when = inh.when.clone();
+                        let render = |s: &str| -> Result<String> {
+                            scope
+                                .renderer
+                                .render_str(s, &v)
+                                .map(|j| json_text(&j))
+                                .map_err(|m| Error::Template {
+                                    context: t.location.clone(),
+                                    message: m,
+                                })
+                        };
+                        match &t.action {
+                            Action::IncludeTasks { file } => {
+                                let file = render(file)?;
+                                let rel = format!("tasks/{}", yml_name(&file));
+                                let tasks =
+                                    load_tasks(&scope.role.dir, &rel)?.ok_or_else(|| {
+                                        Error::Role {
+                                            file: t.location.clone(),
+                                            message: format!(
+                                                "tasks file {} not found",
+                                                scope.role.dir.display(&rel)
+                                            ),
+                                        }
+                                    })?;
+                                self.run_tasks(st, scope, &tasks, &c).await?;
+                            }
+                            Action::IncludeRole { name, tasks_from } => {
+                                let name = render(name)?;
+                                let params = c.vars.clone();
+                                let mut ci = c.clone();
+                                ci.vars = Vars::new();
+                                self.run_role(st, &name, tasks_from.as_deref(), params, &ci)
+                                    .await?;
+                            }
+                            _ => {}
+                        }
+                    }
+                    Ok(())
+                }
+                Action::Module { name, args, raw } => {
+                    if !self.selected(t, inh) {
+                        return Ok(());
+                    }
+                    let vars = self.task_vars(st, scope, inh, t);
+                    let items = self.items(scope, t, &vars)?;
+                    let mut results = vec![];
+                    let mut any_changed = false;
+                    let mut any_failed = false;
+                    let mut failure: Option<String> = None;
+                    let list = items.clone().unwrap_or_else(|| vec![Json::Null]);
+                    for item in list {
+                        let mut v = self.task_vars(st, scope, inh, t);
+                        if items.is_some() {
+                            v.insert(t.loop_var.clone(), item.clone());
+                            v.insert("ansible_loop_var".into(), json!(t.loop_var));
+                        }
+                        let conds: Vec<String> = inh.when.iter().chain(&t.when).cloned().collect();
+                        let item_label = items.as_ref().map(|_| item.clone());
+                        if !self.conditions_hold(scope, &conds, &v, t)? {
+                            let mut r = Map::new();
+                            r.insert("skipped".into(), json!(true));
+                            r.insert("changed".into(), json!(false));
+                            if items.is_some() {
+                                r.insert(t.loop_var.clone(), item.clone());
+                            }
+                            results.push(Json::Object(r));
+                            self.emit(
+                                st,
+                                TaskEvent {
+                                    role: scope.role.name.clone(),
+                                    task: t.label(),
+                                    item: item_label,
+                                    status: TaskStatus::Skipped,
+                                    msg: None,
+                                    via_ansible: false,
+                                },
+                            );
+                            continue;
+                        }
+                        let (outcome, via_ansible) = match self
+                            .run_module(st, scope, t, inh, name, args, raw, &v)
+                            .await
+                        {
+                            Ok(x) => x,
+                            Err(e @ (Error::Template { .. } | Error::Args { .. })) => {
+                                (Outcome::failed(e.to_string()), false)
+                            }
+                            Err(e) => return Err(e),
+                        };
+                        let mut data = outcome.data.clone();
+                        data.insert("changed".into(), json!(outcome.changed));
+                        data.insert("failed".into(), json!(outcome.failed));
+                        if let Some(m) = &outcome.msg {
+                            data.insert("msg".into(), json!(m));
+                        }
+                        if outcome.skipped {
+                            data.insert("skipped".into(), json!(true));
+                        }
+                        // changed_when / failed_when see the result under its register name
+                        let mut rv = v.clone();
+                        if let Some(reg) = &t.register {
+                            rv.insert(reg.clone(), Json::Object(data.clone()));
+                        }
+                        let mut changed = outcome.changed;
+                        let mut failed = outcome.failed;
+                        if let Some(cw) = &t.changed_when {
+                            if !failed {
+                                changed = self.conditions_hold(scope, cw, &rv, t)?;
+                            }
+                        }
+                        if let Some(fw) = &t.failed_when {
+                            failed = self.conditions_hold(scope, fw, &rv, t)?;
+                        }
+                        data.insert("changed".into(), json!(changed));
+                        data.insert("failed".into(), json!(failed));
+                        if let Some(facts) = outcome.facts {
+                            let host =
+                                t.delegate_to
+                                    .as_ref()
+                                    .filter(|_| t.delegate_facts)
+                                    .map(|d| {
+                                        scope
+                                            .renderer
+                                            .render_str(d, &v)
+                                            .map(|j| json_text(&j))
+                                            .unwrap_or_default()
+                                    });
+                            for (k, val) in facts {
+                                match &host {
+                                    Some(h) => {
+                                        let hv =
+                                            st.facts.entry("hostvars".to_string()).or_insert_with(
+                                                || v.get("hostvars").cloned().unwrap_or(json!({})),
+                                            );
+                                        if let Json::Object(m) = hv {
+                                            let e = m.entry(h.clone()).or_insert(json!({}));
+                                            if let Json::Object(hm) = e {
+                                                hm.insert(k, val);
+                                            }
+                                        }
+                                    }
+                                    None => {
+                                        st.facts.insert(k, val);
+                                    }
+                                }
+                            }
+                        }
+                        let ignore = match t.ignore_errors.as_ref().or(inh.ignore_errors.as_ref()) {
+                            Some(Json::Bool(b)) => *b,
+                            Some(Json::String(s)) => scope.renderer.is_true(s, &v).unwrap_or(false),
+                            _ => false,
+                        };
+                        let status = if failed {
+                            if ignore {
+                                TaskStatus::Ignored
+                            } else {
+                                TaskStatus::Failed
+                            }
+                        } else if outcome.skipped {
+                            TaskStatus::Skipped
+                        } else if changed {
+                            TaskStatus::Changed
+                        } else {
+                            TaskStatus::Ok
+                        };
+                        any_changed |= changed;
+                        if failed {
+                            any_failed = true;
+                            if !ignore {
+                                failure =
+                                    Some(outcome.msg.clone().unwrap_or_else(|| "failed".into()));
+                            }
+                        }
+                        if items.is_some() {
+                            data.insert(t.loop_var.clone(), item.clone());
+                            data.insert("ansible_loop_var".into(), json!(t.loop_var));
+                        }
+                        results.push(Json::Object(data.clone()));
+                        let msg = if name == "debug" || failed {
+                            outcome.msg.clone()
+                        } else {
+                            None
+                        };
+                        self.emit(
+                            st,
+                            TaskEvent {
+                                role: scope.role.name.clone(),
+                                task: t.label(),
+                                item: item_label,
+                                status,
+                                msg,
+                                via_ansible,
+                            },
+                        );
+                        if changed {
+                            for n in &t.notify {
+                                let n = scope
+                                    .renderer
+                                    .render_str(n, &v)
+                                    .map(|j| json_text(&j))
+                                    .unwrap_or_else(|_| n.clone());
+                                if !st.notified.contains(&n) {
+                                    st.notified.push(n);
+                                }
+                            }
+                        }
+                        if name == "meta" {
+                            let what = args.get("_raw_params").map(json_text).unwrap_or_default();
+                            if what == "flush_handlers" {
+                                self.flush_handlers(st).await?;
+                            }
+                        }
+                        if items.is_some() || failure.is_none() {
+                            if let (Some(reg), None) = (&t.register, &items) {
+                                st.facts.insert(reg.clone(), Json::Object(data));
+                            }
+                        }
+                        if failure.is_some() && items.is_none() {
+                            break;
+                        }
+                    }
+                    if let (Some(reg), Some(_)) = (&t.register, &items) {
+                        st.facts.insert(
+                            reg.clone(),
+                            json!({"results": results, "changed": any_changed, "failed": any_failed, "msg": if any_failed {"one or more items failed"} else {"all items completed"}}),
+                        );
+                    }
+                    if let Some(m) = failure {
+                        return Err(Error::TaskFailed {
+                            task: format!("{} ({}, {})", t.label(), scope.role.name, t.location),
+                            message: m,
+                        });
+                    }
+                    Ok(())
+                }
+            }
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_module(
+        &self,
+        st: &mut State<'_>,
+        scope: &Scope,
+        t: &Task,
+        inh: &Inherited,
+        name: &str,
+        args: &Json,
+        raw: &serde_yaml::Value,
+        vars: &Vars,
+    ) -> Result<(Outcome, bool)> {
+        let tmpl = |m: String| Error::Template {
+            context: t.location.clone(),
+            message: m,
+        };
+        let delegate = match t.delegate_to.as_ref().or(inh.delegate_to.as_ref()) {
+            Some(d) => Some(json_text(
+                &scope.renderer.render_str(d, vars).map_err(tmpl)?,
+            )),
+            None => None,
+        };
+        let local = Arc::new(LocalTarget);
+        let target: Arc<dyn Target>;
+        let target_ref: &dyn Target = match &delegate {
+            None => st.target,
+            Some(d) if self.mother_names.contains(d) => {
+                target = local;
+                target.as_ref()
+            }
+            Some(d) => match self.delegates.get(d) {
+                Some(x) => {
+                    target = x.clone();
+                    target.as_ref()
+                }
+                None if t.delegate_facts || name == "set_fact" => st.target,
+                None => {
+                    return Ok((
+                        Outcome::failed(format!(
+                            "delegate_to: no target known for host {d} (known: the mother machine{})",
+                            self.delegates
+                                .keys()
+                                .map(|k| format!(", {k}"))
+                                .collect::<String>()
+                        )),
+                        false,
+                    ));
+                }
+            },
+        };
+        let check = t.check_mode.unwrap_or(self.check);
+        if !NATIVE_MODULES.contains(&name) {
+            return self
+                .run_fallback(target_ref, scope, raw, vars, check)
+                .await
+                .map(|o| (o, true));
+        }
+        // set_fact renders lazily: values are stored rendered
+        let args = scope.renderer.render_value(args, vars).map_err(tmpl)?;
+        let env = match t.environment.as_ref().or(inh.environment.as_ref()) {
+            Some(e) => match scope.renderer.render_value(e, vars).map_err(tmpl)? {
+                Json::Object(m) => m.into_iter().map(|(k, v)| (k, json_text(&v))).collect(),
+                _ => vec![],
+            },
+            None => vec![],
+        };
+        let become_on = match &t.become_ {
+            Some(Json::Bool(b)) => *b,
+            Some(Json::String(s)) => scope.renderer.is_true(s, vars).unwrap_or(false),
+            _ => true,
+        };
+        let user = if become_on {
+            t.become_user
+                .as_ref()
+                .or(inh.become_user.as_ref())
+                .map(|u| {
+                    scope
+                        .renderer
+                        .render_str(u, vars)
+                        .map(|j| json_text(&j))
+                        .unwrap_or_else(|_| u.clone())
+                })
+        } else {
+            None
+        };
+        let ctx = Ctx {
+            target: target_ref,
+            check,
+            role: &scope.role.dir,
+            renderer: &scope.renderer,
+            vars,
+            user,
+            env,
+            task: t.location.clone(),
+        };
+        Ok((modules::run(name, args, &ctx).await?, false))
+    }
+
+    async fn run_fallback(
+        &self,
+        target: &dyn Target,
+        scope: &Scope,
+        raw: &serde_yaml::Value,
+        vars: &Vars,
+        check: bool,
+    ) -> Result<Outcome> {
+        let Some(ap) = &self.ansible_playbook else {
+            return Ok(Outcome::failed(
+                "module not supported and ansible-playbook not available".into(),
+            ));
+        };
+        let (conn, host) = target.ansible_connection();
+        let dir = tempfile_dir()?;
+        let play = json!([{
+            "hosts": "all",
+            "gather_facts": false,
+            "connection": conn,
+            "tasks": [yaml_to_json_lossy(raw)],
+        }]);
+        let play_path = dir.join("task.yml");
+        let vars_path = dir.join("vars.json");
+        let inv_path = dir.join("inventory");
+        let write = |p: &PathBuf, s: String| std::fs::write(p, s).map_err(Error::io(p));
+        write(
+            &play_path,
+            serde_json::to_string_pretty(&play).unwrap_or_default(),
+        )?;
+        let vars_json: Map<String, Json> = vars
+            .iter()
+            .filter(|(k, _)| !k.starts_with("ansible_"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        write(&vars_path, Json::Object(vars_json).to_string())?;
+        write(&inv_path, format!("{host}\n"))?;
+        let mut cmd = tokio::process::Command::new(ap);
+        cmd.arg("-i")
+            .arg(&inv_path)
+            .arg(&play_path)
+            .arg("-e")
+            .arg(format!("@{}", vars_path.display()));
+        if check {
+            cmd.arg("--check");
+        }
+        let mut lib: Vec<String> = self
+            .library
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        if let Some(p) = scope.role.dir.path() {
+            lib.push(p.join("library").display().to_string());
+        }
+        cmd.env("ANSIBLE_LIBRARY", lib.join(":"));
+        cmd.env("ANSIBLE_HOST_KEY_CHECKING", "False");
+        if let Some(p) = scope.role.dir.path() {
+            cmd.current_dir(p);
+        }
+        let out = cmd.output().await.map_err(|e| Error::Transport {
+            target: target.name(),
+            message: format!("cannot run {}: {e}", ap.display()),
+        })?;
+        let _ = std::fs::remove_dir_all(&dir);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            let tail: Vec<&str> = text.lines().rev().take(15).collect();
+            return Ok(Outcome::failed(format!(
+                "ansible-playbook failed ({}): {}",
+                out.status,
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            )));
+        }
+        let changed = text
+            .lines()
+            .any(|l| l.contains("changed=") && !l.contains("changed=0"));
+        Ok(Outcome {
+            changed,
+            ..Default::default()
+        })
+    }
+
+    fn flush_handlers<'a>(&'a self, st: &'a mut State<'_>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            if st.notified.is_empty() {
+                return Ok(());
+            }
+            let notified = std::mem::take(&mut st.notified);
+            let handlers = st.handlers.clone();
+            let mut ran: Vec<String> = vec![];
+            for (h, scope) in handlers {
+                let hname = h.name.clone().unwrap_or_default();
+                let hit = notified.iter().any(|n| *n == hname || h.listen.contains(n));
+                if hit && !ran.contains(&hname) {
+                    ran.push(hname);
+                    self.run_task(st, &scope, &h, &Inherited::default()).await?;
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+fn yaml_to_json_lossy(v: &serde_yaml::Value) -> Json {
+    crate::role::yaml_to_json(v)
+}
+
+fn tempfile_dir() -> Result<PathBuf> {
+    let d = std::env::temp_dir().join(format!(
+        "hive-ansible-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    std::fs::create_dir_all(&d).map_err(Error::io(&d))?;
+    Ok(d)
+}
+
+#[allow(dead_code)]
+fn unused(_: &RoleDir) {}
