@@ -13,6 +13,7 @@ macro_rules! outln {
 mod completion;
 mod inventory;
 mod project;
+mod template;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +43,10 @@ pub enum Command {
     Check,
     /// Print a shell completion script.
     Completion(completion::CompletionArgs),
+    /// Print a host's merged variables, rendered as Ansible would (--raw: as written).
+    Vars(template::VarsArgs),
+    /// Render one template with a host's variables (what `ansible -m debug` is used for).
+    Render(template::RenderArgs),
 }
 
 /// Runs a command.
@@ -55,6 +60,8 @@ pub fn dispatch(command: Command, globals: &Globals) -> Result<ExitCode> {
         Command::ListVolumes => inventory::list_volumes(globals),
         Command::Check => inventory::check(globals),
         Command::Completion(args) => completion::completion(&args),
+        Command::Vars(args) => template::vars(globals, &args),
+        Command::Render(args) => template::render(globals, &args),
     }
 }
 

@@ -130,6 +130,15 @@ impl TemplateError {
         }
     }
 
+    /// Whether the error is (caused by) an undefined variable or attribute.
+    pub fn is_undefined(&self) -> bool {
+        match self {
+            TemplateError::Undefined { .. } => true,
+            TemplateError::Variable { source, .. } => source.is_undefined(),
+            _ => false,
+        }
+    }
+
     /// The message with its causes, on one line.
     pub fn full_message(&self) -> String {
         let mut s = self.to_string();
