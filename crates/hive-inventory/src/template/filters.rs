@@ -245,6 +245,10 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         "flatten",
         |v: Value, levels: Option<i64>, kw: Kwargs| -> Result<Value, Error> {
             let skip_nulls: Option<bool> = kw.get("skip_nulls")?;
+            let levels = match levels {
+                Some(l) => Some(l),
+                None => kw.get::<Option<i64>>("levels")?,
+            };
             kw.assert_all_used()?;
             let mut out = Vec::new();
             flatten(&v, levels, skip_nulls.unwrap_or(true), &mut out)?;
@@ -841,7 +845,7 @@ fn yaml_plain_ok(s: &str) -> bool {
     let lower = s.to_lowercase();
     if matches!(
         lower.as_str(),
-        "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "~" | "y" | "n"
+        "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "~"
     ) {
         return false;
     }

@@ -151,7 +151,15 @@ impl Scope {
         let value = match result {
             Ok(v) => v,
             Err(Failure::Undefined { message, template }) => {
-                Missing::value(format!("{template}: {message}"))
+                let origin = entry
+                    .origin
+                    .as_deref()
+                    .map(|o| format!(", from {o}"))
+                    .unwrap_or_default();
+                Missing::value(format!(
+                    "{template}: {message} (variable '{name}' of host {}{origin})",
+                    self.host_label()
+                ))
             }
             Err(Failure::Fatal(err)) => {
                 self.ctx.set_fatal(err.in_variable(

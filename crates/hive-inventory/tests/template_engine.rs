@@ -1,0 +1,259 @@
+//! Behaviour of the template engine beyond the Ansible conformance cases:
+//! lazy resolution, cycles, error contents, final values, omit, conditions,
+//! lookups writing files, and the project-level helpers.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use hive_inventory::template::{Site, Templar, TemplateError, Vars};
+use indexmap::IndexMap;
+use serde_yaml::Value as Yaml;
+
+fn y(s: &str) -> Yaml {
+    serde_yaml::from_str(s).unwrap()
+}
+
+fn vars(pairs: &[(&str, &str)]) -> Vars {
+    let mut v = Vars::new();
+    for (k, val) in pairs {
+        v.insert(*k, y(val));
+    }
+    v
+}
+
+fn check(vars: &Vars, template: &str, expected: &str) {
+    let templar = Templar::new(Path::new("."));
+    let got = templar
+        .render_str(template, vars)
+        .unwrap_or_else(|e| panic!("{template}: {e}"));
+    assert_eq!(got, y(expected), "{template}");
+}
+
+#[test]
+fn filters_and_typing() {
+    let v = vars(&[
+        ("n", "4096"),
+        ("names", "[b, a, b, c]"),
+        ("d", "{x: 1, y: {z: 2}}"),
+        ("cidr", "10.1.0.0/16"),
+        ("s", "'[1, 2]'"),
+        ("yes_str", "'yes'"),
+    ]);
+    for (template, expected) in [
+        ("{{ n }}", "4096"),
+        ("{{ n + 1 }}", "'4097'"),
+        ("{{ s }}", "[1, 2]"),
+        ("{{ names | unique | list }}", "[b, a, c]"),
+        ("{{ names | union(['d']) | length }}", "'4'"),
+        ("{{ names | difference(['b']) | sort }}", "[a, c]"),
+        (
+            "{{ d | combine({'y': {'w': 3}}, recursive=True) }}",
+            "{x: 1, y: {z: 2, w: 3}}",
+        ),
+        (
+            "{{ d | dict2items | map(attribute='key') | list }}",
+            "[x, y]",
+        ),
+        ("{{ d | to_json }}", "'{\"x\": 1, \"y\": {\"z\": 2}}'"),
+        ("{{ '{\"a\": [1]}' | from_json }}", "{a: [1]}"),
+        ("{{ 'a: [1, 2]' | from_yaml }}", "{a: [1, 2]}"),
+        ("{{ d | to_yaml }}", "\"x: 1\\ny: {z: 2}\\n\""),
+        (
+            "{{ 'abc' | b64encode }}|{{ 'YWJj' | b64decode }}",
+            "'YWJj|abc'",
+        ),
+        (
+            "{{ '/a/b/c.txt' | basename }} {{ '/a/b/c.txt' | dirname }}",
+            "'c.txt /a/b'",
+        ),
+        ("{{ \"it's\" | quote }}", "'''it''\"''\"''s'''"),
+        (
+            "{{ cidr | ipaddr('netmask') }} {{ cidr | ipaddr('broadcast') }}",
+            "'255.255.0.0 10.1.255.255'",
+        ),
+        ("{{ cidr | ipaddr(1) | ipaddr('address') }}", "'10.1.0.1'"),
+        ("{{ 'x' | ipaddr }}", "false"),
+        ("{{ yes_str | bool }}", "true"),
+        ("{{ ' 12 ' | int + 1 }}", "'13'"),
+        ("{{ [1, [2, [3]]] | flatten(levels=1) }}", "[1, 2, [3]]"),
+        ("{{ 'a-b-c' | regex_replace('-(.)', '_\\1') }}", "'a_b_c'"),
+        (
+            "{{ 'v1.22' | regex_search('v(\\d+)\\.(\\d+)', '\\2') }}",
+            "['22']",
+        ),
+        (
+            "{{ 'abc' is match('ab') }} {{ 'abc' is match('bc') }} {{ 'abc' is search('bc') }}",
+            "'True False True'",
+        ),
+        ("{{ true | ternary('a', 'b') }}", "'a'"),
+        ("{{ [1, 2] | zip(['a', 'b']) | list }}", "[[1, a], [2, b]]"),
+        ("{{ 'a,b' .split(',') | last }}", "'b'"),
+        ("{{ none | default('x', true) }}", "'x'"),
+        ("{{ '' | default('x') }}", "''"),
+        ("{{ undefined_thing | default(omit) is string }}", "true"),
+    ] {
+        check(&v, template, expected);
+    }
+}
+
+#[test]
+fn lazy_resolution_uses_the_latest_value() {
+    let mut v = vars(&[("a", "'{{ b }}-x'"), ("b", "'1'")]);
+    check(&v, "{{ a }}", "'1-x'");
+    v.insert("b", y("'2'"));
+    check(&v, "{{ a }}", "'2-x'");
+}
+
+#[test]
+fn cycles_are_errors_naming_the_chain() {
+    let v = vars(&[("a", "'{{ b }}'"), ("b", "'{{ c }}'"), ("c", "'{{ a }}'")]);
+    let err = Templar::new(Path::new("."))
+        .render_str("{{ a }}", &v)
+        .unwrap_err();
+    assert!(matches!(err, TemplateError::Recursion { .. }), "{err:?}");
+    assert!(err.to_string().contains("a -> b -> c -> a"), "{err}");
+}
+
+#[test]
+fn undefined_errors_name_variable_host_and_file() {
+    let mut groups = IndexMap::new();
+    groups.insert("all".to_string(), vec!["h1".to_string()]);
+    let mut site = Site::new(groups);
+    let mut hv = Vars::new();
+    hv.insert_with_origin(
+        "uses_missing",
+        y("'{{ missing_one }}'"),
+        "inventory/group_vars/all.yml:3",
+    );
+    site.add_host("h1", hv, vec!["all".to_string()]);
+    let site = Arc::new(site);
+    let v = site.vars_for("h1").unwrap();
+    let templar = Templar::new(Path::new("."));
+    let err = templar.render_str("{{ nothing_here }}", &v).unwrap_err();
+    let msg = err.full_message();
+    assert!(
+        msg.contains("'nothing_here' is undefined") && msg.contains("h1"),
+        "{msg}"
+    );
+    let err = templar.render_str("x{{ uses_missing }}", &v).unwrap_err();
+    let msg = err.full_message();
+    assert!(err.is_undefined(), "{msg}");
+    for part in [
+        "'missing_one' is undefined",
+        "uses_missing",
+        "inventory/group_vars/all.yml:3",
+        "h1",
+    ] {
+        assert!(msg.contains(part), "{part} not in {msg}");
+    }
+    // a variable whose template hits an undefined value is itself undefined
+    assert_eq!(
+        templar
+            .render_str("{{ uses_missing | default('dflt') }}", &v)
+            .unwrap(),
+        y("dflt")
+    );
+}
+
+#[test]
+fn final_values_are_not_rendered_again() {
+    let mut v = Vars::new();
+    v.insert_final("result", y("{stdout: '{{ not_a_template_here }}'}"));
+    check(&v, "{{ result.stdout }}", "'{{ not_a_template_here }}'");
+}
+
+#[test]
+fn render_value_drops_omitted_keys_only() {
+    let v = vars(&[("p", "vagrant")]);
+    let templar = Templar::new(Path::new("."));
+    let args = y(
+        "{a: '{{ omit }}', b: ['{{ omit }}', 1], c: {d: \"{{ 'x' if p == 'aws' else omit }}\"}, e: 'pre-{{ omit }}'}",
+    );
+    let got = templar.render_value(&args, &v).unwrap();
+    let omit = templar.omit_token();
+    let expected = y(&format!("{{b: ['{omit}', 1], c: {{}}, e: 'pre-{omit}'}}"));
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn conditions_as_when() {
+    let v = vars(&[("n", "3"), ("s", "'abc'"), ("l", "[1, 2]")]);
+    let templar = Templar::new(Path::new("."));
+    for (cond, expected) in [
+        ("n > 2", true),
+        ("s is match('b')", false),
+        ("2 in l and s", true),
+        ("undefined_x is defined", false),
+    ] {
+        assert_eq!(templar.is_true(cond, &v).unwrap(), expected, "{cond}");
+    }
+    assert!(
+        templar
+            .is_true("undefined_x", &v)
+            .unwrap_err()
+            .is_undefined()
+    );
+}
+
+#[test]
+fn template_files_keep_backslashes_and_text() {
+    let v = vars(&[("name", "'x'")]);
+    let templar = Templar::new(Path::new("."));
+    let text = templar
+        .render_text("a\\1 {{ 'b\\\\c' }} [{{ name }}]\n", &v)
+        .unwrap();
+    assert_eq!(text, "a\\1 b\\c [x]\n");
+    // a template file never becomes a list
+    assert_eq!(templar.render_text("[1, 2]{{ '' }}", &v).unwrap(), "[1, 2]");
+}
+
+#[test]
+fn password_lookup_writes_a_private_file_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let templar = Templar::new(dir.path());
+    let v = Vars::new();
+    let first = templar
+        .render_str(
+            "{{ lookup('password', 'secrets/db length=12 chars=digits') }}",
+            &v,
+        )
+        .unwrap();
+    let first = first
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| first.as_u64().unwrap().to_string());
+    assert_eq!(first.len(), 12);
+    assert!(first.chars().all(|c| c.is_ascii_digit()));
+    let file = dir.path().join("secrets/db");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        format!("{first}\n")
+    );
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(dir.path().join("secrets"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
+    let again = templar
+        .render_text("{{ lookup('password', 'secrets/db length=4') }}", &v)
+        .unwrap();
+    assert_eq!(again, first);
+}
+
+#[test]
+fn mutable_containers_in_one_template() {
+    let v = Vars::new();
+    check(
+        &v,
+        "{% set o = {'a': 1} %}{% set l = [] %}{% for i in [1, 2] %}{% set _ = o.update({'b': i}) %}{% set _ = l.append(i) %}{% endfor %}{{ [o, l] }}",
+        "[{a: 1, b: 2}, [1, 2]]",
+    );
+}
