@@ -24,7 +24,7 @@ pub use build::{
 pub use builtin::BUILTIN_ROLES;
 pub use container::ContainerTarget;
 pub use error::{Error, Result};
-pub use render::{OMIT, Renderer, Vars};
+pub use render::{Renderer, Vars};
 pub use role::{Action, LoopKind, NATIVE_MODULES, Role, RoleDir, RoleLoader, Task};
 pub use runner::{Progress, RunReport, Runner, TaskEvent, TaskStatus, find_ansible_playbook};
 pub use target::{ExecOutput, ExecRequest, FileAttrs, LocalTarget, Target, shell_quote};
