@@ -49,7 +49,7 @@ pub use model::*;
 pub use persist::Persistents;
 
 use inventory::InventoryData;
-use load::{Allocations, Ctx, Loaded};
+use load::{Allocations, Allocator, Ctx, Loaded};
 
 /// Options for loading a project; [`Project::load`] uses the defaults.
 ///
@@ -136,8 +136,14 @@ impl ProjectLoader {
             warnings: Vec::new(),
         };
         let mut alloc = Allocations {
-            drbd_device_map: int_map(&mut ctx, &persistents, "drbd_device_map", stage),
-            published_port_map: int_map(&mut ctx, &persistents, "published_port_map", stage),
+            drbd_device_map: Allocator::new(
+                int_map(&mut ctx, &persistents, "drbd_device_map", stage),
+                1..256,
+            ),
+            published_port_map: Allocator::new(
+                int_map(&mut ctx, &persistents, "published_port_map", stage),
+                61001..65535,
+            ),
         };
         let (files, vars_dir) = if inventory_path.is_file() {
             let dir = inventory_path
@@ -207,12 +213,12 @@ impl ProjectLoader {
         persistents.set(
             "drbd_device_map",
             stage.as_str(),
-            to_mapping(&alloc.drbd_device_map),
+            to_mapping(&alloc.drbd_device_map.map),
         );
         persistents.set(
             "published_port_map",
             stage.as_str(),
-            to_mapping(&alloc.published_port_map),
+            to_mapping(&alloc.published_port_map.map),
         );
         Ok(Project {
             root_dir: root,

@@ -282,8 +282,70 @@ fn sval(s: &str) -> Value {
 
 /// Allocations shared by every services file of one load.
 pub(crate) struct Allocations {
-    pub drbd_device_map: IndexMap<String, i64>,
-    pub published_port_map: IndexMap<String, i64>,
+    pub drbd_device_map: Allocator,
+    pub published_port_map: Allocator,
+}
+
+/// A persistent name -> number map handing out the lowest free number of a range.
+pub(crate) struct Allocator {
+    pub map: IndexMap<String, i64>,
+    counts: std::collections::HashMap<i64, usize>,
+    floor: i64,
+    end: i64,
+}
+
+impl Allocator {
+    pub fn new(map: IndexMap<String, i64>, range: std::ops::Range<i64>) -> Self {
+        let mut counts = std::collections::HashMap::new();
+        for v in map.values() {
+            *counts.entry(*v).or_insert(0) += 1;
+        }
+        Allocator {
+            map,
+            counts,
+            floor: range.start,
+            end: range.end,
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<i64> {
+        self.map.get(key).copied()
+    }
+
+    /// Another name holding `value`, if any.
+    pub fn other_owner(&self, value: i64, key: &str) -> Option<String> {
+        let count = self.counts.get(&value).copied().unwrap_or(0);
+        let own = usize::from(self.map.get(key) == Some(&value));
+        if count > own {
+            self.map
+                .iter()
+                .find(|(k, v)| **v == value && *k != key)
+                .map(|(k, _)| k.clone())
+        } else {
+            None
+        }
+    }
+
+    pub fn insert(&mut self, key: String, value: i64) {
+        if let Some(old) = self.map.insert(key, value) {
+            if let Some(c) = self.counts.get_mut(&old) {
+                *c -= 1;
+                if *c == 0 {
+                    self.counts.remove(&old);
+                    self.floor = self.floor.min(old);
+                }
+            }
+        }
+        *self.counts.entry(value).or_insert(0) += 1;
+    }
+
+    /// The lowest number of the range no name holds.
+    pub fn lowest_free(&mut self) -> Option<i64> {
+        while self.floor < self.end && self.counts.contains_key(&self.floor) {
+            self.floor += 1;
+        }
+        (self.floor < self.end).then_some(self.floor)
+    }
 }
 
 /// Everything the plugins produce.
@@ -2090,11 +2152,7 @@ fn volume(
                 let device_id = match d.get("device_id") {
                     Some(idn) => match idn.kind {
                         NodeKind::Int(id) if (1..=255).contains(&id) => {
-                            let taken_by = alloc
-                                .drbd_device_map
-                                .iter()
-                                .find(|(k, v)| **v == id && **k != source_s)
-                                .map(|(k, _)| k.clone());
+                            let taken_by = alloc.drbd_device_map.other_owner(id, &source_s);
                             if let Some(other) = taken_by {
                                 ctx.invalid(file, idn, &format!("{p}.device_id"), format!("duplicate device_id {id} of volume {source_s} in service {service}: volume {other} already uses it"), Some("a device_id no other volume uses"));
                                 None
@@ -2117,10 +2175,9 @@ fn volume(
                         }
                     },
                     None => match alloc.drbd_device_map.get(&source_s) {
-                        Some(id) => Some(*id),
+                        Some(id) => Some(id),
                         None => {
-                            let free = (1..256)
-                                .find(|id| !alloc.drbd_device_map.values().any(|v| v == id));
+                            let free = alloc.drbd_device_map.lowest_free();
                             if free.is_none() {
                                 ctx.invalid(file, d, &p, "too many drbd volumes: no device_id left from 1 to 255", Some("remove unused entries from drbd_device_map in .hive/persistents.yml"));
                             }
@@ -2328,11 +2385,7 @@ fn port(
     let published = match published {
         Some(p) => {
             let pi = i64::from(p);
-            if alloc
-                .published_port_map
-                .iter()
-                .any(|(k, v)| *v == pi && *k != key)
-            {
+            if alloc.published_port_map.other_owner(pi, &key).is_some() {
                 ctx.warnings.push(format!(
                     "{}:{}: duplicate published port {p} of port {key}",
                     file.display(),
@@ -2342,7 +2395,7 @@ fn port(
             p
         }
         None => match alloc.published_port_map.get(&key) {
-            Some(p) => match u16::try_from(*p) {
+            Some(p) => match u16::try_from(p) {
                 Ok(p) => p,
                 Err(_) => {
                     ctx.invalid(
@@ -2356,9 +2409,7 @@ fn port(
                 }
             },
             None => {
-                let Some(p) =
-                    (61001..65535).find(|p| !alloc.published_port_map.values().any(|v| v == p))
-                else {
+                let Some(p) = alloc.published_port_map.lowest_free() else {
                     ctx.invalid(file, item, path, "too many published ports: none left from 61001 to 65534", Some("remove unused entries from published_port_map in .hive/persistents.yml"));
                     return None;
                 };
