@@ -55,6 +55,24 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// The project does not describe a usable site for the phase.
+    #[error("{message}")]
+    Site {
+        /// What is wrong and what would be valid.
+        message: String,
+    },
+    /// A variable of the project could not be rendered.
+    #[error("cannot render a variable of host {host}")]
+    Template {
+        /// The host whose variables were rendered.
+        host: String,
+        /// The template error.
+        #[source]
+        source: Box<hive_inventory::template::TemplateError>,
+    },
+    /// A DRBD volume or stage is invalid.
+    #[error(transparent)]
+    Drbd(Box<hive_drbd::DrbdError>),
     /// A file system operation failed.
     #[error("cannot {action} {path}")]
     Io {

@@ -34,6 +34,7 @@ mod journal;
 mod lock;
 mod runner;
 pub mod setup_hosts;
+pub mod site;
 
 pub use error::Error;
 pub use graph::{Phase, PhaseGraph};

@@ -1,0 +1,94 @@
+//! The inventory model mapped into the phases' inputs, on the pdns fixture.
+
+use std::path::{Path, PathBuf};
+
+use hive_inventory::{ProjectLoader, StageName};
+use hive_phases::site::StageSite;
+
+fn pdns_copy() -> (tempfile::TempDir, PathBuf) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/inventory/pdns");
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&src)
+        .arg(dir.path().join("pdns"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let root = dir.path().join("pdns");
+    (dir, root)
+}
+
+#[test]
+fn private_vagrant_stage_maps_to_one_repository_hive() {
+    let (_tmp, root) = pdns_copy();
+    let project = ProjectLoader::new(&root)
+        .stage(StageName::Private)
+        .load()
+        .unwrap();
+    let site = StageSite::new(&project).unwrap();
+    let spec = site.provider_stage().unwrap();
+    assert_eq!(spec.site, "pdns");
+    assert_eq!(spec.stage, "private");
+    assert_eq!(spec.provider, "vagrant");
+    assert_eq!(spec.cidr.to_string(), "192.168.56.0/27");
+    assert_eq!(spec.admin.user, "vagrant");
+    let names: Vec<_> = spec.servers.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["p-hive0.pdns"]);
+    // separate_repository: False makes the only hive the repository server.
+    assert_eq!(spec.servers[0].role, hive_provider::ServerRole::Repository);
+    assert_eq!(spec.servers[0].memory_size, Some(4096));
+    assert!(spec.attributes.is_empty(), "{:?}", spec.attributes);
+    assert!(spec.context_dir.ends_with(".hive/private"));
+}
+
+#[test]
+fn staging_stage_keeps_provider_attributes_and_sizes() {
+    let (_tmp, root) = pdns_copy();
+    let project = ProjectLoader::new(&root)
+        .stage(StageName::Staging)
+        .load()
+        .unwrap();
+    let site = StageSite::new(&project).unwrap();
+    let spec = site.provider_stage().unwrap();
+    assert_eq!(spec.admin.user, "ec2-user");
+    assert_eq!(spec.servers.len(), 4);
+    let repo = spec.repository_server().unwrap();
+    assert_eq!(repo.name, "s-hive3.pdns");
+    assert_eq!(repo.mirrored_disk_size, None);
+    assert_eq!(spec.servers[0].mirrored_disk_size, Some(20));
+    assert_eq!(spec.servers[0].disk_size, Some(20));
+    let mut keys: Vec<_> = spec.attributes.keys().cloned().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["instance_type", "region", "repository_instance_type"]
+    );
+
+    let drbd = site.drbd_stage().unwrap();
+    let hives: Vec<_> = drbd.hives().iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(hives, ["s-hive0.pdns", "s-hive1.pdns", "s-hive2.pdns"]);
+    let volumes = site.drbd_volumes().unwrap();
+    let mut names: Vec<_> = volumes.iter().map(|v| v.name.as_str()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "letsencrypt_data",
+            "pdnsadmin_data",
+            "pdnsdb_data",
+            "proxy_config"
+        ]
+    );
+    assert!(volumes.iter().all(|v| v.device_id >= 1));
+    let cfg = volumes.iter().find(|v| v.name == "proxy_config").unwrap();
+    assert_eq!(cfg.size, "80M");
+}
+
+#[test]
+fn private_stage_has_no_drbd_volumes() {
+    let (_tmp, root) = pdns_copy();
+    let project = ProjectLoader::new(&root).load().unwrap();
+    let site = StageSite::new(&project).unwrap();
+    assert!(site.drbd_volumes().unwrap().is_empty());
+}
