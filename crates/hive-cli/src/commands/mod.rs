@@ -11,6 +11,7 @@ macro_rules! outln {
 }
 
 mod completion;
+mod infra;
 mod inventory;
 mod project;
 mod template;
@@ -47,6 +48,10 @@ pub enum Command {
     Vars(template::VarsArgs),
     /// Render one template with a host's variables (what `ansible -m debug` is used for).
     Render(template::RenderArgs),
+    /// Phase build-infra: create the servers of the stage, wait for SSH, write .hive/<stage>/ssh_config.
+    BuildInfra(infra::BuildInfraArgs),
+    /// Log in to a server of the stage with the system ssh (default: the repository server).
+    Ssh(infra::SshArgs),
 }
 
 /// Runs a command.
@@ -62,6 +67,8 @@ pub fn dispatch(command: Command, globals: &Globals) -> Result<ExitCode> {
         Command::Completion(args) => completion::completion(&args),
         Command::Vars(args) => template::vars(globals, &args),
         Command::Render(args) => template::render(globals, &args),
+        Command::BuildInfra(args) => infra::build_infra(globals, &args),
+        Command::Ssh(args) => infra::ssh(globals, &args),
     }
 }
 
@@ -145,6 +152,14 @@ impl Globals {
             None => Ok(StageName::Private),
         }
     }
+}
+
+/// A runtime for the commands that talk to servers.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 /// Prints a line to stdout; a closed pipe (`hive inventory | head`) is not an error.

@@ -1,0 +1,192 @@
+//! `hive build-infra` and `hive ssh`.
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use hive_phases::site::StageSite;
+use hive_provider::{BuildInfraOptions, ProviderReport, SshCommandOptions};
+
+use super::Globals;
+
+/// Options of `hive build-infra`.
+#[derive(Args, Debug)]
+pub struct BuildInfraArgs {
+    /// Halt (stop) the servers of the stage instead of building them.
+    #[arg(short = 'H', long, conflicts_with = "destroy")]
+    pub halt: bool,
+    /// Destroy the servers of the stage (asks for confirmation unless --yes).
+    #[arg(short = 'D', long)]
+    pub destroy: bool,
+    /// Do not ask for confirmation before destroying.
+    #[arg(long)]
+    pub yes: bool,
+    /// Seconds to wait for each server to answer on SSH.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub ssh_wait: u64,
+}
+
+/// Options of `hive ssh`.
+#[derive(Args, Debug)]
+pub struct SshArgs {
+    /// Server to log in to (default: the repository server).
+    #[arg(short = 't', long = "target", value_name = "HOST")]
+    pub host: Option<String>,
+    /// Port forwarding passed to ssh -L, e.g. 8080:localhost:80.
+    #[arg(short = 'L', long = "port-forwarding", value_name = "SPEC")]
+    pub forward: Option<String>,
+    /// Forward the Zabbix web console to localhost (port set by -Z).
+    #[arg(short = 'z', long = "forward-zabbix")]
+    pub zabbix: bool,
+    /// Local port of the Zabbix web console forwarding.
+    #[arg(short = 'Z', long = "forward-zabbix-port", default_value_t = 10052)]
+    pub zabbix_port: u16,
+    /// Print the ssh command line instead of running it.
+    #[arg(long)]
+    pub print: bool,
+    /// A command to run on the server instead of a login shell (after `--`).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+fn print_report(what: &str, report: &ProviderReport) -> Result<()> {
+    for (name, change) in report.servers.iter().chain(report.resources.iter()) {
+        outln!("  {name}: {change}");
+    }
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    if !report.changed() {
+        outln!("{what}: no change");
+    }
+    Ok(())
+}
+
+fn confirm(question: &str) -> Result<bool> {
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the answer from standard input")?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}
+
+/// `hive build-infra`.
+pub fn build_infra(globals: &Globals, args: &BuildInfraArgs) -> Result<ExitCode> {
+    let project = globals.load()?;
+    let site = StageSite::new(&project)?;
+    let spec = site.provider_stage()?;
+    let provider = hive_provider::provider_for(&spec)?;
+    let rt = super::runtime()?;
+    let stage = &spec.stage;
+    if args.halt {
+        outln!("=== build-infra -H: halting the servers of stage {stage}");
+        let report = rt.block_on(hive_provider::halt_infra(provider.as_ref(), &spec))?;
+        print_report("build-infra -H", &report)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.destroy {
+        if !args.yes
+            && !confirm(&format!(
+                "destroy every server of stage {stage} of {} ({} servers)?",
+                spec.site,
+                spec.servers.len()
+            ))?
+        {
+            bail!("not destroyed: the answer was not yes");
+        }
+        outln!("=== build-infra -D: destroying the servers of stage {stage}");
+        let report = rt.block_on(hive_provider::destroy_infra(provider.as_ref(), &spec))?;
+        print_report("build-infra -D", &report)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    outln!(
+        "=== build-infra: {} servers of stage {stage} with provider {}",
+        spec.servers.len(),
+        spec.provider
+    );
+    let options = BuildInfraOptions {
+        ssh_wait: std::time::Duration::from_secs(args.ssh_wait),
+        ..Default::default()
+    };
+    let report = rt.block_on(hive_provider::build_infra(
+        provider.as_ref(),
+        &spec,
+        &options,
+    ))?;
+    for s in &report.servers {
+        let mut notes = Vec::new();
+        if s.host_key_pinned {
+            notes.push("host key pinned");
+        }
+        if s.old_pin_forgotten {
+            notes.push("old host key forgotten");
+        }
+        if s.admin_bootstrap_changed == Some(true) {
+            notes.push("admin account created");
+        }
+        let change = report
+            .provider
+            .change_of(&s.endpoint.name)
+            .map(|c| c.to_string())
+            .unwrap_or_default();
+        outln!(
+            "  {}: {change} ({}@{}){}",
+            s.endpoint.name,
+            s.endpoint.user,
+            s.endpoint.socket_text(),
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", notes.join(", "))
+            }
+        );
+    }
+    for w in &report.provider.warnings {
+        eprintln!("warning: {w}");
+    }
+    if report.key_generated {
+        outln!(
+            "  generated the stage key pair {}",
+            spec.private_key_path().display()
+        );
+    }
+    outln!(
+        "build-infra: {}; log in with `ssh -F {} HOST` or `hive ssh`",
+        if report.changed() {
+            "done"
+        } else {
+            "no change"
+        },
+        report.ssh_config.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hive ssh`.
+pub fn ssh(globals: &Globals, args: &SshArgs) -> Result<ExitCode> {
+    let project = globals.load()?;
+    let options = SshCommandOptions {
+        host: args.host.clone(),
+        forward: args.forward.clone(),
+        zabbix: args.zabbix,
+        zabbix_port: args.zabbix_port,
+        ..Default::default()
+    };
+    let mut argv = hive_provider::ssh_command(project.context_dir(), &options)?;
+    argv.extend(args.command.iter().cloned());
+    if args.print {
+        outln!("{}", argv.join(" "));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let status = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .status()
+        .with_context(|| format!("cannot run {}", argv[0]))?;
+    Ok(ExitCode::from(
+        u8::try_from(status.code().unwrap_or(255)).unwrap_or(255),
+    ))
+}
