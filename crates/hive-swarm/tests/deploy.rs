@@ -599,3 +599,70 @@ async fn a_renamed_service_gets_an_explanation_and_check_mode_changes_nothing() 
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_image_rebuilt_under_the_same_tag_updates_the_service() {
+    // Without a registry digest, hive-swarm compares the image the hive has
+    // with the one the running task uses, as hive-builder does.
+    let svc = "hswarm-test-localtag";
+    let image = "hswarm-test/localtag:1";
+    let build = |revision: &str| {
+        let mut child = std::process::Command::new("docker")
+            .args(["build", "-q", "-t", image, "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        writeln!(
+            child.stdin.as_mut().unwrap(),
+            "FROM hive-test/busybox:1\nLABEL hswarm-test-revision={revision}"
+        )
+        .unwrap();
+        assert!(child.wait().unwrap().success());
+        common::docker(&["image", "inspect", "--format", "{{.Id}}", image])
+    };
+    let first_id = build("local-1");
+    let _cleanup = Cleanup {
+        services: vec![svc.into()],
+        networks: vec!["hswarm-test-localtag-net".into()],
+        volumes: vec![],
+        images: vec![image.into()],
+    };
+    let st = stage("127.0.0.1:1", "hswarm-test-localtag-net");
+    hive_swarm::build_networks(&hive(), &st, false)
+        .await
+        .unwrap();
+    let all = services(&[(
+        svc,
+        service(&format!(
+            "image: {image}\ncommand: [sleep, '3600']\nendpoint_mode: dnsrr\n"
+        )),
+    )]);
+    let deployer = || {
+        Deployer::new(vec![hive()], st.clone())
+            .pull(PullPolicy::Never)
+            .timeout(Duration::from_secs(60))
+    };
+    assert_eq!(
+        deployer().deploy(&all).await.unwrap().change_of(svc),
+        Some(&Change::Created)
+    );
+    assert!(!deployer().deploy(&all).await.unwrap().changed());
+    build("local-2");
+    let report = deployer().deploy(&all).await.unwrap();
+    assert_eq!(
+        report.change_of(svc),
+        Some(&Change::Updated(vec![
+            "image changed on hive hswarm-test-node".into()
+        ]))
+    );
+    let task = hive_swarm::find_running_task(&[hive()], svc)
+        .await
+        .unwrap()
+        .unwrap();
+    let running_image = common::docker(&["inspect", "--format", "{{.Image}}", &task.container_id]);
+    assert_ne!(running_image, first_id);
+    assert!(!deployer().deploy(&all).await.unwrap().changed());
+    common::docker_quiet(&["image", "rm", "-f", &first_id]);
+}
