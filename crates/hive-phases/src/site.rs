@@ -250,3 +250,180 @@ impl<'p> StageSite<'p> {
         Ok(out)
     }
 }
+
+/// Build parameters of an image host (`image_<service>`), as hive-builder's
+/// plugin copies them into `hive_<param>` variables.
+const IMAGE_KEYS: &[&str] = &[
+    "from",
+    "roles",
+    "env",
+    "stop_signal",
+    "user",
+    "working_dir",
+    "standalone",
+    "entrypoint",
+    "command",
+    "privileged",
+    "expose",
+    "pull_on",
+    "pull_from",
+];
+
+impl StageSite<'_> {
+    /// The `hive_<key>` variables of inventory host `host` for `keys`,
+    /// rendered with the host's variables, as a JSON object keyed by `key`.
+    fn rendered_params(
+        &self,
+        host: &str,
+        keys: &[&str],
+    ) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+        let wrap = |e: TemplateError| Error::Template {
+            host: host.to_string(),
+            source: Box::new(e),
+        };
+        let vars = self.site.vars_for(host).ok_or_else(|| {
+            wrap(TemplateError::UnknownHost {
+                host: host.to_string(),
+            })
+        })?;
+        let mut out = serde_json::Map::new();
+        for key in keys {
+            let Some(raw) = vars.get(&format!("hive_{key}")) else {
+                continue;
+            };
+            let value = self.templar.render_value(raw, &vars).map_err(wrap)?;
+            if value.as_str() == Some(self.templar.omit_token()) {
+                continue;
+            }
+            out.insert((*key).to_string(), hive_inventory::yaml_to_json(&value));
+        }
+        Ok(out)
+    }
+
+    /// The services of the stage, rendered, as hive-swarm deploys them.
+    pub fn service_definitions(
+        &self,
+    ) -> Result<indexmap::IndexMap<String, hive_swarm::ServiceDefinition>, Error> {
+        let mut keys: Vec<&str> = hive_inventory::SERVICE_PARAMS.to_vec();
+        keys.extend(["ports", "image"]);
+        let mut out = indexmap::IndexMap::new();
+        for service in self.project.services() {
+            if !service.available_on.contains(&self.stage.name) {
+                continue;
+            }
+            let mut map = self.rendered_params(&service.name, &keys)?;
+            if !map.contains_key("image") {
+                let image_host = format!("image_{}", service.name);
+                let build = self.rendered_params(&image_host, IMAGE_KEYS)?;
+                if !build.is_empty() {
+                    map.insert("image".into(), serde_json::Value::Object(build));
+                }
+            }
+            let definition: hive_swarm::ServiceDefinition =
+                serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| {
+                    Error::Site {
+                        message: format!(
+                            "{}: service {}: {e}",
+                            service.file.display(),
+                            service.name
+                        ),
+                    }
+                })?;
+            out.insert(service.name.clone(), definition);
+        }
+        Ok(out)
+    }
+
+    /// The registry address of the stage (`hive_registry`, e.g.
+    /// `p-hive3.pdns:5000`).
+    pub fn registry(&self) -> Result<String, Error> {
+        let first = self.first_server()?;
+        let v = self.render_for(&first, "{{ hive_registry }}")?;
+        Ok(v.as_str().unwrap_or_default().to_string())
+    }
+
+    fn first_server(&self) -> Result<String, Error> {
+        self.project
+            .servers_of(self.stage.name)
+            .next()
+            .map(|s| s.name.clone())
+            .ok_or_else(|| Error::Site {
+                message: format!("stage {} has no server", self.stage.name),
+            })
+    }
+
+    /// The stage as hive-swarm needs it: servers, registry and its login,
+    /// default logging, networks, `internal_cidr`, the tag mapping.
+    pub fn swarm_stage(&self) -> Result<hive_swarm::StageContext, Error> {
+        let first = self.first_server()?;
+        let registry = self.registry()?;
+        let repository = self
+            .project
+            .servers_of(self.stage.name)
+            .find(|s| s.role.is_repository())
+            .map(|s| s.name.clone())
+            .unwrap_or_else(|| first.clone());
+        let mut ctx =
+            hive_swarm::StageContext::new(self.stage.name.as_str(), &registry, &repository);
+        for server in self.project.servers_of(self.stage.name) {
+            ctx.servers.push(hive_swarm::Server {
+                name: server.name.clone(),
+                private_ip: server.private_ip.to_string(),
+            });
+        }
+        let render_str = |t: &str| -> Result<String, Error> {
+            Ok(match self.render_for(&first, t)? {
+                serde_yaml::Value::String(s) => s,
+                serde_yaml::Value::Bool(b) => b.to_string(),
+                serde_yaml::Value::Number(n) => n.to_string(),
+                _ => String::new(),
+            })
+        };
+        ctx.logging.tls_logging = render_str("{{ hive_tls_logging | default(false) | bool }}")?
+            .eq_ignore_ascii_case("true");
+        if let Ok(port) = render_str("{{ hive_safe_syslog_port }}")?.parse() {
+            ctx.logging.syslog_port = port;
+        }
+        let home = render_str("{{ hive_home_dir }}")?;
+        ctx.logging.tls_cert_dir = format!("{home}/.docker");
+        let user = render_str("{{ hive_safe_docker_login_user }}")?;
+        if let Ok(pw) = std::fs::read_to_string(self.context_dir().join("registry_password")) {
+            ctx.registry_login = Some(hive_swarm::RegistryLogin {
+                registry: Some(registry.clone()),
+                username: user,
+                password: pw.trim_end_matches('\n').to_string(),
+            });
+        }
+        if let Some(ipnet::IpNet::V4(net)) = self
+            .stage
+            .attribute("internal_cidr")
+            .and_then(|v| v.as_str())
+            .and_then(|s| s.parse().ok())
+        {
+            ctx.internal_cidr = Some(net);
+        }
+        for network in self.project.networks() {
+            if !network.available_on.contains(&self.stage.name) {
+                continue;
+            }
+            let params = self.rendered_params(
+                &network.name,
+                &["driver", "driver_opts", "ipam", "attachable"],
+            )?;
+            let def: hive_swarm::NetworkDefinition =
+                serde_json::from_value(serde_json::Value::Object(params)).map_err(|e| {
+                    Error::Site {
+                        message: format!("network {}: {e}", network.name),
+                    }
+                })?;
+            ctx.networks.insert(network.name.clone(), def);
+        }
+        let mapping = self.context_dir().join("tag-mapping.json");
+        if mapping.exists() {
+            ctx.tag_mapping = hive_swarm::TagMapping::load(&mapping).map_err(|e| Error::Site {
+                message: format!("{}: {e}", mapping.display()),
+            })?;
+        }
+        Ok(ctx)
+    }
+}

@@ -92,3 +92,37 @@ fn private_stage_has_no_drbd_volumes() {
     let site = StageSite::new(&project).unwrap();
     assert!(site.drbd_volumes().unwrap().is_empty());
 }
+
+#[test]
+fn services_render_into_swarm_definitions() {
+    let (_tmp, root) = pdns_copy();
+    let project = ProjectLoader::new(&root)
+        .stage(StageName::Staging)
+        .load()
+        .unwrap();
+    let site = StageSite::new(&project).unwrap();
+    let services = site.service_definitions().unwrap();
+    let names: Vec<_> = services.keys().map(String::as_str).collect();
+    assert!(
+        names.contains(&"powerdns") && names.contains(&"pdnsdb"),
+        "{names:?}"
+    );
+    let powerdns = &services["powerdns"];
+    // `{{ db_password }}` is rendered from the password file lookup.
+    let pw = powerdns.environment["MYSQL_PASSWORD"].to_docker_string();
+    assert!(!pw.contains("{{") && pw.len() == 15, "{pw}");
+    assert_eq!(powerdns.ports.len(), 2);
+    // A built image becomes a build description.
+    let pdnsdb = &services["pdnsdb"];
+    assert!(
+        matches!(pdnsdb.image, Some(hive_swarm::ImageSource::Build(_))),
+        "{:?}",
+        pdnsdb.image
+    );
+
+    let ctx = site.swarm_stage().unwrap();
+    assert_eq!(ctx.registry, "s-hive3.pdns:5000");
+    assert_eq!(ctx.logging.repository_server, "s-hive3.pdns");
+    assert_eq!(ctx.servers.len(), 4);
+    assert_eq!(ctx.servers[0].private_ip, "192.168.0.5");
+}
