@@ -16,9 +16,6 @@ pub(crate) enum Item {
         mode: u32,
         owner: String,
         group: String,
-        /// Rewrite in place instead of rename (files that are mount points,
-        /// such as a container's `/etc/hosts`).
-        in_place: bool,
         on_change: Vec<String>,
     },
     /// A marked block at the top of a file, the rest left alone.
@@ -48,7 +45,6 @@ impl Item {
             mode,
             owner: "root".into(),
             group: "root".into(),
-            in_place: false,
             on_change: Vec::new(),
         }
     }
@@ -170,7 +166,6 @@ impl Item {
                 mode,
                 owner,
                 group,
-                in_place,
                 ..
             } => {
                 let p = quote(path);
@@ -180,15 +175,7 @@ impl Item {
                     quote(owner),
                     quote(group)
                 );
-                if *in_place {
-                    s.push_str(&format!(
-                        "cat \"$t\" >{p}; chmod {mode:o} {p}; chown {}:{} {p}; rm -f \"$t\"\n",
-                        quote(owner),
-                        quote(group)
-                    ));
-                } else {
-                    s.push_str(&format!("mv -f \"$t\" {p}\n"));
-                }
+                s.push_str(&format!("mv -f \"$t\" {p}\n"));
                 s
             }
             Item::Block {

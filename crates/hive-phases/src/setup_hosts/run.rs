@@ -734,12 +734,20 @@ fn merge(entry: &mut (Result<Vec<String>>, Duration), r: Result<Vec<String>>, d:
 
 fn record(h: &mut HostRun, tag: StepTag, (r, elapsed): (Result<Vec<String>>, Duration)) {
     match r {
-        Ok(changed) => h.report.steps.push(StepOutcome {
-            step: tag,
-            changed,
-            notes: Vec::new(),
-            elapsed,
-        }),
+        // A step that ran in two passes on a server (the registry on the
+        // repository server) is reported once.
+        Ok(changed) => match h.report.steps.last_mut() {
+            Some(last) if last.step == tag => {
+                last.changed.extend(changed);
+                last.elapsed += elapsed;
+            }
+            _ => h.report.steps.push(StepOutcome {
+                step: tag,
+                changed,
+                notes: Vec::new(),
+                elapsed,
+            }),
+        },
         Err(e) => h.report.failure = Some((tag.name().to_string(), e)),
     }
 }
