@@ -520,6 +520,13 @@ impl Provider for DockerProvider {
         stage.check_common()?;
         stage.check_addresses_in_cidr()?;
         Self::gateway(stage)?;
+        if stage.root_password.is_some() {
+            return Err(ProviderError::InvalidStage {
+                stage: stage.stage.clone(),
+                key: "root_password".into(),
+                message: "is for prepared servers; the docker provider creates the admin account itself, remove root_password from this stage".into(),
+            });
+        }
         let mut warnings = Vec::new();
         let mirrored: Vec<&str> = stage
             .servers
@@ -731,6 +738,13 @@ mod tests {
             "{e}"
         );
         s.attributes.clear();
+        s.root_password = Some(crate::stage::Secret::new("x"));
+        let e = p.validate(&s).unwrap_err().to_string();
+        assert!(
+            e.contains("attribute `root_password`: is for prepared servers"),
+            "{e}"
+        );
+        s.root_password = None;
         s.servers[1].private_ip = Ipv4Addr::new(10, 0, 0, 1);
         let e = p.validate(&s).unwrap_err().to_string();
         assert!(e.contains("outside the stage network"), "{e}");
