@@ -70,6 +70,12 @@ pub enum Error {
         #[source]
         source: Box<hive_inventory::template::TemplateError>,
     },
+    /// A provider or SSH operation failed.
+    #[error(transparent)]
+    Provider(Box<hive_provider::ProviderError>),
+    /// A swarm operation failed.
+    #[error(transparent)]
+    Swarm(Box<hive_swarm::Error>),
     /// A DRBD volume or stage is invalid.
     #[error(transparent)]
     Drbd(Box<hive_drbd::DrbdError>),
@@ -87,6 +93,14 @@ pub enum Error {
 }
 
 impl Error {
+    pub(crate) fn provider(e: hive_provider::ProviderError) -> Self {
+        Error::Provider(Box::new(e))
+    }
+
+    pub(crate) fn swarm(e: hive_swarm::Error) -> Self {
+        Error::Swarm(Box::new(e))
+    }
+
     pub(crate) fn io(action: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
         Error::Io {
             action,

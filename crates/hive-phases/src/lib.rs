@@ -28,6 +28,7 @@
 //! assert!(plan.contains(&Phase::DeployServices));
 //! ```
 
+mod engines;
 mod error;
 mod graph;
 mod journal;
@@ -35,7 +36,9 @@ mod lock;
 mod runner;
 pub mod setup_hosts;
 pub mod site;
+pub mod swarm;
 
+pub use engines::Engines;
 pub use error::Error;
 pub use graph::{Phase, PhaseGraph};
 pub use journal::{Journal, JournalEntry, PhaseResult};

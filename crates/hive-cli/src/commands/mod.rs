@@ -14,6 +14,7 @@ mod completion;
 mod infra;
 mod inventory;
 mod project;
+mod swarm;
 mod template;
 
 use std::path::PathBuf;
@@ -52,6 +53,10 @@ pub enum Command {
     BuildInfra(infra::BuildInfraArgs),
     /// Log in to a server of the stage with the system ssh (default: the repository server).
     Ssh(infra::SshArgs),
+    /// Phase build-networks: create the stage's overlay networks (hive_default_network always).
+    BuildNetworks(swarm::BuildNetworksArgs),
+    /// Phase deploy-services: create or update the stage's services and wait until they run.
+    DeployServices(swarm::DeployServicesArgs),
 }
 
 /// Runs a command.
@@ -69,6 +74,8 @@ pub fn dispatch(command: Command, globals: &Globals) -> Result<ExitCode> {
         Command::Render(args) => template::render(globals, &args),
         Command::BuildInfra(args) => infra::build_infra(globals, &args),
         Command::Ssh(args) => infra::ssh(globals, &args),
+        Command::BuildNetworks(args) => swarm::build_networks(globals, &args),
+        Command::DeployServices(args) => swarm::deploy_services(globals, &args),
     }
 }
 
@@ -84,7 +91,6 @@ pub struct Globals {
     /// Context directory given with -c, if any.
     pub context_dir: Option<PathBuf>,
     /// Temporary directory (for the phase commands).
-    #[allow(dead_code)]
     pub temp_dir: PathBuf,
     /// Verbose output.
     pub verbose: bool,
