@@ -573,27 +573,30 @@ impl Provider for DockerProvider {
             ));
         }
         let network = self.ensure_network(stage, &mut report).await?;
-        let futs = stage
-            .servers
-            .iter()
-            .map(|s| self.ensure_server(stage, s, &network, image));
-        let changes = futures::future::join_all(futs).await;
         let public_key = std::fs::read_to_string(stage.public_key_path())
             .map_err(|e| ProviderError::io("read the public key", stage.public_key_path(), e))?;
         let script = admin_script(&stage.admin, &public_key);
-        for (server, change) in stage.servers.iter().zip(changes) {
-            let change = change?;
-            let name = Self::container_name(stage, server)?;
-            let (code, out) = self.exec_in(&name, &script).await?;
-            if code != 0 {
-                return Err(ProviderError::RemoteCommand {
-                    host: server.name.clone(),
-                    command: "create the admin account".into(),
-                    status: code as i32,
-                    stderr: crate::transport::tail(&out, 400),
-                });
+        // Each server: create or start it, then create the admin account
+        // through the engine (no SSH needed); all servers at once.
+        let futs = stage.servers.iter().map(|server| {
+            let (network, script) = (&network, &script);
+            async move {
+                let change = self.ensure_server(stage, server, network, image).await?;
+                let name = Self::container_name(stage, server)?;
+                let (code, out) = self.exec_in(&name, script).await?;
+                if code != 0 {
+                    return Err(ProviderError::RemoteCommand {
+                        host: server.name.clone(),
+                        command: "create the admin account".into(),
+                        status: code as i32,
+                        stderr: crate::transport::tail(&out, 400),
+                    });
+                }
+                Ok((server.name.clone(), change))
             }
-            report.servers.push((server.name.clone(), change));
+        });
+        for r in futures::future::join_all(futs).await {
+            report.servers.push(r?);
         }
         Ok(report)
     }

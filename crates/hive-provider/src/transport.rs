@@ -269,3 +269,80 @@ mod tests {
         assert!(s.contains("mv -f \"$t\" '/etc/hive x'"), "{s}");
     }
 }
+
+#[cfg(test)]
+mod fake_transport_tests {
+    use super::*;
+
+    /// A transport a test of another crate would write: replays recorded
+    /// output and remembers what it was asked.
+    struct Recorded {
+        calls: std::sync::Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl Transport for Recorded {
+        fn host(&self) -> &str {
+            "p-hive0.pdns"
+        }
+        async fn exec_streamed(
+            &self,
+            command: &RemoteCommand,
+            output: Option<mpsc::UnboundedSender<OutputChunk>>,
+        ) -> Result<i32> {
+            self.calls.lock().unwrap().push(command.command_line());
+            if let Some(tx) = output {
+                for (stream, data) in [
+                    (OutputStream::Stdout, "a"),
+                    (OutputStream::Stderr, "warn"),
+                    (OutputStream::Stdout, "b"),
+                ] {
+                    let _ = tx.send(OutputChunk {
+                        stream,
+                        data: data.into(),
+                    });
+                }
+            }
+            Ok(if command.script.contains("fail") {
+                2
+            } else {
+                0
+            })
+        }
+        async fn put(&self, file: &RemoteFile, data: &[u8]) -> Result<()> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("put {} {}", file.path, data.len()));
+            Ok(())
+        }
+        async fn get(&self, path: &str, _sudo: bool) -> Result<Vec<u8>> {
+            Ok(path.as_bytes().to_vec())
+        }
+    }
+
+    #[tokio::test]
+    async fn provided_methods_collect_and_check() {
+        let t = Recorded {
+            calls: Default::default(),
+        };
+        let out = t.exec(&RemoteCommand::new("x")).await.unwrap();
+        assert_eq!(out.stdout, b"ab");
+        assert_eq!(out.stderr, b"warn");
+        let err = t
+            .exec_checked(&RemoteCommand::new("fail").sudo(), "the step")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "p-hive0.pdns: `the step` exited with 2: warn"
+        );
+        t.put(&RemoteFile::new("/etc/x", 0o644), b"123")
+            .await
+            .unwrap();
+        assert_eq!(
+            *t.calls.lock().unwrap(),
+            ["sh -c x", "sudo -n -- sh -c fail", "put /etc/x 3"]
+        );
+    }
+}
