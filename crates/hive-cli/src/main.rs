@@ -38,6 +38,9 @@ pub struct Cli {
     /// Print more about what is done.
     #[arg(short = 'v', long, global = true)]
     pub verbose: bool,
+    /// Take over the stage's lock when the run holding it is gone (or runs on another host).
+    #[arg(long, global = true)]
+    pub force_unlock: bool,
     /// The command to run.
     #[command(subcommand)]
     pub command: commands::Command,

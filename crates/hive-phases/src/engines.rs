@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use hive_provider::{SshPool, UnixSocketForward};
+use hive_provider::{RemoteCommand, SshPool, Transport, UnixSocketForward};
 use hive_swarm::Hive;
 
 use crate::Error;
@@ -52,6 +52,17 @@ impl Engines {
             let local = dir.path().join(format!("docker.sock@{name}"));
             async move {
                 let session = pool.session(name).await.map_err(Error::provider)?;
+                let probe = session
+                    .exec(&RemoteCommand::new("test -S /var/run/docker.sock"))
+                    .await
+                    .map_err(Error::provider)?;
+                if !probe.success() {
+                    return Err(Error::Site {
+                        message: format!(
+                            "{name} has no Docker engine (/var/run/docker.sock is missing): run `hive setup-hosts` first"
+                        ),
+                    });
+                }
                 let forward = session
                     .forward_unix_socket("/var/run/docker.sock", &local)
                     .await

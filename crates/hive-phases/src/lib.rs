@@ -36,6 +36,7 @@ mod lock;
 mod runner;
 pub mod setup_hosts;
 pub mod site;
+pub mod state;
 pub mod swarm;
 
 pub use engines::Engines;

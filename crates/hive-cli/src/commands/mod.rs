@@ -14,6 +14,7 @@ mod completion;
 mod infra;
 mod inventory;
 mod project;
+mod run;
 mod swarm;
 mod template;
 
@@ -57,6 +58,8 @@ pub enum Command {
     BuildNetworks(swarm::BuildNetworksArgs),
     /// Phase deploy-services: create or update the stage's services and wait until they run.
     DeployServices(swarm::DeployServicesArgs),
+    /// Show the journal of the stage: every phase run, its result and changes.
+    History(run::HistoryArgs),
 }
 
 /// Runs a command.
@@ -76,6 +79,7 @@ pub fn dispatch(command: Command, globals: &Globals) -> Result<ExitCode> {
         Command::Ssh(args) => infra::ssh(globals, &args),
         Command::BuildNetworks(args) => swarm::build_networks(globals, &args),
         Command::DeployServices(args) => swarm::deploy_services(globals, &args),
+        Command::History(args) => run::history(globals, &args),
     }
 }
 
@@ -94,6 +98,8 @@ pub struct Globals {
     pub temp_dir: PathBuf,
     /// Verbose output.
     pub verbose: bool,
+    /// Take over a stale stage lock.
+    pub force_unlock: bool,
 }
 
 impl Globals {
@@ -109,6 +115,7 @@ impl Globals {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("/var/tmp/hive")),
             verbose: cli.verbose,
+            force_unlock: cli.force_unlock,
         }
     }
 

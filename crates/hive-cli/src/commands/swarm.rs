@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
+use hive_phases::Phase;
 use hive_phases::site::StageSite;
 use hive_phases::swarm::SwarmOptions;
 use hive_swarm::{DeployEvent, Report};
@@ -86,10 +87,20 @@ pub fn build_networks(globals: &Globals, args: &BuildNetworksArgs) -> Result<Exi
         check: args.check,
         ..options(globals)
     };
-    outln!("=== build-networks: stage {}", project.stage());
-    let report = super::runtime()?.block_on(hive_phases::swarm::build_networks(&site, &opts))?;
-    print_report("build-networks", &report)?;
-    Ok(ExitCode::SUCCESS)
+    super::run::phase_command(
+        globals,
+        &project,
+        Phase::BuildNetworks,
+        args.check,
+        false,
+        || {
+            outln!("=== build-networks: stage {}", project.stage());
+            let report =
+                super::runtime()?.block_on(hive_phases::swarm::build_networks(&site, &opts))?;
+            print_report("build-networks", &report)?;
+            Ok(changes(&report))
+        },
+    )
 }
 
 /// `hive deploy-services`.
@@ -103,27 +114,47 @@ pub fn deploy_services(globals: &Globals, args: &DeployServicesArgs) -> Result<E
         timeout: Duration::from_secs(args.timeout),
         ..options(globals)
     };
-    outln!("=== deploy-services: stage {}", project.stage());
     let verbose = globals.verbose;
-    let report = super::runtime()?.block_on(hive_phases::swarm::deploy_services(
-        &site,
-        &opts,
-        move |event| match event {
-            DeployEvent::Pulled { hive, image } if verbose => {
-                eprintln!("  pulled {image} on {hive}");
-            }
-            DeployEvent::Applied { service, change } => {
-                eprintln!("  service {service}: {change}");
-            }
-            DeployEvent::Progress {
-                service,
-                running,
-                desired,
-            } => eprintln!("  service {service}: {running}/{desired} tasks running"),
-            DeployEvent::Converged { service } => eprintln!("  service {service}: converged"),
-            _ => {}
+    super::run::phase_command(
+        globals,
+        &project,
+        Phase::DeployServices,
+        args.check,
+        args.destroy,
+        || {
+            outln!("=== deploy-services: stage {}", project.stage());
+            let report = super::runtime()?.block_on(hive_phases::swarm::deploy_services(
+                &site,
+                &opts,
+                move |event| match event {
+                    DeployEvent::Pulled { hive, image } if verbose => {
+                        eprintln!("  pulled {image} on {hive}");
+                    }
+                    DeployEvent::Applied { service, change } => {
+                        eprintln!("  service {service}: {change}");
+                    }
+                    DeployEvent::Progress {
+                        service,
+                        running,
+                        desired,
+                    } => eprintln!("  service {service}: {running}/{desired} tasks running"),
+                    DeployEvent::Converged { service } => {
+                        eprintln!("  service {service}: converged")
+                    }
+                    _ => {}
+                },
+            ))?;
+            print_report("deploy-services", &report)?;
+            Ok(changes(&report))
         },
-    ))?;
-    print_report("deploy-services", &report)?;
-    Ok(ExitCode::SUCCESS)
+    )
+}
+
+/// How many resources a report changed.
+pub fn changes(report: &Report) -> u64 {
+    report
+        .resources
+        .iter()
+        .filter(|r| r.change.is_change())
+        .count() as u64
 }
