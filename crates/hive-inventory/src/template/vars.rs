@@ -34,7 +34,7 @@ pub(crate) struct Entry {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Vars {
-    pub(crate) entries: IndexMap<String, Entry>,
+    pub(crate) entries: Arc<IndexMap<String, Entry>>,
     pub(crate) host: Option<HostLink>,
     /// true once variables were added after [`Site::vars_for`] built the scope
     pub(crate) modified: bool,
@@ -83,8 +83,9 @@ impl Vars {
         origin: Option<Arc<str>>,
     ) -> &mut Vars {
         self.modified = true;
-        self.entries.shift_remove(&name);
-        self.entries.insert(
+        let entries = Arc::make_mut(&mut self.entries);
+        entries.shift_remove(&name);
+        entries.insert(
             name,
             Entry {
                 value,
@@ -98,9 +99,10 @@ impl Vars {
     /// Adds every variable of `other`, overriding those of the same name.
     pub fn extend(&mut self, other: &Vars) -> &mut Vars {
         self.modified = true;
-        for (k, e) in &other.entries {
-            self.entries.shift_remove(k);
-            self.entries.insert(k.clone(), e.clone());
+        let entries = Arc::make_mut(&mut self.entries);
+        for (k, e) in other.entries.iter() {
+            entries.shift_remove(k);
+            entries.insert(k.clone(), e.clone());
         }
         if self.host.is_none() {
             self.host.clone_from(&other.host);
@@ -215,7 +217,7 @@ impl Site {
     pub fn vars_for(self: &Arc<Self>, host: &str) -> Option<Vars> {
         let h = self.hosts.get(host)?;
         Some(Vars {
-            entries: h.vars.entries.clone(),
+            entries: Arc::clone(&h.vars.entries),
             host: Some(HostLink {
                 site: Arc::clone(self),
                 host: host.to_string(),
