@@ -15,6 +15,10 @@
 //! * `omit`: [`Templar::render_value`] drops map keys whose value renders to
 //!   the omit placeholder, as Ansible does with module arguments.
 //!
+//! On a loaded project, one call renders a value for a host:
+//! [`render_for_host`] (or [`Project::render`](crate::Project::render));
+//! [`SiteBuilder`] builds every host's scope once for many renders.
+//!
 //! A scope of variables is a [`Vars`]; a [`Site`] links the hosts of a site
 //! so that `hostvars`, `groups`, `group_names` and `inventory_hostname` work.
 //! [`defaults`] re-expresses the derived variables the original playbooks

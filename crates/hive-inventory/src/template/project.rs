@@ -125,11 +125,21 @@ fn key_text(k: &Yaml) -> String {
 
 /// Renders one template for a host of a loaded project, with the project's
 /// run-time variables: the one-call way to see a value as hive sees it.
+/// (It builds the whole [`Site`]; to render many values, build the site once
+/// with [`SiteBuilder`] and reuse it.)
 ///
-/// ```no_run
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # std::fs::create_dir(dir.path().join("inventory")).unwrap();
+/// # std::fs::write(dir.path().join("inventory/hive.yml"),
+/// #   "plugin: hive_inventory\nname: demo\nstages:\n  private:\n    provider: vagrant\n    separate_repository: no\n    number_of_hosts: 1\n    cidr: 192.168.56.0/27\n").unwrap();
 /// use hive_inventory::{template, Project};
-/// let project = Project::load(std::path::Path::new("/srv/site")).unwrap();
-/// let registry = template::render_for_host(&project, "p-hive0.pdns", "{{ hive_registry }}").unwrap();
+/// let project = Project::load(dir.path()).unwrap();
+/// let registry = template::render_for_host(&project, "p-hive0.demo", "{{ hive_registry }}").unwrap();
+/// assert_eq!(registry.as_str(), Some("p-hive0.demo:5000"));
+/// // the same, as a method of the project
+/// let admin = project.render("p-hive0.demo", "{{ hive_safe_admin }}").unwrap();
+/// assert_eq!(admin.as_str(), Some("vagrant"));
 /// ```
 pub fn render_for_host(
     project: &Project,
