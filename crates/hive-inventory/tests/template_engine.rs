@@ -257,3 +257,20 @@ fn mutable_containers_in_one_template() {
         "[{a: 1, b: 2}, [1, 2]]",
     );
 }
+
+#[test]
+fn cycles_are_reported_on_every_render_of_a_site() {
+    let mut site = Site::new(IndexMap::new());
+    site.add_host("h", vars(&[("a", "'{{ b }}'"), ("b", "'{{ a }}'")]), vec![]);
+    let site = Arc::new(site);
+    let templar = Templar::new(Path::new("."));
+    for template in ["{{ a }}", "{{ b }}", "{{ a }}"] {
+        let err = templar
+            .render_str(template, &site.vars_for("h").unwrap())
+            .unwrap_err();
+        assert!(
+            matches!(err, TemplateError::Recursion { .. }),
+            "{template}: {err:?}"
+        );
+    }
+}

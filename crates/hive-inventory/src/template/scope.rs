@@ -170,7 +170,11 @@ impl Scope {
                 Missing::value(format!("'{name}' failed to render"))
             }
         };
-        lock(&self.cache).insert(name.to_string(), value.clone());
+        // a value computed while a fatal error (a cycle, a failing lookup) is
+        // pending is not kept: the next render must report the error again
+        if lock(&self.ctx.fatal).is_none() {
+            lock(&self.cache).insert(name.to_string(), value.clone());
+        }
         Some(value)
     }
 
