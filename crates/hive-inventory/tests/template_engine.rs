@@ -274,3 +274,36 @@ fn cycles_are_reported_on_every_render_of_a_site() {
         );
     }
 }
+
+#[test]
+fn template_lookup_renders_with_the_current_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("templates")).unwrap();
+    std::fs::write(
+        dir.path().join("templates/hello.j2"),
+        "Hi {{ name }}{% if loud %}!{% endif %}\n",
+    )
+    .unwrap();
+    let templar = Templar::new(dir.path());
+    let v = vars(&[
+        ("name", "'{{ first }}'"),
+        ("first", "Ann"),
+        ("loud", "true"),
+    ]);
+    assert_eq!(
+        templar
+            .render_text("{{ lookup('template', 'hello.j2') }}", &v)
+            .unwrap(),
+        "Hi Ann!\n"
+    );
+    let err = templar
+        .render_str("{{ lookup('template', 'nope.j2') }}", &v)
+        .unwrap_err();
+    assert!(err.to_string().contains("nope.j2"), "{err}");
+    let root = dir.path().display();
+    check(
+        &v,
+        &format!("{{{{ '{root}' is directory }}}} {{{{ '{root}/templates/hello.j2' is file }}}}"),
+        "'True True'",
+    );
+}

@@ -209,7 +209,7 @@ impl Inner {
 
 /// Ansible keeps the template's trailing newlines on string results
 /// (Jinja drops one).
-fn restore_newlines(src: &str, mut text: String) -> String {
+pub(crate) fn restore_newlines(src: &str, mut text: String) -> String {
     let want = src.len() - src.trim_end_matches('\n').len();
     let have = text.len() - text.trim_end_matches('\n').len();
     for _ in have..want {

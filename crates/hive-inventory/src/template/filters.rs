@@ -399,6 +399,20 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         },
     );
     env.add_test("truthy", |v: Value| v.is_true());
+    for (name, check) in [
+        (
+            "file",
+            (|p: &std::path::Path| p.is_file()) as fn(&std::path::Path) -> bool,
+        ),
+        ("directory", |p: &std::path::Path| p.is_dir()),
+        ("exists", |p: &std::path::Path| p.exists()),
+        ("link", |p: &std::path::Path| p.is_symlink()),
+        ("abs", |p: &std::path::Path| p.is_absolute()),
+    ] {
+        env.add_test(name, move |v: Value| -> Result<bool, Error> {
+            Ok(check(std::path::Path::new(&text_of(&v)?)))
+        });
+    }
     env.add_test("falsy", |v: Value| !v.is_true());
     for (name, key) in [
         ("failed", "failed"),

@@ -5,10 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use minijinja::value::{Kwargs, Rest, Value, ValueKind};
-use minijinja::{Environment, Error, ErrorKind};
+use minijinja::{Environment, Error, ErrorKind, State};
 use rand::Rng;
 
 use super::filters::support::text;
+
+/// The name under which a scope exposes itself to `lookup('template')`.
+pub(crate) const SCOPE_VAR: &str = "__hive_scope";
 
 fn lookup_error(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, msg.into())
@@ -19,9 +22,13 @@ pub(crate) fn register(env: &mut Environment<'static>, root: Arc<PathBuf>) {
     let r = Arc::clone(&root);
     env.add_function(
         "lookup",
-        move |name: String, terms: Rest<Value>, kw: Kwargs| -> Result<Value, Error> {
+        move |state: &State<'_, '_>,
+              name: String,
+              terms: Rest<Value>,
+              kw: Kwargs|
+              -> Result<Value, Error> {
             let wantlist: Option<bool> = kw.get("wantlist")?;
-            let results = run(&r, &name, &terms, &kw)?;
+            let results = run(state, &r, &name, &terms, &kw)?;
             if wantlist.unwrap_or(false) {
                 return Ok(Value::from(results));
             }
@@ -39,8 +46,12 @@ pub(crate) fn register(env: &mut Environment<'static>, root: Arc<PathBuf>) {
         let r = Arc::clone(&root);
         env.add_function(
             name,
-            move |name: String, terms: Rest<Value>, kw: Kwargs| -> Result<Value, Error> {
-                Ok(Value::from(run(&r, &name, &terms, &kw)?))
+            move |state: &State<'_, '_>,
+                  name: String,
+                  terms: Rest<Value>,
+                  kw: Kwargs|
+                  -> Result<Value, Error> {
+                Ok(Value::from(run(state, &r, &name, &terms, &kw)?))
             },
         );
     }
@@ -67,7 +78,13 @@ fn flat_terms(terms: &[Value]) -> Result<Vec<Value>, Error> {
     Ok(out)
 }
 
-fn run(root: &Path, name: &str, terms: &[Value], kw: &Kwargs) -> Result<Vec<Value>, Error> {
+fn run(
+    state: &State<'_, '_>,
+    root: &Path,
+    name: &str,
+    terms: &[Value],
+    kw: &Kwargs,
+) -> Result<Vec<Value>, Error> {
     let name = name.strip_prefix("ansible.builtin.").unwrap_or(name);
     match name {
         "file" => {
@@ -142,8 +159,28 @@ fn run(root: &Path, name: &str, terms: &[Value], kw: &Kwargs) -> Result<Vec<Valu
                 .collect()
         }
         "first_found" => first_found(root, terms, kw),
+        "template" => {
+            kw.assert_all_used()?;
+            let scope = state.lookup(SCOPE_VAR).unwrap_or_default();
+            let mut out = Vec::new();
+            for t in flat_terms(terms)? {
+                let p = text(&t)?;
+                let candidates = [resolve(root, &p), root.join("templates").join(&p)];
+                let path = candidates.iter().find(|c| c.is_file()).ok_or_else(|| {
+                    lookup_error(format!(
+                        "the template file {p} could not be found for the lookup (looked in {} and its templates/)",
+                        root.display()
+                    ))
+                })?;
+                let src = std::fs::read_to_string(path)
+                    .map_err(|e| lookup_error(format!("cannot read {}: {e}", path.display())))?;
+                let rendered = state.env().template_from_str(&src)?.render(&scope)?;
+                out.push(Value::from(super::engine::restore_newlines(&src, rendered)));
+            }
+            Ok(out)
+        }
         other => Err(lookup_error(format!(
-            "lookup plugin '{other}' not found (known: file, env, pipe, password, first_found)"
+            "lookup plugin '{other}' not found (known: file, env, pipe, password, first_found, template)"
         ))),
     }
 }

@@ -182,6 +182,7 @@ impl Scope {
         let link = self.vars.host.as_ref();
         let v = match (name, link) {
             ("omit", _) => Value::from(self.ctx.inner.omit.as_str()),
+            (super::lookups::SCOPE_VAR, _) => Value::from_dyn_object(Arc::clone(self)),
             ("inventory_hostname", Some(l)) => Value::from(l.host.as_str()),
             ("inventory_hostname_short", Some(l)) => {
                 Value::from(l.host.split('.').next().unwrap_or_default())
