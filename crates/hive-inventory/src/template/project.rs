@@ -11,7 +11,10 @@ use crate::Project;
 
 /// The run-time variables hive passes to every phase (Ansible's extra vars,
 /// highest precedence): `hive_stage`, `hive_root_dir`, `hive_context_dir`,
-/// `hive_temp_dir` and the fixed settings the original passes.
+/// `hive_temp_dir` (`/var/tmp/hive`) and the defaults of the settings the
+/// original passes to every phase (`hive_tls_logging: false`,
+/// `hive_http_proxy_port: '3128'`, cleanup days 3, ...). Phase runners add
+/// their own (`hive_phase`, `hive_limit`, ...) with [`Vars::insert`].
 pub fn run_vars(project: &Project) -> Vars {
     let mut vars = Vars::new();
     let path = |p: &std::path::Path| Yaml::String(p.to_string_lossy().into_owned());
@@ -21,8 +24,9 @@ pub fn run_vars(project: &Project) -> Vars {
     );
     vars.insert("hive_root_dir", path(project.root_dir()));
     vars.insert("hive_context_dir", path(project.context_dir()));
-    vars.insert("hive_temp_dir", path(&project.context_dir().join("tmp")));
+    vars.insert("hive_temp_dir", Yaml::String("/var/tmp/hive".into()));
     vars.insert("hive_tls_logging", Yaml::Bool(false));
+    vars.insert("hive_http_proxy_port", Yaml::String("3128".into()));
     vars.insert("hive_no_format", Yaml::Bool(false));
     vars.insert(
         "hive_registry_backup_cleanup_days_before",
