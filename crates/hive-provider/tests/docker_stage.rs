@@ -496,6 +496,41 @@ async fn docker_stage_then_prepared_stage() {
         .unwrap_err();
     assert!(matches!(err, ProviderError::HostKeyChanged(..)), "{err}");
 
+    // A server removed behind hive's back is re-created by build-infra, which
+    // replaces its pin (new host keys) instead of refusing it.
+    assert!(
+        Command::new("docker")
+            .args(["rm", "-f", &format!("{PREFIX}p-hive1.hprov")])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let rebuilt = build_infra(&provider, &docker_stage, &opts).await.unwrap();
+    assert_eq!(
+        rebuilt.provider.change_of("p-hive1.hprov"),
+        Some(ServerChange::Created)
+    );
+    let s1 = &rebuilt.servers[1];
+    assert!(s1.old_pin_forgotten && s1.host_key_pinned, "{s1:?}");
+    assert!(
+        rebuilt
+            .servers
+            .iter()
+            .filter(|s| s.endpoint.name != "p-hive1.hprov")
+            .all(|s| !s.host_key_pinned)
+    );
+    let fresh = SshPool::from_ssh_config(&ssh_config).unwrap();
+    let out = fresh
+        .session("p-hive1.hprov")
+        .await
+        .unwrap()
+        .exec(&RemoteCommand::new("hostname"))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout_text(), "p-hive1\n");
+    drop(fresh);
+
     // Destroy leaves nothing behind.
     drop((pool, ppool));
     let destroyed = destroy_infra(&provider, &docker_stage).await.unwrap();

@@ -102,6 +102,18 @@ pub(crate) struct Conn {
     pub(crate) host: String,
 }
 
+/// Let the kernel notice a server that vanished (halted, crashed, network
+/// gone) even while a command waits for output: probes after `idle`, then
+/// 3 more 10 s apart, then the socket fails.
+fn set_tcp_keepalive(tcp: &TcpStream, idle: Duration) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let idle = idle.as_secs().clamp(1, 3600) as u32;
+    let _ = setsockopt(tcp, sockopt::KeepAlive, &true);
+    let _ = setsockopt(tcp, sockopt::TcpKeepIdle, &idle);
+    let _ = setsockopt(tcp, sockopt::TcpKeepInterval, &10);
+    let _ = setsockopt(tcp, sockopt::TcpKeepCount, &3);
+}
+
 fn is_eagain(e: &ssh2::Error) -> bool {
     e.code() == ErrorCode::Session(-37)
 }
@@ -184,6 +196,7 @@ impl Conn {
         let deadline = Some(started + o.connect_timeout);
         let tcp = TcpStream::connect_timeout(&addr, o.connect_timeout).map_err(connect_err)?;
         let _ = tcp.set_nodelay(true);
+        set_tcp_keepalive(&tcp, o.keepalive);
         let poll_tcp = tcp.try_clone().map_err(connect_err)?;
         let mut sess = Session::new().map_err(|e| ProviderError::Ssh {
             host: t.host.clone(),
