@@ -379,9 +379,8 @@ pub async fn build_image(
     if let Some(u) = &def.user {
         changes.push(format!("USER {u}"));
     }
-    if let Some(s) = &def.stop_signal {
-        changes.push(format!("STOPSIGNAL {s}"));
-    }
+    // the stop signal is part of the build container's configuration,
+    // which the commit keeps (the engine refuses it as a change)
     for (k, v) in &def.env {
         changes.push(format!("ENV {k}={v}"));
     }

@@ -322,7 +322,21 @@ fn shell_words(s: &str) -> Vec<String> {
     let mut cur = String::new();
     let mut quote: Option<char> = None;
     let mut any = false;
+    let mut depth = 0usize;
+    let mut prev = '\0';
     for c in s.chars() {
+        if quote.is_none() {
+            if prev == '{' && (c == '{' || c == '%') {
+                depth += 1;
+            } else if (prev == '}' || prev == '%') && c == '}' {
+                depth = depth.saturating_sub(1);
+            }
+        }
+        prev = c;
+        if depth > 0 {
+            cur.push(c);
+            continue;
+        }
         match quote {
             Some(q) if c == q => quote = None,
             Some(_) => cur.push(c),
@@ -603,7 +617,7 @@ impl<'a> TaskParser<'a> {
         let mut args = match yaml_to_json(&raw_args) {
             Json::String(s) if is_free_form(&name) || !s.contains('=') => {
                 let mut o = serde_json::Map::new();
-                if matches!(name.as_str(), "command" | "shell") {
+                if matches!(name.as_str(), "command" | "shell" | "script") {
                     let (pairs, rest) = split_kv(&s);
                     let special = ["creates", "removes", "chdir", "executable", "stdin", "warn"];
                     if pairs.iter().all(|(k, _)| special.contains(&k.as_str())) {

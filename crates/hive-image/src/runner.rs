@@ -636,9 +636,7 @@ impl Runner {
                         let mut changed = outcome.changed;
                         let mut failed = outcome.failed;
                         if let Some(cw) = &t.changed_when {
-                            if !failed {
-                                changed = self.conditions_hold(scope, cw, &rv, t)?;
-                            }
+                            changed = self.conditions_hold(scope, cw, &rv, t)?;
                         }
                         if let Some(fw) = &t.failed_when {
                             failed = self.conditions_hold(scope, fw, &rv, t)?;
@@ -882,11 +880,35 @@ impl Runner {
         };
         let (conn, host) = target.ansible_connection();
         let dir = tempfile_dir()?;
+        // hive already evaluated the loop, conditions, delegation and
+        // registration: Ansible runs the bare task once with the same variables
+        let mut task = yaml_to_json_lossy(raw);
+        if let Json::Object(m) = &mut task {
+            for k in [
+                "loop",
+                "with_items",
+                "with_list",
+                "with_dict",
+                "loop_control",
+                "when",
+                "register",
+                "notify",
+                "delegate_to",
+                "delegate_facts",
+                "changed_when",
+                "failed_when",
+                "ignore_errors",
+                "tags",
+                "local_action",
+            ] {
+                m.remove(k);
+            }
+        }
         let play = json!([{
             "hosts": "all",
             "gather_facts": false,
             "connection": conn,
-            "tasks": [yaml_to_json_lossy(raw)],
+            "tasks": [task],
         }]);
         let play_path = dir.join("task.yml");
         let vars_path = dir.join("vars.json");

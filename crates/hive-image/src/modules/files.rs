@@ -961,7 +961,7 @@ pub(super) async fn unarchive(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
             return Ok(Outcome::ok(false).with("dest", json!(p.dest.0)));
         }
     }
-    let mut cleanup = String::new();
+    let mut cleanup = String::from(":");
     let archive = if remote {
         p.src.0.clone()
     } else {

@@ -516,15 +516,15 @@ pub(super) async fn sysctl(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
     let line = format!("{}={}", p.name.0, value);
     let (f, k, l) = (shell_quote(&file), shell_quote(&key_re), shell_quote(&line));
     let mut body = format!(
-        "f={f}; [ -f \"$f\" ] || {{ C=1; hv_do touch \"$f\"; }}\ncur=$(grep -E \"^[[:space:]]*\"{k}\"[[:space:]]*=\" \"$f\" 2>/dev/null | tail -1 | sed 's/[[:space:]]*=[[:space:]]*/=/; s/^[[:space:]]*//')\n"
+        "f={f}; [ -f \"$f\" ] || {{ C=1; hv_do mkdir -p \"$(dirname \"$f\")\" && hv_do touch \"$f\" || exit 1; }}\ncur=$(grep -E \"^[[:space:]]*\"{k}\"[[:space:]]*=\" \"$f\" 2>/dev/null | tail -1 | sed 's/[[:space:]]*=[[:space:]]*/=/; s/^[[:space:]]*//')\n"
     );
     if present {
         body.push_str(&format!(
-            "if [ \"$cur\" != {l} ]; then C=1; if [ \"$CHECK\" != 1 ]; then grep -vE \"^[[:space:]]*\"{k}\"[[:space:]]*=\" \"$f\" >\"$f.hive\"; echo {l} >>\"$f.hive\"; cat \"$f.hive\" >\"$f\"; rm -f \"$f.hive\"; fi; fi\n"
+            "if [ \"$cur\" != {l} ]; then C=1; if [ \"$CHECK\" != 1 ]; then grep -vE \"^[[:space:]]*\"{k}\"[[:space:]]*=\" \"$f\" >\"$f.hive\"; echo {l} >>\"$f.hive\"; cat \"$f.hive\" >\"$f\" || exit 1; rm -f \"$f.hive\"; fi; fi\n"
         ));
     } else {
         body.push_str(&format!(
-            "if [ -n \"$cur\" ]; then C=1; if [ \"$CHECK\" != 1 ]; then grep -vE \"^[[:space:]]*\"{k}\"[[:space:]]*=\" \"$f\" >\"$f.hive\"; cat \"$f.hive\" >\"$f\"; rm -f \"$f.hive\"; fi; fi\n"
+            "if [ -n \"$cur\" ]; then C=1; if [ \"$CHECK\" != 1 ]; then grep -vE \"^[[:space:]]*\"{k}\"[[:space:]]*=\" \"$f\" >\"$f.hive\"; cat \"$f.hive\" >\"$f\" || exit 1; rm -f \"$f.hive\"; fi; fi\n"
         ));
     }
     let ign = p.ignoreerrors.map(|b| b.0).unwrap_or(false);
