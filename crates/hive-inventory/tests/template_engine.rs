@@ -307,3 +307,21 @@ fn template_lookup_renders_with_the_current_scope() {
         "'True True'",
     );
 }
+
+#[test]
+fn templar_and_scopes_are_shareable_across_threads() {
+    fn shareable<T: Send + Sync>(_: &T) {}
+    let templar = Templar::new(Path::new("."));
+    let v = vars(&[("a", "'{{ 40 + 2 }}'")]);
+    shareable(&templar);
+    shareable(&v);
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let (t, v) = (templar.clone(), v.clone());
+            std::thread::spawn(move || t.render_str("{{ a }}", &v).unwrap())
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), y("'42'"));
+    }
+}
