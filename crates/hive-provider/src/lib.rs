@@ -38,6 +38,7 @@ pub use ssh::{
 pub use ssh_config::{SshConfig, SshHost};
 pub use stage::{AdminAccount, Endpoint, Secret, ServerRole, ServerSpec, StageSpec};
 pub use transport::{
-    ExecOutput, OutputChunk, OutputStream, RemoteCommand, RemoteFile, Transport, shell_quote,
+    ExecOutput, OutputChunk, OutputStream, RemoteCommand, RemoteFile, RemoteFileInfo, Transport,
+    shell_quote,
 };
 pub use vagrant::{VagrantAttributes, VagrantProvider};

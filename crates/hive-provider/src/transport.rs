@@ -158,6 +158,19 @@ impl RemoteFile {
     }
 }
 
+/// What [`Transport::stat`] reports about a remote file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteFileInfo {
+    /// Permission bits, e.g. `0o640`.
+    pub mode: u32,
+    /// Owner name.
+    pub owner: String,
+    /// Group name.
+    pub group: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
 /// Quote `s` for a POSIX shell.
 ///
 /// ```
@@ -211,6 +224,30 @@ pub trait Transport: Send + Sync {
             }
         }
         Ok(out)
+    }
+
+    /// Mode, owner, group and size of the file at `path` (with `stat`).
+    async fn stat(&self, path: &str, sudo: bool) -> Result<RemoteFileInfo> {
+        let mut cmd = RemoteCommand::new(format!("stat -c '%a %U %G %s' -- {}", shell_quote(path)));
+        cmd.sudo = sudo;
+        let out = self.exec_checked(&cmd, &format!("stat {path}")).await?;
+        let text = out.stdout_text();
+        let f: Vec<&str> = text.split_whitespace().collect();
+        let bad = || ProviderError::RemoteCommand {
+            host: self.host().to_string(),
+            command: format!("stat {path}"),
+            status: 0,
+            stderr: format!("unexpected output `{}`", text.trim()),
+        };
+        if f.len() != 4 {
+            return Err(bad());
+        }
+        Ok(RemoteFileInfo {
+            mode: u32::from_str_radix(f[0], 8).map_err(|_| bad())?,
+            owner: f[1].to_string(),
+            group: f[2].to_string(),
+            size: f[3].parse().map_err(|_| bad())?,
+        })
     }
 
     /// Run `command` and fail with [`ProviderError::RemoteCommand`] unless it

@@ -161,13 +161,16 @@ async fn check_servers(pool: &SshPool, user: &str, ssh_config: &Path) {
     .await
     .unwrap();
     assert_eq!(a.get("/etc/hprov-test.conf", true).await.unwrap(), data);
-    let stat = a
-        .exec(&RemoteCommand::new(
-            "stat -c '%a %U %G' /etc/hprov-test.conf",
-        ))
-        .await
-        .unwrap();
-    assert_eq!(stat.stdout_text().trim(), "640 root adm");
+    let info = a.stat("/etc/hprov-test.conf", false).await.unwrap();
+    assert_eq!(
+        (
+            info.mode,
+            info.owner.as_str(),
+            info.group.as_str(),
+            info.size
+        ),
+        (0o640, "root", "adm", data.len() as u64)
+    );
     let denied = a.get("/etc/hprov-test.conf", false).await.unwrap_err();
     assert!(denied.to_string().contains("Permission denied"), "{denied}");
     // A large file through stdin (flow control), as the login user.
@@ -178,11 +181,11 @@ async fn check_servers(pool: &SshPool, user: &str, ssh_config: &Path) {
         .await
         .unwrap();
     assert_eq!(a.get("/tmp/hprov-big", false).await.unwrap(), big);
-    let sum = a
-        .exec(&RemoteCommand::new("stat -c '%a %U %s' /tmp/hprov-big"))
-        .await
-        .unwrap();
-    assert_eq!(sum.stdout_text().trim(), format!("600 {user} {}", 3 << 20));
+    let info = a.stat("/tmp/hprov-big", false).await.unwrap();
+    assert_eq!(
+        (info.mode, info.owner.as_str(), info.size),
+        (0o600, user, 3 << 20)
+    );
 
     // Timeouts, and the session still works afterwards.
     let err = a
