@@ -1,6 +1,7 @@
 //! End to end: the setup-hosts phase on a 4-server stage (3 hives and a
-//! repository server), each server a container of `hive/debian-server`
-//! booting systemd, reached through a test-only shell over `docker exec`.
+//! repository server) built by the `docker` provider of `hive-provider`
+//! (each server a container booting systemd and sshd), reached over SSH as
+//! the stage's admin user through [`TransportShell`].
 //!
 //! Checks what the "done when" lists: the Docker API on 2376 only
 //! with a client certificate, a 3-manager swarm labelled with the servers'
@@ -10,67 +11,22 @@
 //! nothing, a second run changes nothing, `-T` and `-l` narrow the run, and a
 //! server that is down fails alone.
 
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use hive_phases::setup_hosts::{
-    HiveUser, HostShell, Result as SetupResult, Server, ServerRole, SetupHosts, SetupHostsError,
-    SetupHostsParams, SetupReport, ShellOutput, StepTag, UserGroup,
+    HiveUser, HostShell, Server, ServerRole, SetupHosts, SetupHostsError, SetupHostsParams,
+    SetupReport, StepTag, TransportShell, UserGroup,
 };
-use tokio::io::AsyncWriteExt as _;
+use hive_provider::{
+    BuildInfraOptions, DockerProvider, Provider, ServerSpec, SshPool, StageSpec, build_infra,
+};
 
 const PREFIX: &str = "hsetup-test-";
-const NET: &str = "hsetup-test-net";
+const STAGE_LABEL: &str = "io.hive.stage=hsetup-test-hsetup-private";
 const SUBNET: &str = "172.31.250.0/24";
-const IMAGE: &str = "hive/debian-server:bookworm";
-
-/// Runs scripts in a server container with `docker exec` (test only; the
-/// product goes over SSH).
-struct DockerExecShell {
-    name: String,
-}
-
-#[async_trait]
-impl HostShell for DockerExecShell {
-    fn host(&self) -> &str {
-        &self.name
-    }
-    async fn run(&self, script: &str, stdin: Option<&[u8]>) -> SetupResult<ShellOutput> {
-        let unreachable = |reason: String| SetupHostsError::Unreachable {
-            host: self.name.clone(),
-            reason,
-        };
-        let mut child = tokio::process::Command::new("docker")
-            .args(["exec", "-i", &self.name, "sh", "-c", script])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| unreachable(e.to_string()))?;
-        let mut input = child.stdin.take().expect("stdin");
-        let data = stdin.map(<[u8]>::to_vec).unwrap_or_default();
-        let writer = tokio::spawn(async move {
-            let _ = input.write_all(&data).await;
-            drop(input);
-        });
-        let out = child
-            .wait_with_output()
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
-        let _ = writer.await;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if !out.status.success() && stderr.starts_with("Error response from daemon") {
-            return Err(unreachable(stderr.trim().to_string()));
-        }
-        Ok(ShellOutput {
-            status: out.status.code().unwrap_or(-1),
-            stdout: out.stdout,
-            stderr: out.stderr,
-        })
-    }
-}
 
 fn docker(args: &[&str]) -> std::process::Output {
     Command::new("docker").args(args).output().expect("docker")
@@ -86,9 +42,9 @@ fn docker_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `sh -c script` in server `name`; (success, stdout + stderr).
+/// `sh -c script` in the container of server `name`; (success, stdout + stderr).
 fn on(name: &str, script: &str) -> (bool, String) {
-    let out = docker(&["exec", name, "sh", "-c", script]);
+    let out = docker(&["exec", &format!("{PREFIX}{name}"), "sh", "-c", script]);
     (
         out.status.success(),
         format!(
@@ -99,107 +55,112 @@ fn on(name: &str, script: &str) -> (bool, String) {
     )
 }
 
+/// Removes whatever the test created, even when it fails half-way.
+struct Cleanup;
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if std::env::var_os("HSETUP_KEEP").is_some() {
+            return;
+        }
+        for (kind, list) in [
+            ("container", vec!["ps", "-aq"]),
+            ("volume", vec!["volume", "ls", "-q"]),
+            ("network", vec!["network", "ls", "-q"]),
+        ] {
+            let filter = format!("label={STAGE_LABEL}");
+            let mut args = list.clone();
+            args.extend(["--filter", filter.as_str()]);
+            let ids = String::from_utf8_lossy(&docker(&args).stdout).into_owned();
+            for id in ids.lines().filter(|l| !l.is_empty()) {
+                let rm: Vec<&str> = match kind {
+                    "container" => vec!["rm", "-f", "-v", id],
+                    "volume" => vec!["volume", "rm", "-f", id],
+                    _ => vec!["network", "rm", id],
+                };
+                let _ = docker(&rm);
+            }
+        }
+    }
+}
+
 struct Stage {
-    servers: Vec<(String, String, ServerRole)>,
+    spec: StageSpec,
 }
 
 impl Stage {
-    fn create() -> Stage {
-        let servers: Vec<(String, String, ServerRole)> = vec![
-            (
-                format!("{PREFIX}hive0"),
-                "172.31.250.10".into(),
-                ServerRole::Hive,
-            ),
-            (
-                format!("{PREFIX}hive1"),
-                "172.31.250.11".into(),
-                ServerRole::Hive,
-            ),
-            (
-                format!("{PREFIX}hive2"),
-                "172.31.250.12".into(),
-                ServerRole::Hive,
-            ),
-            (
-                format!("{PREFIX}repository"),
-                "172.31.250.20".into(),
-                ServerRole::Repository,
-            ),
-        ];
-        let stage = Stage { servers };
-        stage.destroy();
-        docker_ok(&[
-            "network",
-            "create",
-            "--subnet",
-            SUBNET,
-            "--gateway",
-            "172.31.250.1",
-            NET,
-        ]);
-        for (name, ip, _) in &stage.servers {
-            let vol = format!("{name}-docker:/var/lib/docker");
-            docker_ok(&[
-                "run",
-                "-d",
-                "--name",
-                name,
-                "--hostname",
-                name,
-                "--network",
-                NET,
-                "--ip",
-                ip,
-                "--cap-add",
-                "ALL",
-                "--cap-drop",
-                "SYS_RESOURCE",
-                "--security-opt",
-                "seccomp=unconfined",
-                "--security-opt",
-                "apparmor=unconfined",
-                "--security-opt",
-                "systempaths=unconfined",
-                "--device-cgroup-rule",
-                "a *:* rwm",
-                "--tmpfs",
-                "/run",
-                "--tmpfs",
-                "/run/lock",
-                "--stop-signal",
-                "SIGRTMIN+3",
-                "-v",
-                &vol,
-                "--label",
-                "io.hive.test=hive-phases-setup-hosts",
-                IMAGE,
-            ]);
+    async fn create(ctx: &Path) -> Stage {
+        let mut spec = StageSpec::new("hsetup", "private", "docker", SUBNET.parse().unwrap(), ctx);
+        for (i, (name, role)) in [
+            ("p-hive0.hsetup", hive_provider::ServerRole::Hive),
+            ("p-hive1.hsetup", hive_provider::ServerRole::Hive),
+            ("p-hive2.hsetup", hive_provider::ServerRole::Hive),
+            ("p-repository.hsetup", hive_provider::ServerRole::Repository),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let ip = format!("172.31.250.{}", 10 + i).parse().unwrap();
+            spec.servers.push(ServerSpec::new(name, role, ip));
         }
-        for (name, _, _) in &stage.servers {
-            wait_booted(name);
-        }
-        stage
-    }
-
-    fn destroy(&self) {
-        for (name, _, _) in &self.servers {
-            let _ = docker(&["rm", "-f", "-v", name]);
-            let _ = docker(&["volume", "rm", &format!("{name}-docker")]);
-        }
-        let _ = docker(&["network", "rm", NET]);
+        spec.attributes.insert("name_prefix".into(), PREFIX.into());
+        let provider = DockerProvider::new();
+        provider.destroy(&spec).await.unwrap();
+        build_infra(&provider, &spec, &BuildInfraOptions::default())
+            .await
+            .unwrap();
+        Stage { spec }
     }
 
     fn name(&self, i: usize) -> &str {
-        &self.servers[i].0
+        &self.spec.servers[i].name
+    }
+
+    fn hostname(&self, i: usize) -> &str {
+        self.name(i).split('.').next().unwrap()
+    }
+
+    /// Fresh SSH sessions to every server.
+    fn shells(&self) -> Vec<Arc<dyn HostShell>> {
+        let pool =
+            Arc::new(SshPool::from_ssh_config(&self.spec.context_dir.join("ssh_config")).unwrap());
+        self.spec
+            .servers
+            .iter()
+            .map(|s| {
+                Arc::new(PoolShell {
+                    pool: pool.clone(),
+                    host: s.name.clone(),
+                }) as Arc<dyn HostShell>
+            })
+            .collect()
     }
 }
 
-impl Drop for Stage {
-    fn drop(&mut self) {
-        if std::env::var_os("HSETUP_KEEP").is_none() {
-            self.destroy();
-        }
+/// A server's shell from the pool's (lazily opened, reused) session.
+struct PoolShell {
+    pool: Arc<SshPool>,
+    host: String,
+}
+
+#[async_trait::async_trait]
+impl HostShell for PoolShell {
+    fn host(&self) -> &str {
+        &self.host
+    }
+    async fn run(
+        &self,
+        script: &str,
+        stdin: Option<&[u8]>,
+    ) -> hive_phases::setup_hosts::Result<hive_phases::setup_hosts::ShellOutput> {
+        let session =
+            self.pool
+                .session(&self.host)
+                .await
+                .map_err(|e| SetupHostsError::Unreachable {
+                    host: self.host.clone(),
+                    reason: e.to_string(),
+                })?;
+        TransportShell::new(session).run(script, stdin).await
     }
 }
 
@@ -218,28 +179,35 @@ fn wait_booted(name: &str) {
     }
 }
 
-fn params(stage: &Stage, context: &std::path::Path, archive: &std::path::Path) -> SetupHostsParams {
+fn params(stage: &Stage, archive: &Path) -> SetupHostsParams {
     let servers = stage
+        .spec
         .servers
         .iter()
         .enumerate()
-        .map(|(i, (name, ip, role))| Server {
-            name: name.clone(),
-            role: *role,
-            private_ip: ip.parse().unwrap(),
-            groups: match role {
-                ServerRole::Hive => {
-                    let mut g = vec!["hives".to_string(), "servers".into(), format!("zone{i}")];
-                    if i == 0 {
-                        g.push("first_hive".into());
+        .map(|(i, s)| {
+            let role = match s.role {
+                hive_provider::ServerRole::Repository => ServerRole::Repository,
+                _ => ServerRole::Hive,
+            };
+            Server {
+                name: s.name.clone(),
+                role,
+                private_ip: s.private_ip,
+                groups: match role {
+                    ServerRole::Hive => {
+                        let mut g = vec!["hives".to_string(), "servers".into(), format!("zone{i}")];
+                        if i == 0 {
+                            g.push("first_hive".into());
+                        }
+                        g
                     }
-                    g
-                }
-                ServerRole::Repository => vec!["repository".into(), "servers".into()],
-            },
+                    ServerRole::Repository => vec!["repository".into(), "servers".into()],
+                },
+            }
         })
         .collect();
-    let mut p = SetupHostsParams::new("private", "hsetup", context, servers);
+    let mut p = SetupHostsParams::new("private", "hsetup", &stage.spec.context_dir, servers);
     p.internal_cidr = Some("10.231.0.0/16".parse().unwrap());
     p.timezone = Some("Asia/Tokyo".into());
     p.locale = Some("LANG=en_US.UTF-8".into());
@@ -256,14 +224,6 @@ fn params(stage: &Stage, context: &std::path::Path, archive: &std::path::Path) -
         },
     );
     p
-}
-
-fn shells(stage: &Stage) -> Vec<Arc<dyn HostShell>> {
-    stage
-        .servers
-        .iter()
-        .map(|(n, _, _)| Arc::new(DockerExecShell { name: n.clone() }) as Arc<dyn HostShell>)
-        .collect()
 }
 
 fn times(report: &SetupReport) -> String {
@@ -294,20 +254,20 @@ fn curl_from_mother(url: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn four_server_stage_from_scratch() {
-    docker_ok(&["image", "inspect", IMAGE]);
+    let _cleanup = Cleanup;
     docker_ok(&["image", "inspect", "hive/registry:2"]);
-    let work = tempfile::tempdir().unwrap();
-    let context = work.path().join("context");
+    let work = tempfile::Builder::new().prefix(PREFIX).tempdir().unwrap();
+    let context = work.path().join("site/.hive/private");
     let archive = work.path().join("registry.tar");
     docker_ok(&["save", "-o", archive.to_str().unwrap(), "hive/registry:2"]);
-    let stage = Stage::create();
-    let p = params(&stage, &context, &archive);
+    let stage = Stage::create(&context).await;
+    let p = params(&stage, &archive);
     let hive0 = stage.name(0).to_string();
     let repo = stage.name(3).to_string();
 
     // -C on the fresh stage: lists what would change, changes nothing.
     let report = SetupHosts::new(p.clone())
-        .shells(shells(&stage))
+        .shells(stage.shells())
         .check_mode(true)
         .run()
         .await
@@ -327,7 +287,7 @@ async fn four_server_stage_from_scratch() {
     // The first run.
     let start = Instant::now();
     let report = SetupHosts::new(p.clone())
-        .shells(shells(&stage))
+        .shells(stage.shells())
         .run()
         .await
         .unwrap();
@@ -356,7 +316,7 @@ async fn four_server_stage_from_scratch() {
         assert!(out.lines().any(|x| x == l), "{l} in {out}");
     }
     let (_, hosts) = on(&hive0, "cat /etc/hosts");
-    assert!(hosts.contains(&format!("172.31.250.20 {repo}")), "{hosts}");
+    assert!(hosts.contains(&format!("172.31.250.13 {repo}")), "{hosts}");
     let (_, tz) = on(&hive0, "date +%Z");
     assert_eq!(tz.trim(), "JST");
     let (ok, out) = on(
@@ -413,7 +373,7 @@ async fn four_server_stage_from_scratch() {
             &hive0,
             &format!(
                 "docker node inspect -f '{{{{json .Spec.Labels}}}}' {}",
-                stage.name(i)
+                stage.hostname(i)
             ),
         );
         assert!(
@@ -444,7 +404,14 @@ async fn four_server_stage_from_scratch() {
     for i in 0..3 {
         let h = stage.name(i);
         let load = Command::new("docker")
-            .args(["exec", "-i", h, "docker", "load", "-q"])
+            .args([
+                "exec",
+                "-i",
+                &format!("{PREFIX}{h}"),
+                "docker",
+                "load",
+                "-q",
+            ])
             .stdin(std::fs::File::open(&busybox).unwrap())
             .output()
             .unwrap();
@@ -471,12 +438,13 @@ async fn four_server_stage_from_scratch() {
         !ok && out.contains("no basic auth credentials"),
         "anonymous push: {out}"
     );
-    // The seed's clean-up instruction works.
-    let (ok, out) = on(
-        &repo,
-        "docker exec registry registry garbage-collect -m /etc/docker/registry/config.yml",
-    );
-    assert!(ok, "garbage-collect: {out}");
+    // The seed's clean-up instruction works, and so does the same from the
+    // mother machine (`hive registry gc`).
+    let shells = stage.shells();
+    let gc = hive_phases::setup_hosts::registry_garbage_collect(shells[3].as_ref())
+        .await
+        .unwrap();
+    assert!(gc.contains("hsetup-test/h0"), "garbage-collect: {gc}");
 
     // Logs: a container logging with the syslog driver to the repository
     // server lands in /var/log/services/<tag>.log.
@@ -529,7 +497,7 @@ async fn four_server_stage_from_scratch() {
     // A second run changes nothing.
     let start = Instant::now();
     let report = SetupHosts::new(p.clone())
-        .shells(shells(&stage))
+        .shells(stage.shells())
         .run()
         .await
         .unwrap();
@@ -555,7 +523,7 @@ async fn four_server_stage_from_scratch() {
         for _ in 0..n {
             let start = Instant::now();
             let report = SetupHosts::new(p.clone())
-                .shells(shells(&stage))
+                .shells(stage.shells())
                 .run()
                 .await
                 .unwrap();
@@ -570,7 +538,7 @@ async fn four_server_stage_from_scratch() {
 
     // -T docker runs only the docker step; -l limits the servers.
     let report = SetupHosts::new(p.clone())
-        .shells(shells(&stage))
+        .shells(stage.shells())
         .tags([StepTag::Docker])
         .limit([stage.name(1)])
         .run()
@@ -582,7 +550,7 @@ async fn four_server_stage_from_scratch() {
     assert_eq!(steps, [StepTag::Docker]);
     assert!(matches!(
         SetupHosts::new(p.clone())
-            .shells(shells(&stage))
+            .shells(stage.shells())
             .limit(["nope"])
             .run()
             .await,
@@ -592,7 +560,7 @@ async fn four_server_stage_from_scratch() {
     // A drifted file is put back, and only it.
     on(stage.name(1), "echo '# drift' >>/etc/docker/daemon.json");
     let report = SetupHosts::new(p.clone())
-        .shells(shells(&stage))
+        .shells(stage.shells())
         .tags([StepTag::Docker])
         .run()
         .await
@@ -607,9 +575,9 @@ async fn four_server_stage_from_scratch() {
 
     // A server that is down fails alone with a clear error; a re-run after
     // it is back completes.
-    docker_ok(&["stop", "-t", "5", stage.name(2)]);
+    docker_ok(&["stop", "-t", "5", &format!("{PREFIX}{}", stage.name(2))]);
     let report = SetupHosts::new(p.clone())
-        .shells(shells(&stage))
+        .shells(stage.shells())
         .run()
         .await
         .unwrap();
@@ -634,10 +602,10 @@ async fn four_server_stage_from_scratch() {
         3,
         "{report}"
     );
-    docker_ok(&["start", stage.name(2)]);
+    docker_ok(&["start", &format!("{PREFIX}{}", stage.name(2))]);
     wait_booted(stage.name(2));
     let report = SetupHosts::new(p.clone())
-        .shells(shells(&stage))
+        .shells(stage.shells())
         .run()
         .await
         .unwrap();

@@ -17,6 +17,15 @@ pub enum SetupHostsError {
         /// What the transport said.
         reason: String,
     },
+    /// The connection to the server failed, broke or timed out.
+    #[error("{host}: unreachable")]
+    Transport {
+        /// The server.
+        host: String,
+        /// What the transport said.
+        #[source]
+        source: Box<hive_provider::ProviderError>,
+    },
     /// A command on a server failed.
     #[error("{host}: {what} failed with status {status}: {stderr}")]
     Remote {

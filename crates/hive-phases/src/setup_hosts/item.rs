@@ -86,7 +86,6 @@ impl Item {
         self
     }
 
-    #[cfg(test)]
     pub(crate) fn owned(mut self, user: &str, grp: &str) -> Item {
         if let Item::File { owner, group, .. } = &mut self {
             *owner = user.to_string();

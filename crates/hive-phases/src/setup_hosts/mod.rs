@@ -25,12 +25,17 @@ mod run;
 mod shell;
 mod steps;
 mod swarm;
+mod transport;
 
 pub use error::{Result, SetupHostsError};
 pub use net::InternalNetworks;
 pub use os::OsFamily;
 pub use params::{ExtRepository, HiveUser, Server, ServerRole, SetupHostsParams, UserGroup};
 pub use pki::{CertPair, SitePki};
-pub use run::{HostReport, SetupHosts, SetupReport, StepOutcome, registry_credentials};
+pub use run::{
+    HostReport, REGISTRY_GC_COMMAND, SetupHosts, SetupReport, StepOutcome, registry_credentials,
+    registry_garbage_collect,
+};
 pub use shell::{HostShell, ShellOutput};
 pub use steps::StepTag;
+pub use transport::TransportShell;

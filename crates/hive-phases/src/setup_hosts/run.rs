@@ -234,6 +234,24 @@ pub fn registry_credentials(
     Ok((password, htpasswd, created))
 }
 
+/// The registry's garbage collection command, as the seed's clean-up
+/// instruction runs it on the repository server.
+pub const REGISTRY_GC_COMMAND: &str =
+    "docker exec registry registry garbage-collect -m /etc/docker/registry/config.yml";
+
+/// Run the registry's garbage collector on the repository server (what
+/// `hive registry gc` does from the mother machine) and return its output.
+pub async fn registry_garbage_collect(repository: &dyn HostShell) -> Result<String> {
+    let out = run_checked(
+        repository,
+        REGISTRY_GC_COMMAND,
+        None,
+        "registry garbage-collect",
+    )
+    .await?;
+    Ok(out.stdout_text())
+}
+
 impl SetupHosts {
     /// The phase for `params`, all steps, all servers, applying changes.
     pub fn new(params: SetupHostsParams) -> Self {

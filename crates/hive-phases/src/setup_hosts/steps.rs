@@ -349,6 +349,32 @@ pub(crate) fn docker_items(p: &SetupHostsParams, inp: &Inputs<'_>, os: OsFamily)
             "getent group docker >/dev/null || groupadd docker; id -u {a} >/dev/null 2>&1 || useradd -m -s /bin/bash {a}; usermod -aG docker {a}"
         ),
     ));
+    // The admin's Docker client speaks TLS to every hive with the server's
+    // certificate, as the original's docker-client role sets up.
+    let home = format!("/home/{}", p.admin);
+    items.push(Item::state(
+        format!("directory {home}/.docker"),
+        format!(
+            "[ \"$(stat -c %U:%a {}/.docker 2>/dev/null)\" = {}:700 ]",
+            quote(&home),
+            quote(&p.admin)
+        ),
+        format!(
+            "install -d -m 700 -o {a} -g \"$(id -gn {a})\" {}/.docker",
+            quote(&home)
+        ),
+    ));
+    if let Some(pair) = inp.server_cert {
+        for (f, data) in [
+            ("ca.pem", inp.ca_pem),
+            ("cert.pem", pair.cert_pem.as_str()),
+            ("key.pem", pair.key_pem.as_str()),
+        ] {
+            items.push(
+                Item::file(&format!("{home}/.docker/{f}"), data, 0o600).owned(&p.admin, "docker"),
+            );
+        }
+    }
     items.push(Item::state(
         "docker running",
         "systemctl is-enabled -q docker && systemctl is-active -q docker && docker info >/dev/null",
