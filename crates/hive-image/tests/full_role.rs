@@ -3,7 +3,7 @@
 //! of the pushed image; a second build changes nothing.
 mod common;
 
-use std::process::{Child, Command};
+use std::process::Command;
 
 use hive_image::{
     BuildOptions, ContainerTarget, Credentials, ExecRequest, ImageDefinition, Registry, RoleLoader,
@@ -11,51 +11,6 @@ use hive_image::{
 };
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-struct Killer(Child);
-impl Drop for Killer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A registry with htpasswd auth on a free local port.
-fn registry(dir: &std::path::Path) -> (Killer, u16) {
-    let port = free_port();
-    let htpasswd = Command::new("htpasswd")
-        .args(["-Bbn", "hive", "s3cret"])
-        .output()
-        .unwrap();
-    std::fs::write(dir.join("htpasswd"), &htpasswd.stdout).unwrap();
-    let config = format!(
-        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {d}/data\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: hive\n    path: {d}/htpasswd\n",
-        d = dir.display()
-    );
-    std::fs::write(dir.join("config.yml"), config).unwrap();
-    let child = Command::new("/usr/bin/docker-registry")
-        .arg("serve")
-        .arg(dir.join("config.yml"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..50 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    (Killer(child), port)
-}
 
 /// Serves "payload" on every request.
 async fn http_server() -> u16 {
@@ -79,7 +34,7 @@ async fn http_server() -> u16 {
 async fn full_role_builds_pushes_and_is_idempotent() {
     let d = common::docker().await;
     let tmp = tempfile::tempdir().unwrap();
-    let (_reg, port) = registry(tmp.path());
+    let (_reg, port) = common::registry(tmp.path(), true);
     let http = http_server().await;
     let service = format!("himage-test-full-{}", std::process::id());
     let def = ImageDefinition {
