@@ -315,3 +315,100 @@ impl SetupHostsParams {
             .map(|l| l.strip_prefix("LANG=").unwrap_or(l))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> SetupHostsParams {
+        SetupHostsParams::new(
+            "private",
+            "pdns",
+            "/tmp/ctx",
+            vec![Server {
+                name: "p-hive0.pdns".into(),
+                role: ServerRole::Hive,
+                private_ip: "10.0.0.10".parse().unwrap(),
+                groups: vec![],
+            }],
+        )
+    }
+
+    #[test]
+    fn invalid_parameters_name_the_key_and_what_is_valid() {
+        fn check(edit: impl FnOnce(&mut SetupHostsParams), expected: &[&str]) {
+            let mut p = base();
+            edit(&mut p);
+            let e = p.validate().unwrap_err().to_string();
+            for part in expected {
+                assert!(e.contains(part), "{part:?} in {e:?}");
+            }
+        }
+        check(|p| p.servers.clear(), &["servers", "no server"]);
+        check(
+            |p| p.servers[0].name = "bad name".into(),
+            &["servers.name", "\"bad name\"", "letters, digits"],
+        );
+        check(
+            |p| {
+                let s = p.servers[0].clone();
+                p.servers.push(s);
+            },
+            &["servers.name", "appears twice"],
+        );
+        check(
+            |p| {
+                p.users.insert(
+                    "alice".into(),
+                    HiveUser {
+                        uid: 1000,
+                        group: "ops".into(),
+                        id_rsa_pub: "k".into(),
+                    },
+                );
+            },
+            &["hive_users.group", "alice", "ops", "hive_user_groups"],
+        );
+        check(
+            |p| {
+                p.user_groups.insert("ops".into(), UserGroup { gid: 0 });
+            },
+            &["hive_user_groups.gid", "1 to 2147483647"],
+        );
+        check(
+            |p| p.timezone = Some("../etc/passwd".into()),
+            &["hive_timezone", "Asia/Tokyo"],
+        );
+        check(
+            |p| p.internal_cidr = Some("10.0.0.0/26".parse().unwrap()),
+            &["internal_cidr", "/24 or larger"],
+        );
+        assert!(base().validate().is_ok());
+    }
+
+    #[test]
+    fn defaults_match_the_original_and_unknown_keys_are_refused() {
+        let p: SetupHostsParams = serde_json::from_value(serde_json::json!({
+            "stage": "private", "hive_name": "pdns", "context_dir": "/tmp/c",
+            "servers": [{"name": "p-hive0.pdns", "role": "hive", "private_ip": "10.0.0.10"}]
+        }))
+        .unwrap();
+        assert_eq!(p.sshd_port, 22);
+        assert_eq!(p.syslog_port, 10514);
+        assert_eq!(p.registry_port, 5000);
+        assert_eq!(p.registry_user, "hive");
+        assert_eq!(p.admin, "admin");
+        assert!(p.refuse_root_login && !p.tls_logging);
+        let e = serde_json::from_value::<SetupHostsParams>(serde_json::json!({
+            "stage": "private", "hive_name": "pdns", "context_dir": "/tmp/c", "servers": [],
+            "sshd_prot": 2222
+        }))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("sshd_prot") && e.contains("sshd_port"), "{e}");
+        let mut p = base();
+        p.locale = Some("LANG=ja_JP.UTF-8".into());
+        assert_eq!(p.locale_name(), Some("ja_JP.UTF-8"));
+        assert_eq!(p.registry_address(), None);
+    }
+}

@@ -84,3 +84,79 @@ impl HostShell for TransportShell {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hive_provider::{OutputChunk, OutputStream, ProviderError, RemoteFile};
+    use std::sync::Mutex;
+    use tokio::sync::mpsc;
+
+    /// Records the commands it is given; answers like a server that echoes
+    /// its standard input, or like a dropped connection.
+    struct Recorder {
+        seen: Mutex<Vec<RemoteCommand>>,
+        down: bool,
+    }
+
+    #[async_trait]
+    impl Transport for Recorder {
+        fn host(&self) -> &str {
+            "p-hive0.pdns"
+        }
+        async fn exec_streamed(
+            &self,
+            command: &RemoteCommand,
+            output: Option<mpsc::UnboundedSender<OutputChunk>>,
+        ) -> hive_provider::Result<i32> {
+            self.seen.lock().unwrap().push(command.clone());
+            if self.down {
+                return Err(ProviderError::SessionClosed {
+                    host: "p-hive0.pdns".into(),
+                    reason: ": connection reset".into(),
+                });
+            }
+            if let (Some(tx), Some(data)) = (output, &command.stdin) {
+                let _ = tx.send(OutputChunk {
+                    stream: OutputStream::Stdout,
+                    data: data.clone(),
+                });
+            }
+            Ok(7)
+        }
+        async fn put(&self, _: &RemoteFile, _: &[u8]) -> hive_provider::Result<()> {
+            Ok(())
+        }
+        async fn get(&self, _: &str, _: bool) -> hive_provider::Result<Vec<u8>> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_as_root_with_timeout_and_stdin() {
+        let rec = Arc::new(Recorder {
+            seen: Mutex::new(Vec::new()),
+            down: false,
+        });
+        let shell = TransportShell::new(rec.clone()).with_timeout(Duration::from_secs(9));
+        let out = shell.run("cat", Some(b"secret")).await.unwrap();
+        assert_eq!((out.status, out.stdout.as_slice()), (7, &b"secret"[..]));
+        let seen = rec.seen.lock().unwrap();
+        assert!(seen[0].sudo);
+        assert_eq!(seen[0].timeout, Some(Duration::from_secs(9)));
+        assert_eq!(seen[0].command_line(), "sudo -n -- sh -c cat");
+    }
+
+    #[tokio::test]
+    async fn a_broken_connection_is_unreachable_without_the_script() {
+        let shell = TransportShell::new(Arc::new(Recorder {
+            seen: Mutex::new(Vec::new()),
+            down: true,
+        }));
+        let e = shell.run("echo s3cret", None).await.unwrap_err();
+        assert_eq!(e.to_string(), "p-hive0.pdns: unreachable");
+        let cause = std::error::Error::source(&e).unwrap().to_string();
+        assert!(cause.contains("session is closed"), "{cause}");
+        assert!(!format!("{e:?}").contains("s3cret"));
+    }
+}
