@@ -45,7 +45,7 @@ printf 'db_password: secret\n' > "$large/group_vars/all.yml"
 "$hive" -r "$work/large" inventory > /dev/null
 
 if command -v hyperfine > /dev/null; then
-  hyperfine -N --warmup 3 --runs 50 \
+  hyperfine -N --warmup 3 --runs 50 --export-json "${HYPERFINE_JSON:-/dev/null}" \
     "$hive -r $work/pdns inventory" \
     "$hive -r $work/large inventory"
 else

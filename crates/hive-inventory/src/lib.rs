@@ -467,12 +467,37 @@ impl Project {
     /// plugin-set variables of `all`, `group_vars/all`, plugin-set group
     /// variables and then `group_vars/<group>` by group depth and name,
     /// plugin-set host variables, and `host_vars/<host>` last.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # std::fs::create_dir_all(dir.path().join("inventory/group_vars")).unwrap();
+    /// # std::fs::write(dir.path().join("inventory/hive.yml"),
+    /// #   "plugin: hive_inventory\nname: demo\nstages:\n  private:\n    provider: docker\n    cidr: 192.168.201.0/24\n").unwrap();
+    /// # std::fs::write(dir.path().join("inventory/group_vars/hives.yml"), "zone: inner\n").unwrap();
+    /// # let project = hive_inventory::Project::load(dir.path()).unwrap();
+    /// let vars = project.host_vars("p-hive0.demo").unwrap();
+    /// assert_eq!(vars["hive_swarm_master"].value.as_str(), Some("p-hive0.demo"));
+    /// assert_eq!(vars["zone"].origin.file().file_name().unwrap(), "hives.yml");
+    /// assert_eq!(vars["zone"].origin.line(), Some(1));
+    /// ```
     pub fn host_vars(&self, host: &str) -> Option<IndexMap<String, Variable>> {
         self.inventory.merged_vars(host)
     }
 
     /// Every group with its hosts, descendants' hosts included, like
     /// Ansible's `groups` variable (`all` and `ungrouped` included).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # std::fs::create_dir_all(dir.path().join("inventory/group_vars")).unwrap();
+    /// # std::fs::write(dir.path().join("inventory/hive.yml"),
+    /// #   "plugin: hive_inventory\nname: demo\nstages:\n  private:\n    provider: docker\n    cidr: 192.168.201.0/24\n").unwrap();
+    /// # std::fs::write(dir.path().join("inventory/group_vars/hives.yml"), "zone: inner\n").unwrap();
+    /// # let project = hive_inventory::Project::load(dir.path()).unwrap();
+    /// let groups = project.groups();
+    /// assert_eq!(groups["repository"], vec!["p-hive3.demo"]);
+    /// assert_eq!(groups["servers"].len(), 4);
+    /// ```
     pub fn groups(&self) -> IndexMap<String, Vec<String>> {
         self.inventory
             .groups
@@ -482,6 +507,19 @@ impl Project {
     }
 
     /// The groups of a host, sorted, like Ansible's `group_names` variable.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # std::fs::create_dir_all(dir.path().join("inventory/group_vars")).unwrap();
+    /// # std::fs::write(dir.path().join("inventory/hive.yml"),
+    /// #   "plugin: hive_inventory\nname: demo\nstages:\n  private:\n    provider: docker\n    cidr: 192.168.201.0/24\n").unwrap();
+    /// # std::fs::write(dir.path().join("inventory/group_vars/hives.yml"), "zone: inner\n").unwrap();
+    /// # let project = hive_inventory::Project::load(dir.path()).unwrap();
+    /// assert_eq!(
+    ///     project.group_names("p-hive3.demo"),
+    ///     vec!["hosts", "private", "repository", "servers"]
+    /// );
+    /// ```
     pub fn group_names(&self, host: &str) -> Vec<String> {
         let mut names: Vec<String> = self
             .inventory
@@ -496,6 +534,18 @@ impl Project {
     /// The inventory in the shape of `ansible-inventory --list`: groups with
     /// their direct `hosts` and `children`, and `_meta.hostvars` holding each
     /// host's merged variables. Keys are sorted as Ansible prints them.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # std::fs::create_dir_all(dir.path().join("inventory/group_vars")).unwrap();
+    /// # std::fs::write(dir.path().join("inventory/hive.yml"),
+    /// #   "plugin: hive_inventory\nname: demo\nstages:\n  private:\n    provider: docker\n    cidr: 192.168.201.0/24\n").unwrap();
+    /// # std::fs::write(dir.path().join("inventory/group_vars/hives.yml"), "zone: inner\n").unwrap();
+    /// # let project = hive_inventory::Project::load(dir.path()).unwrap();
+    /// let json = project.to_ansible_json();
+    /// assert_eq!(json["hosts"]["children"], serde_json::json!(["servers", "mother"]));
+    /// assert_eq!(json["_meta"]["hostvars"]["p-mother.demo"]["hive_cidr"], "192.168.201.0/24");
+    /// ```
     pub fn to_ansible_json(&self) -> serde_json::Value {
         use serde_json::{Map, Value as J};
         let mut root = Map::new();
