@@ -21,7 +21,7 @@ pub struct Cli {
     /// Stage to work on: private, staging or production (default: the one saved with `hive set stage`, else private).
     #[arg(short = 's', long, global = true, value_enum)]
     pub stage: Option<StageArg>,
-    /// Inventory directory or file (default: <root>/inventory).
+    /// Inventory directory or file (default: ROOT/inventory).
     #[arg(
         short = 'i',
         long = "inventory-path",
@@ -29,7 +29,7 @@ pub struct Cli {
         value_name = "PATH"
     )]
     pub inventory_path: Option<PathBuf>,
-    /// Context directory where keys, passwords and generated files are kept (default: <root>/.hive/<stage>).
+    /// Context directory where keys, passwords and generated files are kept (default: ROOT/.hive/STAGE).
     #[arg(short = 'c', long = "context-dir", global = true, value_name = "DIR")]
     pub context_dir: Option<PathBuf>,
     /// Directory for temporary files (default: /var/tmp/hive).
