@@ -76,6 +76,9 @@ pub enum Error {
     /// A swarm operation failed.
     #[error(transparent)]
     Swarm(Box<hive_swarm::Error>),
+    /// The setup-hosts phase failed.
+    #[error(transparent)]
+    SetupHosts(Box<crate::setup_hosts::SetupHostsError>),
     /// A DRBD volume or stage is invalid.
     #[error(transparent)]
     Drbd(Box<hive_drbd::DrbdError>),

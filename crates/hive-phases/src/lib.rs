@@ -34,6 +34,7 @@ mod graph;
 mod journal;
 mod lock;
 mod runner;
+pub mod setup;
 pub mod setup_hosts;
 pub mod site;
 pub mod state;

@@ -427,3 +427,131 @@ impl StageSite<'_> {
         Ok(ctx)
     }
 }
+
+impl StageSite<'_> {
+    /// The variable `name` of inventory host `host`, rendered; `None` when
+    /// it is not defined or renders to `omit`.
+    pub fn var(&self, host: &str, name: &str) -> Result<Option<serde_json::Value>, Error> {
+        let wrap = |e: TemplateError| Error::Template {
+            host: host.to_string(),
+            source: Box::new(e),
+        };
+        let Some(vars) = self.site.vars_for(host) else {
+            return Ok(None);
+        };
+        let Some(raw) = vars.get(name) else {
+            return Ok(None);
+        };
+        let value = self.templar.render_value(raw, &vars).map_err(wrap)?;
+        if value.as_str() == Some(self.templar.omit_token()) {
+            return Ok(None);
+        }
+        Ok(Some(hive_inventory::yaml_to_json(&value)))
+    }
+
+    fn typed_var<T: serde::de::DeserializeOwned>(
+        &self,
+        host: &str,
+        name: &str,
+    ) -> Result<Option<T>, Error> {
+        match self.var(host, name)? {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(v) => serde_json::from_value(v)
+                .map(Some)
+                .map_err(|e| Error::Site {
+                    message: format!("variable {name} of {host}: {e}"),
+                }),
+        }
+    }
+
+    /// The stage as the setup-hosts phase needs it: its servers with their
+    /// groups, and the `hive_*` settings of the first server.
+    pub fn setup_hosts_params(&self) -> Result<crate::setup_hosts::SetupHostsParams, Error> {
+        use crate::setup_hosts::{Server, ServerRole, SetupHostsParams};
+        let first = self.first_server()?;
+        let mut servers = Vec::new();
+        for s in self.project.servers_of(self.stage.name) {
+            let IpAddr::V4(ip) = s.private_ip else {
+                return Err(Error::Site {
+                    message: format!("server {} has an IPv6 private address", s.name),
+                });
+            };
+            let role = if s.role.is_hive() {
+                ServerRole::Hive
+            } else {
+                ServerRole::Repository
+            };
+            servers.push(Server {
+                name: s.name.clone(),
+                role,
+                private_ip: ip,
+                groups: self.project.group_names(&s.name),
+            });
+        }
+        let mut p = SetupHostsParams::new(
+            self.stage.name.as_str(),
+            self.project.name(),
+            self.context_dir(),
+            servers,
+        );
+        let num = |v: Option<serde_json::Value>| -> Option<u64> {
+            v.and_then(|v| match v {
+                serde_json::Value::Number(n) => n.as_u64(),
+                serde_json::Value::String(s) => s.parse().ok(),
+                _ => None,
+            })
+        };
+        p.timezone = self.typed_var(&first, "hive_timezone")?;
+        p.locale = self.typed_var(&first, "hive_locale")?;
+        p.ntp_servers = match self.var(&first, "hive_ntp_servers")? {
+            Some(serde_json::Value::String(s)) => vec![s],
+            Some(v @ serde_json::Value::Array(_)) => {
+                serde_json::from_value(v).map_err(|e| Error::Site {
+                    message: format!("variable hive_ntp_servers: {e}"),
+                })?
+            }
+            _ => Vec::new(),
+        };
+        p.users = self.typed_var(&first, "hive_users")?.unwrap_or_default();
+        p.user_groups = self
+            .typed_var(&first, "hive_user_groups")?
+            .unwrap_or_default();
+        p.ssh_source_ips = self
+            .typed_var(&first, "hive_ssh_source_ips")?
+            .unwrap_or_default();
+        if let Some(port) = num(self.var(&first, "hive_safe_sshd_port")?) {
+            p.sshd_port = u16::try_from(port).unwrap_or(22);
+        }
+        if let Some(port) = num(self.var(&first, "hive_safe_syslog_port")?) {
+            p.syslog_port = u16::try_from(port).unwrap_or(10514);
+        }
+        if let Some(port) = num(self.var(&first, "hive_registry_port")?) {
+            p.registry_port = u16::try_from(port).unwrap_or(5000);
+        }
+        if let Some(image) = self.typed_var::<String>(&first, "hive_registry_image")? {
+            p.registry_image = image;
+        }
+        if let Some(user) = self.typed_var::<String>(&first, "hive_safe_docker_login_user")? {
+            p.registry_user = user;
+        }
+        if let Some(admin) = self.typed_var::<String>(&first, "hive_safe_admin")? {
+            p.admin = admin;
+        }
+        p.tls_logging = matches!(
+            self.var(&first, "hive_tls_logging")?,
+            Some(serde_json::Value::Bool(true))
+        );
+        p.ext_repositories = self
+            .typed_var(&first, "hive_ext_repositories")?
+            .unwrap_or_default();
+        if let Some(ipnet::IpNet::V4(net)) = self
+            .stage
+            .attribute("internal_cidr")
+            .and_then(|v| v.as_str())
+            .and_then(|s| s.parse().ok())
+        {
+            p.internal_cidr = Some(net);
+        }
+        Ok(p)
+    }
+}

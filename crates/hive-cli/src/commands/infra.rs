@@ -105,74 +105,78 @@ pub fn build_infra(globals: &Globals, args: &BuildInfraArgs) -> Result<ExitCode>
         return Ok(ExitCode::SUCCESS);
     }
     super::run::phase_command(globals, &project, Phase::BuildInfra, false, false, || {
-        outln!(
-            "=== build-infra: {} servers of stage {stage} with provider {}",
-            spec.servers.len(),
-            spec.provider
-        );
-        let options = BuildInfraOptions {
-            ssh_wait: std::time::Duration::from_secs(args.ssh_wait),
-            ..Default::default()
-        };
-        let report = rt.block_on(hive_provider::build_infra(
-            provider.as_ref(),
-            &spec,
-            &options,
-        ))?;
-        for s in &report.servers {
-            let mut notes = Vec::new();
-            if s.host_key_pinned {
-                notes.push("host key pinned");
-            }
-            if s.old_pin_forgotten {
-                notes.push("old host key forgotten");
-            }
-            if s.admin_bootstrap_changed == Some(true) {
-                notes.push("admin account created");
-            }
-            let change = report
-                .provider
-                .change_of(&s.endpoint.name)
-                .map(|c| c.to_string())
-                .unwrap_or_default();
-            outln!(
-                "  {}: {change} ({}@{}){}",
-                s.endpoint.name,
-                s.endpoint.user,
-                s.endpoint.socket_text(),
-                if notes.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {}", notes.join(", "))
-                }
-            );
-        }
-        for w in &report.provider.warnings {
-            eprintln!("warning: {w}");
-        }
-        if report.key_generated {
-            outln!(
-                "  generated the stage key pair {}",
-                spec.private_key_path().display()
-            );
-        }
-        outln!(
-            "build-infra: {}; log in with `ssh -F {} HOST` or `hive ssh`",
-            if report.changed() {
-                "done"
-            } else {
-                "no change"
-            },
-            report.ssh_config.display()
-        );
-        let servers_changed = report
-            .provider
-            .servers
-            .iter()
-            .filter(|(_, c)| *c != hive_provider::ServerChange::Unchanged)
-            .count() as u64;
-        Ok(servers_changed + u64::from(report.key_generated))
+        rt.block_on(run_build_infra(&spec, args.ssh_wait))
     })
+}
+
+/// build-infra on `spec`: build the servers, wait for SSH, print what
+/// happened; returns the number of changes.
+pub async fn run_build_infra(spec: &hive_provider::StageSpec, ssh_wait: u64) -> Result<u64> {
+    let provider = hive_provider::provider_for(spec)?;
+    let stage = &spec.stage;
+    outln!(
+        "=== build-infra: {} servers of stage {stage} with provider {}",
+        spec.servers.len(),
+        spec.provider
+    );
+    let options = BuildInfraOptions {
+        ssh_wait: std::time::Duration::from_secs(ssh_wait),
+        ..Default::default()
+    };
+    let report = hive_provider::build_infra(provider.as_ref(), spec, &options).await?;
+    for s in &report.servers {
+        let mut notes = Vec::new();
+        if s.host_key_pinned {
+            notes.push("host key pinned");
+        }
+        if s.old_pin_forgotten {
+            notes.push("old host key forgotten");
+        }
+        if s.admin_bootstrap_changed == Some(true) {
+            notes.push("admin account created");
+        }
+        let change = report
+            .provider
+            .change_of(&s.endpoint.name)
+            .map(|c| c.to_string())
+            .unwrap_or_default();
+        outln!(
+            "  {}: {change} ({}@{}){}",
+            s.endpoint.name,
+            s.endpoint.user,
+            s.endpoint.socket_text(),
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", notes.join(", "))
+            }
+        );
+    }
+    for w in &report.provider.warnings {
+        eprintln!("warning: {w}");
+    }
+    if report.key_generated {
+        outln!(
+            "  generated the stage key pair {}",
+            spec.private_key_path().display()
+        );
+    }
+    outln!(
+        "build-infra: {}; log in with `ssh -F {} HOST` or `hive ssh`",
+        if report.changed() {
+            "done"
+        } else {
+            "no change"
+        },
+        report.ssh_config.display()
+    );
+    let servers_changed = report
+        .provider
+        .servers
+        .iter()
+        .filter(|(_, c)| *c != hive_provider::ServerChange::Unchanged)
+        .count() as u64;
+    Ok(servers_changed + u64::from(report.key_generated))
 }
 
 /// `hive ssh`.

@@ -15,6 +15,7 @@ mod infra;
 mod inventory;
 mod project;
 mod run;
+mod setup;
 mod swarm;
 mod template;
 
@@ -52,6 +53,8 @@ pub enum Command {
     Render(template::RenderArgs),
     /// Phase build-infra: create the servers of the stage, wait for SSH, write .hive/<stage>/ssh_config.
     BuildInfra(infra::BuildInfraArgs),
+    /// Phase setup-hosts: configure every server (packages, Docker with TLS, swarm, registry, firewall, logs).
+    SetupHosts(setup::SetupHostsArgs),
     /// Log in to a server of the stage with the system ssh (default: the repository server).
     Ssh(infra::SshArgs),
     /// Phase build-networks: create the stage's overlay networks (hive_default_network always).
@@ -76,6 +79,7 @@ pub fn dispatch(command: Command, globals: &Globals) -> Result<ExitCode> {
         Command::Vars(args) => template::vars(globals, &args),
         Command::Render(args) => template::render(globals, &args),
         Command::BuildInfra(args) => infra::build_infra(globals, &args),
+        Command::SetupHosts(args) => setup::setup_hosts(globals, &args),
         Command::Ssh(args) => infra::ssh(globals, &args),
         Command::BuildNetworks(args) => swarm::build_networks(globals, &args),
         Command::DeployServices(args) => swarm::deploy_services(globals, &args),

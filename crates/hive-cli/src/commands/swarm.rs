@@ -72,7 +72,8 @@ pub fn print_report(phase: &str, report: &Report) -> Result<()> {
     Ok(())
 }
 
-fn options(globals: &Globals) -> SwarmOptions {
+/// The swarm options every swarm phase starts from.
+pub fn options(globals: &Globals) -> SwarmOptions {
     SwarmOptions {
         temp_dir: globals.temp_dir.clone(),
         ..Default::default()
@@ -93,14 +94,16 @@ pub fn build_networks(globals: &Globals, args: &BuildNetworksArgs) -> Result<Exi
         Phase::BuildNetworks,
         args.check,
         false,
-        || {
-            outln!("=== build-networks: stage {}", project.stage());
-            let report =
-                super::runtime()?.block_on(hive_phases::swarm::build_networks(&site, &opts))?;
-            print_report("build-networks", &report)?;
-            Ok(changes(&report))
-        },
+        || super::runtime()?.block_on(run_build_networks(&site, &opts)),
     )
+}
+
+/// build-networks with its output; returns the number of changes.
+pub async fn run_build_networks(site: &StageSite<'_>, opts: &SwarmOptions) -> Result<u64> {
+    outln!("=== build-networks: stage {}", site.stage().name);
+    let report = hive_phases::swarm::build_networks(site, opts).await?;
+    print_report("build-networks", &report)?;
+    Ok(changes(&report))
 }
 
 /// `hive deploy-services`.
@@ -121,33 +124,35 @@ pub fn deploy_services(globals: &Globals, args: &DeployServicesArgs) -> Result<E
         Phase::DeployServices,
         args.check,
         args.destroy,
-        || {
-            outln!("=== deploy-services: stage {}", project.stage());
-            let report = super::runtime()?.block_on(hive_phases::swarm::deploy_services(
-                &site,
-                &opts,
-                move |event| match event {
-                    DeployEvent::Pulled { hive, image } if verbose => {
-                        eprintln!("  pulled {image} on {hive}");
-                    }
-                    DeployEvent::Applied { service, change } => {
-                        eprintln!("  service {service}: {change}");
-                    }
-                    DeployEvent::Progress {
-                        service,
-                        running,
-                        desired,
-                    } => eprintln!("  service {service}: {running}/{desired} tasks running"),
-                    DeployEvent::Converged { service } => {
-                        eprintln!("  service {service}: converged")
-                    }
-                    _ => {}
-                },
-            ))?;
-            print_report("deploy-services", &report)?;
-            Ok(changes(&report))
-        },
+        || super::runtime()?.block_on(run_deploy_services(&site, &opts, verbose)),
     )
+}
+
+/// deploy-services with its progress output; returns the number of changes.
+pub async fn run_deploy_services(
+    site: &StageSite<'_>,
+    opts: &SwarmOptions,
+    verbose: bool,
+) -> Result<u64> {
+    outln!("=== deploy-services: stage {}", site.stage().name);
+    let report = hive_phases::swarm::deploy_services(site, opts, move |event| match event {
+        DeployEvent::Pulled { hive, image } if verbose => {
+            eprintln!("  pulled {image} on {hive}");
+        }
+        DeployEvent::Applied { service, change } => {
+            eprintln!("  service {service}: {change}");
+        }
+        DeployEvent::Progress {
+            service,
+            running,
+            desired,
+        } => eprintln!("  service {service}: {running}/{desired} tasks running"),
+        DeployEvent::Converged { service } => eprintln!("  service {service}: converged"),
+        _ => {}
+    })
+    .await?;
+    print_report("deploy-services", &report)?;
+    Ok(changes(&report))
 }
 
 /// How many resources a report changed.

@@ -1,0 +1,73 @@
+//! `hive setup-hosts`.
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use hive_phases::Phase;
+use hive_phases::setup::SetupOptions;
+use hive_phases::setup_hosts::StepTag;
+use hive_phases::site::StageSite;
+
+use super::Globals;
+
+/// Options of `hive setup-hosts`.
+#[derive(Args, Debug)]
+pub struct SetupHostsArgs {
+    /// Only these steps: base, pki, docker, swarm, registry, firewall, logs, addon (comma separated).
+    #[arg(short = 'T', long = "tags", value_delimiter = ',', value_name = "STEP", value_parser = parse_tag)]
+    pub tags: Vec<StepTag>,
+    /// Only these servers (comma separated).
+    #[arg(
+        short = 'l',
+        long = "limit",
+        value_delimiter = ',',
+        value_name = "SERVER"
+    )]
+    pub limit: Vec<String>,
+    /// Check mode: print what would change on each server and change nothing.
+    #[arg(short = 'C', long = "check")]
+    pub check: bool,
+}
+
+fn parse_tag(s: &str) -> Result<StepTag, String> {
+    s.parse::<StepTag>().map_err(|e| e.to_string())
+}
+
+/// `hive setup-hosts`.
+pub fn setup_hosts(globals: &Globals, args: &SetupHostsArgs) -> Result<ExitCode> {
+    let project = globals.load()?;
+    let site = StageSite::new(&project)?;
+    let options = SetupOptions {
+        tags: args.tags.clone(),
+        limit: args.limit.clone(),
+        check: args.check,
+        temp_dir: globals.temp_dir.clone(),
+    };
+    super::run::phase_command(
+        globals,
+        &project,
+        Phase::SetupHosts,
+        args.check,
+        false,
+        || super::runtime()?.block_on(run_setup_hosts(&site, &options)),
+    )
+}
+
+/// setup-hosts with its report; returns the number of changes.
+pub async fn run_setup_hosts(site: &StageSite<'_>, options: &SetupOptions) -> Result<u64> {
+    outln!("=== setup-hosts: stage {}", site.stage().name);
+    let report = hive_phases::setup::setup_hosts(site, options).await?;
+    outln!("{report}");
+    for (step, took) in &report.step_times {
+        outln!("  {step}: {:.1}s", took.as_secs_f64());
+    }
+    let failed: Vec<String> = report.failed().map(|h| h.host.clone()).collect();
+    if !failed.is_empty() {
+        bail!(
+            "setup-hosts failed on {}; the other servers finished, re-run to complete the work",
+            failed.join(", ")
+        );
+    }
+    Ok(report.change_count() as u64)
+}

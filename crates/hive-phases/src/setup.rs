@@ -1,0 +1,153 @@
+//! The setup-hosts phase on a loaded project: its servers reached through
+//! the stage's SSH sessions.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use hive_provider::SshPool;
+
+use crate::Error;
+use crate::setup_hosts::{
+    HostShell, SetupHosts, SetupHostsError, SetupReport, ShellOutput, StepTag, TransportShell,
+};
+use crate::site::StageSite;
+
+/// A server's shell on the session a pool opens on first use (so that a
+/// server that cannot be reached fails alone, when it is first needed).
+pub struct PoolShell {
+    pool: Arc<SshPool>,
+    host: String,
+}
+
+impl PoolShell {
+    /// The shell of `host` in `pool`.
+    pub fn new(pool: Arc<SshPool>, host: impl Into<String>) -> Self {
+        PoolShell {
+            pool,
+            host: host.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl HostShell for PoolShell {
+    fn host(&self) -> &str {
+        &self.host
+    }
+
+    async fn run(
+        &self,
+        script: &str,
+        stdin: Option<&[u8]>,
+    ) -> crate::setup_hosts::Result<ShellOutput> {
+        let session =
+            self.pool
+                .session(&self.host)
+                .await
+                .map_err(|e| SetupHostsError::Unreachable {
+                    host: self.host.clone(),
+                    reason: e.to_string(),
+                })?;
+        TransportShell::new(session).run(script, stdin).await
+    }
+}
+
+/// The stage's SSH pool from `<context_dir>/ssh_config`.
+pub fn stage_pool(context_dir: &Path) -> Result<Arc<SshPool>, Error> {
+    let config = context_dir.join("ssh_config");
+    if !config.exists() {
+        return Err(Error::Site {
+            message: format!(
+                "{} does not exist: run `hive build-infra` first",
+                config.display()
+            ),
+        });
+    }
+    Ok(Arc::new(
+        SshPool::from_ssh_config(&config).map_err(Error::provider)?,
+    ))
+}
+
+/// Options of [`setup_hosts`].
+#[derive(Debug, Clone, Default)]
+pub struct SetupOptions {
+    /// `-T`: only these steps (all when empty).
+    pub tags: Vec<StepTag>,
+    /// `-l`: only these servers (all when empty).
+    pub limit: Vec<String>,
+    /// `-C`: report what would change, change nothing.
+    pub check: bool,
+    /// Directory for temporary files (the registry image archive).
+    pub temp_dir: PathBuf,
+}
+
+/// Save `image` from the mother machine's Docker engine to `path` (a
+/// `docker save` archive), when the engine has it; returns whether it did.
+async fn save_local_image(image: &str, path: &Path) -> Result<bool, Error> {
+    let Ok(docker) = bollard::Docker::connect_with_local_defaults() else {
+        return Ok(false);
+    };
+    let Ok(docker) = docker.negotiate_version().await else {
+        return Ok(false);
+    };
+    if docker.inspect_image(image).await.is_err() {
+        return Ok(false);
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut out = Vec::new();
+    let mut stream = docker.export_image(image);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| Error::Site {
+            message: format!("cannot save image {image} from the local Docker engine: {e}"),
+        })?;
+        out.extend_from_slice(&chunk);
+    }
+    std::fs::write(&tmp, &out).map_err(|e| Error::io("write", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", &tmp, e))?;
+    Ok(true)
+}
+
+/// setup-hosts on the stage of `site`.
+///
+/// When the mother machine's Docker engine has the registry image (sites
+/// without access to Docker Hub build it locally), it is carried to the
+/// repository server; otherwise the repository server pulls it.
+pub async fn setup_hosts(
+    site: &StageSite<'_>,
+    options: &SetupOptions,
+) -> Result<SetupReport, Error> {
+    let mut params = site.setup_hosts_params()?;
+    if params.registry_image_archive.is_none() && !options.check {
+        let archive = options.temp_dir.join(format!(
+            "hive-registry-image-{}.tar",
+            params.registry_image.replace(['/', ':'], "_")
+        ));
+        if save_local_image(&params.registry_image, &archive).await? {
+            params.registry_image_archive = Some(archive);
+        }
+    }
+    let pool = stage_pool(&site.context_dir())?;
+    let shells: Vec<Arc<dyn HostShell>> = params
+        .servers
+        .iter()
+        .map(|s| Arc::new(PoolShell::new(pool.clone(), &s.name)) as Arc<dyn HostShell>)
+        .collect();
+    let mut phase = SetupHosts::new(params)
+        .shells(shells)
+        .check_mode(options.check);
+    if !options.tags.is_empty() {
+        phase = phase.tags(options.tags.iter().copied());
+    }
+    if !options.limit.is_empty() {
+        phase = phase.limit(options.limit.iter().cloned());
+    }
+    phase
+        .run()
+        .await
+        .map_err(|e| Error::SetupHosts(Box::new(e)))
+}
