@@ -39,6 +39,7 @@ pub mod setup_hosts;
 pub mod site;
 pub mod state;
 pub mod swarm;
+pub mod volumes;
 
 pub use engines::Engines;
 pub use error::Error;

@@ -18,6 +18,7 @@ mod run;
 mod setup;
 mod swarm;
 mod template;
+mod volumes;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +60,8 @@ pub enum Command {
     Ssh(infra::SshArgs),
     /// Phase build-networks: create the stage's overlay networks (hive_default_network always).
     BuildNetworks(swarm::BuildNetworksArgs),
+    /// Phase build-volumes: DRBD-replicated volumes, and volumes with a driver, on every hive.
+    BuildVolumes(volumes::BuildVolumesArgs),
     /// Phase deploy-services: create or update the stage's services and wait until they run.
     DeployServices(swarm::DeployServicesArgs),
     /// Show the journal of the stage: every phase run, its result and changes.
@@ -82,6 +85,7 @@ pub fn dispatch(command: Command, globals: &Globals) -> Result<ExitCode> {
         Command::SetupHosts(args) => setup::setup_hosts(globals, &args),
         Command::Ssh(args) => infra::ssh(globals, &args),
         Command::BuildNetworks(args) => swarm::build_networks(globals, &args),
+        Command::BuildVolumes(args) => volumes::build_volumes(globals, &args),
         Command::DeployServices(args) => swarm::deploy_services(globals, &args),
         Command::History(args) => run::history(globals, &args),
     }
