@@ -573,9 +573,43 @@ async fn four_server_stage_from_scratch() {
         "{report}"
     );
 
+    // A server that goes away mid-run fails alone with a clear error while
+    // the others finish.
+    let victim = format!("{PREFIX}{}", stage.name(2));
+    let (report, killed) = tokio::join!(
+        SetupHosts::new(p.clone()).shells(stage.shells()).run(),
+        async {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            tokio::process::Command::new("docker")
+                .args(["kill", &victim])
+                .output()
+                .await
+        }
+    );
+    assert!(killed.unwrap().status.success());
+    let report = report.unwrap();
+    println!("with {} killed mid-run:\n{report}", stage.name(2));
+    let failed: Vec<&str> = report.failed().map(|h| h.host.as_str()).collect();
+    assert_eq!(failed, [stage.name(2)], "{report}");
+    let msg = report
+        .failed()
+        .next()
+        .unwrap()
+        .failure
+        .as_ref()
+        .unwrap()
+        .1
+        .to_string();
+    assert!(msg.contains(stage.name(2)), "{msg}");
+    assert_eq!(
+        report.hosts.iter().filter(|h| h.failure.is_none()).count(),
+        3,
+        "{report}"
+    );
+
     // A server that is down fails alone with a clear error; a re-run after
     // it is back completes.
-    docker_ok(&["stop", "-t", "5", &format!("{PREFIX}{}", stage.name(2))]);
+    docker_ok(&["stop", "-t", "5", &victim]);
     let report = SetupHosts::new(p.clone())
         .shells(stage.shells())
         .run()

@@ -108,7 +108,13 @@ impl fmt::Display for SetupReport {
                 writeln!(f)?;
             }
             if let Some((step, e)) = &h.failure {
-                writeln!(f, "{} {step}: FAILED: {e}", h.host)?;
+                write!(f, "{} {step}: FAILED: {e}", h.host)?;
+                let mut cause = std::error::Error::source(e);
+                while let Some(c) = cause {
+                    write!(f, ": {c}")?;
+                    cause = c.source();
+                }
+                writeln!(f)?;
             }
         }
         let failed = self.failed().count();
@@ -786,6 +792,61 @@ async fn detect_os(shell: &dyn HostShell) -> Result<OsFamily> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_says_no_change_or_what_changed_and_why_a_server_failed() {
+        let report = SetupReport {
+            check_mode: false,
+            local_changes: Vec::new(),
+            hosts: vec![
+                HostReport {
+                    host: "p-hive0".into(),
+                    os: Some(OsFamily::Debian),
+                    steps: vec![StepOutcome {
+                        step: StepTag::Base,
+                        changed: Vec::new(),
+                        notes: Vec::new(),
+                        elapsed: Duration::ZERO,
+                    }],
+                    failure: None,
+                },
+                HostReport {
+                    host: "p-hive1".into(),
+                    os: Some(OsFamily::Debian),
+                    steps: vec![StepOutcome {
+                        step: StepTag::Base,
+                        changed: vec!["file /etc/hosts".into()],
+                        notes: Vec::new(),
+                        elapsed: Duration::ZERO,
+                    }],
+                    failure: Some((
+                        "docker".into(),
+                        SetupHostsError::Transport {
+                            host: "p-hive1".into(),
+                            source: Box::new(hive_provider::ProviderError::SessionClosed {
+                                host: "p-hive1".into(),
+                                reason: ": connection reset".into(),
+                            }),
+                        },
+                    )),
+                },
+            ],
+            step_times: Vec::new(),
+        };
+        let text = report.to_string();
+        assert!(text.contains("p-hive0 base: no change\n"), "{text}");
+        assert!(
+            text.contains("p-hive1 base: changed: file /etc/hosts\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("p-hive1 docker: FAILED: p-hive1: unreachable: ssh p-hive1: the session is closed: connection reset"),
+            "{text}"
+        );
+        assert!(text.ends_with("1 changes on 2 servers; 1 failed"), "{text}");
+        assert_eq!(report.change_count(), 1);
+        assert!(!report.success());
+    }
 
     #[test]
     fn registry_credentials_are_kept_and_reused() {
