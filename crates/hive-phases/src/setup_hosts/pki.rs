@@ -63,6 +63,7 @@ pub struct SitePki {
     ca_key: KeyPair,
     issuer: Certificate,
     created: bool,
+    write: bool,
 }
 
 impl std::fmt::Debug for SitePki {
@@ -146,6 +147,7 @@ impl SitePki {
                 ca_key,
                 issuer,
                 created: false,
+                write: true,
             });
         }
         let cn = format!("ca.{hive_name}");
@@ -169,7 +171,14 @@ impl SitePki {
             ca_key,
             issuer,
             created: true,
+            write: true,
         })
+    }
+
+    /// Issue certificates in memory only, writing nothing (check mode).
+    pub fn read_only(mut self) -> Self {
+        self.write = false;
+        self
     }
 
     /// Whether this call created the CA.
@@ -216,7 +225,7 @@ impl SitePki {
         ];
         for (f, data, mode) in want {
             let p = d.join(f);
-            if read_opt(&p)?.as_deref().map(str::as_bytes) != Some(data) {
+            if self.write && read_opt(&p)?.as_deref().map(str::as_bytes) != Some(data) {
                 write_atomic(&p, data, mode)?;
             }
         }
@@ -280,6 +289,9 @@ impl SitePki {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
         };
+        if !self.write {
+            return Ok((pair, true));
+        }
         write_atomic(&key_path, pair.key_pem.as_bytes(), 0o600)?;
         write_atomic(&cert_path, pair.cert_pem.as_bytes(), 0o644)?;
         let meta = LeafMeta {
@@ -334,6 +346,16 @@ mod tests {
         assert_eq!(mode(&dir.path().join("docker-client/key.pem")), 0o600);
         let (_, issued) = again.client_cert().unwrap();
         assert!(!issued);
+
+        // Read-only (check mode): a new server's certificate is issued in
+        // memory, nothing is written, and it is issued again next time.
+        let ro = SitePki::open_or_create(dir.path(), "pdns")
+            .unwrap()
+            .read_only();
+        let n = vec!["hive9.pdns".to_string()];
+        assert!(ro.server_cert("hive9.pdns", &n).unwrap().1);
+        assert!(!ro.leaf_paths("hive9.pdns").0.exists());
+        assert!(ro.server_cert("hive9.pdns", &n).unwrap().1);
     }
 
     #[test]

@@ -321,7 +321,10 @@ impl SetupHosts {
         } else {
             &p.context_dir
         };
-        let pki = SitePki::open_or_create(pki_dir, &p.hive_name)?;
+        let mut pki = SitePki::open_or_create(pki_dir, &p.hive_name)?;
+        if self.check {
+            pki = pki.read_only();
+        }
         if pki.created() {
             changes.push(format!(
                 "CA {}",
