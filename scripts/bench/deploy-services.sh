@@ -48,7 +48,7 @@ wait_running() { # all services with the prefix at 1/1
 }
 wait_gone() {
   local prefix=$1
-  while docker ps -aq --filter "label=com.docker.swarm.service.name" --format '{{.Label "com.docker.swarm.service.name"}}' | grep -q "^$prefix"; do sleep 0.5; done
+  while docker ps -a --filter "label=com.docker.swarm.service.name" --format '{{.Label "com.docker.swarm.service.name"}}' | grep -q "^$prefix"; do sleep 0.5; done
 }
 ansible_run() {
   ANSIBLE_STDOUT_CALLBACK=null ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \

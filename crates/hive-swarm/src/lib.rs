@@ -69,8 +69,8 @@ mod volumes;
 
 pub use compare::spec_differences;
 pub use definition::{
-    DEFAULT_NETWORK, ImageSource, NetworkDefinition, RegistryLogin, Server, ServiceDefinition,
-    StageContext, TagMapping, VolumeDefinition,
+    DEFAULT_NETWORK, ImageSource, LogDestination, NetworkDefinition, RegistryLogin, Scalar, Server,
+    ServiceDefinition, StageContext, TagMapping, VolumeDefinition,
 };
 pub use deploy::{DeployEvent, Deployer, EventSink, PullPolicy};
 pub use error::{Error, ServiceFailure};
