@@ -79,6 +79,9 @@ pub enum Error {
     /// The setup-hosts phase failed.
     #[error(transparent)]
     SetupHosts(Box<crate::setup_hosts::SetupHostsError>),
+    /// An image build or role run failed.
+    #[error(transparent)]
+    Image(Box<hive_image::Error>),
     /// A DRBD volume or stage is invalid.
     #[error(transparent)]
     Drbd(Box<hive_drbd::DrbdError>),

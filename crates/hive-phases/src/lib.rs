@@ -31,6 +31,7 @@
 mod engines;
 mod error;
 mod graph;
+pub mod images;
 mod journal;
 mod lock;
 mod runner;

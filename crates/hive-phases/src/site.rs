@@ -555,3 +555,20 @@ impl StageSite<'_> {
         Ok(p)
     }
 }
+
+impl StageSite<'_> {
+    /// The variables of inventory host `host` for the role runner: every
+    /// variable the host sees, as written (the runner renders them lazily).
+    pub fn runner_vars(&self, host: &str) -> Result<hive_image::Vars, Error> {
+        let vars = self.site.vars_for(host).ok_or_else(|| Error::Site {
+            message: format!("{host} is not a host of the inventory"),
+        })?;
+        let mut out = hive_image::Vars::new();
+        for name in vars.names() {
+            if let Some(v) = vars.get(name) {
+                out.insert(name.to_string(), hive_inventory::yaml_to_json(v));
+            }
+        }
+        Ok(out)
+    }
+}

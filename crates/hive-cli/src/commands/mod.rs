@@ -11,6 +11,7 @@ macro_rules! outln {
 }
 
 mod completion;
+mod images;
 mod infra;
 mod inventory;
 mod project;
@@ -60,6 +61,13 @@ pub enum Command {
     Ssh(infra::SshArgs),
     /// Phase build-networks: create the stage's overlay networks (hive_default_network always).
     BuildNetworks(swarm::BuildNetworksArgs),
+    /// Phase build-images: build the services' images by applying roles, push them to the site registry.
+    BuildImages(images::BuildImagesArgs),
+    /// Phase initialize-services: apply each service's initialize_roles inside a running task.
+    InitializeServices(images::InitializeServicesArgs),
+    /// Images of the site registry.
+    #[command(subcommand)]
+    Image(images::ImageCommand),
     /// Phase build-volumes: DRBD-replicated volumes, and volumes with a driver, on every hive.
     BuildVolumes(volumes::BuildVolumesArgs),
     /// Phase deploy-services: create or update the stage's services and wait until they run.
@@ -85,6 +93,9 @@ pub fn dispatch(command: Command, globals: &Globals) -> Result<ExitCode> {
         Command::SetupHosts(args) => setup::setup_hosts(globals, &args),
         Command::Ssh(args) => infra::ssh(globals, &args),
         Command::BuildNetworks(args) => swarm::build_networks(globals, &args),
+        Command::BuildImages(args) => images::build_images(globals, &args),
+        Command::InitializeServices(args) => images::initialize_services(globals, &args),
+        Command::Image(cmd) => images::image(globals, &cmd),
         Command::BuildVolumes(args) => volumes::build_volumes(globals, &args),
         Command::DeployServices(args) => swarm::deploy_services(globals, &args),
         Command::History(args) => run::history(globals, &args),

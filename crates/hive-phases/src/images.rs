@@ -1,0 +1,286 @@
+//! Images of a stage: seeding the site registry from the mother machine,
+//! build-images on the repository server, and initialize-services inside
+//! running service containers — all with hive-image's role runner.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use hive_image::{
+    BuildEvent, BuildOptions, BuiltImage, ContainerTarget, Credentials, ImageDefinition, Registry,
+    RoleLoader, RunReport, Runner,
+};
+
+use crate::site::StageSite;
+use crate::{Engines, Error};
+
+fn image_error(e: hive_image::Error) -> Error {
+    Error::Image(Box::new(e))
+}
+
+/// The repository server of the stage.
+fn repository_server(site: &StageSite<'_>) -> Result<String, Error> {
+    site.project()
+        .servers_of(site.stage().name)
+        .find(|s| s.role.is_repository())
+        .map(|s| s.name.clone())
+        .ok_or_else(|| Error::Site {
+            message: format!("stage {} has no repository server", site.stage().name),
+        })
+}
+
+/// The site registry with the login setup-hosts created.
+pub fn site_registry(site: &StageSite<'_>) -> Result<Registry, Error> {
+    let ctx = site.swarm_stage()?;
+    Ok(Registry {
+        address: ctx.registry.clone(),
+        credentials: ctx.registry_login.map(|l| Credentials {
+            username: l.username,
+            password: l.password,
+        }),
+    })
+}
+
+/// Copy `local`, an image of the mother machine's Docker engine, into the
+/// site registry as `<registry>/<name>` (default: `local` without its
+/// registry part), by loading it into the repository server's engine and
+/// pushing from there (the repository server resolves and trusts the
+/// registry). Returns the pushed reference.
+pub async fn push_local_image(
+    site: &StageSite<'_>,
+    local: &str,
+    name: Option<&str>,
+    temp_dir: &std::path::Path,
+) -> Result<String, Error> {
+    let mother = bollard::Docker::connect_with_local_defaults()
+        .map_err(|e| Error::Site {
+            message: format!("cannot reach the mother machine's Docker engine: {e}"),
+        })?
+        .negotiate_version()
+        .await
+        .map_err(|e| Error::Site {
+            message: format!("cannot reach the mother machine's Docker engine: {e}"),
+        })?;
+    mother.inspect_image(local).await.map_err(|e| Error::Site {
+        message: format!("image {local} is not in the mother machine's Docker engine: {e}"),
+    })?;
+    let mut archive = Vec::new();
+    let mut stream = mother.export_image(local);
+    while let Some(chunk) = stream.next().await {
+        archive.extend_from_slice(&chunk.map_err(|e| Error::Site {
+            message: format!("cannot save image {local}: {e}"),
+        })?);
+    }
+    let repo = repository_server(site)?;
+    let engines = Engines::connect(&site.context_dir(), &[repo.clone()], temp_dir).await?;
+    let docker = engines.hives()[0].docker.clone();
+    let mut load = docker.import_image(
+        bollard::image::ImportImageOptions { quiet: true },
+        archive.into(),
+        None,
+    );
+    while let Some(r) = load.next().await {
+        r.map_err(|e| Error::Site {
+            message: format!("cannot load image {local} on {repo}: {e}"),
+        })?;
+    }
+    let registry = site_registry(site)?;
+    hive_image::push_local_image(&docker, local, name, &registry)
+        .await
+        .map_err(image_error)
+}
+
+/// Options of [`build_images`] and [`initialize_services`].
+#[derive(Debug, Clone, Default)]
+pub struct ImageOptions {
+    /// `-l`: only these services.
+    pub limit: Vec<String>,
+    /// `--rebuild`: start from a fresh build container.
+    pub rebuild: bool,
+    /// `-C`: report what the roles would change, change nothing.
+    pub check: bool,
+    /// Where forwarded sockets are made.
+    pub temp_dir: PathBuf,
+}
+
+fn string_list(v: Option<&serde_json::Value>) -> Vec<String> {
+    match v {
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .map(|x| match x {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect(),
+        Some(serde_json::Value::String(s)) => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
+fn scalar(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The images the stage builds, from the `image_<service>` inventory hosts.
+pub fn image_definitions(site: &StageSite<'_>) -> Result<Vec<ImageDefinition>, Error> {
+    let services = site.service_definitions()?;
+    let mut out = Vec::new();
+    for (name, def) in &services {
+        let Some(hive_swarm::ImageSource::Build(build)) = &def.image else {
+            continue;
+        };
+        let json = serde_json::to_value(build.as_ref()).map_err(|e| Error::Site {
+            message: format!("image of service {name}: {e}"),
+        })?;
+        let get = |k: &str| json.get(k).filter(|v| !v.is_null());
+        out.push(ImageDefinition {
+            service: name.clone(),
+            from: build.from.clone(),
+            roles: build.roles.clone(),
+            standalone: build.standalone.unwrap_or(def.standalone),
+            privileged: build.privileged.unwrap_or(false),
+            env: build
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_docker_string()))
+                .collect(),
+            entrypoint: get("entrypoint").map(|v| string_list(Some(v))),
+            command: get("command").map(|v| string_list(Some(v))),
+            working_dir: build.working_dir.clone(),
+            expose: get("expose")
+                .and_then(|v| v.as_array())
+                .map(|a| a.iter().map(scalar).collect())
+                .unwrap_or_default(),
+            user: build.user.clone(),
+            stop_signal: build.stop_signal.as_ref().map(|s| s.to_docker_string()),
+            pull_on: build.pull_on.clone(),
+        });
+    }
+    Ok(out)
+}
+
+fn runner_for(site: &StageSite<'_>, host: &str, check: bool) -> Result<Runner, Error> {
+    let roles = site.project().root_dir().join("roles");
+    let vars = site.runner_vars(host)?;
+    Ok(Runner::new(RoleLoader::new([roles]))
+        .check_mode(check)
+        .vars(vars))
+}
+
+/// build-images: build, commit and push every image of the stage (or the
+/// `-l` services) on the repository server's engine. `progress` receives
+/// each build's events with the service name.
+pub async fn build_images(
+    site: &StageSite<'_>,
+    options: &ImageOptions,
+    progress: Arc<dyn Fn(&str, BuildEvent) + Send + Sync>,
+) -> Result<Vec<(String, Option<BuiltImage>)>, Error> {
+    let mut images = image_definitions(site)?;
+    for name in &options.limit {
+        if !images.iter().any(|i| &i.service == name) {
+            return Err(Error::Site {
+                message: format!(
+                    "-l {name}: no service of stage {} has an image to build; images: {}",
+                    site.stage().name,
+                    images
+                        .iter()
+                        .map(|i| i.service.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+    }
+    if !options.limit.is_empty() {
+        images.retain(|i| options.limit.contains(&i.service));
+    }
+    if images.is_empty() {
+        return Ok(Vec::new());
+    }
+    let repo = repository_server(site)?;
+    let engines = Engines::connect(&site.context_dir(), &[repo], &options.temp_dir).await?;
+    let docker = engines.hives()[0].docker.clone();
+    let registry = site_registry(site)?;
+    let tag_mapping: HashMap<String, String> =
+        site.swarm_stage()?.tag_mapping.0.into_iter().collect();
+    let mut out = Vec::new();
+    for image in &images {
+        let opts = BuildOptions {
+            stage: site.stage().name.as_str().to_string(),
+            rebuild: options.rebuild,
+            tag_mapping: tag_mapping.clone(),
+            proxy_env: Vec::new(),
+            runner: runner_for(site, &format!("image_{}", image.service), options.check)?,
+        };
+        let service = image.service.clone();
+        let p = progress.clone();
+        let built = hive_image::build_image(
+            &docker,
+            image,
+            &registry,
+            &opts,
+            Arc::new(move |e| p(&service, e)),
+        )
+        .await
+        .map_err(image_error)?;
+        out.push((image.service.clone(), built));
+    }
+    Ok(out)
+}
+
+/// initialize-services: apply each service's `initialize_roles` inside one
+/// of its running task containers.
+pub async fn initialize_services(
+    site: &StageSite<'_>,
+    options: &ImageOptions,
+) -> Result<Vec<(String, RunReport)>, Error> {
+    let services = site.service_definitions()?;
+    let mut selected: Vec<(&String, &hive_swarm::ServiceDefinition)> = services
+        .iter()
+        .filter(|(_, d)| !d.initialize_roles.is_empty())
+        .collect();
+    if !options.limit.is_empty() {
+        selected.retain(|(n, _)| options.limit.contains(n));
+    }
+    if selected.is_empty() {
+        return Ok(Vec::new());
+    }
+    let hives: Vec<String> = site
+        .project()
+        .servers_of(site.stage().name)
+        .filter(|s| s.role.is_hive())
+        .map(|s| s.name.clone())
+        .collect();
+    let engines = Engines::connect(&site.context_dir(), &hives, &options.temp_dir).await?;
+    let mut out = Vec::new();
+    for (name, def) in selected {
+        let task = hive_swarm::find_running_task(engines.hives(), name)
+            .await
+            .map_err(|e| Error::Swarm(Box::new(e)))?
+            .ok_or_else(|| Error::Site {
+                message: format!(
+                    "service {name} has no running task to initialize; run `hive deploy-services` and check `docker service ps {name}`"
+                ),
+            })?;
+        let hive = engines
+            .hives()
+            .iter()
+            .find(|h| h.name == task.hive)
+            .ok_or_else(|| Error::Site {
+                message: format!("service {name} runs on {}, which is not a hive", task.hive),
+            })?;
+        let target = ContainerTarget::new(hive.docker.clone(), task.container_id.clone());
+        let runner = runner_for(site, name, options.check)?;
+        let report = runner
+            .apply(&target, &def.initialize_roles)
+            .await
+            .map_err(image_error)?;
+        target.close().await;
+        out.push((name.clone(), report));
+    }
+    Ok(out)
+}
