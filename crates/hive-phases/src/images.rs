@@ -73,7 +73,8 @@ pub async fn push_local_image(
         })?);
     }
     let repo = repository_server(site)?;
-    let engines = Engines::connect(&site.context_dir(), &[repo.clone()], temp_dir).await?;
+    let engines =
+        Engines::connect(&site.context_dir(), std::slice::from_ref(&repo), temp_dir).await?;
     let docker = engines.hives()[0].docker.clone();
     let mut load = docker.import_image(
         bollard::image::ImportImageOptions { quiet: true },
@@ -90,6 +91,9 @@ pub async fn push_local_image(
         .await
         .map_err(image_error)
 }
+
+/// Receives build events with the name of the service being built.
+pub type BuildProgress = Arc<dyn Fn(&str, BuildEvent) + Send + Sync>;
 
 /// Options of [`build_images`] and [`initialize_services`].
 #[derive(Debug, Clone, Default)]
@@ -177,7 +181,7 @@ fn runner_for(site: &StageSite<'_>, host: &str, check: bool) -> Result<Runner, E
 pub async fn build_images(
     site: &StageSite<'_>,
     options: &ImageOptions,
-    progress: Arc<dyn Fn(&str, BuildEvent) + Send + Sync>,
+    progress: BuildProgress,
 ) -> Result<Vec<(String, Option<BuiltImage>)>, Error> {
     let mut images = image_definitions(site)?;
     for name in &options.limit {
