@@ -1,23 +1,85 @@
 //! Docker engines of a stage's servers, reached through SSH-forwarded
 //! sockets.
 //!
-//! Each server's `/var/run/docker.sock` is forwarded to a socket in a
-//! private temporary directory of the mother machine, removed when the
-//! [`Engines`] is dropped, so an aborted run leaves no socket behind (the
-//! original asks the user to delete it).
+//! Each server's `/var/run/docker.sock` is forwarded by OpenSSH (with the
+//! stage's ssh_config and its pinned host keys) to a socket in a private
+//! temporary directory of the mother machine, removed when the [`Engines`]
+//! is dropped, so an aborted run leaves no socket behind (the original asks
+//! the user to delete it). OpenSSH is used rather than the in-process
+//! forward of hive-provider because the latter stalls on the long-lived,
+//! hijacked streams of `docker exec` sessions (seen with the role runner).
 
 use std::path::Path;
 
-use hive_provider::{RemoteCommand, SshPool, Transport, UnixSocketForward};
+use hive_provider::{RemoteCommand, SshPool, Transport};
 use hive_swarm::Hive;
 
 use crate::Error;
 
 /// Connected Docker engines of some servers of a stage.
+/// An OpenSSH process forwarding a server's Docker socket to a local one;
+/// stopped when dropped.
+#[derive(Debug)]
+struct SocketForward {
+    child: std::process::Child,
+}
+
+impl Drop for SocketForward {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl SocketForward {
+    /// `ssh -F <config> -N -L <local>:/var/run/docker.sock <host>`, as the
+    /// original does; waits until the local socket exists.
+    async fn start(config: &Path, host: &str, local: &Path) -> Result<SocketForward, Error> {
+        let mut child = std::process::Command::new("ssh")
+            .arg("-F")
+            .arg(config)
+            .args(["-N", "-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=yes", "-L"])
+            .arg(format!("{}:/var/run/docker.sock", local.display()))
+            .arg(host)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::io("run ssh for", local, e))?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if local.exists() {
+                return Ok(SocketForward { child });
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    use std::io::Read;
+                    let _ = e.read_to_string(&mut err);
+                }
+                return Err(Error::Site {
+                    message: format!(
+                        "cannot forward the Docker socket of {host} ({status}): {}",
+                        err.trim()
+                    ),
+                });
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                return Err(Error::Site {
+                    message: format!("forwarding the Docker socket of {host} timed out after 30s"),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Connected Docker engines of some servers of a stage.
 #[derive(Debug)]
 pub struct Engines {
     hives: Vec<Hive>,
-    _forwards: Vec<UnixSocketForward>,
+    _forwards: Vec<SocketForward>,
     _pool: SshPool,
     _dir: tempfile::TempDir,
 }
@@ -49,6 +111,7 @@ impl Engines {
             .map_err(|e| Error::io("create a directory in", temp_dir, e))?;
         let connects = servers.iter().map(|name| {
             let pool = &pool;
+            let config = &config;
             let local = dir.path().join(format!("docker.sock@{name}"));
             async move {
                 let session = pool.session(name).await.map_err(Error::provider)?;
@@ -63,10 +126,7 @@ impl Engines {
                         ),
                     });
                 }
-                let forward = session
-                    .forward_unix_socket("/var/run/docker.sock", &local)
-                    .await
-                    .map_err(Error::provider)?;
+                let forward = SocketForward::start(config, name, &local).await?;
                 let docker = bollard::Docker::connect_with_unix(
                     &local.to_string_lossy(),
                     300,

@@ -42,6 +42,55 @@ pub fn site_registry(site: &StageSite<'_>) -> Result<Registry, Error> {
     })
 }
 
+/// The mother machine's Docker engine.
+async fn mother_engine() -> Result<bollard::Docker, Error> {
+    let unreachable = |e: bollard::errors::Error| Error::Site {
+        message: format!("cannot reach the mother machine's Docker engine: {e}"),
+    };
+    bollard::Docker::connect_with_local_defaults()
+        .map_err(unreachable)?
+        .negotiate_version()
+        .await
+        .map_err(unreachable)
+}
+
+/// Load `local` from the mother machine's engine into `docker` (the
+/// repository server's engine) unless it already has the same image.
+/// Returns whether it loaded.
+async fn carry_image(
+    mother: &bollard::Docker,
+    docker: &bollard::Docker,
+    local: &str,
+    server: &str,
+) -> Result<bool, Error> {
+    let here = mother.inspect_image(local).await.map_err(|e| Error::Site {
+        message: format!("image {local} is not in the mother machine's Docker engine: {e}"),
+    })?;
+    if let Ok(there) = docker.inspect_image(local).await {
+        if there.id.is_some() && there.id == here.id {
+            return Ok(false);
+        }
+    }
+    let mut archive = Vec::new();
+    let mut stream = mother.export_image(local);
+    while let Some(chunk) = stream.next().await {
+        archive.extend_from_slice(&chunk.map_err(|e| Error::Site {
+            message: format!("cannot save image {local}: {e}"),
+        })?);
+    }
+    let mut load = docker.import_image(
+        bollard::image::ImportImageOptions { quiet: true },
+        archive.into(),
+        None,
+    );
+    while let Some(r) = load.next().await {
+        r.map_err(|e| Error::Site {
+            message: format!("cannot load image {local} on {server}: {e}"),
+        })?;
+    }
+    Ok(true)
+}
+
 /// Copy `local`, an image of the mother machine's Docker engine, into the
 /// site registry as `<registry>/<name>` (default: `local` without its
 /// registry part), by loading it into the repository server's engine and
@@ -53,43 +102,28 @@ pub async fn push_local_image(
     name: Option<&str>,
     temp_dir: &std::path::Path,
 ) -> Result<String, Error> {
-    let mother = bollard::Docker::connect_with_local_defaults()
-        .map_err(|e| Error::Site {
-            message: format!("cannot reach the mother machine's Docker engine: {e}"),
-        })?
-        .negotiate_version()
-        .await
-        .map_err(|e| Error::Site {
-            message: format!("cannot reach the mother machine's Docker engine: {e}"),
-        })?;
-    mother.inspect_image(local).await.map_err(|e| Error::Site {
-        message: format!("image {local} is not in the mother machine's Docker engine: {e}"),
-    })?;
-    let mut archive = Vec::new();
-    let mut stream = mother.export_image(local);
-    while let Some(chunk) = stream.next().await {
-        archive.extend_from_slice(&chunk.map_err(|e| Error::Site {
-            message: format!("cannot save image {local}: {e}"),
-        })?);
-    }
+    let mother = mother_engine().await?;
     let repo = repository_server(site)?;
     let engines =
         Engines::connect(&site.context_dir(), std::slice::from_ref(&repo), temp_dir).await?;
     let docker = engines.hives()[0].docker.clone();
-    let mut load = docker.import_image(
-        bollard::image::ImportImageOptions { quiet: true },
-        archive.into(),
-        None,
-    );
-    while let Some(r) = load.next().await {
-        r.map_err(|e| Error::Site {
-            message: format!("cannot load image {local} on {repo}: {e}"),
-        })?;
-    }
+    carry_image(&mother, &docker, local, &repo).await?;
     let registry = site_registry(site)?;
     hive_image::push_local_image(&docker, local, name, &registry)
         .await
         .map_err(image_error)
+}
+
+/// The images to seed into the site registry before building
+/// (`hive_seed_images`: local images of the mother machine, for sites
+/// that cannot reach Docker Hub).
+pub fn seed_images(site: &StageSite<'_>) -> Result<Vec<String>, Error> {
+    let Some(first) = site.project().servers_of(site.stage().name).next() else {
+        return Ok(Vec::new());
+    };
+    Ok(string_list(
+        site.var(&first.name, "hive_seed_images")?.as_ref(),
+    ))
 }
 
 /// Receives build events with the name of the service being built.
@@ -209,8 +243,27 @@ pub async fn build_images(
     let engines = Engines::connect(&site.context_dir(), &[repo], &options.temp_dir).await?;
     let docker = engines.hives()[0].docker.clone();
     let registry = site_registry(site)?;
-    let tag_mapping: HashMap<String, String> =
+    let mut tag_mapping: HashMap<String, String> =
         site.swarm_stage()?.tag_mapping.0.into_iter().collect();
+    let seeds = seed_images(site)?;
+    if !seeds.is_empty() && !options.check {
+        let mother = mother_engine().await?;
+        let repo = repository_server(site)?;
+        for local in &seeds {
+            let loaded = carry_image(&mother, &docker, local, &repo).await?;
+            let pushed = hive_image::push_local_image(&docker, local, None, &registry)
+                .await
+                .map_err(image_error)?;
+            progress(
+                "",
+                BuildEvent::Pushed(format!(
+                    "{pushed} (seeded from the mother machine{})",
+                    if loaded { "" } else { ", unchanged" }
+                )),
+            );
+            tag_mapping.entry(local.clone()).or_insert(pushed);
+        }
+    }
     let mut out = Vec::new();
     for image in &images {
         let opts = BuildOptions {

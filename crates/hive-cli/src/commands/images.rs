@@ -95,18 +95,25 @@ pub async fn run_build_images(
     let built = hive_phases::images::build_images(
         site,
         opts,
-        Arc::new(move |service: &str, event: BuildEvent| match event {
-            BuildEvent::Pulling(i) => eprintln!("  image_{service}: pulling {i}"),
-            BuildEvent::ContainerReady(c) if verbose => {
-                eprintln!("  image_{service}: build container {c}")
+        Arc::new(move |service: &str, event: BuildEvent| {
+            let service = if service.is_empty() {
+                "seed".to_string()
+            } else {
+                format!("image_{service}")
+            };
+            match event {
+                BuildEvent::Pulling(i) => eprintln!("  {service}: pulling {i}"),
+                BuildEvent::ContainerReady(c) if verbose => {
+                    eprintln!("  {service}: build container {c}")
+                }
+                BuildEvent::Task(t) if verbose || t.status != TaskStatus::Ok => {
+                    eprintln!("  {service}: {}", task_line(&t))
+                }
+                BuildEvent::Committed(i) => eprintln!("  {service}: committed {i}"),
+                BuildEvent::Pushed(i) => eprintln!("  {service}: pushed {i}"),
+                BuildEvent::Skipped(why) => eprintln!("  {service}: skipped: {why}"),
+                _ => {}
             }
-            BuildEvent::Task(t) if verbose || t.status != TaskStatus::Ok => {
-                eprintln!("  image_{service}: {}", task_line(&t))
-            }
-            BuildEvent::Committed(i) => eprintln!("  image_{service}: committed {i}"),
-            BuildEvent::Pushed(i) => eprintln!("  image_{service}: pushed {i}"),
-            BuildEvent::Skipped(why) => eprintln!("  image_{service}: skipped: {why}"),
-            _ => {}
         }),
     )
     .await?;

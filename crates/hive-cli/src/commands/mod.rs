@@ -10,10 +10,12 @@ macro_rules! outln {
     };
 }
 
+mod all;
 mod completion;
 mod images;
 mod infra;
 mod inventory;
+mod phases;
 mod project;
 mod run;
 mod setup;
@@ -53,6 +55,8 @@ pub enum Command {
     Vars(template::VarsArgs),
     /// Render one template with a host's variables (what `ansible -m debug` is used for).
     Render(template::RenderArgs),
+    /// Run every phase from the stage's start_phase (-S to choose), concurrently where the phase graph allows.
+    All(all::AllArgs),
     /// Phase build-infra: create the servers of the stage, wait for SSH, write .hive/<stage>/ssh_config.
     BuildInfra(infra::BuildInfraArgs),
     /// Phase setup-hosts: configure every server (packages, Docker with TLS, swarm, registry, firewall, logs).
@@ -89,6 +93,7 @@ pub fn dispatch(command: Command, globals: &Globals) -> Result<ExitCode> {
         Command::Completion(args) => completion::completion(&args),
         Command::Vars(args) => template::vars(globals, &args),
         Command::Render(args) => template::render(globals, &args),
+        Command::All(args) => all::all(globals, &args),
         Command::BuildInfra(args) => infra::build_infra(globals, &args),
         Command::SetupHosts(args) => setup::setup_hosts(globals, &args),
         Command::Ssh(args) => infra::ssh(globals, &args),
