@@ -2,6 +2,7 @@
 //! by applying roles to a build container, then commit, tag and push it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
@@ -202,13 +203,15 @@ async fn push(docker: &Docker, repo: &str, tag: &str, registry: &Registry) -> Re
 }
 
 /// Builds, commits and pushes the image of one service on `docker` (the
-/// repository server's engine).
+/// repository server's engine). `progress` receives each step and each
+/// task execution as it happens. Returns `None` when the stage pulls the
+/// image instead (`pull_on`).
 pub async fn build_image(
     docker: &Docker,
     def: &ImageDefinition,
     registry: &Registry,
     opts: &BuildOptions,
-    progress: &(dyn Fn(BuildEvent) + Send + Sync),
+    progress: Arc<dyn Fn(BuildEvent) + Send + Sync>,
 ) -> Result<Option<BuiltImage>> {
     let repo = format!("{}/image_{}", registry.address, def.service);
     if def.pull_on.contains(&opts.stage) {
@@ -223,7 +226,7 @@ pub async fn build_image(
         message: m,
     };
     let from = map_tag(&opts.tag_mapping, &def.from);
-    ensure_image(docker, &from, progress, None).await?;
+    ensure_image(docker, &from, progress.as_ref(), None).await?;
     let name = format!("build_image_{}", def.service);
     let existing = docker.inspect_container(&name, None).await.ok();
     if existing.is_some() && opts.rebuild {
@@ -304,12 +307,13 @@ pub async fn build_image(
     }
     progress(BuildEvent::ContainerReady(name.clone()));
     let target = ContainerTarget::new(docker.clone(), name.clone());
-    let report = opts.runner.apply(&target, &def.roles).await;
+    let forward = progress.clone();
+    let runner = opts.runner.clone().on_event(Arc::new(move |e: &TaskEvent| {
+        forward(BuildEvent::Task(e.clone()))
+    }));
+    let report = runner.apply(&target, &def.roles).await;
     target.close().await;
     let report = report?;
-    for e in &report.events {
-        progress(BuildEvent::Task(e.clone()));
-    }
     // stop: the sleeping root process ends on INT; the init of a standalone
     // image gets the engine's normal stop
     if def.standalone {

@@ -27,8 +27,8 @@ struct Session {
     input: std::pin::Pin<Box<dyn AsyncWrite + Send>>,
     output: Output,
     buf: Vec<u8>,
+    err: Vec<u8>,
     seq: u64,
-    tmp: String,
 }
 
 /// A running container reached through a Docker engine.
@@ -70,8 +70,8 @@ impl ContainerTarget {
         &self.container
     }
 
-    /// Ends the shared shell (it removes its scratch files). Call before
-    /// stopping or committing the container.
+    /// Ends the shared shell. Call before stopping or committing the
+    /// container.
     pub async fn close(&self) {
         let mut guard = self.session.lock().await;
         if let Some(mut s) = guard.take() {
@@ -112,63 +112,57 @@ impl ContainerTarget {
         let StartExecResults::Attached { output, input } = started else {
             return Err(self.transport("exec did not attach"));
         };
-        let tmp = format!("/tmp/.hive-{}-{}", std::process::id(), rand_suffix());
-        let mut s = Session {
+        Ok(Session {
             input,
             output,
             buf: Vec::new(),
+            err: Vec::new(),
             seq: 0,
-            tmp,
-        };
-        let init = format!(
-            "trap 'rm -f {t}.o {t}.e' EXIT\nexec 2>/dev/null\n",
-            t = s.tmp
-        );
-        s.input
-            .write_all(init.as_bytes())
-            .await
-            .map_err(|e| self.transport(format!("writing to shell: {e}")))?;
-        Ok(s)
+        })
     }
 
     async fn exec_in_session(&self, s: &mut Session, req: &ExecRequest) -> Result<ExecOutput> {
         s.seq += 1;
         let marker = format!("__HIVE_{}_{}__", s.seq, rand_suffix());
+        // the command runs in a subshell of the session's shell; a script for
+        // `sh -c` runs there directly (one process less)
         let mut inner = String::new();
         if let Some(cwd) = &req.cwd {
-            inner.push_str(&format!("cd {} && ", shell_quote(cwd)));
+            inner.push_str(&format!("cd {} || exit 1\n", shell_quote(cwd)));
         }
-        inner.push_str("exec");
-        if !req.env.is_empty() {
-            inner.push_str(" env");
-            for (k, v) in &req.env {
-                inner.push(' ');
-                inner.push_str(&shell_quote(&format!("{k}={v}")));
+        for (k, v) in &req.env {
+            inner.push_str(&format!("export {}={}\n", k, shell_quote(v)));
+        }
+        match req.argv.as_slice() {
+            [sh, c, script] if (sh == "/bin/sh" || sh == "sh") && c == "-c" => {
+                inner.push_str(script);
+                inner.push('\n');
+            }
+            argv => {
+                inner.push_str("exec");
+                for a in argv {
+                    inner.push(' ');
+                    inner.push_str(&shell_quote(a));
+                }
+                inner.push('\n');
             }
         }
-        for a in &req.argv {
-            inner.push(' ');
-            inner.push_str(&shell_quote(a));
-        }
-        let t = &s.tmp;
         let mut script = String::new();
         match &req.stdin {
             Some(data) if !data.is_empty() => {
                 let enc = base64::engine::general_purpose::STANDARD.encode(data);
-                script.push_str(&format!(
-                    "base64 -d <<'{marker}' | ( {inner} ) >{t}.o 2>{t}.e\n"
-                ));
+                // the here-document ends before the pipe, then the command
+                script.push_str(&format!("{{ base64 -d <<'{marker}'\n"));
                 for chunk in enc.as_bytes().chunks(76) {
                     script.push_str(std::str::from_utf8(chunk).unwrap_or_default());
                     script.push('\n');
                 }
-                script.push_str(&marker);
-                script.push('\n');
+                script.push_str(&format!("{marker}\n}} | (\n{inner})\n"));
             }
-            _ => script.push_str(&format!("( {inner} ) </dev/null >{t}.o 2>{t}.e\n")),
+            _ => script.push_str(&format!("(\n{inner}) </dev/null\n")),
         }
         script.push_str(&format!(
-            "printf '{marker} %s %s %s\\n' \"$?\" \"$(wc -c <{t}.o)\" \"$(wc -c <{t}.e)\"; cat {t}.o {t}.e\n"
+            "printf '\\n{marker} %s\\n' \"$?\"; printf '\\n{marker}\\n' >&2\n"
         ));
         s.input
             .write_all(script.as_bytes())
@@ -178,37 +172,39 @@ impl ContainerTarget {
             .flush()
             .await
             .map_err(|e| self.transport(format!("writing to shell: {e}")))?;
-        let head = format!("{marker} ");
+        let out_head = format!("\n{marker} ");
+        let err_head = format!("\n{marker}\n");
+        let mut done: Option<(Vec<u8>, i64)> = None;
         loop {
-            if let Some(pos) = find(&s.buf, head.as_bytes()) {
-                if let Some(nl) = s.buf[pos..].iter().position(|&b| b == b'\n') {
-                    let line =
-                        String::from_utf8_lossy(&s.buf[pos + head.len()..pos + nl]).into_owned();
-                    let nums: Vec<i64> = line
-                        .split_whitespace()
-                        .filter_map(|n| n.parse().ok())
-                        .collect();
-                    if nums.len() == 3 {
-                        let (olen, elen) = (nums[1] as usize, nums[2] as usize);
-                        let start = pos + nl + 1;
-                        if s.buf.len() >= start + olen + elen {
-                            let stdout = s.buf[start..start + olen].to_vec();
-                            let stderr = s.buf[start + olen..start + olen + elen].to_vec();
-                            s.buf.drain(..start + olen + elen);
-                            return Ok(ExecOutput {
-                                status: nums[0],
-                                stdout,
-                                stderr,
-                            });
-                        }
-                    } else {
-                        return Err(self.transport(format!("garbled answer from shell: {line}")));
+            if done.is_none() {
+                if let Some(pos) = find(&s.buf, out_head.as_bytes()) {
+                    let rest = &s.buf[pos + out_head.len()..];
+                    if let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+                        let rc = String::from_utf8_lossy(&rest[..nl])
+                            .trim()
+                            .parse()
+                            .unwrap_or(-1);
+                        let stdout = s.buf[..pos].to_vec();
+                        s.buf.drain(..pos + out_head.len() + nl + 1);
+                        done = Some((stdout, rc));
                     }
+                }
+            }
+            if let Some((stdout, rc)) = &done {
+                if let Some(pos) = find(&s.err, err_head.as_bytes()) {
+                    let stderr = s.err[..pos].to_vec();
+                    s.err.drain(..pos + err_head.len());
+                    return Ok(ExecOutput {
+                        status: *rc,
+                        stdout: stdout.clone(),
+                        stderr,
+                    });
                 }
             }
             match s.output.next().await {
                 Some(Ok(LogOutput::StdOut { message }))
                 | Some(Ok(LogOutput::Console { message })) => s.buf.extend_from_slice(&message),
+                Some(Ok(LogOutput::StdErr { message })) => s.err.extend_from_slice(&message),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(self.transport(format!("reading from shell: {e}"))),
                 None => return Err(self.transport("the shell in the container ended")),

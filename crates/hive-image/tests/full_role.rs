@@ -68,9 +68,12 @@ async fn full_role_builds_pushes_and_is_idempotent() {
             .vars(vars)
             .ansible_playbook(None),
     };
-    let events = std::sync::Mutex::new(vec![]);
-    let progress = |e: hive_image::BuildEvent| events.lock().unwrap().push(format!("{e:?}"));
-    let built = build_image(&d, &def, &reg, &opts, &progress)
+    let events = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
+    let sink = events.clone();
+    let progress = std::sync::Arc::new(move |e: hive_image::BuildEvent| {
+        sink.lock().unwrap().push(format!("{e:?}"))
+    });
+    let built = build_image(&d, &def, &reg, &opts, progress)
         .await
         .unwrap()
         .unwrap();
@@ -100,6 +103,10 @@ async fn full_role_builds_pushes_and_is_idempotent() {
     );
     let ev = events.lock().unwrap().join("\n");
     assert!(ev.contains("Pushed") && ev.contains(":latest"), "{ev}");
+    assert!(
+        ev.contains("Task(TaskEvent { role: \"full_role\", task: \"group\""),
+        "{ev}"
+    );
 
     // the registry has both tags
     let tags = Command::new("curl")
@@ -174,7 +181,7 @@ async fn full_role_builds_pushes_and_is_idempotent() {
         rebuild: false,
         ..opts.clone()
     };
-    let again = build_image(&d, &def, &reg, &opts2, &|_| {})
+    let again = build_image(&d, &def, &reg, &opts2, std::sync::Arc::new(|_| {}))
         .await
         .unwrap()
         .unwrap();
