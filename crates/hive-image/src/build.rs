@@ -120,6 +120,10 @@ pub struct BuiltImage {
     pub report: RunReport,
 }
 
+/// Label of a built image holding a digest of its settings (base image,
+/// entrypoint, command, environment, ...).
+pub const SETTINGS_LABEL: &str = "io.hive.settings";
+
 /// The command of a microservice-type build container: sleeps, ends on INT.
 pub const SLEEP_COMMAND: &str = "trap 'kill %1' INT; sleep 2400 & wait";
 
@@ -388,6 +392,41 @@ pub async fn build_image(
     for (k, v) in &def.env {
         changes.push(format!("ENV {k}={v}"));
     }
+    // The settings of the image, as a label: a re-run whose roles changed
+    // nothing and whose settings are those of the last image keeps that
+    // image (no new commit, same digest), so deploy-services sees no change.
+    let settings = {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(from.as_bytes());
+        h.update(changes.join("\n").as_bytes());
+        hex::encode(&h.finalize()[..12])
+    };
+    changes.push(format!("LABEL {SETTINGS_LABEL}={settings}"));
+    let latest = format!("{repo}:latest");
+    if !opts.rebuild && report.changed().is_empty() {
+        let same = docker
+            .inspect_image(&latest)
+            .await
+            .ok()
+            .and_then(|i| i.config)
+            .and_then(|c| c.labels)
+            .and_then(|l| l.get(SETTINGS_LABEL).cloned())
+            .is_some_and(|v| v == settings);
+        if same {
+            // Push again (cheap when the registry has it, and it may not if
+            // the last run stopped after the commit).
+            push(docker, &repo, "latest", registry).await?;
+            progress(BuildEvent::Skipped(format!(
+                "no task changed and the settings are those of {latest}: kept it"
+            )));
+            return Ok(Some(BuiltImage {
+                latest: latest.clone(),
+                timestamped: latest,
+                report,
+            }));
+        }
+    }
     let changes = changes.join("\n");
     docker
         .commit_container(
@@ -404,7 +443,6 @@ pub async fn build_image(
         )
         .await
         .map_err(Error::docker(format!("committing {name}")))?;
-    let latest = format!("{repo}:latest");
     progress(BuildEvent::Committed(latest.clone()));
     let stamp = time::OffsetDateTime::now_utc()
         .format(time::macros::format_description!(

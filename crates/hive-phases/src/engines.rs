@@ -38,7 +38,14 @@ impl SocketForward {
         let mut child = std::process::Command::new("ssh")
             .arg("-F")
             .arg(config)
-            .args(["-N", "-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=yes", "-L"])
+            .args([
+                "-N",
+                "-o",
+                "ExitOnForwardFailure=yes",
+                "-o",
+                "BatchMode=yes",
+                "-L",
+            ])
             .arg(format!("{}:/var/run/docker.sock", local.display()))
             .arg(host)
             .stdin(std::process::Stdio::null())

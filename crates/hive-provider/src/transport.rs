@@ -44,7 +44,36 @@ impl RemoteCommand {
         self
     }
 
-    /// The command line sent to the server.
+    /// What is sent to the server: the command line and its standard input.
+    ///
+    /// Without standard input of its own, the script itself travels on
+    /// standard input (`sh -s`, wrapped in a `{ ...; } </dev/null` group so
+    /// that the shell reads all of it before running any of it), not on
+    /// the command line: it may hold secrets (keys, passwords), and command
+    /// lines are visible to every user of the server in the process list.
+    ///
+    /// ```
+    /// use hive_provider::RemoteCommand;
+    /// let (line, stdin) = RemoteCommand::new("echo secret").sudo().wire();
+    /// assert_eq!(line, "sudo -n -- sh -s");
+    /// assert!(String::from_utf8(stdin).unwrap().contains("echo secret"));
+    /// ```
+    pub fn wire(&self) -> (String, Vec<u8>) {
+        match &self.stdin {
+            Some(data) => (self.command_line(), data.clone()),
+            None => {
+                let line = if self.sudo {
+                    "sudo -n -- sh -s".to_string()
+                } else {
+                    "sh -s".to_string()
+                };
+                let body = format!("{{\n{}\n}} </dev/null\n", self.script);
+                (line, body.into_bytes())
+            }
+        }
+    }
+
+    /// The command line that runs the script given as an argument.
     pub fn command_line(&self) -> String {
         if self.sudo {
             format!("sudo -n -- sh -c {}", shell_quote(&self.script))

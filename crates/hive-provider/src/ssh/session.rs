@@ -316,9 +316,9 @@ impl Conn {
         let short: String = cmd.script.chars().take(60).collect();
         let what = format!("command `{short}`");
         let mut ch = self.nb(deadline, limit, "open a channel", |s| s.channel_session())?;
-        let line = cmd.command_line();
+        let (line, stdin) = cmd.wire();
         self.nb(deadline, limit, "start a command", |_| ch.exec(&line))?;
-        let stdin = cmd.stdin.as_deref().unwrap_or(&[]);
+        let stdin = stdin.as_slice();
         let mut written = 0;
         let mut eof_sent = false;
         let mut buf = vec![0u8; 32 * 1024];

@@ -1,0 +1,188 @@
+//! The main job end to end: `hive all` builds the quickstart project from
+//! nothing on this machine's Docker engine (four servers as containers,
+//! setup-hosts, a role-built image, a volume, a host-mode port, initial
+//! data, logs on the repository server); a second run changes nothing; a
+//! run while another holds the lock is refused; `-C` on a fresh stage plans
+//! and creates nothing; an interrupted run resumes.
+//!
+//! It needs what `scripts/setup-machine.sh` installs (a Docker engine, the
+//! `hive/debian-server`, `hive/registry` and `hive-test/debian` images) and
+//! the Debian mirrors (setup-hosts installs packages on the servers).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+const SITE: &str = "e2e.example";
+const NET: &str = "192.168.202";
+
+fn hive(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hive"))
+        .arg("-r")
+        .arg(root)
+        .args(args)
+        .output()
+        .expect("run hive")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A copy of examples/quickstart under its own name and network, so that it
+/// never meets a quickstart site built by the main job.
+fn project() -> (tempfile::TempDir, PathBuf) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("site");
+    let ok = Command::new("cp")
+        .arg("-r")
+        .arg(&src)
+        .arg(&root)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let _ = std::fs::remove_dir_all(root.join(".hive"));
+    let hive_yml = root.join("inventory/hive.yml");
+    let t = std::fs::read_to_string(&hive_yml)
+        .unwrap()
+        .replace("quickstart.example", SITE)
+        .replace("192.168.201.0/24", &format!("{NET}.0/24"))
+        .replace("10.201.0.0/16", "10.202.0.0/16");
+    std::fs::write(&hive_yml, t).unwrap();
+    (dir, root)
+}
+
+/// Destroys the site when the test ends, whatever happened.
+struct Cleanup(PathBuf);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = hive(&self.0, &["--force-unlock", "build-infra", "-D", "--yes"]);
+    }
+}
+
+fn containers() -> String {
+    let o = Command::new("docker")
+        .args(["ps", "-a", "--format", "{{.Names}}"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.contains(SITE))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn get(url: &str) -> Option<String> {
+    let o = Command::new("curl")
+        .args(["-s", "-f", "-m", "3", url])
+        .output()
+        .ok()?;
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+#[test]
+fn quickstart_site_from_nothing() {
+    let (_tmp, root) = project();
+    let _cleanup = Cleanup(root.clone());
+
+    // The plan of a fresh stage, and nothing created.
+    let plan = hive(&root, &["all", "-C"]);
+    assert!(plan.status.success(), "{}", text(&plan));
+    let out = String::from_utf8_lossy(&plan.stdout);
+    assert!(out.contains("would create 4 servers"), "{out}");
+    assert!(out.contains("would create service web"), "{out}");
+    assert!(out.contains("would create image image_web"), "{out}");
+    assert_eq!(containers(), "", "check mode created containers");
+    assert!(!root.join(".hive/private/ssh_config").exists());
+
+    // The whole site.
+    let first = hive(&root, &["all"]);
+    assert!(first.status.success(), "{}", text(&first));
+    let out = String::from_utf8_lossy(&first.stdout);
+    assert!(out.contains("all: done"), "{out}");
+
+    // The web service answers on its host-mode port on the hive running
+    // it, with the page its role built and the data its init role loaded.
+    let hives: Vec<String> = (4..=6).map(|i| format!("{NET}.{i}")).collect();
+    let page = hives
+        .iter()
+        .find_map(|ip| get(&format!("http://{ip}:8080/")))
+        .expect("no hive answers on port 8080");
+    assert!(page.contains(&format!("hello from {SITE}")), "{page}");
+    let data = hives
+        .iter()
+        .find_map(|ip| get(&format!("http://{ip}:8080/data/initial.txt")))
+        .expect("no initial data");
+    assert_eq!(data.trim(), format!("initial data of {SITE}"));
+
+    // Its access log is on the repository server.
+    let repository = format!("hive-p-hive3.{SITE}");
+    let mut logged = String::new();
+    for _ in 0..20 {
+        let o = Command::new("docker")
+            .args(["exec", &repository, "cat", "/var/log/services/web.log"])
+            .output()
+            .unwrap();
+        logged = String::from_utf8_lossy(&o.stdout).into_owned();
+        if logged.contains("response:200") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(logged.contains("response:200"), "web.log: {logged}");
+
+    // A second run changes nothing.
+    let again = hive(&root, &["all", "-S", "build-infra"]);
+    assert!(again.status.success(), "{}", text(&again));
+    let out = String::from_utf8_lossy(&again.stdout);
+    assert!(out.contains("all: no change"), "{out}");
+
+    // A run while another holds the lock is refused, naming the holder.
+    let mut holder = Command::new("sleep").arg("60").spawn().unwrap();
+    let host = String::from_utf8(Command::new("hostname").output().unwrap().stdout).unwrap();
+    let lock = serde_json::json!({
+        "user": "someone", "host": host.trim(), "pid": holder.id(),
+        "command": "hive all", "since": "2026-11-27T00:00:00Z"
+    });
+    let lock_path = root.join(".hive/private/lock");
+    std::fs::write(&lock_path, lock.to_string()).unwrap();
+    let refused = hive(&root, &["all"]);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    std::fs::remove_file(&lock_path).unwrap();
+    assert!(!refused.status.success(), "{}", text(&refused));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("is locked by someone@"), "{err}");
+
+    // An interrupted run records where it stopped; the next run resumes
+    // and completes.
+    let mut run = Command::new(env!("CARGO_BIN_EXE_hive"))
+        .arg("-r")
+        .arg(&root)
+        .args(["all", "-S", "setup-hosts"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(run.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = run.wait().unwrap();
+    let history = hive(&root, &["history", "-o", "json"]);
+    let journal: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    let last = journal.as_array().unwrap().last().unwrap().clone();
+    if !status.success() {
+        assert_eq!(last["result"], "interrupted", "{journal:#}");
+    }
+    let resumed = hive(&root, &["all"]);
+    assert!(resumed.status.success(), "{}", text(&resumed));
+}
