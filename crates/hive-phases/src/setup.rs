@@ -151,3 +151,21 @@ pub async fn setup_hosts(
         .await
         .map_err(|e| Error::SetupHosts(Box::new(e)))
 }
+
+/// `hive registry gc`: run the registry's garbage collector on the
+/// repository server of the stage and return its output.
+pub async fn registry_gc(site: &StageSite<'_>) -> Result<String, Error> {
+    let repository = site
+        .project()
+        .servers_of(site.stage().name)
+        .find(|s| s.role.is_repository())
+        .map(|s| s.name.clone())
+        .ok_or_else(|| Error::Site {
+            message: format!("stage {} has no repository server", site.stage().name),
+        })?;
+    let pool = stage_pool(&site.context_dir())?;
+    let shell = PoolShell::new(pool, repository);
+    crate::setup_hosts::registry_garbage_collect(&shell)
+        .await
+        .map_err(|e| Error::SetupHosts(Box::new(e)))
+}

@@ -69,6 +69,9 @@ pub enum Command {
     BuildImages(images::BuildImagesArgs),
     /// Phase initialize-services: apply each service's initialize_roles inside a running task.
     InitializeServices(images::InitializeServicesArgs),
+    /// The site registry.
+    #[command(subcommand)]
+    Registry(setup::RegistryCommand),
     /// Images of the site registry.
     #[command(subcommand)]
     Image(images::ImageCommand),
@@ -101,6 +104,7 @@ pub fn dispatch(command: Command, globals: &Globals) -> Result<ExitCode> {
         Command::BuildImages(args) => images::build_images(globals, &args),
         Command::InitializeServices(args) => images::initialize_services(globals, &args),
         Command::Image(cmd) => images::image(globals, &cmd),
+        Command::Registry(cmd) => setup::registry(globals, &cmd),
         Command::BuildVolumes(args) => volumes::build_volumes(globals, &args),
         Command::DeployServices(args) => swarm::deploy_services(globals, &args),
         Command::History(args) => run::history(globals, &args),

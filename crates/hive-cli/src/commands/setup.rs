@@ -71,3 +71,33 @@ pub async fn run_setup_hosts(site: &StageSite<'_>, options: &SetupOptions) -> Re
     }
     Ok(report.change_count() as u64)
 }
+
+/// `hive registry ...`.
+#[derive(clap::Subcommand, Debug)]
+pub enum RegistryCommand {
+    /// Run the registry's garbage collector on the repository server
+    /// (removes blobs no image refers to any more).
+    Gc,
+}
+
+/// `hive registry ...`.
+pub fn registry(globals: &Globals, command: &RegistryCommand) -> Result<ExitCode> {
+    match command {
+        RegistryCommand::Gc => {
+            let project = globals.load()?;
+            let site = StageSite::new(&project)?;
+            let out = super::runtime()?.block_on(hive_phases::setup::registry_gc(&site))?;
+            let count = |word: &str| {
+                out.lines()
+                    .filter(|l| l.to_ascii_lowercase().contains(word))
+                    .count()
+            };
+            let (marked, deleted) = (count("marking blob"), count("deleting blob"));
+            if globals.verbose {
+                outln!("{}", out.trim_end());
+            }
+            outln!("registry gc: {marked} blob(s) in use, {deleted} deleted");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
