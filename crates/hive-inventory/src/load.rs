@@ -51,7 +51,9 @@ pub(crate) const STAGE_KEYS: &[&str] = &[
     "bridge",
 ];
 
-const IMAGE_PARAMS: &[&str] = &[
+/// Parameters of a service's `image` build object, copied into the image
+/// host (`image_<service>`) as `hive_<param>`.
+pub const IMAGE_PARAMS: &[&str] = &[
     "from",
     "roles",
     "env",

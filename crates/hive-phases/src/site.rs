@@ -251,24 +251,6 @@ impl<'p> StageSite<'p> {
     }
 }
 
-/// Build parameters of an image host (`image_<service>`), as hive-builder's
-/// plugin copies them into `hive_<param>` variables.
-const IMAGE_KEYS: &[&str] = &[
-    "from",
-    "roles",
-    "env",
-    "stop_signal",
-    "user",
-    "working_dir",
-    "standalone",
-    "entrypoint",
-    "command",
-    "privileged",
-    "expose",
-    "pull_on",
-    "pull_from",
-];
-
 impl StageSite<'_> {
     /// The `hive_<key>` variables of inventory host `host` for `keys`,
     /// rendered with the host's variables, as a JSON object keyed by `key`.
@@ -314,7 +296,7 @@ impl StageSite<'_> {
             let mut map = self.rendered_params(&service.name, &keys)?;
             if !map.contains_key("image") {
                 let image_host = format!("image_{}", service.name);
-                let build = self.rendered_params(&image_host, IMAGE_KEYS)?;
+                let build = self.rendered_params(&image_host, hive_inventory::IMAGE_PARAMS)?;
                 if !build.is_empty() {
                     map.insert("image".into(), serde_json::Value::Object(build));
                 }
@@ -568,6 +550,59 @@ impl StageSite<'_> {
             if let Some(v) = vars.get(name) {
                 out.insert(name.to_string(), hive_inventory::yaml_to_json(v));
             }
+        }
+        Ok(out)
+    }
+}
+
+impl StageSite<'_> {
+    /// The volumes of the stage made with a Docker volume driver (the
+    /// inventory keeps their driver on the volume, not on the service's
+    /// mounts), rendered.
+    pub fn driver_volumes(&self) -> Result<Vec<hive_swarm::VolumeDefinition>, Error> {
+        let mut out = Vec::new();
+        for volume in self.project.volumes() {
+            if !volume.available_on.contains(&self.stage.name) {
+                continue;
+            }
+            let VolumeKind::Driver {
+                driver,
+                driver_opts,
+            } = &volume.kind
+            else {
+                continue;
+            };
+            let host = format!("volume_{}", volume.name);
+            let vars = self.site.vars_for(&host).ok_or_else(|| Error::Site {
+                message: format!("{host} is not a host of the inventory"),
+            })?;
+            let render = |v: &serde_yaml::Value| {
+                self.templar
+                    .render_value(v, &vars)
+                    .map(|r| hive_inventory::yaml_to_json(&r))
+                    .map_err(|e| Error::Template {
+                        host: host.clone(),
+                        source: Box::new(e),
+                    })
+            };
+            let driver = match render(driver)? {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            let driver_opts = match driver_opts {
+                Some(o) => serde_json::from_value(render(o)?).map_err(|e| Error::Site {
+                    message: format!(
+                        "volume {} of service {}: driver_opts: {e}",
+                        volume.name, volume.service
+                    ),
+                })?,
+                None => Default::default(),
+            };
+            out.push(hive_swarm::VolumeDefinition {
+                name: volume.name.clone(),
+                driver,
+                driver_opts,
+            });
         }
         Ok(out)
     }

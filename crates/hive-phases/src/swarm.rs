@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use hive_swarm::{DeployEvent, Deployer, Report, VolumeDefinition};
+use hive_swarm::{DeployEvent, Deployer, Report};
 
 use crate::site::StageSite;
 use crate::{Engines, Error};
@@ -69,8 +69,7 @@ pub async fn build_driver_volumes(
     site: &StageSite<'_>,
     options: &SwarmOptions,
 ) -> Result<Report, Error> {
-    let services = site.service_definitions()?;
-    let volumes = VolumeDefinition::from_services(services.iter());
+    let volumes = site.driver_volumes()?;
     if volumes.is_empty() {
         return Ok(Report::default());
     }

@@ -57,7 +57,7 @@ pub enum Command {
     Render(template::RenderArgs),
     /// Run every phase from the stage's start_phase (-S to choose), concurrently where the phase graph allows.
     All(all::AllArgs),
-    /// Phase build-infra: create the servers of the stage, wait for SSH, write .hive/<stage>/ssh_config.
+    /// Phase build-infra: create the servers of the stage, wait for SSH, write `.hive/<stage>/ssh_config`.
     BuildInfra(infra::BuildInfraArgs),
     /// Phase setup-hosts: configure every server (packages, Docker with TLS, swarm, registry, firewall, logs).
     SetupHosts(setup::SetupHostsArgs),
