@@ -1,7 +1,8 @@
 //! Applies roles to a running container with hive's runner and prints one
 //! line: `changed=<n> failed=<n> tasks=<n> seconds=<s>`.
 //!
-//! `apply_role CONTAINER ROLES_DIR ROLE...` (used by scripts/bench/apply-role.sh)
+//! `apply_role CONTAINER ROLES_DIR ROLE...` (used by scripts/bench/apply-role.sh);
+//! `DOCKER_SOCK` names the engine socket (default `/var/run/docker.sock`).
 
 use hive_image::{ContainerTarget, RoleLoader, Runner, TaskStatus};
 
@@ -12,7 +13,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: apply_role CONTAINER ROLES_DIR ROLE...".into());
     };
     let start = std::time::Instant::now();
-    let docker = hive_image::connect("/var/run/docker.sock").await?;
+    let docker = hive_image::connect(
+        &std::env::var("DOCKER_SOCK").unwrap_or_else(|_| "/var/run/docker.sock".into()),
+    )
+    .await?;
     let target = ContainerTarget::new(docker, container.clone());
     let runner = Runner::new(RoleLoader::new([dir.into()])).ansible_playbook(None);
     let report = runner.apply(&target, roles).await?;

@@ -300,6 +300,22 @@ fn is_free_form(module: &str) -> bool {
     )
 }
 
+/// `s` without the words `key=value` of `pairs` (as `split_kv` found
+/// them), everything else kept as written.
+fn strip_special_words(s: &str, pairs: &[(String, String)]) -> String {
+    if pairs.is_empty() {
+        return s.to_string();
+    }
+    let mut out = s.to_string();
+    for (k, _) in pairs {
+        let pattern = format!(r#"(^|\s){}=("[^"]*"|'[^']*'|\S+)"#, regex::escape(k));
+        if let Ok(re) = regex::Regex::new(&pattern) {
+            out = re.replace_all(&out, "$1").into_owned();
+        }
+    }
+    out.trim().to_string()
+}
+
 /// Splits `a=1 b="x y" free text` into key=value pairs and the rest.
 pub fn split_kv(s: &str) -> (Vec<(String, String)>, String) {
     let mut pairs = Vec::new();
@@ -618,13 +634,18 @@ impl<'a> TaskParser<'a> {
             Json::String(s) if is_free_form(&name) || !s.contains('=') => {
                 let mut o = serde_json::Map::new();
                 if matches!(name.as_str(), "command" | "shell" | "script") {
-                    let (pairs, rest) = split_kv(&s);
+                    let (pairs, _) = split_kv(&s);
                     let special = ["creates", "removes", "chdir", "executable", "stdin", "warn"];
                     if pairs.iter().all(|(k, _)| special.contains(&k.as_str())) {
+                        // The command keeps its own text (quotes, newlines):
+                        // only the special `key=value` words are taken out.
+                        o.insert(
+                            "_raw_params".into(),
+                            Json::String(strip_special_words(&s, &pairs)),
+                        );
                         for (k, v) in pairs {
                             o.insert(k, Json::String(v));
                         }
-                        o.insert("_raw_params".into(), Json::String(rest));
                     } else {
                         o.insert("_raw_params".into(), Json::String(s));
                     }
@@ -841,6 +862,11 @@ mod tests {
         };
         assert_eq!(args["creates"], "/z");
         assert_eq!(args["_raw_params"], "echo hi");
+        let kept = strip_special_words(
+            "echo 'a  b'\necho two chdir=/tmp",
+            &[("chdir".to_string(), "/tmp".to_string())],
+        );
+        assert_eq!(kept, "echo 'a  b'\necho two");
         let Action::Block { block, rescue, .. } = &tasks[2].action else {
             panic!()
         };
