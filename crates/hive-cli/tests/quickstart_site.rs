@@ -110,6 +110,23 @@ fn quickstart_site_from_nothing() {
     let out = String::from_utf8_lossy(&first.stdout);
     assert!(out.contains("all: done"), "{out}");
 
+    // setup-hosts applied the project's roles/addon to every server.
+    for n in 0..4 {
+        let o = Command::new("docker")
+            .args([
+                "exec",
+                &format!("hive-p-hive{n}.{SITE}"),
+                "cat",
+                "/etc/motd",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            format!("{SITE}: a server of the hive quickstart site\n")
+        );
+    }
+
     // The web service answers on its host-mode port on the hive running
     // it, with the page its role built and the data its init role loaded.
     let hives: Vec<String> = (4..=6).map(|i| format!("{NET}.{i}")).collect();

@@ -35,6 +35,7 @@ pub mod images;
 mod journal;
 mod lock;
 mod runner;
+pub mod server_target;
 pub mod setup;
 pub mod setup_hosts;
 pub mod site;

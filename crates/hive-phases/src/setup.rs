@@ -10,7 +10,8 @@ use hive_provider::SshPool;
 
 use crate::Error;
 use crate::setup_hosts::{
-    HostShell, SetupHosts, SetupHostsError, SetupReport, ShellOutput, StepTag, TransportShell,
+    AddonRunner, HostShell, SetupHosts, SetupHostsError, SetupReport, ShellOutput, StepTag,
+    TransportShell,
 };
 use crate::site::StageSite;
 
@@ -51,6 +52,51 @@ impl HostShell for PoolShell {
                     reason: e.to_string(),
                 })?;
         TransportShell::new(session).run(script, stdin).await
+    }
+}
+
+/// The `addon` step: the project's `roles/addon`, then `roles/addon2`
+/// when present, applied to a server with hive-image's role runner.
+struct RoleAddon {
+    pool: Arc<SshPool>,
+    roles_dir: PathBuf,
+    vars: std::collections::HashMap<String, hive_image::Vars>,
+}
+
+#[async_trait]
+impl AddonRunner for RoleAddon {
+    async fn apply(&self, host: &str, check: bool) -> crate::setup_hosts::Result<Vec<String>> {
+        let unreachable = |reason: String| SetupHostsError::Unreachable {
+            host: host.to_string(),
+            reason,
+        };
+        let session = self
+            .pool
+            .session(host)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let target = crate::server_target::ServerTarget::new(session);
+        let mut roles = vec!["addon".to_string()];
+        if self.roles_dir.join("addon2").is_dir() {
+            roles.push("addon2".to_string());
+        }
+        let runner = hive_image::Runner::new(hive_image::RoleLoader::new([self.roles_dir.clone()]))
+            .check_mode(check)
+            .vars(self.vars.get(host).cloned().unwrap_or_default());
+        let report = runner
+            .apply(&target, &roles)
+            .await
+            .map_err(|e| SetupHostsError::Remote {
+                host: host.to_string(),
+                what: "roles/addon".into(),
+                status: 1,
+                stderr: e.to_string(),
+            })?;
+        Ok(report
+            .changed()
+            .iter()
+            .map(|e| format!("{}: {}", e.role, e.task))
+            .collect())
     }
 }
 
@@ -145,6 +191,18 @@ pub async fn setup_hosts(
     }
     if !options.limit.is_empty() {
         phase = phase.limit(options.limit.iter().cloned());
+    }
+    let roles_dir = site.project().root_dir().join("roles");
+    if roles_dir.join("addon").is_dir() {
+        let mut vars = std::collections::HashMap::new();
+        for s in site.project().servers_of(site.stage().name) {
+            vars.insert(s.name.clone(), site.runner_vars(&s.name)?);
+        }
+        phase = phase.addon(Arc::new(RoleAddon {
+            pool: pool.clone(),
+            roles_dir,
+            vars,
+        }));
     }
     phase
         .run()

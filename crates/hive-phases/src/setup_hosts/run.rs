@@ -161,6 +161,16 @@ pub struct SetupHosts {
     tags: Vec<StepTag>,
     limit: Option<Vec<String>>,
     check: bool,
+    addon: Option<Arc<dyn AddonRunner>>,
+}
+
+/// Applies the project's `roles/addon` to one server (the `addon` step);
+/// implemented with the role runner of hive-image by the caller.
+#[async_trait::async_trait]
+pub trait AddonRunner: Send + Sync {
+    /// Apply the addon role(s) to `host` (in check mode when `check`) and
+    /// return the tasks that changed (or would change).
+    async fn apply(&self, host: &str, check: bool) -> Result<Vec<String>>;
 }
 
 struct HostRun {
@@ -267,6 +277,7 @@ impl SetupHosts {
             tags: StepTag::ALL.to_vec(),
             limit: None,
             check: false,
+            addon: None,
         }
     }
 
@@ -305,6 +316,13 @@ impl SetupHosts {
     /// Only report what would change (`-C`).
     pub fn check_mode(mut self, check: bool) -> Self {
         self.check = check;
+        self
+    }
+
+    /// The runner of the `addon` step (without one, the step notes that
+    /// the project has no addon role).
+    pub fn addon(mut self, runner: Arc<dyn AddonRunner>) -> Self {
+        self.addon = Some(runner);
         self
     }
 
@@ -459,19 +477,38 @@ impl SetupHosts {
                 StepTag::Swarm => self.run_swarm(&mut hosts).await,
                 StepTag::Registry => self.run_registry(&mut hosts, &local).await,
                 StepTag::Addon => {
-                    for h in hosts
-                        .iter_mut()
-                        .filter(|h| h.acting && h.report.failure.is_none())
-                    {
-                        h.report.steps.push(StepOutcome {
-                            step: tag,
-                            changed: Vec::new(),
-                            notes: vec![
-                                "roles/addon waits for the role runner of the build-images issue"
-                                    .into(),
-                            ],
-                            elapsed: Duration::ZERO,
+                    let check = self.check;
+                    let runs = hosts
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, h)| h.acting && h.report.failure.is_none())
+                        .map(|(i, h)| {
+                            let addon = self.addon.clone();
+                            let name = h.server.name.clone();
+                            async move {
+                                let started = Instant::now();
+                                let result = match addon {
+                                    Some(a) => a.apply(&name, check).await.map(Some),
+                                    None => Ok(None),
+                                };
+                                (i, result, started.elapsed())
+                            }
                         });
+                    for (i, result, elapsed) in join_all(runs).await {
+                        let h = &mut hosts[i];
+                        match result {
+                            Ok(changed) => h.report.steps.push(StepOutcome {
+                                step: tag,
+                                notes: if changed.is_none() {
+                                    vec!["the project has no roles/addon".into()]
+                                } else {
+                                    Vec::new()
+                                },
+                                changed: changed.unwrap_or_default(),
+                                elapsed,
+                            }),
+                            Err(e) => h.report.failure = Some((tag.to_string(), e)),
+                        }
                     }
                 }
                 _ => {
