@@ -59,10 +59,12 @@ impl Target for ServerTarget {
     }
 
     async fn exec(&self, req: &ExecRequest) -> hive_image::Result<ExecOutput> {
+        // Without input of its own, the script travels on standard input
+        // (out of the process list) and runs with /dev/null as input.
         let mut cmd = RemoteCommand::new(script(req)).sudo();
-        // The command's own input; without any, it must not read the
-        // script from standard input.
-        cmd = cmd.stdin(req.stdin.clone().unwrap_or_default());
+        if let Some(data) = &req.stdin {
+            cmd = cmd.stdin(data.clone());
+        }
         let out = self.transport.exec(&cmd).await.map_err(|e| self.error(e))?;
         Ok(ExecOutput {
             status: i64::from(out.status),
