@@ -10,13 +10,30 @@
 //! hijacked streams of `docker exec` sessions (seen with the role runner).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use hive_provider::{RemoteCommand, SshPool, Transport};
 use hive_swarm::Hive;
 
 use crate::Error;
 
-/// Connected Docker engines of some servers of a stage.
+/// The stage's SSH pool from `<context_dir>/ssh_config` (written by
+/// build-infra), with strict host key checking.
+pub fn stage_pool(context_dir: &Path) -> Result<Arc<SshPool>, Error> {
+    let config = context_dir.join("ssh_config");
+    if !config.exists() {
+        return Err(Error::Site {
+            message: format!(
+                "{} does not exist: run `hive build-infra` first",
+                config.display()
+            ),
+        });
+    }
+    Ok(Arc::new(
+        SshPool::from_ssh_config(&config).map_err(Error::provider)?,
+    ))
+}
+
 /// An OpenSSH process forwarding a server's Docker socket to a local one;
 /// stopped when dropped.
 #[derive(Debug)]
@@ -87,7 +104,7 @@ impl SocketForward {
 pub struct Engines {
     hives: Vec<Hive>,
     _forwards: Vec<SocketForward>,
-    _pool: SshPool,
+    _pool: Arc<SshPool>,
     _dir: tempfile::TempDir,
 }
 
@@ -101,15 +118,7 @@ impl Engines {
         temp_dir: &Path,
     ) -> Result<Engines, Error> {
         let config = context_dir.join("ssh_config");
-        if !config.exists() {
-            return Err(Error::Site {
-                message: format!(
-                    "{} does not exist: run `hive build-infra` first",
-                    config.display()
-                ),
-            });
-        }
-        let pool = SshPool::from_ssh_config(&config).map_err(Error::provider)?;
+        let pool = stage_pool(context_dir)?;
         std::fs::create_dir_all(temp_dir)
             .map_err(|e| Error::io("create directory", temp_dir, e))?;
         let dir = tempfile::Builder::new()
@@ -117,7 +126,7 @@ impl Engines {
             .tempdir_in(temp_dir)
             .map_err(|e| Error::io("create a directory in", temp_dir, e))?;
         let connects = servers.iter().map(|name| {
-            let pool = &pool;
+            let pool = &*pool;
             let config = &config;
             let local = dir.path().join(format!("docker.sock@{name}"));
             async move {

@@ -19,17 +19,6 @@ fn image_error(e: hive_image::Error) -> Error {
     Error::Image(Box::new(e))
 }
 
-/// The repository server of the stage.
-fn repository_server(site: &StageSite<'_>) -> Result<String, Error> {
-    site.project()
-        .servers_of(site.stage().name)
-        .find(|s| s.role.is_repository())
-        .map(|s| s.name.clone())
-        .ok_or_else(|| Error::Site {
-            message: format!("stage {} has no repository server", site.stage().name),
-        })
-}
-
 /// The site registry with the login setup-hosts created.
 pub fn site_registry(site: &StageSite<'_>) -> Result<Registry, Error> {
     let ctx = site.swarm_stage()?;
@@ -103,7 +92,7 @@ pub async fn push_local_image(
     temp_dir: &std::path::Path,
 ) -> Result<String, Error> {
     let mother = mother_engine().await?;
-    let repo = repository_server(site)?;
+    let repo = site.repository_server()?;
     let engines =
         Engines::connect(&site.context_dir(), std::slice::from_ref(&repo), temp_dir).await?;
     let docker = engines.hives()[0].docker.clone();
@@ -118,12 +107,10 @@ pub async fn push_local_image(
 /// (`hive_seed_images`: local images of the mother machine, for sites
 /// that cannot reach Docker Hub).
 pub fn seed_images(site: &StageSite<'_>) -> Result<Vec<String>, Error> {
-    let Some(first) = site.project().servers_of(site.stage().name).next() else {
+    let Ok(first) = site.first_server() else {
         return Ok(Vec::new());
     };
-    Ok(string_list(
-        site.var(&first.name, "hive_seed_images")?.as_ref(),
-    ))
+    Ok(string_list(site.var(&first, "hive_seed_images")?.as_ref()))
 }
 
 /// Receives build events with the name of the service being built.
@@ -239,7 +226,7 @@ pub async fn build_images(
     if images.is_empty() {
         return Ok(Vec::new());
     }
-    let repo = repository_server(site)?;
+    let repo = site.repository_server()?;
     let engines = Engines::connect(&site.context_dir(), &[repo], &options.temp_dir).await?;
     let docker = engines.hives()[0].docker.clone();
     let registry = site_registry(site)?;
@@ -248,7 +235,7 @@ pub async fn build_images(
     let seeds = seed_images(site)?;
     if !seeds.is_empty() && !options.check {
         let mother = mother_engine().await?;
-        let repo = repository_server(site)?;
+        let repo = site.repository_server()?;
         for local in &seeds {
             let loaded = carry_image(&mother, &docker, local, &repo).await?;
             let pushed = hive_image::push_local_image(&docker, local, None, &registry)

@@ -100,21 +100,7 @@ impl AddonRunner for RoleAddon {
     }
 }
 
-/// The stage's SSH pool from `<context_dir>/ssh_config`.
-pub fn stage_pool(context_dir: &Path) -> Result<Arc<SshPool>, Error> {
-    let config = context_dir.join("ssh_config");
-    if !config.exists() {
-        return Err(Error::Site {
-            message: format!(
-                "{} does not exist: run `hive build-infra` first",
-                config.display()
-            ),
-        });
-    }
-    Ok(Arc::new(
-        SshPool::from_ssh_config(&config).map_err(Error::provider)?,
-    ))
-}
+pub use crate::engines::stage_pool;
 
 /// Options of [`setup_hosts`].
 #[derive(Debug, Clone, Default)]
@@ -213,14 +199,7 @@ pub async fn setup_hosts(
 /// `hive registry gc`: run the registry's garbage collector on the
 /// repository server of the stage and return its output.
 pub async fn registry_gc(site: &StageSite<'_>) -> Result<String, Error> {
-    let repository = site
-        .project()
-        .servers_of(site.stage().name)
-        .find(|s| s.role.is_repository())
-        .map(|s| s.name.clone())
-        .ok_or_else(|| Error::Site {
-            message: format!("stage {} has no repository server", site.stage().name),
-        })?;
+    let repository = site.repository_server()?;
     let pool = stage_pool(&site.context_dir())?;
     let shell = PoolShell::new(pool, repository);
     crate::setup_hosts::registry_garbage_collect(&shell)

@@ -324,7 +324,9 @@ impl StageSite<'_> {
         Ok(v.as_str().unwrap_or_default().to_string())
     }
 
-    fn first_server(&self) -> Result<String, Error> {
+    /// The first server of the stage (whose variables stand for the
+    /// stage-wide settings).
+    pub fn first_server(&self) -> Result<String, Error> {
         self.project
             .servers_of(self.stage.name)
             .next()
@@ -334,17 +336,23 @@ impl StageSite<'_> {
             })
     }
 
+    /// The repository server of the stage.
+    pub fn repository_server(&self) -> Result<String, Error> {
+        self.project
+            .servers_of(self.stage.name)
+            .find(|s| s.role.is_repository())
+            .map(|s| s.name.clone())
+            .ok_or_else(|| Error::Site {
+                message: format!("stage {} has no repository server", self.stage.name),
+            })
+    }
+
     /// The stage as hive-swarm needs it: servers, registry and its login,
     /// default logging, networks, `internal_cidr`, the tag mapping.
     pub fn swarm_stage(&self) -> Result<hive_swarm::StageContext, Error> {
         let first = self.first_server()?;
         let registry = self.registry()?;
-        let repository = self
-            .project
-            .servers_of(self.stage.name)
-            .find(|s| s.role.is_repository())
-            .map(|s| s.name.clone())
-            .unwrap_or_else(|| first.clone());
+        let repository = self.repository_server().unwrap_or_else(|_| first.clone());
         let mut ctx =
             hive_swarm::StageContext::new(self.stage.name.as_str(), &registry, &repository);
         for server in self.project.servers_of(self.stage.name) {
