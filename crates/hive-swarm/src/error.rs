@@ -111,6 +111,76 @@ pub enum Error {
         /// The services that did not converge.
         failures: Vec<ServiceFailure>,
     },
+    /// A hive's engine answered an API call with an error.
+    #[error("hive {hive}: {action}: the engine answered {status}: {message}")]
+    EngineApi {
+        /// Hive whose engine refused.
+        hive: String,
+        /// What was being done.
+        action: String,
+        /// HTTP status of the answer.
+        status: u16,
+        /// The engine's message.
+        message: String,
+    },
+    /// A hive's engine could not be reached or its answer read.
+    #[error("hive {hive}: {action}: cannot talk to the engine")]
+    EngineConnection {
+        /// Hive whose engine is unreachable.
+        hive: String,
+        /// What was being done.
+        action: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A network of Docker's own (`docker_gwbridge`, `ingress`) has another
+    /// subnet than `internal_cidr` asks for, and cannot be recreated.
+    #[error(
+        "hive {hive}: network {network} has subnet {have}, but internal_cidr {internal_cidr} asks for {want}; it cannot be recreated because {reason}. Either set internal_cidr back to the value the swarm was built with, or take the hive out of the swarm (`docker swarm leave --force` on it, after moving its services away), remove {network} and run setup-hosts again"
+    )]
+    SubnetMismatch {
+        /// Hive whose network differs.
+        hive: String,
+        /// The network.
+        network: &'static str,
+        /// Its current subnet(s).
+        have: String,
+        /// The subnet wanted.
+        want: ipnet::Ipv4Net,
+        /// The internal_cidr the wanted subnet comes from.
+        internal_cidr: ipnet::Ipv4Net,
+        /// Why it cannot be recreated (the node is in a swarm, containers
+        /// are attached).
+        reason: String,
+    },
+    /// The ingress network could not be recreated in time.
+    #[error(
+        "hive {hive}: the ingress network could not be recreated with subnet {subnet} within {}s: {last}",
+        waited.as_secs()
+    )]
+    IngressNotRecreated {
+        /// The swarm manager.
+        hive: String,
+        /// The subnet wanted.
+        subnet: String,
+        /// How long it was retried.
+        waited: Duration,
+        /// The engine's last answer.
+        last: String,
+    },
+    /// A hive is in a swarm state the operation cannot work from.
+    #[error("hive {hive}: cannot {action}: its swarm state is {state:?}{}", if detail.is_empty() { String::new() } else { format!(" ({detail})") })]
+    SwarmState {
+        /// The hive.
+        hive: String,
+        /// What was to be done.
+        action: String,
+        /// Its local node state (`inactive`, `pending`, `error`, `locked`).
+        state: String,
+        /// The engine's error message for that state, if any.
+        detail: String,
+    },
     /// A service's rolling update failed and was paused or rolled back.
     #[error("service {service}: update {state}: {message}{}", if tasks.is_empty() { String::new() } else { format!("; tasks: {}", tasks.join("; ")) })]
     UpdateFailed {
@@ -125,7 +195,37 @@ pub enum Error {
     },
 }
 
+/// Errors of the cluster operations ([`crate::Engine`]): setting up the
+/// swarm itself.
 impl Error {
+    /// The HTTP status the engine answered with, when the error is an
+    /// engine's refusal (not a broken connection).
+    pub fn engine_status(&self) -> Option<u16> {
+        match self {
+            Error::EngineApi { status, .. } => Some(*status),
+            Error::Docker {
+                source: bollard::errors::Error::DockerResponseServerError { status_code, .. },
+                ..
+            } => Some(*status_code),
+            _ => None,
+        }
+    }
+
+    /// Whether the engine could not be reached at all (rather than refusing
+    /// or failing a request).
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Error::EngineConnection { .. } => true,
+            Error::Docker { source, .. } => !matches!(
+                source,
+                bollard::errors::Error::DockerResponseServerError { .. }
+                    | bollard::errors::Error::JsonDataError { .. }
+                    | bollard::errors::Error::JsonSerdeError { .. }
+            ),
+            _ => false,
+        }
+    }
+
     pub(crate) fn docker(
         hive: &str,
         action: impl Into<String>,

@@ -5,6 +5,9 @@
 //! service definition, and it deploys. It implements the swarm phases of
 //! hive:
 //!
+//! - [`Engine`]: the swarm cluster itself, for setup-hosts —
+//!   `docker_gwbridge` and ingress subnets, init on the first hive, the
+//!   others joined as managers, node labels;
 //! - [`build_networks`]: the stage's overlay networks and
 //!   `hive_default_network` (subnet from `internal_cidr`);
 //! - [`build_volumes`]: volumes with a driver, on every hive (`-D` removes);
@@ -56,6 +59,7 @@
 //!
 //! See also `examples/deploy.rs`.
 
+mod cluster;
 mod compare;
 pub mod definition;
 mod deploy;
@@ -67,6 +71,7 @@ pub mod spec;
 mod tasks;
 mod volumes;
 
+pub use cluster::{Engine, GWBRIDGE, INGRESS, SWARM_PORT, SwarmInit, SwarmJoin};
 pub use compare::spec_differences;
 pub use definition::{
     DEFAULT_NETWORK, ImageSource, LogDestination, NetworkDefinition, RegistryLogin, Scalar, Server,
