@@ -41,6 +41,15 @@ pub struct Cli {
     /// Take over the stage's lock when the run holding it is gone (or runs on another host).
     #[arg(long, global = true)]
     pub force_unlock: bool,
+    /// Output format: text, or json (phase commands and `hive all` print their changes, or with -C their plan, as one JSON document on stdout; `hive history` its journal).
+    #[arg(
+        short = 'o',
+        long,
+        global = true,
+        value_enum,
+        default_value_t = commands::Output::Text
+    )]
+    pub output: commands::Output,
     /// The command to run.
     #[command(subcommand)]
     pub command: commands::Command,

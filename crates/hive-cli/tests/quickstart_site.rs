@@ -104,6 +104,63 @@ fn quickstart_site_from_nothing() {
     assert_eq!(containers(), "", "check mode created containers");
     assert!(!root.join(".hive/private/ssh_config").exists());
 
+    // The same plan for programs: one JSON document on stdout, per phase,
+    // host and resource.
+    let plan = hive(&root, &["all", "-C", "--output", "json"]);
+    assert!(plan.status.success(), "{}", text(&plan));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&plan.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&plan)));
+    assert_eq!(doc["check_mode"], true);
+    assert_eq!(doc["result"], "ok");
+    let phases = doc["phases"].as_array().unwrap();
+    let names: Vec<&str> = phases
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 7, "{names:?}");
+    assert_eq!(names[0], "build-infra");
+    assert_eq!(names[1], "setup-hosts");
+    assert_eq!(names[6], "initialize-services");
+    let changes = |phase: &str| -> Vec<serde_json::Value> {
+        phases.iter().find(|p| p["phase"] == phase).unwrap()["changes"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let servers = changes("build-infra");
+    assert_eq!(servers.len(), 4, "{servers:?}");
+    assert!(
+        servers
+            .iter()
+            .all(|c| c["kind"] == "server" && c["action"] == "create")
+    );
+    assert!(
+        servers
+            .iter()
+            .any(|c| c["host"] == format!("p-hive3.{SITE}").as_str()),
+        "{servers:?}"
+    );
+    assert!(
+        changes("deploy-services")
+            .iter()
+            .any(|c| c["kind"] == "service" && c["resource"] == "web"),
+        "{doc:#}"
+    );
+    assert_eq!(changes("setup-hosts").len(), 4, "{doc:#}");
+    assert_eq!(
+        changes("build-images")[0]["resource"],
+        "image_web",
+        "{doc:#}"
+    );
+    assert_eq!(
+        changes("initialize-services")[0]["resource"],
+        "web",
+        "{doc:#}"
+    );
+    let total: usize = names.iter().map(|n| changes(n).len()).sum();
+    assert_eq!(doc["changes"], total, "{doc:#}");
+    assert_eq!(containers(), "", "check mode created containers");
+
     // The whole site.
     let first = hive(&root, &["all"]);
     assert!(first.status.success(), "{}", text(&first));
@@ -162,6 +219,12 @@ fn quickstart_site_from_nothing() {
     assert!(again.status.success(), "{}", text(&again));
     let out = String::from_utf8_lossy(&again.stdout);
     assert!(out.contains("all: no change"), "{out}");
+
+    // And the plan of the built site is empty.
+    let plan = hive(&root, &["all", "-C", "-S", "build-infra", "-o", "json"]);
+    assert!(plan.status.success(), "{}", text(&plan));
+    let doc: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(doc["changes"], 0, "{doc:#}");
 
     // A run while another holds the lock is refused, naming the holder.
     let mut holder = Command::new("sleep").arg("60").spawn().unwrap();

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::plan::{Action, Check, PackageManager, Plan, Step, sh_quote};
 use crate::resource::render_global_common;
 use crate::volume::file_check;
-use crate::{DEFAULT_THIN_POOL, DEFAULT_VOLUME_GROUP, Stage};
+use crate::{DEFAULT_THIN_POOL, DEFAULT_VOLUME_GROUP, Stage, StageHive};
 
 /// Where the unit template is installed.
 pub const UNIT_PATH: &str = "/etc/systemd/system/drbd-resource@.service";
@@ -21,6 +21,10 @@ pub const FIREWALL_UNIT: &str = "hive-drbd-firewall.service";
 pub const FIREWALL_UNIT_PATH: &str = "/etc/systemd/system/hive-drbd-firewall.service";
 /// Kernel settings drop-in.
 pub const SYSCTL_PATH: &str = "/etc/sysctl.d/60-hive-drbd.conf";
+/// The check of the kernel preflight: a DRBD 9 module is loaded, as
+/// `/proc/drbd` or drbd-utils (`drbdadm --version`) report it.
+pub const KERNEL_CHECK: &str = "grep -q '^version: 9\\.' /proc/drbd 2>/dev/null \
+|| drbdadm --version 2>/dev/null | grep -q '^DRBD_KERNEL_VERSION=9\\.'";
 /// TCP buffer sizes (min, default, max) for DRBD replication.
 pub const TCP_BUFFERS: &str = "131072 1048576 16777216";
 
@@ -167,7 +171,7 @@ impl HostPreparation {
             push(
                 2,
                 Action::KernelModulePreflight,
-                Check::exit_zero("grep -q '^version: 9\\.' /proc/drbd 2>/dev/null"),
+                Check::exit_zero(KERNEL_CHECK),
             );
             let (a, c) = write(
                 "/etc/drbd.d/global_common.conf",
@@ -240,6 +244,39 @@ impl HostPreparation {
             );
         }
         Plan::from_steps("prepare hosts for DRBD", steps)
+    }
+}
+
+impl HostPreparation {
+    /// A cheap, read-only command telling whether `hive` was prepared (by
+    /// the `drbd` step of setup-hosts): it prints one line per missing
+    /// part (`drbd-utils`, `DRBD 9 kernel module`, a file, a volume group)
+    /// and nothing when the host is ready for volumes.
+    ///
+    /// ```
+    /// use hive_drbd::{HostPreparation, PackageManager, StageHive};
+    /// let hive = StageHive::new("hive0", "10.0.0.1".parse().unwrap());
+    /// let cmd = HostPreparation::new(PackageManager::Apt).readiness_command(&hive);
+    /// assert!(cmd.contains("vgs drbdvg"));
+    /// ```
+    pub fn readiness_command(&self, hive: &StageHive) -> String {
+        let mut s = format!(
+            "command -v drbdadm >/dev/null 2>&1 || echo drbd-utils; \
+{{ {KERNEL_CHECK}; }} || echo 'DRBD 9 kernel module'; \
+test -f {UNIT_PATH} || echo {UNIT_PATH}; \
+test -x {WAIT_HELPER_PATH} || echo {WAIT_HELPER_PATH}"
+        );
+        if !hive.no_mirrored_device {
+            for g in &self.mirrored_disks {
+                let vg = sh_quote(&g.volume_group);
+                s.push_str(&format!(
+                    "; vgs {vg} >/dev/null 2>&1 || echo {}",
+                    sh_quote(&format!("volume group {}", g.volume_group))
+                ));
+            }
+        }
+        s.push_str("; true");
+        s
     }
 }
 
@@ -409,10 +446,19 @@ pub fn assess_kernel_module(probe: &str) -> Result<KernelModule, String> {
         "install the DRBD 9 module built for kernel {kernel} (Debian/Ubuntu: drbd-dkms from LINBIT; \
          RHEL family: kmod-drbd9x from ELRepo, or the drbd9 packages hive-builder used), or boot a kernel that has it"
     );
+    // `/proc/drbd` first; drbd-utils' own view of the loaded module
+    // (`DRBD_KERNEL_VERSION`, `0` when none is loaded) where it is absent.
+    let utils = section(probe, "utils")
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("DRBD_KERNEL_VERSION="))
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && *v != "0")
+        .map(str::to_string);
     let loaded = proc
         .lines()
         .find_map(|l| l.strip_prefix("version:"))
-        .map(|v| v.split_whitespace().next().unwrap_or("").to_string());
+        .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+        .or(utils);
     if let Some(v) = loaded {
         if v.starts_with("9.") {
             return Ok(KernelModule { version: v });

@@ -50,9 +50,9 @@ mod volume;
 pub use error::DrbdError;
 pub use exec::{ExecutionReport, Executor, HostCommand, HostRunner, LocalRunner, StepOutcome};
 pub use host::{
-    DEFAULT_MIRRORED_DEVICES, FIREWALL_SCRIPT_PATH, FIREWALL_UNIT, HostPreparation, KernelModule,
-    MirroredDiskGroup, SYSCTL_PATH, TCP_BUFFERS, UNIT_PATH, WAIT_HELPER_PATH, assess_kernel_module,
-    render_firewall_script, render_unit, render_wait_helper,
+    DEFAULT_MIRRORED_DEVICES, FIREWALL_SCRIPT_PATH, FIREWALL_UNIT, HostPreparation, KERNEL_CHECK,
+    KernelModule, MirroredDiskGroup, SYSCTL_PATH, TCP_BUFFERS, UNIT_PATH, WAIT_HELPER_PATH,
+    assess_kernel_module, render_firewall_script, render_unit, render_wait_helper,
 };
 pub use model::{
     BASE_PORT, DEFAULT_THIN_POOL, DEFAULT_VOLUME_GROUP, DrbdVolume, FsType, MAX_DEVICE_ID, Stage,

@@ -227,6 +227,7 @@ pub(crate) fn sh_quote(s: &str) -> String {
 pub const KERNEL_PROBE: &str = "echo '@@modprobe'; modprobe drbd 2>&1; echo \"rc=$?\"; \
 echo '@@proc'; cat /proc/drbd 2>/dev/null; \
 echo '@@modinfo'; modinfo -F version drbd 2>&1; \
+echo '@@utils'; drbdadm --version 2>/dev/null | grep '^DRBD_KERNEL_VERSION='; \
 echo '@@kernel'; uname -r";
 
 impl Action {
@@ -644,6 +645,22 @@ impl Plan {
         Plan {
             title: title.into(),
             hosts,
+        }
+    }
+
+    /// The part of the plan for `host` alone (empty when it has no steps).
+    ///
+    /// Plans without cross-host waits, such as host preparation, can run
+    /// host by host so that one failing host does not stop the others.
+    pub fn for_host(&self, host: &str) -> Plan {
+        Plan {
+            title: self.title.clone(),
+            hosts: self
+                .hosts
+                .iter()
+                .filter(|h| h.host == host)
+                .cloned()
+                .collect(),
         }
     }
 

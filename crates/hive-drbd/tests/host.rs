@@ -60,6 +60,11 @@ fn kernel_module_verdicts() {
             "kmod-drbd9x",
         ]),
     );
+    check("loaded-9-no-proc.txt", Ok("9.2.12"));
+    check(
+        "not-loaded-utils-report-0.txt",
+        Err(&["no DRBD module for the running kernel 6.1.0-27-amd64"]),
+    );
     check(
         "only-84-available.txt",
         Err(&["only DRBD 8.4.11 is available", "needs DRBD 9"]),
@@ -247,4 +252,35 @@ esac"#,
         rules.lines().filter(|l| l.starts_with("-A INPUT")).count(),
         1
     );
+}
+
+#[test]
+fn readiness_command_lists_what_an_unprepared_host_lacks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path();
+    // A host with lvm2 but no volume group, nothing of DRBD.
+    write_tool(
+        bin,
+        "vgs",
+        "echo \"  Volume group \\\"$1\\\" not found\" >&2; exit 5",
+    );
+    let prep = HostPreparation::new(PackageManager::Apt);
+    let check = |hive: &StageHive| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(prep.readiness_command(hive))
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let hive = StageHive::new("hive0", "10.0.0.1".parse().unwrap());
+    assert_eq!(
+        check(&hive),
+        "drbd-utils\nDRBD 9 kernel module\n/etc/systemd/system/drbd-resource@.service\n\
+         /usr/local/sbin/hive-drbd-wait\nvolume group drbdvg\n"
+    );
+    // Without a mirrored disk no volume group is expected.
+    assert!(!check(&hive.without_mirrored_device()).contains("volume group"));
 }

@@ -34,6 +34,7 @@ mod graph;
 pub mod images;
 mod journal;
 mod lock;
+pub mod plan;
 mod runner;
 pub mod server_target;
 pub mod setup;

@@ -10,8 +10,8 @@ use hive_provider::SshPool;
 
 use crate::Error;
 use crate::setup_hosts::{
-    AddonRunner, HostShell, SetupHosts, SetupHostsError, SetupReport, ShellOutput, StepTag,
-    TransportShell,
+    AddonRunner, HostShell, SetupHosts, SetupHostsError, SetupProgress, SetupReport, ShellOutput,
+    StepTag, TransportShell,
 };
 use crate::site::StageSite;
 
@@ -153,6 +153,16 @@ pub async fn setup_hosts(
     site: &StageSite<'_>,
     options: &SetupOptions,
 ) -> Result<SetupReport, Error> {
+    setup_hosts_with_progress(site, options, None).await
+}
+
+/// [`setup_hosts`], reporting each step's start and end per server to
+/// `progress`.
+pub async fn setup_hosts_with_progress(
+    site: &StageSite<'_>,
+    options: &SetupOptions,
+    progress: Option<SetupProgress>,
+) -> Result<SetupReport, Error> {
     let mut params = site.setup_hosts_params()?;
     if params.registry_image_archive.is_none() && !options.check {
         let archive = options.temp_dir.join(format!(
@@ -177,6 +187,9 @@ pub async fn setup_hosts(
     }
     if !options.limit.is_empty() {
         phase = phase.limit(options.limit.iter().cloned());
+    }
+    if let Some(p) = progress {
+        phase = phase.progress(p);
     }
     let roles_dir = site.project().root_dir().join("roles");
     if roles_dir.join("addon").is_dir() {

@@ -4,10 +4,12 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use clap::Args;
+use hive_phases::plan::PhasePlan;
 use hive_phases::site::StageSite;
 use hive_phases::{JournalEntry, Phase, PhaseGraph, PhaseOutcome, run_graph, state};
 
-use super::Globals;
+use super::run::RunDocument;
+use super::{Globals, Output, progress};
 
 /// Options of `hive all`.
 #[derive(Args, Debug)]
@@ -32,6 +34,10 @@ pub fn all(globals: &Globals, args: &AllArgs) -> Result<ExitCode> {
     let project = globals.load()?;
     let site = StageSite::new(&project)?;
     let _lock = super::run::lock(globals, &project)?;
+    if globals.output == Output::Json {
+        super::text_to_stderr();
+    }
+    let _progress = progress::guard();
     let root = project.root_dir();
     let stage = project.stage();
     let start = match args.start {
@@ -49,24 +55,50 @@ pub fn all(globals: &Globals, args: &AllArgs) -> Result<ExitCode> {
     let runner = super::phases::PhaseRunner::new(globals, &site, args.check, args.timeout)?;
     let rt = super::runtime()?;
     let began = std::time::Instant::now();
+    let plans = std::sync::Mutex::new(Vec::<PhasePlan>::new());
     let report = rt.block_on(run_graph(
         &graph,
         &plan,
         |phase| {
             let runner = &runner;
             let project = &project;
+            let plans = &plans;
             async move {
                 let start = JournalEntry::now();
-                let result = runner.run(phase).await;
-                super::run::record(project, phase, start, args.check, &result)?;
+                let key = format!("phase:{phase}");
+                let started = std::time::Instant::now();
+                progress::status(&key, format!("{phase}: running"));
+                let result = runner.run(phase).await.map(|p| {
+                    let n = p.changes.len() as u64;
+                    plans.lock().unwrap_or_else(|e| e.into_inner()).push(p);
+                    n
+                });
+                let took = started.elapsed().as_secs_f64();
+                progress::done(
+                    &key,
+                    &match &result {
+                        Ok(0) => format!("{phase}: no change ({took:.1}s)"),
+                        Ok(n) if args.check => {
+                            format!("{phase}: {n} change(s) would be made ({took:.1}s)")
+                        }
+                        Ok(n) => format!("{phase}: {n} change(s) ({took:.1}s)"),
+                        Err(_) => format!("{phase}: FAILED ({took:.1}s)"),
+                    },
+                );
+                super::run::record_count(project, phase, start, args.check, &result)?;
                 result.map(|changes| PhaseOutcome { changes })
             }
         },
         async {
             let _ = tokio::signal::ctrl_c().await;
-            eprintln!("interrupted: stopping; a re-run resumes from the first unfinished phase");
+            progress::line(
+                "interrupted: stopping; a re-run resumes from the first unfinished phase",
+            );
         },
     ));
+    let mut plans = plans.into_inner().unwrap_or_else(|e| e.into_inner());
+    plans.sort_by_key(|p| plan.iter().position(|q| *q == p.phase));
+    let doc = RunDocument::new(&project, args.check, plans);
     for phase in &report.interrupted {
         let entry = JournalEntry {
             phase: *phase,
@@ -94,10 +126,13 @@ pub fn all(globals: &Globals, args: &AllArgs) -> Result<ExitCode> {
     }
     let secs = began.elapsed().as_secs_f64();
     if let Some((phase, Err(e))) = report.ran.iter().find(|(_, r)| r.is_err()) {
-        bail!("phase {phase} failed after {secs:.1}s: {e:#}");
+        let message = format!("phase {phase} failed after {secs:.1}s: {e:#}");
+        doc.failed("failed", message.clone())
+            .print_if_json(globals)?;
+        bail!(message);
     }
     if !report.interrupted.is_empty() {
-        bail!(
+        let message = format!(
             "interrupted during {}",
             report
                 .interrupted
@@ -106,7 +141,11 @@ pub fn all(globals: &Globals, args: &AllArgs) -> Result<ExitCode> {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        doc.failed("interrupted", message.clone())
+            .print_if_json(globals)?;
+        bail!(message);
     }
+    doc.print_if_json(globals)?;
     if args.check {
         outln!("all: check mode, {changes} change(s) would be made, nothing changed ({secs:.1}s)");
     } else if changes == 0 {

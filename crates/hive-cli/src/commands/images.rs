@@ -8,9 +8,10 @@ use clap::{Args, Subcommand};
 use hive_image::{BuildEvent, TaskStatus};
 use hive_phases::Phase;
 use hive_phases::images::ImageOptions;
+use hive_phases::plan::{Change, task_changes};
 use hive_phases::site::StageSite;
 
-use super::Globals;
+use super::{Globals, progress};
 
 /// Options of `hive build-images`.
 #[derive(Args, Debug)]
@@ -85,12 +86,12 @@ pub fn build_images(globals: &Globals, args: &BuildImagesArgs) -> Result<ExitCod
     )
 }
 
-/// build-images with its progress; returns the number of changes.
+/// build-images with its progress; returns the changed tasks.
 pub async fn run_build_images(
     site: &StageSite<'_>,
     opts: &ImageOptions,
     verbose: bool,
-) -> Result<u64> {
+) -> Result<Vec<Change>> {
     outln!("=== build-images: stage {}", site.stage().name);
     let built = hive_phases::images::build_images(
         site,
@@ -101,28 +102,40 @@ pub async fn run_build_images(
             } else {
                 format!("image_{service}")
             };
+            let key = format!("image:{service}");
             match event {
-                BuildEvent::Pulling(i) => eprintln!("  {service}: pulling {i}"),
-                BuildEvent::ContainerReady(c) if verbose => {
-                    eprintln!("  {service}: build container {c}")
+                BuildEvent::Pulling(i) => {
+                    progress::status(&key, format!("  {service}: pulling {i}"))
                 }
-                BuildEvent::Task(t) if verbose || t.status != TaskStatus::Ok => {
-                    eprintln!("  {service}: {}", task_line(&t))
+                BuildEvent::ContainerReady(c) => {
+                    if verbose {
+                        progress::line(&format!("  {service}: build container {c}"));
+                    }
+                    progress::status(&key, format!("  {service}: applying roles"));
                 }
-                BuildEvent::Committed(i) => eprintln!("  {service}: committed {i}"),
-                BuildEvent::Pushed(i) => eprintln!("  {service}: pushed {i}"),
-                BuildEvent::Skipped(why) => eprintln!("  {service}: skipped: {why}"),
-                _ => {}
+                BuildEvent::Task(t) => {
+                    if verbose || t.status != TaskStatus::Ok {
+                        progress::line(&format!("  {service}: {}", task_line(&t)));
+                    }
+                    progress::status(&key, format!("  {service}: {}: {}", t.role, t.task));
+                }
+                BuildEvent::Committed(i) => {
+                    progress::status(&key, format!("  {service}: committed {i}, pushing"))
+                }
+                BuildEvent::Pushed(i) => progress::done(&key, &format!("  {service}: pushed {i}")),
+                BuildEvent::Skipped(why) => {
+                    progress::done(&key, &format!("  {service}: skipped: {why}"))
+                }
             }
         }),
     )
     .await?;
-    let mut changes = 0u64;
+    let mut changes = Vec::new();
     for (service, image) in &built {
         match image {
             Some(b) => {
-                let n = b.report.changed().len() as u64;
-                changes += n;
+                let n = b.report.changed().len();
+                changes.extend(task_changes(&format!("image_{service}"), &b.report));
                 outln!("  image_{service}: {} ({n} task(s) changed)", b.latest);
             }
             None => outln!("  image_{service}: pulled on this stage, not built"),
@@ -130,7 +143,7 @@ pub async fn run_build_images(
     }
     if built.is_empty() {
         outln!("build-images: no image to build");
-    } else if changes == 0 {
+    } else if changes.is_empty() {
         outln!("build-images: no change");
     }
     Ok(changes)
@@ -166,19 +179,22 @@ pub fn initialize_services(globals: &Globals, args: &InitializeServicesArgs) -> 
     )
 }
 
-/// initialize-services with its report; returns the number of changes.
-pub async fn run_initialize_services(site: &StageSite<'_>, opts: &ImageOptions) -> Result<u64> {
+/// initialize-services with its report; returns the changed tasks.
+pub async fn run_initialize_services(
+    site: &StageSite<'_>,
+    opts: &ImageOptions,
+) -> Result<Vec<Change>> {
     outln!("=== initialize-services: stage {}", site.stage().name);
     let reports = hive_phases::images::initialize_services(site, opts).await?;
-    let mut changes = 0u64;
+    let mut changes = Vec::new();
     for (service, report) in &reports {
-        let n = report.changed().len() as u64;
-        changes += n;
+        let n = report.changed().len();
+        changes.extend(task_changes(service, report));
         outln!("  {service}: {n} task(s) changed");
     }
     if reports.is_empty() {
         outln!("initialize-services: no service has initialize_roles");
-    } else if changes == 0 {
+    } else if changes.is_empty() {
         outln!("initialize-services: no change");
     }
     Ok(changes)

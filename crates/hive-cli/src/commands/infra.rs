@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use hive_phases::Phase;
+use hive_phases::plan::Change;
 use hive_phases::site::StageSite;
 use hive_provider::{BuildInfraOptions, ProviderReport, SshCommandOptions};
 
@@ -26,6 +27,9 @@ pub struct BuildInfraArgs {
     /// Seconds to wait for each server to answer on SSH.
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     pub ssh_wait: u64,
+    /// Check mode: print which servers would be created and change nothing.
+    #[arg(short = 'C', long = "check", conflicts_with_all = ["halt", "destroy"])]
+    pub check: bool,
 }
 
 /// Options of `hive ssh`.
@@ -104,14 +108,49 @@ pub fn build_infra(globals: &Globals, args: &BuildInfraArgs) -> Result<ExitCode>
         print_report("build-infra -D", &report)?;
         return Ok(ExitCode::SUCCESS);
     }
-    super::run::phase_command(globals, &project, Phase::BuildInfra, false, false, || {
-        rt.block_on(run_build_infra(&spec, args.ssh_wait))
-    })
+    super::run::phase_command(
+        globals,
+        &project,
+        Phase::BuildInfra,
+        args.check,
+        false,
+        || {
+            if args.check {
+                plan_build_infra(&spec)
+            } else {
+                rt.block_on(run_build_infra(&spec, args.ssh_wait))
+            }
+        },
+    )
+}
+
+/// build-infra in check mode: the servers a run would create. Once the
+/// stage's servers were built (its ssh_config exists), a run only verifies
+/// them and reaches them again.
+pub fn plan_build_infra(spec: &hive_provider::StageSpec) -> Result<Vec<Change>> {
+    let n = spec.servers.len();
+    if spec.ssh_config_path().exists() {
+        outln!("=== build-infra: check mode: the {n} servers are built; a run verifies them");
+        return Ok(Vec::new());
+    }
+    outln!(
+        "=== build-infra: check mode: would create {n} servers with provider {}:",
+        spec.provider
+    );
+    let mut changes = Vec::new();
+    for s in &spec.servers {
+        outln!("  {} ({:?}, {})", s.name, s.role, s.private_ip);
+        changes.push(Change::new("server", &s.name, "create").on(&s.name));
+    }
+    Ok(changes)
 }
 
 /// build-infra on `spec`: build the servers, wait for SSH, print what
 /// happened; returns the number of changes.
-pub async fn run_build_infra(spec: &hive_provider::StageSpec, ssh_wait: u64) -> Result<u64> {
+pub async fn run_build_infra(
+    spec: &hive_provider::StageSpec,
+    ssh_wait: u64,
+) -> Result<Vec<Change>> {
     let provider = hive_provider::provider_for(spec)?;
     let stage = &spec.stage;
     outln!(
@@ -153,7 +192,7 @@ pub async fn run_build_infra(spec: &hive_provider::StageSpec, ssh_wait: u64) -> 
         );
     }
     for w in &report.provider.warnings {
-        eprintln!("warning: {w}");
+        super::progress::line(&format!("warning: {w}"));
     }
     if report.key_generated {
         outln!(
@@ -170,13 +209,21 @@ pub async fn run_build_infra(spec: &hive_provider::StageSpec, ssh_wait: u64) -> 
         },
         report.ssh_config.display()
     );
-    let servers_changed = report
+    let mut changes: Vec<Change> = report
         .provider
         .servers
         .iter()
         .filter(|(_, c)| *c != hive_provider::ServerChange::Unchanged)
-        .count() as u64;
-    Ok(servers_changed + u64::from(report.key_generated))
+        .map(|(name, c)| Change::new("server", name, c.to_string()).on(name))
+        .collect();
+    if report.key_generated {
+        changes.push(Change::new(
+            "local",
+            spec.private_key_path().display().to_string(),
+            "create",
+        ));
+    }
+    Ok(changes)
 }
 
 /// `hive ssh`.

@@ -16,6 +16,7 @@ mod images;
 mod infra;
 mod inventory;
 mod phases;
+mod progress;
 mod project;
 mod run;
 mod setup;
@@ -128,6 +129,20 @@ pub struct Globals {
     pub verbose: bool,
     /// Take over a stale stage lock.
     pub force_unlock: bool,
+    /// Output format (`--output`).
+    pub output: Output,
+}
+
+/// Output formats (`--output`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Output {
+    /// Lines for people.
+    #[default]
+    Text,
+    /// One JSON document on standard output: the changes (or, with -C,
+    /// the plan) of phase commands and `hive all`, the journal for
+    /// `hive history`; the progress lines go to standard error.
+    Json,
 }
 
 impl Globals {
@@ -144,6 +159,7 @@ impl Globals {
                 .unwrap_or_else(|| PathBuf::from("/var/tmp/hive")),
             verbose: cli.verbose,
             force_unlock: cli.force_unlock,
+            output: cli.output,
         }
     }
 
@@ -203,14 +219,36 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// Prints a line to stdout; a closed pipe (`hive inventory | head`) is not an error.
+/// Set when standard output carries a JSON document: lines for people go
+/// to standard error instead.
+static TEXT_TO_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on, [`out`] writes to standard error (standard output is kept
+/// for the JSON document of `--output json`).
+pub fn text_to_stderr() {
+    TEXT_TO_STDERR.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Prints a line for people: to stdout, or to stderr when stdout carries a
+/// JSON document; a closed pipe (`hive inventory | head`) is not an error.
 pub fn out(line: &str) -> Result<()> {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    match writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
+    if TEXT_TO_STDERR.load(std::sync::atomic::Ordering::Relaxed) {
+        progress::line(line);
+        return Ok(());
     }
+    out_stdout(line)
+}
+
+/// Prints a line to stdout; a closed pipe is not an error.
+pub fn out_stdout(line: &str) -> Result<()> {
+    use std::io::Write;
+    progress::around_stdout(|| {
+        let mut stdout = std::io::stdout().lock();
+        match writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => Ok(other?),
+        }
+    })
 }
 
 /// Prints an error to stderr, one line per problem.

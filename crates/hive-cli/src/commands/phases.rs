@@ -5,6 +5,7 @@ use std::time::Duration;
 use anyhow::Result;
 use hive_phases::Phase;
 use hive_phases::images::ImageOptions;
+use hive_phases::plan::{Change, PhasePlan};
 use hive_phases::setup::SetupOptions;
 use hive_phases::site::StageSite;
 use hive_phases::swarm::SwarmOptions;
@@ -50,42 +51,31 @@ impl<'a> PhaseRunner<'a> {
         self.spec.ssh_config_path().exists()
     }
 
-    /// Run `phase`; returns its number of changes.
-    pub async fn run(&self, phase: Phase) -> Result<u64> {
+    /// Run `phase`; returns what it changed (or, in check mode, would
+    /// change).
+    pub async fn run(&self, phase: Phase) -> Result<PhasePlan> {
+        let plan = |changes: Vec<Change>, note: Option<String>| PhasePlan {
+            phase,
+            check_mode: self.check,
+            changes,
+            note,
+        };
         if self.check && phase != Phase::BuildInfra && !self.infra_exists() {
-            outln!(
-                "=== {phase}: check mode: the servers do not exist yet; this phase would run in full after build-infra"
-            );
-            return Ok(self.planned_from_inventory(phase));
+            let note =
+                "the servers do not exist yet; this phase would run in full after build-infra";
+            outln!("=== {phase}: check mode: {note}");
+            return Ok(plan(self.planned_from_inventory(phase)?, Some(note.into())));
         }
-        match phase {
-            Phase::BuildInfra => {
-                if self.check {
-                    let n = self.spec.servers.len() as u64;
-                    if self.infra_exists() {
-                        outln!(
-                            "=== build-infra: check mode: the {n} servers are built; a run verifies them"
-                        );
-                        return Ok(0);
-                    }
-                    outln!(
-                        "=== build-infra: check mode: would create {n} servers with provider {}:",
-                        self.spec.provider
-                    );
-                    for s in &self.spec.servers {
-                        outln!("  {} ({:?}, {})", s.name, s.role, s.private_ip);
-                    }
-                    return Ok(n);
-                }
-                super::infra::run_build_infra(&self.spec, 120).await
-            }
+        let changes = match phase {
+            Phase::BuildInfra if self.check => super::infra::plan_build_infra(&self.spec)?,
+            Phase::BuildInfra => super::infra::run_build_infra(&self.spec, 120).await?,
             Phase::SetupHosts => {
                 let options = SetupOptions {
                     check: self.check,
                     temp_dir: self.temp_dir.clone(),
                     ..Default::default()
                 };
-                super::setup::run_setup_hosts(self.site, &options).await
+                super::setup::run_setup_hosts(self.site, &options).await?
             }
             Phase::BuildImages => {
                 let options = ImageOptions {
@@ -93,18 +83,20 @@ impl<'a> PhaseRunner<'a> {
                     temp_dir: self.temp_dir.clone(),
                     ..Default::default()
                 };
-                super::images::run_build_images(self.site, &options, self.verbose).await
+                super::images::run_build_images(self.site, &options, self.verbose).await?
             }
             Phase::BuildVolumes => {
                 let options = VolumeOptions {
                     swarm: self.swarm.clone(),
                     ..Default::default()
                 };
-                super::volumes::run_build_volumes(self.site, &options).await
+                super::volumes::run_build_volumes(self.site, &options).await?
             }
-            Phase::BuildNetworks => super::swarm::run_build_networks(self.site, &self.swarm).await,
+            Phase::BuildNetworks => {
+                super::swarm::run_build_networks(self.site, &self.swarm).await?
+            }
             Phase::DeployServices => {
-                super::swarm::run_deploy_services(self.site, &self.swarm, self.verbose).await
+                super::swarm::run_deploy_services(self.site, &self.swarm, self.verbose).await?
             }
             Phase::InitializeServices => {
                 let options = ImageOptions {
@@ -112,70 +104,80 @@ impl<'a> PhaseRunner<'a> {
                     temp_dir: self.temp_dir.clone(),
                     ..Default::default()
                 };
-                super::images::run_initialize_services(self.site, &options).await
+                super::images::run_initialize_services(self.site, &options).await?
             }
-        }
+        };
+        Ok(plan(changes, None))
     }
 
     /// In check mode on a stage without servers: what the phase would
     /// create, from the inventory alone.
-    fn planned_from_inventory(&self, phase: Phase) -> u64 {
+    fn planned_from_inventory(&self, phase: Phase) -> Result<Vec<Change>> {
         let project = self.site.project();
         let stage = self.site.stage().name;
-        let names = |v: Vec<String>| -> u64 {
-            for n in &v {
-                let _ = super::out(&format!("  would create {n}"));
+        let names = |kind: &str, v: Vec<String>| -> Result<Vec<Change>> {
+            let mut changes = Vec::new();
+            for n in v {
+                outln!("  would create {kind} {n}");
+                changes.push(Change::new(kind, n, "create"));
             }
-            v.len() as u64
+            Ok(changes)
         };
         match phase {
-            Phase::BuildInfra => 0,
-            Phase::SetupHosts => names(
-                project
-                    .servers_of(stage)
-                    .map(|s| format!("the configuration of {}", s.name))
-                    .collect(),
-            ),
+            Phase::BuildInfra => Ok(Vec::new()),
+            Phase::SetupHosts => {
+                let mut changes = Vec::new();
+                for s in project.servers_of(stage) {
+                    outln!("  would configure server {}", s.name);
+                    changes.push(Change::new("server", &s.name, "configure").on(&s.name));
+                }
+                Ok(changes)
+            }
             Phase::BuildImages => names(
+                "image",
                 hive_phases::images::image_definitions(self.site)
                     .map(|v| {
                         v.into_iter()
-                            .map(|i| format!("image image_{}", i.service))
+                            .map(|i| format!("image_{}", i.service))
                             .collect()
                     })
                     .unwrap_or_default(),
             ),
             Phase::BuildVolumes => names(
+                "volume",
                 project
                     .volumes()
                     .iter()
                     .filter(|v| v.available_on.contains(&stage))
-                    .map(|v| format!("volume {}", v.name))
+                    .map(|v| v.name.clone())
                     .collect(),
             ),
             Phase::BuildNetworks => names(
+                "network",
                 project
                     .networks()
                     .iter()
                     .filter(|n| n.available_on.contains(&stage))
-                    .map(|n| format!("network {}", n.name))
+                    .map(|n| n.name.clone())
                     .collect(),
             ),
             Phase::DeployServices => names(
+                "service",
                 project
                     .services()
                     .iter()
                     .filter(|s| s.available_on.contains(&stage))
-                    .map(|s| format!("service {}", s.name))
+                    .map(|s| s.name.clone())
                     .collect(),
             ),
             Phase::InitializeServices => names(
+                "initial data",
                 self.site
                     .service_definitions()
                     .map(|m| {
                         m.into_iter()
                             .filter(|(_, d)| !d.initialize_roles.is_empty())
-                            .map(|(n, _)| format!("the initial data of {n}"))
+                            .map(|(n, _)| n)
                             .collect()
                     })
                     .unwrap_or_default(),

@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 use hive_inventory::Project;
+use hive_phases::plan::{Change, PhasePlan};
 use hive_phases::{Journal, JournalEntry, Phase, PhaseResult, StageLock, state};
+use serde::Serialize;
 
-use super::Globals;
+use super::{Globals, Output};
 
 /// The command line of this run, for the lock and the journal.
 pub fn command_line() -> String {
@@ -29,7 +31,38 @@ pub fn lock(globals: &Globals, project: &Project) -> Result<StageLock> {
 }
 
 /// Append one entry to the stage's journal.
-pub fn record(
+pub fn record<T>(
+    project: &Project,
+    phase: Phase,
+    start: String,
+    check: bool,
+    result: &Result<Vec<T>>,
+) -> Result<()> {
+    let (changes, error) = match result {
+        Ok(v) => (v.len() as u64, None),
+        Err(e) => (0, Some(format!("{e:#}"))),
+    };
+    append(project, phase, start, check, changes, error)
+}
+
+fn append(
+    project: &Project,
+    phase: Phase,
+    start: String,
+    check: bool,
+    changes: u64,
+    error: Option<String>,
+) -> Result<()> {
+    let mut entry = JournalEntry::finished(phase, start, changes, error);
+    entry.command = command_line();
+    entry.check_mode = check;
+    Journal::in_dir(project.context_dir()).append(&entry)?;
+    Ok(())
+}
+
+/// Append one entry to the stage's journal, for a phase that returned its
+/// number of changes.
+pub fn record_count(
     project: &Project,
     phase: Phase,
     start: String,
@@ -40,28 +73,99 @@ pub fn record(
         Ok(n) => (*n, None),
         Err(e) => (0, Some(format!("{e:#}"))),
     };
-    let mut entry = JournalEntry::finished(phase, start, changes, error);
-    entry.command = command_line();
-    entry.check_mode = check;
-    Journal::in_dir(project.context_dir()).append(&entry)?;
-    Ok(())
+    append(project, phase, start, check, changes, error)
+}
+
+/// What a run of phases did or, in check mode, would do: the document
+/// `--output json` prints on standard output.
+#[derive(Debug, Serialize)]
+pub struct RunDocument {
+    /// The project's name.
+    pub project: String,
+    /// The stage.
+    pub stage: String,
+    /// Whether nothing was changed (`-C`).
+    pub check_mode: bool,
+    /// `ok`, `failed` or `interrupted`.
+    pub result: &'static str,
+    /// Why the run failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The number of changes over every phase.
+    pub changes: usize,
+    /// Every phase that ran, in the order of the phase graph.
+    pub phases: Vec<PhasePlan>,
+}
+
+impl RunDocument {
+    /// A document for a run of `project`.
+    pub fn new(project: &Project, check_mode: bool, phases: Vec<PhasePlan>) -> RunDocument {
+        RunDocument {
+            project: project.name().to_string(),
+            stage: project.stage().as_str().to_string(),
+            check_mode,
+            result: "ok",
+            error: None,
+            changes: phases.iter().map(|p| p.changes.len()).sum(),
+            phases,
+        }
+    }
+
+    /// The same document for a run that ended with `error`.
+    pub fn failed(mut self, result: &'static str, error: String) -> RunDocument {
+        self.result = result;
+        self.error = Some(error);
+        self
+    }
+
+    /// Prints the document on standard output when `--output json` was
+    /// given.
+    pub fn print_if_json(&self, globals: &Globals) -> Result<()> {
+        if globals.output == Output::Json {
+            super::out_stdout(&serde_json::to_string_pretty(self)?)?;
+        }
+        Ok(())
+    }
 }
 
 /// Run one phase as a command: under the stage lock, journaled, and on
 /// success (not in check mode, not destroying) advance the stage's
-/// start_phase as the original does.
+/// start_phase as the original does. With `--output json`, the progress
+/// lines go to standard error and the changes are printed as a
+/// [`RunDocument`] on standard output.
 pub fn phase_command(
     globals: &Globals,
     project: &Project,
     phase: Phase,
     check: bool,
     destroy: bool,
-    f: impl FnOnce() -> Result<u64>,
+    f: impl FnOnce() -> Result<Vec<Change>>,
 ) -> Result<ExitCode> {
     let _lock = lock(globals, project)?;
+    if globals.output == Output::Json {
+        super::text_to_stderr();
+    }
+    let _progress = super::progress::guard();
     let start = JournalEntry::now();
     let result = f();
     record(project, phase, start, check, &result)?;
+    let changes = match &result {
+        Ok(c) => c.clone(),
+        Err(_) => Vec::new(),
+    };
+    let plan = PhasePlan {
+        phase,
+        check_mode: check,
+        changes,
+        note: None,
+    };
+    let doc = RunDocument::new(project, check, vec![plan]);
+    match &result {
+        Ok(_) => doc.print_if_json(globals)?,
+        Err(e) => doc
+            .failed("failed", format!("{e:#}"))
+            .print_if_json(globals)?,
+    }
     result?;
     if !check && !destroy {
         state::save_start_phase(
@@ -79,18 +183,6 @@ pub struct HistoryArgs {
     /// Show only the last N entries.
     #[arg(short = 'n', long, value_name = "N")]
     pub last: Option<usize>,
-    /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
-    pub output: Output,
-}
-
-/// Output formats.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Output {
-    /// A line per phase run.
-    Text,
-    /// The journal entries as a JSON array.
-    Json,
 }
 
 /// `hive history`: the stage's journal.
@@ -102,7 +194,7 @@ pub fn history(globals: &Globals, args: &HistoryArgs) -> Result<ExitCode> {
         let skip = entries.len().saturating_sub(n);
         entries.drain(..skip);
     }
-    if args.output == Output::Json {
+    if globals.output == Output::Json {
         outln!("{}", serde_json::to_string_pretty(&entries)?);
         return Ok(ExitCode::SUCCESS);
     }

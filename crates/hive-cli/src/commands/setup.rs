@@ -5,11 +5,12 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use clap::Args;
 use hive_phases::Phase;
+use hive_phases::plan::{Change, setup_hosts_changes};
 use hive_phases::setup::SetupOptions;
-use hive_phases::setup_hosts::StepTag;
+use hive_phases::setup_hosts::{SetupEvent, StepTag};
 use hive_phases::site::StageSite;
 
-use super::Globals;
+use super::{Globals, progress};
 
 /// Options of `hive setup-hosts`.
 #[derive(Args, Debug)]
@@ -54,10 +55,36 @@ pub fn setup_hosts(globals: &Globals, args: &SetupHostsArgs) -> Result<ExitCode>
     )
 }
 
-/// setup-hosts with its report; returns the number of changes.
-pub async fn run_setup_hosts(site: &StageSite<'_>, options: &SetupOptions) -> Result<u64> {
+/// setup-hosts with its report; returns what changed (or would change).
+pub async fn run_setup_hosts(site: &StageSite<'_>, options: &SetupOptions) -> Result<Vec<Change>> {
     outln!("=== setup-hosts: stage {}", site.stage().name);
-    let report = hive_phases::setup::setup_hosts(site, options).await?;
+    let check = options.check;
+    let shown = std::sync::Arc::new(move |event: &SetupEvent| match event {
+        SetupEvent::StepStarted { step, hosts } => {
+            for h in hosts {
+                progress::status(&format!("setup:{h}"), format!("  {h}: {step}"));
+            }
+        }
+        SetupEvent::StepDone {
+            step,
+            host,
+            changes,
+            failed,
+        } => {
+            let key = format!("setup:{host}");
+            match failed {
+                Some(e) => progress::done(&key, &format!("  {host}: {step} FAILED: {e}")),
+                None if *changes > 0 => progress::line(&format!(
+                    "  {host}: {step}: {changes} change(s){}",
+                    if check { " would be made" } else { "" }
+                )),
+                None => {}
+            }
+        }
+    });
+    let report = hive_phases::setup::setup_hosts_with_progress(site, options, Some(shown)).await;
+    progress::forget("setup:");
+    let report = report?;
     outln!("{report}");
     for (step, took) in &report.step_times {
         outln!("  {step}: {:.1}s", took.as_secs_f64());
@@ -69,7 +96,7 @@ pub async fn run_setup_hosts(site: &StageSite<'_>, options: &SetupOptions) -> Re
             failed.join(", ")
         );
     }
-    Ok(report.change_count() as u64)
+    Ok(setup_hosts_changes(&report))
 }
 
 /// `hive registry ...`.

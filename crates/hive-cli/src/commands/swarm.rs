@@ -6,11 +6,12 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 use hive_phases::Phase;
+use hive_phases::plan::{Change, swarm_changes};
 use hive_phases::site::StageSite;
 use hive_phases::swarm::SwarmOptions;
 use hive_swarm::{DeployEvent, Report};
 
-use super::Globals;
+use super::{Globals, progress};
 
 /// Options of `hive build-networks`.
 #[derive(Args, Debug)]
@@ -98,12 +99,12 @@ pub fn build_networks(globals: &Globals, args: &BuildNetworksArgs) -> Result<Exi
     )
 }
 
-/// build-networks with its output; returns the number of changes.
-pub async fn run_build_networks(site: &StageSite<'_>, opts: &SwarmOptions) -> Result<u64> {
+/// build-networks with its output; returns what changed.
+pub async fn run_build_networks(site: &StageSite<'_>, opts: &SwarmOptions) -> Result<Vec<Change>> {
     outln!("=== build-networks: stage {}", site.stage().name);
     let report = hive_phases::swarm::build_networks(site, opts).await?;
     print_report("build-networks", &report)?;
-    Ok(changes(&report))
+    Ok(swarm_changes(&report))
 }
 
 /// `hive deploy-services`.
@@ -128,38 +129,40 @@ pub fn deploy_services(globals: &Globals, args: &DeployServicesArgs) -> Result<E
     )
 }
 
-/// deploy-services with its progress output; returns the number of changes.
+/// deploy-services with its progress output; returns what changed.
 pub async fn run_deploy_services(
     site: &StageSite<'_>,
     opts: &SwarmOptions,
     verbose: bool,
-) -> Result<u64> {
+) -> Result<Vec<Change>> {
     outln!("=== deploy-services: stage {}", site.stage().name);
     let report = hive_phases::swarm::deploy_services(site, opts, move |event| match event {
         DeployEvent::Pulled { hive, image } if verbose => {
-            eprintln!("  pulled {image} on {hive}");
+            progress::line(&format!("  pulled {image} on {hive}"));
         }
         DeployEvent::Applied { service, change } => {
-            eprintln!("  service {service}: {change}");
+            progress::status(
+                &format!("service:{service}"),
+                format!("  service {service}: {change}"),
+            );
         }
         DeployEvent::Progress {
             service,
             running,
             desired,
-        } => eprintln!("  service {service}: {running}/{desired} tasks running"),
-        DeployEvent::Converged { service } => eprintln!("  service {service}: converged"),
+        } => progress::status(
+            &format!("service:{service}"),
+            format!("  service {service}: {running}/{desired} tasks running"),
+        ),
+        DeployEvent::Converged { service } => progress::done(
+            &format!("service:{service}"),
+            &format!("  service {service}: converged"),
+        ),
         _ => {}
     })
-    .await?;
+    .await;
+    progress::forget("service:");
+    let report = report?;
     print_report("deploy-services", &report)?;
-    Ok(changes(&report))
-}
-
-/// How many resources a report changed.
-pub fn changes(report: &Report) -> u64 {
-    report
-        .resources
-        .iter()
-        .filter(|r| r.change.is_change())
-        .count() as u64
+    Ok(swarm_changes(&report))
 }

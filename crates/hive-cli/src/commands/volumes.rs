@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 use hive_phases::Phase;
+use hive_phases::plan::{Change, volumes_changes};
 use hive_phases::site::StageSite;
 use hive_phases::volumes::VolumeOptions;
 
@@ -60,8 +61,11 @@ pub fn build_volumes(globals: &Globals, args: &BuildVolumesArgs) -> Result<ExitC
     )
 }
 
-/// build-volumes with its report; returns the number of changes.
-pub async fn run_build_volumes(site: &StageSite<'_>, options: &VolumeOptions) -> Result<u64> {
+/// build-volumes with its report; returns what changed.
+pub async fn run_build_volumes(
+    site: &StageSite<'_>,
+    options: &VolumeOptions,
+) -> Result<Vec<Change>> {
     outln!("=== build-volumes: stage {}", site.stage().name);
     let report = hive_phases::volumes::build_volumes(site, options).await?;
     for r in &report.drbd {
@@ -80,5 +84,5 @@ pub async fn run_build_volumes(site: &StageSite<'_>, options: &VolumeOptions) ->
             format!("{n} change(s)")
         }
     );
-    Ok(n)
+    Ok(volumes_changes(&report))
 }

@@ -33,8 +33,8 @@ pub use os::OsFamily;
 pub use params::{ExtRepository, HiveUser, Server, ServerRole, SetupHostsParams, UserGroup};
 pub use pki::{CertPair, SitePki};
 pub use run::{
-    AddonRunner, HostReport, REGISTRY_GC_COMMAND, SetupHosts, SetupReport, StepOutcome,
-    registry_credentials, registry_garbage_collect,
+    AddonRunner, HostReport, REGISTRY_GC_COMMAND, SetupEvent, SetupHosts, SetupProgress,
+    SetupReport, StepOutcome, registry_credentials, registry_garbage_collect,
 };
 pub use shell::{HostShell, ShellOutput};
 pub use steps::StepTag;

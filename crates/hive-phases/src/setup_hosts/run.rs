@@ -162,7 +162,34 @@ pub struct SetupHosts {
     limit: Option<Vec<String>>,
     check: bool,
     addon: Option<Arc<dyn AddonRunner>>,
+    progress: Option<SetupProgress>,
 }
+
+/// Progress of a setup-hosts run, reported as it goes (for a display).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetupEvent {
+    /// A step starts on these servers.
+    StepStarted {
+        /// The step.
+        step: StepTag,
+        /// The servers it runs on.
+        hosts: Vec<String>,
+    },
+    /// A step ended on a server.
+    StepDone {
+        /// The step.
+        step: StepTag,
+        /// The server.
+        host: String,
+        /// How many things differed (and were changed unless in check mode).
+        changes: usize,
+        /// Why it failed there, if it did.
+        failed: Option<String>,
+    },
+}
+
+/// Receives the [`SetupEvent`]s of a run.
+pub type SetupProgress = Arc<dyn Fn(&SetupEvent) + Send + Sync>;
 
 /// Applies the project's `roles/addon` to one server (the `addon` step);
 /// implemented with the role runner of hive-image by the caller.
@@ -278,6 +305,19 @@ impl SetupHosts {
             limit: None,
             check: false,
             addon: None,
+            progress: None,
+        }
+    }
+
+    /// Report the run's progress to `progress` as it goes.
+    pub fn progress(mut self, progress: SetupProgress) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    fn emit(&self, event: SetupEvent) {
+        if let Some(p) = &self.progress {
+            p(&event);
         }
     }
 
@@ -473,6 +513,16 @@ impl SetupHosts {
         let mut step_times = Vec::new();
         for &tag in &self.tags {
             let start = Instant::now();
+            let running: Vec<usize> = (0..hosts.len())
+                .filter(|&i| hosts[i].acting && hosts[i].report.failure.is_none())
+                .collect();
+            self.emit(SetupEvent::StepStarted {
+                step: tag,
+                hosts: running
+                    .iter()
+                    .map(|&i| hosts[i].server.name.clone())
+                    .collect(),
+            });
             match tag {
                 StepTag::Swarm => self.run_swarm(&mut hosts).await,
                 StepTag::Registry => self.run_registry(&mut hosts, &local).await,
@@ -527,6 +577,25 @@ impl SetupHosts {
                 }
             }
             step_times.push((tag, start.elapsed()));
+            for &i in &running {
+                let r = &hosts[i].report;
+                let failed = match &r.failure {
+                    Some((step, e)) if step == tag.name() => Some(e.to_string()),
+                    _ => None,
+                };
+                let changes = match r.steps.last() {
+                    Some(s) if s.step == tag => s.changed.len(),
+                    _ if failed.is_some() => 0,
+                    // The step had nothing to do on this server.
+                    _ => continue,
+                };
+                self.emit(SetupEvent::StepDone {
+                    step: tag,
+                    host: r.host.clone(),
+                    changes,
+                    failed,
+                });
+            }
         }
         Ok(SetupReport {
             check_mode: self.check,
