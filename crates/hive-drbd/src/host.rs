@@ -22,9 +22,11 @@ pub const FIREWALL_UNIT_PATH: &str = "/etc/systemd/system/hive-drbd-firewall.ser
 /// Kernel settings drop-in.
 pub const SYSCTL_PATH: &str = "/etc/sysctl.d/60-hive-drbd.conf";
 /// The check of the kernel preflight: a DRBD 9 module is loaded, as
-/// `/proc/drbd` or drbd-utils (`drbdadm --version`) report it.
+/// `/proc/drbd` reports it, or as `lsmod` lists it with `modinfo` giving
+/// its version. (drbd-utils' `drbdadm --version` is no evidence: its
+/// `DRBD_KERNEL_VERSION` comes from `modinfo` when no module is loaded.)
 pub const KERNEL_CHECK: &str = "grep -q '^version: 9\\.' /proc/drbd 2>/dev/null \
-|| drbdadm --version 2>/dev/null | grep -q '^DRBD_KERNEL_VERSION=9\\.'";
+|| { lsmod 2>/dev/null | grep -q '^drbd ' && modinfo -F version drbd 2>/dev/null | grep -q '^9\\.'; }";
 /// TCP buffer sizes (min, default, max) for DRBD replication.
 pub const TCP_BUFFERS: &str = "131072 1048576 16777216";
 
@@ -446,19 +448,19 @@ pub fn assess_kernel_module(probe: &str) -> Result<KernelModule, String> {
         "install the DRBD 9 module built for kernel {kernel} (Debian/Ubuntu: drbd-dkms from LINBIT; \
          RHEL family: kmod-drbd9x from ELRepo, or the drbd9 packages hive-builder used), or boot a kernel that has it"
     );
-    // `/proc/drbd` first; drbd-utils' own view of the loaded module
-    // (`DRBD_KERNEL_VERSION`, `0` when none is loaded) where it is absent.
-    let utils = section(probe, "utils")
+    // `/proc/drbd` first; where it is absent, a module `lsmod` lists has
+    // the version `modinfo` reports.
+    let listed = section(probe, "lsmod")
         .lines()
-        .find_map(|l| l.trim().strip_prefix("DRBD_KERNEL_VERSION="))
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && *v != "0")
-        .map(str::to_string);
+        .any(|l| l.split_whitespace().next() == Some("drbd"));
     let loaded = proc
         .lines()
         .find_map(|l| l.strip_prefix("version:"))
         .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
-        .or(utils);
+        .or_else(|| {
+            let v = modinfo.lines().next().unwrap_or("").trim();
+            (listed && !v.is_empty() && !v.contains(' ')).then(|| v.to_string())
+        });
     if let Some(v) = loaded {
         if v.starts_with("9.") {
             return Ok(KernelModule { version: v });

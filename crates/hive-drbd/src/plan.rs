@@ -227,7 +227,7 @@ pub(crate) fn sh_quote(s: &str) -> String {
 pub const KERNEL_PROBE: &str = "echo '@@modprobe'; modprobe drbd 2>&1; echo \"rc=$?\"; \
 echo '@@proc'; cat /proc/drbd 2>/dev/null; \
 echo '@@modinfo'; modinfo -F version drbd 2>&1; \
-echo '@@utils'; drbdadm --version 2>/dev/null | grep '^DRBD_KERNEL_VERSION='; \
+echo '@@lsmod'; lsmod 2>/dev/null | grep '^drbd '; \
 echo '@@kernel'; uname -r";
 
 impl Action {

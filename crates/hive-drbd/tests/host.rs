@@ -62,8 +62,11 @@ fn kernel_module_verdicts() {
     );
     check("loaded-9-no-proc.txt", Ok("9.2.12"));
     check(
-        "not-loaded-utils-report-0.txt",
-        Err(&["no DRBD module for the running kernel 6.1.0-27-amd64"]),
+        "installed-9-not-loaded.txt",
+        Err(&[
+            "DRBD 9.2.12 is installed for kernel 6.1.0-27-amd64 but did not load",
+            "Unknown symbol in module",
+        ]),
     );
     check(
         "only-84-available.txt",

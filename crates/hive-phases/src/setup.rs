@@ -100,7 +100,7 @@ impl AddonRunner for RoleAddon {
     }
 }
 
-pub use crate::engines::{ForwardedEngines, stage_pool};
+pub use crate::engines::stage_pool;
 
 /// Options of [`setup_hosts`].
 #[derive(Debug, Clone, Default)]
@@ -111,8 +111,7 @@ pub struct SetupOptions {
     pub limit: Vec<String>,
     /// `-C`: report what would change, change nothing.
     pub check: bool,
-    /// Directory for temporary files (the registry image archive, the
-    /// forwarded sockets of the hives' Docker engines).
+    /// Directory for temporary files (the registry image archive).
     pub temp_dir: PathBuf,
 }
 
@@ -175,7 +174,6 @@ pub async fn setup_hosts_with_progress(
         }
     }
     let pool = stage_pool(&site.context_dir())?;
-    let engines = ForwardedEngines::new(&site.context_dir(), &options.temp_dir)?;
     let shells: Vec<Arc<dyn HostShell>> = params
         .servers
         .iter()
@@ -183,7 +181,6 @@ pub async fn setup_hosts_with_progress(
         .collect();
     let mut phase = SetupHosts::new(params)
         .shells(shells)
-        .engines(Arc::new(engines))
         .check_mode(options.check);
     if !options.tags.is_empty() {
         phase = phase.tags(options.tags.iter().copied());
@@ -193,6 +190,11 @@ pub async fn setup_hosts_with_progress(
     }
     if let Some(p) = progress {
         phase = phase.progress(p);
+    }
+    if options.tags.is_empty() || options.tags.contains(&StepTag::Drbd) {
+        if let Some(drbd) = crate::volumes::drbd_host_setup(site)? {
+            phase = phase.drbd(drbd);
+        }
     }
     let roles_dir = site.project().root_dir().join("roles");
     if roles_dir.join("addon").is_dir() {

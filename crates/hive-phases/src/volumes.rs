@@ -1,17 +1,22 @@
 //! The build-volumes phase: DRBD-replicated volumes planned by hive-drbd
 //! and executed over the stage's SSH sessions, then volumes with a Docker
-//! volume driver on every hive.
+//! volume driver on every hive; and `hive volumes status`.
+//!
+//! The hives are prepared for DRBD by the `drbd` step of setup-hosts
+//! ([`drbd_host_setup`] maps the stage for it); build-volumes only checks,
+//! with one cheap command per hive, that this was done.
 
 use std::sync::Arc;
 
 use hive_drbd::{
-    DrbdError, ExecutionReport, Executor, HostCommand, HostPreparation, HostRunner, PackageManager,
-    Plan, VolumePlanOptions,
+    DrbdError, DrbdVolume, ExecutionReport, Executor, HostCommand, HostPreparation, HostRunner,
+    PackageManager, Plan, Stage, VolumeHostStatus, VolumePlanOptions,
 };
 use hive_provider::{RemoteCommand, SshPool, Transport};
 
 use crate::Error;
 use crate::setup::stage_pool;
+use crate::setup_hosts::DrbdHostSetup;
 use crate::site::StageSite;
 use crate::swarm::SwarmOptions;
 
@@ -132,10 +137,11 @@ pub async fn build_volumes(
             exclude_hosts: options.exclude.clone(),
             ..Default::default()
         };
-        let mut plans = Vec::new();
+        let pool = stage_pool(&site.context_dir())?;
         if !options.swarm.destroy {
-            plans.push(HostPreparation::new(PackageManager::Apt).plan(&stage));
+            check_prepared(pool.clone(), &stage, &options.exclude).await?;
         }
+        let mut plans = Vec::new();
         for v in &volumes {
             plans.push(if options.swarm.destroy {
                 hive_drbd::destroy_volume_plan(&stage, v, &plan_options).map_err(drbd_error)?
@@ -143,27 +149,8 @@ pub async fn build_volumes(
                 hive_drbd::create_volume_plan(&stage, v, &plan_options).map_err(drbd_error)?
             });
         }
-        let pool = stage_pool(&site.context_dir())?;
         let runner = SshRunner::new(pool, tokio::runtime::Handle::current());
-        let check = options.swarm.check;
-        let (drbd, pending) = tokio::task::spawn_blocking(move || {
-            let executor = Executor::new(&runner);
-            let mut done = Vec::new();
-            let mut pending = Vec::new();
-            for plan in &plans {
-                if check {
-                    pending.push(executor.pending(plan)?);
-                } else {
-                    done.push(executor.run(plan)?);
-                }
-            }
-            Ok::<_, DrbdError>((done, pending))
-        })
-        .await
-        .map_err(|e| Error::Site {
-            message: format!("the DRBD executor stopped: {e}"),
-        })?
-        .map_err(drbd_error)?;
+        let (drbd, pending) = execute_plans(runner, plans, options.swarm.check).await?;
         report.drbd = drbd;
         report.pending = pending;
     }
@@ -171,4 +158,156 @@ pub async fn build_volumes(
         report.driver = crate::swarm::build_driver_volumes(site, &options.swarm).await?;
     }
     Ok(report)
+}
+
+/// Runs `plans` in order with hive-drbd's executor over `runner` (in check
+/// mode: only their checks, returning the steps that would run). Stops at
+/// the first failing plan.
+pub async fn execute_plans(
+    runner: SshRunner,
+    plans: Vec<Plan>,
+    check: bool,
+) -> Result<(Vec<ExecutionReport>, Vec<Plan>), Error> {
+    tokio::task::spawn_blocking(move || {
+        let executor = Executor::new(&runner);
+        let mut done = Vec::new();
+        let mut pending = Vec::new();
+        for plan in &plans {
+            if check {
+                pending.push(executor.pending(plan)?);
+            } else {
+                done.push(executor.run(plan)?);
+            }
+        }
+        Ok::<_, DrbdError>((done, pending))
+    })
+    .await
+    .map_err(|e| Error::Site {
+        message: format!("the DRBD executor stopped: {e}"),
+    })?
+    .map_err(|e| Error::Drbd(Box::new(e)))
+}
+
+/// What the `drbd` step of setup-hosts needs of the stage of `site`: its
+/// hives and DRBD volumes. `None` when the stage has no hive.
+pub fn drbd_host_setup(site: &StageSite<'_>) -> Result<Option<DrbdHostSetup>, Error> {
+    if !site
+        .project()
+        .servers_of(site.stage().name)
+        .any(|s| s.role.is_hive())
+    {
+        return Ok(None);
+    }
+    let stage = site.drbd_stage()?;
+    let volumes = site.drbd_volumes()?;
+    Ok(Some(DrbdHostSetup::new(
+        stage,
+        volumes.into_iter().map(|v| v.name),
+    )))
+}
+
+/// Checks, with one read-only command per hive (those of `exclude` left
+/// out), that setup-hosts prepared the hives for DRBD; the error names
+/// each hive with what it lacks and says to run `hive setup-hosts -T drbd`.
+pub async fn check_prepared(
+    pool: Arc<SshPool>,
+    stage: &Stage,
+    exclude: &[String],
+) -> Result<(), Error> {
+    let preparation = HostPreparation::new(PackageManager::Apt);
+    let hives: Vec<_> = stage
+        .hives()
+        .iter()
+        .filter(|h| !exclude.contains(&h.name))
+        .collect();
+    let results = futures::future::join_all(hives.iter().map(|hive| {
+        let cmd = RemoteCommand::new(preparation.readiness_command(hive)).sudo();
+        let pool = pool.clone();
+        async move {
+            let session = pool.session(&hive.name).await?;
+            session.exec(&cmd).await
+        }
+    }))
+    .await;
+    let mut problems = Vec::new();
+    for (hive, r) in hives.iter().zip(results) {
+        let out = r.map_err(Error::provider)?;
+        let missing: Vec<String> = out
+            .stdout_text()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        if !missing.is_empty() {
+            problems.push(format!("{} lacks {}", hive.name, missing.join(", ")));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Site {
+        message: format!(
+            "the hives are not prepared for DRBD ({}): run `hive setup-hosts -T drbd` first",
+            problems.join("; ")
+        ),
+    })
+}
+
+/// `hive volumes status` of `volumes` on the hives of `stage`: role, disk
+/// state, peers and sync progress per volume and host, read from
+/// `drbdsetup events2 --now` over the stage's SSH sessions. Volume by
+/// volume, hives in name order.
+pub async fn volumes_status(
+    runner: SshRunner,
+    stage: Stage,
+    volumes: Vec<DrbdVolume>,
+) -> Result<Vec<VolumeHostStatus>, Error> {
+    tokio::task::spawn_blocking(move || {
+        let executor = Executor::new(&runner);
+        let mut all = Vec::new();
+        for v in &volumes {
+            all.extend(executor.volume_status(&stage, v)?);
+        }
+        Ok::<_, DrbdError>(all)
+    })
+    .await
+    .map_err(|e| Error::Site {
+        message: format!("reading the DRBD status stopped: {e}"),
+    })?
+    .map_err(|e| Error::Drbd(Box::new(e)))
+}
+
+/// `hive volumes status` on the stage of `site` (only the volumes of
+/// `limit` when not empty). `Ok(None)` when the stage has no DRBD volumes.
+pub async fn drbd_status(
+    site: &StageSite<'_>,
+    limit: &[String],
+) -> Result<Option<Vec<VolumeHostStatus>>, Error> {
+    let mut volumes = site.drbd_volumes()?;
+    if volumes.is_empty() {
+        return Ok(None);
+    }
+    for name in limit {
+        if !volumes.iter().any(|v| &v.name == name) {
+            return Err(Error::Site {
+                message: format!(
+                    "-l {name}: no DRBD volume of that name on stage {}; volumes: {}",
+                    site.stage().name,
+                    volumes
+                        .iter()
+                        .map(|v| v.name.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+    }
+    if !limit.is_empty() {
+        volumes.retain(|v| limit.contains(&v.name));
+    }
+    let stage = site.drbd_stage()?;
+    let pool = stage_pool(&site.context_dir())?;
+    let runner = SshRunner::new(pool, tokio::runtime::Handle::current());
+    volumes_status(runner, stage, volumes).await.map(Some)
 }

@@ -27,6 +27,9 @@ pub enum StepTag {
     Registry,
     /// iptables: high ports and cluster ports reachable from the stage only.
     Firewall,
+    /// DRBD on the hives (hive-drbd's host preparation), when the stage
+    /// has DRBD volumes or `-T drbd` selects it.
+    Drbd,
     /// rsyslog on the repository server collecting the services' logs.
     Logs,
     /// The project's `roles/addon`, run by the role runner.
@@ -35,13 +38,14 @@ pub enum StepTag {
 
 impl StepTag {
     /// Every step, in the order they run.
-    pub const ALL: [StepTag; 8] = [
+    pub const ALL: [StepTag; 9] = [
         StepTag::Base,
         StepTag::Pki,
         StepTag::Docker,
         StepTag::Swarm,
         StepTag::Registry,
         StepTag::Firewall,
+        StepTag::Drbd,
         StepTag::Logs,
         StepTag::Addon,
     ];
@@ -55,6 +59,7 @@ impl StepTag {
             StepTag::Swarm => "swarm",
             StepTag::Registry => "registry",
             StepTag::Firewall => "firewall",
+            StepTag::Drbd => "drbd",
             StepTag::Logs => "logs",
             StepTag::Addon => "addon",
         }
