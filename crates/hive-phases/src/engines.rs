@@ -9,8 +9,9 @@
 //! forward of hive-provider because the latter stalls on the long-lived,
 //! hijacked streams of `docker exec` sessions (seen with the role runner).
 
-use std::path::Path;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use hive_provider::{RemoteCommand, SshPool, Transport};
 use hive_swarm::Hive;
@@ -99,6 +100,141 @@ impl SocketForward {
     }
 }
 
+/// Whether `name` has a Docker engine.
+async fn has_engine(pool: &SshPool, name: &str) -> Result<bool, Error> {
+    let session = pool.session(name).await.map_err(Error::provider)?;
+    let probe = session
+        .exec(&RemoteCommand::new("test -S /var/run/docker.sock"))
+        .await
+        .map_err(Error::provider)?;
+    Ok(probe.success())
+}
+
+/// Check that `name` has a Docker engine, then forward its socket to
+/// `local`.
+async fn forward_socket(
+    pool: &SshPool,
+    config: &Path,
+    name: &str,
+    local: &Path,
+) -> Result<SocketForward, Error> {
+    if !has_engine(pool, name).await? {
+        return Err(Error::Site {
+            message: format!(
+                "{name} has no Docker engine (/var/run/docker.sock is missing): run `hive setup-hosts` first"
+            ),
+        });
+    }
+    SocketForward::start(config, name, local).await
+}
+
+/// The Docker engines of a stage's servers for the setup-hosts `swarm`
+/// step: each server's socket is forwarded on first use and kept until this
+/// is dropped.
+///
+/// ```no_run
+/// # async fn demo(params: hive_phases::setup_hosts::SetupHostsParams) -> Result<(), hive_phases::Error> {
+/// use std::sync::Arc;
+/// let context = std::path::Path::new("site/.hive/private");
+/// let engines = hive_phases::setup::ForwardedEngines::new(context, &std::env::temp_dir())?;
+/// let phase = hive_phases::setup_hosts::SetupHosts::new(params).engines(Arc::new(engines));
+/// # Ok(()) }
+/// ```
+pub struct ForwardedEngines {
+    config: PathBuf,
+    pool: Arc<SshPool>,
+    open: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Forwarded>>>>>,
+    dir: tempfile::TempDir,
+}
+
+struct Forwarded {
+    engine: hive_swarm::Engine,
+    _forward: SocketForward,
+}
+
+impl std::fmt::Debug for ForwardedEngines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForwardedEngines")
+            .field("config", &self.config)
+            .field("dir", &self.dir.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ForwardedEngines {
+    /// Engines of the servers of `<context_dir>/ssh_config` (written by
+    /// build-infra), with their sockets under `temp_dir`.
+    pub fn new(context_dir: &Path, temp_dir: &Path) -> Result<Self, Error> {
+        let pool = stage_pool(context_dir)?;
+        let default_temp = std::env::temp_dir();
+        let temp_dir = if temp_dir.as_os_str().is_empty() {
+            default_temp.as_path()
+        } else {
+            temp_dir
+        };
+        std::fs::create_dir_all(temp_dir)
+            .map_err(|e| Error::io("create directory", temp_dir, e))?;
+        let dir = tempfile::Builder::new()
+            .prefix("hive-sockets.")
+            .tempdir_in(temp_dir)
+            .map_err(|e| Error::io("create a directory in", temp_dir, e))?;
+        Ok(ForwardedEngines {
+            config: context_dir.join("ssh_config"),
+            pool,
+            open: Mutex::new(HashMap::new()),
+            dir,
+        })
+    }
+
+    /// The forwarded engine of `host`, `None` when it has none.
+    async fn connect(
+        &self,
+        host: &str,
+    ) -> Result<Option<Forwarded>, crate::setup_hosts::SetupHostsError> {
+        let unreachable = |reason: String| crate::setup_hosts::SetupHostsError::Unreachable {
+            host: host.to_string(),
+            reason,
+        };
+        if !has_engine(&self.pool, host)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?
+        {
+            return Ok(None);
+        }
+        let local = self.dir.path().join(format!("docker.sock@{host}"));
+        let _ = std::fs::remove_file(&local);
+        let forward = SocketForward::start(&self.config, host, &local)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let engine = hive_swarm::Engine::connect_unix(host, &local)
+            .await
+            .map_err(|e| unreachable(format!("its Docker engine: {e}")))?;
+        Ok(Some(Forwarded {
+            engine,
+            _forward: forward,
+        }))
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::setup_hosts::EngineConnector for ForwardedEngines {
+    async fn engine(&self, host: &str) -> crate::setup_hosts::Result<Option<hive_swarm::Engine>> {
+        let slot = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(host.to_string())
+            .or_default()
+            .clone();
+        // One connection per server, even when asked for twice at once.
+        let mut slot = slot.lock().await;
+        if slot.is_none() {
+            *slot = self.connect(host).await?;
+        }
+        Ok(slot.as_ref().map(|f| f.engine.clone()))
+    }
+}
+
 /// Connected Docker engines of some servers of a stage.
 #[derive(Debug)]
 pub struct Engines {
@@ -130,19 +266,7 @@ impl Engines {
             let config = &config;
             let local = dir.path().join(format!("docker.sock@{name}"));
             async move {
-                let session = pool.session(name).await.map_err(Error::provider)?;
-                let probe = session
-                    .exec(&RemoteCommand::new("test -S /var/run/docker.sock"))
-                    .await
-                    .map_err(Error::provider)?;
-                if !probe.success() {
-                    return Err(Error::Site {
-                        message: format!(
-                            "{name} has no Docker engine (/var/run/docker.sock is missing): run `hive setup-hosts` first"
-                        ),
-                    });
-                }
-                let forward = SocketForward::start(config, name, &local).await?;
+                let forward = forward_socket(pool, config, name, &local).await?;
                 let docker = bollard::Docker::connect_with_unix(
                     &local.to_string_lossy(),
                     300,

@@ -100,7 +100,7 @@ impl AddonRunner for RoleAddon {
     }
 }
 
-pub use crate::engines::stage_pool;
+pub use crate::engines::{ForwardedEngines, stage_pool};
 
 /// Options of [`setup_hosts`].
 #[derive(Debug, Clone, Default)]
@@ -111,7 +111,8 @@ pub struct SetupOptions {
     pub limit: Vec<String>,
     /// `-C`: report what would change, change nothing.
     pub check: bool,
-    /// Directory for temporary files (the registry image archive).
+    /// Directory for temporary files (the registry image archive, the
+    /// forwarded sockets of the hives' Docker engines).
     pub temp_dir: PathBuf,
 }
 
@@ -174,6 +175,7 @@ pub async fn setup_hosts_with_progress(
         }
     }
     let pool = stage_pool(&site.context_dir())?;
+    let engines = ForwardedEngines::new(&site.context_dir(), &options.temp_dir)?;
     let shells: Vec<Arc<dyn HostShell>> = params
         .servers
         .iter()
@@ -181,6 +183,7 @@ pub async fn setup_hosts_with_progress(
         .collect();
     let mut phase = SetupHosts::new(params)
         .shells(shells)
+        .engines(Arc::new(engines))
         .check_mode(options.check);
     if !options.tags.is_empty() {
         phase = phase.tags(options.tags.iter().copied());

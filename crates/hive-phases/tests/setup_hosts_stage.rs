@@ -16,9 +16,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hive_phases::setup::ForwardedEngines;
 use hive_phases::setup_hosts::{
-    HiveUser, HostShell, Server, ServerRole, SetupHosts, SetupHostsError, SetupHostsParams,
-    SetupReport, StepTag, TransportShell, UserGroup,
+    EngineConnector, HiveUser, HostShell, Server, ServerRole, SetupHosts, SetupHostsError,
+    SetupHostsParams, SetupReport, StepTag, TransportShell, UserGroup,
 };
 use hive_provider::{
     BuildInfraOptions, DockerProvider, Provider, ServerSpec, SshPool, StageSpec, build_infra,
@@ -117,6 +118,13 @@ impl Stage {
 
     fn hostname(&self, i: usize) -> &str {
         self.name(i).split('.').next().unwrap()
+    }
+
+    /// The servers' Docker engines, as setup-hosts reaches them in
+    /// production: sockets forwarded by OpenSSH with the stage's ssh_config,
+    /// connected on first use, closed when the run is over.
+    fn engines(&self) -> Arc<dyn EngineConnector> {
+        Arc::new(ForwardedEngines::new(&self.spec.context_dir, &std::env::temp_dir()).unwrap())
     }
 
     /// Fresh SSH sessions to every server.
@@ -226,6 +234,17 @@ fn params(stage: &Stage, archive: &Path) -> SetupHostsParams {
     p
 }
 
+/// What the swarm step changed on server `i` (empty when it did not run
+/// there or changed nothing).
+fn swarm_changes(report: &SetupReport, i: usize) -> Vec<String> {
+    report.hosts[i]
+        .steps
+        .iter()
+        .filter(|s| s.step == StepTag::Swarm)
+        .flat_map(|s| s.changed.clone())
+        .collect()
+}
+
 fn times(report: &SetupReport) -> String {
     report
         .step_times
@@ -268,6 +287,7 @@ async fn four_server_stage_from_scratch() {
     // -C on the fresh stage: lists what would change, changes nothing.
     let report = SetupHosts::new(p.clone())
         .shells(stage.shells())
+        .engines(stage.engines())
         .check_mode(true)
         .run()
         .await
@@ -283,11 +303,34 @@ async fn four_server_stage_from_scratch() {
     assert!(!exists, "check mode wrote sshd config");
     let (docker_there, _) = on(&hive0, "command -v dockerd");
     assert!(!docker_there, "check mode installed docker");
+    // The swarm step, without engines yet, lists what it would do.
+    assert_eq!(
+        swarm_changes(&report, 0),
+        [
+            "network docker_gwbridge 10.231.128.0/19",
+            "swarm initialised",
+            "network ingress 10.231.64.0/18",
+            "node p-hive0 label hives=true",
+            "node p-hive0 label servers=true",
+            "node p-hive0 label zone0=true",
+            "node p-hive0 label first_hive=true",
+        ],
+        "{report}"
+    );
+    assert_eq!(
+        swarm_changes(&report, 1)[..2],
+        [
+            "network docker_gwbridge 10.231.128.0/19",
+            "swarm joined as manager"
+        ],
+        "{report}"
+    );
 
     // The first run.
     let start = Instant::now();
     let report = SetupHosts::new(p.clone())
         .shells(stage.shells())
+        .engines(stage.engines())
         .run()
         .await
         .unwrap();
@@ -298,6 +341,24 @@ async fn four_server_stage_from_scratch() {
     );
     assert!(report.success(), "{report}");
     assert_eq!(report.hosts.len(), 4);
+    assert_eq!(
+        swarm_changes(&report, 0)[..3],
+        [
+            "network docker_gwbridge 10.231.128.0/19",
+            "swarm initialised",
+            "network ingress 10.231.64.0/18"
+        ],
+        "{report}"
+    );
+    for i in 1..3 {
+        let changes = swarm_changes(&report, i);
+        assert!(
+            changes.contains(&"swarm joined as manager".to_string())
+                && changes.contains(&format!("node p-hive{i} label zone{i}=true")),
+            "{report}"
+        );
+    }
+    assert!(swarm_changes(&report, 3).is_empty(), "{report}");
     let first_total = start.elapsed();
     let first_times = report.step_times.clone();
 
@@ -498,6 +559,7 @@ async fn four_server_stage_from_scratch() {
     let start = Instant::now();
     let report = SetupHosts::new(p.clone())
         .shells(stage.shells())
+        .engines(stage.engines())
         .run()
         .await
         .unwrap();
@@ -509,6 +571,86 @@ async fn four_server_stage_from_scratch() {
     assert!(report.success(), "{report}");
     assert_eq!(report.change_count(), 0, "{report}");
     assert!(report.to_string().ends_with("(no change)"), "{report}");
+
+    // Swarm labels: a missing one is put back (and reported on its hive),
+    // a label of the operator's is kept; -C only says so.
+    let h1 = stage.hostname(1).to_string();
+    let (ok, out) = on(
+        &hive0,
+        &format!("docker node update --label-rm zone1 --label-add hsetup-own=yes {h1}"),
+    );
+    assert!(ok, "{out}");
+    let swarm_only = |check: bool| {
+        SetupHosts::new(p.clone())
+            .shells(stage.shells())
+            .engines(stage.engines())
+            .tags([StepTag::Swarm])
+            .check_mode(check)
+            .run()
+    };
+    let report = swarm_only(true).await.unwrap();
+    assert_eq!(
+        swarm_changes(&report, 1),
+        ["node p-hive1 label zone1=true"],
+        "{report}"
+    );
+    assert_eq!(report.change_count(), 1, "{report}");
+    let start = Instant::now();
+    let report = swarm_only(false).await.unwrap();
+    println!(
+        "swarm step putting a label back ({:.1}s):\n{report}",
+        start.elapsed().as_secs_f64()
+    );
+    assert_eq!(report.change_count(), 1, "{report}");
+    let (_, labels) = on(
+        &hive0,
+        &format!("docker node inspect -f '{{{{json .Spec.Labels}}}}' {h1}"),
+    );
+    assert!(
+        labels.contains("\"zone1\":\"true\"") && labels.contains("\"hsetup-own\":\"yes\""),
+        "{labels}"
+    );
+    let start = Instant::now();
+    let report = swarm_only(false).await.unwrap();
+    println!(
+        "swarm step, nothing to do ({:.1}s)",
+        start.elapsed().as_secs_f64()
+    );
+    assert_eq!(report.change_count(), 0, "{report}");
+
+    // Another internal_cidr once the swarm exists: every hive fails with an
+    // error naming the subnets and what to do; nothing is changed.
+    let mut moved = p.clone();
+    moved.internal_cidr = Some("10.232.0.0/16".parse().unwrap());
+    let report = SetupHosts::new(moved)
+        .shells(stage.shells())
+        .engines(stage.engines())
+        .tags([StepTag::Swarm])
+        .run()
+        .await
+        .unwrap();
+    println!("with another internal_cidr:\n{report}");
+    let failed: Vec<&str> = report.failed().map(|h| h.host.as_str()).collect();
+    assert_eq!(
+        failed,
+        [stage.name(0), stage.name(1), stage.name(2)],
+        "{report}"
+    );
+    let msg = report.hosts[1].failure.as_ref().unwrap().1.to_string();
+    for part in [
+        "internal_cidr",
+        "network docker_gwbridge has subnet 10.231.128.0/19",
+        "internal_cidr 10.232.0.0/16 asks for 10.232.128.0/19",
+        "the hive is in a swarm",
+        "docker swarm leave",
+    ] {
+        assert!(msg.contains(part), "{part:?} in {msg}");
+    }
+    let (_, nets) = on(
+        stage.name(1),
+        "docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' docker_gwbridge",
+    );
+    assert_eq!(nets.trim(), "10.231.128.0/19");
 
     // Benchmark mode (scripts/bench/setup-hosts.sh): more no-change re-runs,
     // timings printed as `BENCH` lines.
@@ -524,6 +666,7 @@ async fn four_server_stage_from_scratch() {
             let start = Instant::now();
             let report = SetupHosts::new(p.clone())
                 .shells(stage.shells())
+                .engines(stage.engines())
                 .run()
                 .await
                 .unwrap();
@@ -539,6 +682,7 @@ async fn four_server_stage_from_scratch() {
     // -T docker runs only the docker step; -l limits the servers.
     let report = SetupHosts::new(p.clone())
         .shells(stage.shells())
+        .engines(stage.engines())
         .tags([StepTag::Docker])
         .limit([stage.name(1)])
         .run()
@@ -551,6 +695,7 @@ async fn four_server_stage_from_scratch() {
     assert!(matches!(
         SetupHosts::new(p.clone())
             .shells(stage.shells())
+            .engines(stage.engines())
             .limit(["nope"])
             .run()
             .await,
@@ -561,6 +706,7 @@ async fn four_server_stage_from_scratch() {
     on(stage.name(1), "echo '# drift' >>/etc/docker/daemon.json");
     let report = SetupHosts::new(p.clone())
         .shells(stage.shells())
+        .engines(stage.engines())
         .tags([StepTag::Docker])
         .run()
         .await
@@ -577,7 +723,10 @@ async fn four_server_stage_from_scratch() {
     // the others finish.
     let victim = format!("{PREFIX}{}", stage.name(2));
     let (report, killed) = tokio::join!(
-        SetupHosts::new(p.clone()).shells(stage.shells()).run(),
+        SetupHosts::new(p.clone())
+            .shells(stage.shells())
+            .engines(stage.engines())
+            .run(),
         async {
             tokio::time::sleep(Duration::from_millis(800)).await;
             tokio::process::Command::new("docker")
@@ -612,6 +761,7 @@ async fn four_server_stage_from_scratch() {
     docker_ok(&["stop", "-t", "5", &victim]);
     let report = SetupHosts::new(p.clone())
         .shells(stage.shells())
+        .engines(stage.engines())
         .run()
         .await
         .unwrap();
@@ -640,6 +790,7 @@ async fn four_server_stage_from_scratch() {
     wait_booted(stage.name(2));
     let report = SetupHosts::new(p.clone())
         .shells(stage.shells())
+        .engines(stage.engines())
         .run()
         .await
         .unwrap();

@@ -13,7 +13,9 @@
 //! with its error and left out of the later steps while the others finish.
 //!
 //! The servers are reached through [`HostShell`], which runs a script as
-//! root with optional standard input.
+//! root with optional standard input; the `swarm` step talks to the hives'
+//! Docker engines with hive-swarm's cluster API ([`hive_swarm::Engine`]),
+//! reached through an [`EngineConnector`].
 
 mod drbd;
 mod error;
@@ -35,8 +37,8 @@ pub use os::OsFamily;
 pub use params::{ExtRepository, HiveUser, Server, ServerRole, SetupHostsParams, UserGroup};
 pub use pki::{CertPair, SitePki};
 pub use run::{
-    AddonRunner, HostReport, REGISTRY_GC_COMMAND, SetupEvent, SetupHosts, SetupProgress,
-    SetupReport, StepOutcome, registry_credentials, registry_garbage_collect,
+    AddonRunner, EngineConnector, HostReport, REGISTRY_GC_COMMAND, SetupEvent, SetupHosts,
+    SetupProgress, SetupReport, StepOutcome, registry_credentials, registry_garbage_collect,
 };
 pub use shell::{HostShell, ShellOutput};
 pub use steps::StepTag;

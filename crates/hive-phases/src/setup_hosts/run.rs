@@ -162,6 +162,7 @@ pub struct SetupHosts {
     limit: Option<Vec<String>>,
     check: bool,
     addon: Option<Arc<dyn AddonRunner>>,
+    engines: Option<Arc<dyn EngineConnector>>,
     progress: Option<SetupProgress>,
     drbd: Option<super::drbd::DrbdHostSetup>,
 }
@@ -199,6 +200,18 @@ pub trait AddonRunner: Send + Sync {
     /// Apply the addon role(s) to `host` (in check mode when `check`) and
     /// return the tasks that changed (or would change).
     async fn apply(&self, host: &str, check: bool) -> Result<Vec<String>>;
+}
+
+/// Reaches the Docker engine of a server (the `swarm` step talks to the
+/// hives' engines with hive-swarm's cluster API); implemented by the caller,
+/// e.g. with SSH-forwarded sockets.
+#[async_trait::async_trait]
+pub trait EngineConnector: Send + Sync {
+    /// The engine of `host` (a server's name), connected, or `None` when
+    /// the server has no Docker engine (yet: a check run on a fresh server,
+    /// where the `docker` step would install it). Called once per server and
+    /// run, possibly for several servers at once.
+    async fn engine(&self, host: &str) -> Result<Option<hive_swarm::Engine>>;
 }
 
 struct HostRun {
@@ -306,6 +319,7 @@ impl SetupHosts {
             limit: None,
             check: false,
             addon: None,
+            engines: None,
             progress: None,
             drbd: None,
         }
@@ -372,6 +386,13 @@ impl SetupHosts {
     /// the project has no addon role).
     pub fn addon(mut self, runner: Arc<dyn AddonRunner>) -> Self {
         self.addon = Some(runner);
+        self
+    }
+
+    /// How the `swarm` step reaches the hives' Docker engines (without it,
+    /// the step fails on every hive, saying so).
+    pub fn engines(mut self, connector: Arc<dyn EngineConnector>) -> Self {
+        self.engines = Some(connector);
         self
     }
 
@@ -738,99 +759,195 @@ impl SetupHosts {
     async fn run_swarm(&self, hosts: &mut [HostRun]) {
         let tag = StepTag::Swarm;
         let p = &self.params;
+        let check = self.check;
         let Some(first) = p.first_hive().cloned() else {
             return;
         };
         let live = |h: &HostRun| {
             h.acting && h.report.failure.is_none() && h.server.role == ServerRole::Hive
         };
-        // 1. docker_gwbridge on every hive, before it joins.
-        let gw = swarm::gwbridge_items(p);
-        let targets: Vec<usize> = (0..hosts.len()).filter(|&i| live(&hosts[i])).collect();
-        let results = join_all(targets.iter().map(|&i| {
+        let fi = hosts.iter().position(|h| h.server.name == first.name);
+        let mut outcomes: HashMap<usize, (Result<Vec<String>>, Duration)> = HashMap::new();
+        let mut first_error: Option<String> = None;
+
+        // 1. The engines of the hives acted on (and of the first hive, which
+        // the others need even when it is limited out), and docker_gwbridge
+        // on each hive acted on, before it joins.
+        let mut wanted: Vec<usize> = (0..hosts.len()).filter(|&i| live(&hosts[i])).collect();
+        if let Some(i) = fi {
+            if !wanted.contains(&i) && hosts[i].report.failure.is_none() && hosts[i].os.is_some() {
+                wanted.push(i);
+            }
+        }
+        let gw = swarm::gwbridge(p);
+        let results = join_all(wanted.iter().map(|&i| {
             let name = hosts[i].server.name.clone();
-            let gw = &gw;
+            let acting = hosts[i].acting;
             async move {
                 let start = Instant::now();
-                (self.converge_on(&name, tag, gw).await, start.elapsed())
+                let r = async {
+                    let connector =
+                        self.engines
+                            .as_ref()
+                            .ok_or_else(|| SetupHostsError::Params {
+                                key: "engines".into(),
+                                reason: format!(
+                                    "the swarm step was given no way to reach the Docker engine of {name}"
+                                ),
+                            })?;
+                    let engine = connector.engine(&name).await?;
+                    let mut changed = Vec::new();
+                    if let (Some((subnet, cidr)), true) = (gw, acting) {
+                        let differs = match &engine {
+                            Some(engine) => engine
+                                .ensure_gwbridge(subnet, cidr, check)
+                                .await
+                                .map_err(|e| swarm::error(&name, e))?,
+                            None => true,
+                        };
+                        if differs {
+                            changed.push(format!("network {} {subnet}", hive_swarm::GWBRIDGE));
+                        }
+                    }
+                    if engine.is_none() && !check {
+                        return Err(SetupHostsError::Unreachable {
+                            host: name.clone(),
+                            reason: "it has no Docker engine (/var/run/docker.sock is missing): the docker step must run first".into(),
+                        });
+                    }
+                    Ok::<_, SetupHostsError>((engine, changed))
+                }
+                .await;
+                (r, start.elapsed())
             }
         }))
         .await;
-        let mut outcomes: HashMap<usize, (Result<Vec<String>>, Duration)> =
-            targets.into_iter().zip(results).collect();
-
-        // 2. init on the first hive (also when limited out: the others need it).
-        let fi = hosts.iter().position(|h| h.server.name == first.name);
-        let first_usable = fi.is_some_and(|i| {
-            hosts[i].report.failure.is_none()
-                && outcomes.get(&i).is_none_or(|(r, _)| r.is_ok())
-                && self.shells.contains_key(&first.name)
-        });
-        let mut token: Option<String> = None;
-        let mut first_error: Option<String> = None;
-        if let (Some(i), true) = (fi, first_usable) {
-            let start = Instant::now();
-            let init = swarm::init_items(p, &first);
-            let r = self.converge_on(&first.name, tag, &init).await;
-            if let Err(e) = &r {
-                first_error = Some(e.to_string());
-            }
-            if hosts[i].acting {
-                let entry = outcomes
-                    .entry(i)
-                    .or_insert((Ok(Vec::new()), Duration::ZERO));
-                merge(entry, r, start.elapsed());
-            }
-            if first_error.is_none() {
-                if let Some(shell) = self.shells.get(&first.name) {
-                    match run_checked(
-                        shell.as_ref(),
-                        "[ \"$(docker info -f '{{.Swarm.LocalNodeState}}')\" = active ] && docker swarm join-token -q manager || true",
-                        None,
-                        "swarm join-token",
-                    )
-                    .await
-                    {
-                        Ok(out) => {
-                            let t = out.stdout_text().trim().to_string();
-                            token = (!t.is_empty()).then_some(t);
-                        }
-                        Err(e) => first_error = Some(e.to_string()),
+        // `None`: no engine yet, in check mode only.
+        let mut engines: HashMap<usize, Option<hive_swarm::Engine>> = HashMap::new();
+        for (i, (r, d)) in wanted.into_iter().zip(results) {
+            match r {
+                Ok((engine, changed)) => {
+                    engines.insert(i, engine);
+                    if hosts[i].acting {
+                        outcomes.insert(i, (Ok(changed), d));
+                    }
+                }
+                Err(e) => {
+                    if Some(i) == fi {
+                        first_error = Some(e.to_string());
+                    }
+                    if hosts[i].acting {
+                        outcomes.insert(i, (Err(e), d));
                     }
                 }
             }
-        } else {
-            first_error = Some(format!("first hive {} is not available", first.name));
-        }
-        if self.check && token.is_none() {
-            token = Some("check-mode".into());
         }
 
-        // 3. the other hives join.
+        // 2. On the first hive: init, the ingress network, the join token.
+        let mut token: Option<String> = None;
+        // Whether the first hive is a manager already (not so in check mode
+        // before the first run).
+        let mut manager_ready = false;
+        let first_engine = fi.and_then(|i| engines.get(&i).map(|e| (i, e.as_ref())));
+        match first_engine {
+            Some((i, None)) if first_error.is_none() => {
+                let mut changed = vec!["swarm initialised".to_string()];
+                if let Some((subnet, _)) = swarm::ingress(p) {
+                    changed.push(format!("network {} {subnet}", hive_swarm::INGRESS));
+                }
+                if hosts[i].acting {
+                    let entry = outcomes
+                        .entry(i)
+                        .or_insert((Ok(Vec::new()), Duration::ZERO));
+                    merge(entry, Ok(changed), Duration::ZERO);
+                }
+            }
+            Some((i, Some(engine))) if first_error.is_none() => {
+                let start = Instant::now();
+                let r = async {
+                    let mut changed = Vec::new();
+                    let initialised = engine.init_swarm(&swarm::init(p, &first), check).await?;
+                    if initialised {
+                        changed.push("swarm initialised".to_string());
+                    }
+                    if let Some((subnet, gateway)) = swarm::ingress(p) {
+                        if engine
+                            .ensure_ingress(subnet, gateway, INGRESS_TIMEOUT, check)
+                            .await?
+                        {
+                            changed.push(format!("network {} {subnet}", hive_swarm::INGRESS));
+                        }
+                    }
+                    let token = if check && initialised {
+                        None
+                    } else {
+                        Some(engine.manager_join_token().await?)
+                    };
+                    Ok::<_, hive_swarm::Error>((changed, token))
+                }
+                .await
+                .map_err(|e| swarm::error(&first.name, e));
+                let r = match r {
+                    Ok((changed, t)) => {
+                        manager_ready = t.is_some();
+                        token = t;
+                        Ok(changed)
+                    }
+                    Err(e) => {
+                        first_error = Some(e.to_string());
+                        Err(e)
+                    }
+                };
+                if hosts[i].acting {
+                    let entry = outcomes
+                        .entry(i)
+                        .or_insert((Ok(Vec::new()), Duration::ZERO));
+                    merge(entry, r, start.elapsed());
+                }
+            }
+            _ => {
+                first_error
+                    .get_or_insert_with(|| format!("first hive {} is not available", first.name));
+            }
+        }
+        let ok = |outcomes: &HashMap<usize, (Result<Vec<String>>, Duration)>, i: &usize| {
+            outcomes.get(i).is_none_or(|(r, _)| r.is_ok())
+        };
+
+        // 3. The other hives join as managers.
         let joiners: Vec<usize> = (0..hosts.len())
-            .filter(|&i| live(&hosts[i]) && hosts[i].server.name != first.name)
-            .filter(|i| outcomes.get(i).is_none_or(|(r, _)| r.is_ok()))
+            .filter(|&i| live(&hosts[i]) && Some(i) != fi && ok(&outcomes, &i))
+            .filter(|i| engines.contains_key(i))
             .collect();
         let results = join_all(joiners.iter().map(|&i| {
-            let server = hosts[i].server.clone();
-            let token = token.clone();
-            let first_error = first_error.clone();
+            let server = &hosts[i].server;
+            let engine = engines[&i].as_ref();
+            let token = token.as_deref();
+            let first_error = first_error.as_deref();
             let first = &first;
             async move {
                 let start = Instant::now();
-                let r = match (token, first_error) {
-                    (Some(t), _) => {
-                        let item = swarm::join_item(&server, first, &t);
-                        self.converge_on(&server.name, tag, std::slice::from_ref(&item))
-                            .await
-                    }
-                    (None, e) => Err(SetupHostsError::Skipped {
+                let r = match (first_error, engine) {
+                    (Some(e), _) => Err(SetupHostsError::Skipped {
                         host: server.name.clone(),
-                        step: format!(
-                            "swarm on the first hive ({})",
-                            e.unwrap_or_else(|| "no join token".into())
-                        ),
+                        step: format!("swarm on the first hive ({e})"),
                     }),
+                    (None, None) => Ok(vec!["swarm joined as manager".to_string()]),
+                    (None, Some(engine)) => engine
+                        .join_as_manager(
+                            &swarm::join(server, first),
+                            token.unwrap_or_default(),
+                            check,
+                        )
+                        .await
+                        .map(|joined| {
+                            if joined {
+                                vec!["swarm joined as manager".to_string()]
+                            } else {
+                                Vec::new()
+                            }
+                        })
+                        .map_err(|e| swarm::error(&server.name, e)),
                 };
                 (r, start.elapsed())
             }
@@ -843,38 +960,42 @@ impl SetupHosts {
             merge(entry, r, d);
         }
 
-        // 4. labels, set on the first hive for every hive acted on.
+        // 4. Labels from the groups of every hive acted on, set through the
+        // first hive and reported on the hive they concern.
+        let manager = first_engine.and_then(|(_, e)| e).filter(|_| manager_ready);
         if first_error.is_none() {
-            let labelled: Vec<&Server> = hosts
-                .iter()
-                .enumerate()
-                .filter(|(i, h)| live(h) && outcomes.get(i).is_none_or(|(r, _)| r.is_ok()))
-                .map(|(_, h)| &h.server)
+            let labelled: Vec<usize> = (0..hosts.len())
+                .filter(|&i| live(&hosts[i]) && ok(&outcomes, &i))
                 .collect();
-            let items = swarm::label_items(p, &labelled);
-            let start = Instant::now();
-            let r = self.converge_on(&first.name, tag, &items).await;
-            // Label changes are reported on the hive they concern.
-            match r {
-                Ok(changed) => {
-                    for c in changed {
-                        let node = c.split(' ').nth(1).unwrap_or("").to_string();
-                        if let Some(i) = hosts.iter().position(|h| h.server.hostname() == node) {
-                            let entry = outcomes
-                                .entry(i)
-                                .or_insert((Ok(Vec::new()), Duration::ZERO));
-                            merge(entry, Ok(vec![c]), Duration::ZERO);
-                        }
-                    }
+            let results = join_all(labelled.iter().map(|&i| {
+                let server = &hosts[i].server;
+                async move {
+                    let start = Instant::now();
+                    let labels = swarm::labels(server);
+                    let r = if let Some(manager) = manager {
+                        manager
+                            .ensure_node_labels(server.hostname(), &labels, check)
+                            .await
+                            .map_err(|e| swarm::error(&server.name, e))
+                    } else {
+                        // Check mode before the swarm exists: all of them.
+                        Ok(labels.iter().map(|(k, v)| format!("{k}={v}")).collect())
+                    };
+                    let r = r.map(|added| {
+                        added
+                            .iter()
+                            .map(|l| swarm::label_change(server, l))
+                            .collect()
+                    });
+                    (r, start.elapsed())
                 }
-                Err(e) => {
-                    if let Some(i) = fi {
-                        let entry = outcomes
-                            .entry(i)
-                            .or_insert((Ok(Vec::new()), Duration::ZERO));
-                        merge(entry, Err(e), start.elapsed());
-                    }
-                }
+            }))
+            .await;
+            for (i, (r, d)) in labelled.into_iter().zip(results) {
+                let entry = outcomes
+                    .entry(i)
+                    .or_insert((Ok(Vec::new()), Duration::ZERO));
+                merge(entry, r, d);
             }
         }
         let mut keys: Vec<usize> = outcomes.keys().copied().collect();
@@ -888,6 +1009,10 @@ impl SetupHosts {
         }
     }
 }
+
+/// How long the swarm step retries creating the ingress network while the
+/// old one is being removed.
+const INGRESS_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn merge(entry: &mut (Result<Vec<String>>, Duration), r: Result<Vec<String>>, d: Duration) {
     entry.1 += d;

@@ -1,114 +1,97 @@
-//! The swarm step: `docker_gwbridge` and ingress subnets from
+//! The swarm step's parameters: `docker_gwbridge` and ingress subnets from
 //! `internal_cidr`, init on the first hive, the other hives joined as
 //! managers, node labels from the servers' groups.
 //!
-//! It drives the docker CLI on the servers over the same shell as the other
-//! steps (the servers' engines answer on their local socket, so no client
-//! certificate leaves the mother machine). The cluster API proper (services,
-//! networks, node inspection from the mother machine over the TLS API with
-//! bollard) belongs in `hive-swarm`.
+//! The step talks to the hives' Docker engines with the cluster API of
+//! `hive-swarm` ([`hive_swarm::Engine`]), reached through the
+//! [`EngineConnector`](super::EngineConnector) given to the phase; this
+//! module derives what it asks for and words what it changed.
 
-use super::item::Item;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use hive_swarm::{SWARM_PORT, SwarmInit, SwarmJoin};
+use ipnet::Ipv4Net;
+
+use super::error::SetupHostsError;
 use super::net::InternalNetworks;
 use super::params::{Server, SetupHostsParams};
-use super::shell::quote;
 
-fn subnet_check(network: &str, subnet: &str) -> String {
-    format!(
-        "[ \"$(docker network inspect -f '{{{{range .IPAM.Config}}}}{{{{.Subnet}}}}{{{{end}}}}' {network} 2>/dev/null)\" = {subnet} ]"
+/// The subnet of `docker_gwbridge` and the `internal_cidr` it comes from.
+pub(crate) fn gwbridge(p: &SetupHostsParams) -> Option<(Ipv4Net, Ipv4Net)> {
+    p.internal_cidr
+        .map(|cidr| (InternalNetworks::split(cidr).docker_gwbridge, cidr))
+}
+
+/// How the first hive initialises the swarm: advertising its private
+/// address, with the overlay quarter of `internal_cidr` as the address
+/// pool, carved in subnets two bits longer (between /24 and /29).
+pub(crate) fn init(p: &SetupHostsParams, first: &Server) -> SwarmInit {
+    let mut init = SwarmInit::new(first.private_ip.into());
+    if let Some(cidr) = p.internal_cidr {
+        let overlay = InternalNetworks::split(cidr).overlay;
+        init.default_addr_pool = vec![overlay];
+        init.subnet_size = Some((overlay.prefix_len() + 2).clamp(24, 29));
+    }
+    init
+}
+
+/// The ingress network's subnet and gateway.
+pub(crate) fn ingress(p: &SetupHostsParams) -> Option<(Ipv4Net, Ipv4Addr)> {
+    p.internal_cidr.map(|cidr| {
+        let n = InternalNetworks::split(cidr);
+        (n.ingress, n.ingress_gateway)
+    })
+}
+
+/// How `server` joins the swarm of `first`.
+pub(crate) fn join(server: &Server, first: &Server) -> SwarmJoin {
+    SwarmJoin::new(
+        server.private_ip.into(),
+        SocketAddr::new(first.private_ip.into(), SWARM_PORT).to_string(),
     )
 }
 
-/// Items on every hive before it joins: the `docker_gwbridge` network.
-pub(crate) fn gwbridge_items(p: &SetupHostsParams) -> Vec<Item> {
-    let Some(cidr) = p.internal_cidr else {
-        return Vec::new();
-    };
-    let subnet = InternalNetworks::split(cidr).docker_gwbridge.to_string();
-    vec![Item::state(
-        format!("network docker_gwbridge {subnet}"),
-        subnet_check("docker_gwbridge", &subnet),
-        format!(
-            "docker network rm docker_gwbridge >/dev/null 2>&1 || true; \
-docker network create --subnet {subnet} --opt com.docker.network.bridge.name=docker_gwbridge \
---opt com.docker.network.bridge.enable_icc=false --opt com.docker.network.bridge.enable_ip_masquerade=true docker_gwbridge >/dev/null"
-        ),
-    )]
+/// The node labels of a hive: `<group>=true` for each of its groups.
+pub(crate) fn labels(server: &Server) -> Vec<(String, String)> {
+    server
+        .groups
+        .iter()
+        .map(|g| (g.clone(), "true".to_string()))
+        .collect()
 }
 
-const SWARM_ACTIVE: &str =
-    "[ \"$(docker info -f '{{.Swarm.LocalNodeState}}' 2>/dev/null)\" = active ]";
+/// What the step reports for a label set on `server`'s node.
+pub(crate) fn label_change(server: &Server, label: &str) -> String {
+    format!("node {} label {label}", server.hostname())
+}
 
-/// The swarm's address pool options for `swarm init`.
-pub(crate) fn init_command(p: &SetupHostsParams, first: &Server) -> String {
-    let mut s = format!("docker swarm init --advertise-addr {}", first.private_ip);
-    if let Some(cidr) = p.internal_cidr {
-        let n = InternalNetworks::split(cidr);
-        let mask = (n.overlay.prefix_len() + 2).clamp(24, 29);
-        s.push_str(&format!(
-            " --default-addr-pool {} --default-addr-pool-mask-length {mask}",
-            n.overlay
-        ));
+/// The phase's error for a cluster operation that failed on `host`.
+pub(crate) fn error(host: &str, e: hive_swarm::Error) -> SetupHostsError {
+    if matches!(e, hive_swarm::Error::SubnetMismatch { .. }) {
+        return SetupHostsError::Params {
+            key: "internal_cidr".into(),
+            reason: e.to_string(),
+        };
     }
-    s.push_str(" >/dev/null");
-    s
-}
-
-/// Items on the first hive: init, then the ingress network.
-pub(crate) fn init_items(p: &SetupHostsParams, first: &Server) -> Vec<Item> {
-    let mut items = vec![Item::state(
-        "swarm initialised",
-        SWARM_ACTIVE,
-        init_command(p, first),
-    )];
-    if let Some(cidr) = p.internal_cidr {
-        let n = InternalNetworks::split(cidr);
-        let subnet = n.ingress.to_string();
-        items.push(Item::state(
-            format!("network ingress {subnet}"),
-            subnet_check("ingress", &subnet),
-            format!(
-                "echo y | docker network rm ingress >/dev/null 2>&1 || true; i=0; \
-until docker network create --driver overlay --ingress --subnet {subnet} --gateway {gw} ingress >/dev/null 2>&1; do \
-i=$((i+1)); [ $i -lt 30 ] || {{ echo 'cannot recreate the ingress network' >&2; exit 1; }}; sleep 0.5; done",
-                gw = n.ingress_gateway
-            ),
-        ));
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
     }
-    items
-}
-
-/// The item that joins a hive as a manager with `token`.
-pub(crate) fn join_item(server: &Server, first: &Server, token: &str) -> Item {
-    Item::state(
-        "swarm joined as manager",
-        SWARM_ACTIVE,
-        format!(
-            "docker swarm join --token \"$(cat)\" --advertise-addr {} {}:2377 >/dev/null",
-            server.private_ip, first.private_ip
-        ),
-    )
-    .with_stdin(token.as_bytes().to_vec())
-}
-
-/// Items on the first hive: a `<group>=true` label per group of each hive.
-pub(crate) fn label_items(p: &SetupHostsParams, hives: &[&Server]) -> Vec<Item> {
-    let _ = p;
-    let mut items = Vec::new();
-    for h in hives {
-        let node = quote(h.hostname());
-        for g in &h.groups {
-            let label = format!("{g}=true");
-            items.push(Item::state(
-                format!("node {} label {label}", h.hostname()),
-                format!(
-                    "[ \"$(docker node inspect -f '{{{{index .Spec.Labels \"{g}\"}}}}' {node})\" = true ]"
-                ),
-                format!("docker node update --label-add {} {node} >/dev/null", quote(&label)),
-            ));
+    if e.is_unreachable() {
+        SetupHostsError::Unreachable {
+            host: host.to_string(),
+            reason: text,
+        }
+    } else {
+        SetupHostsError::Remote {
+            host: host.to_string(),
+            what: "the swarm's Docker API".into(),
+            status: e.engine_status().map_or(1, i32::from),
+            stderr: text,
         }
     }
-    items
 }
 
 #[cfg(test)]
@@ -126,47 +109,103 @@ mod tests {
     }
 
     #[test]
-    fn init_and_join_commands() {
+    fn init_join_and_networks_from_internal_cidr() {
         let mut p = SetupHostsParams::new("private", "pdns", "/tmp", vec![hive(0), hive(1)]);
-        assert_eq!(
-            init_command(&p, &p.servers[0]),
-            "docker swarm init --advertise-addr 10.0.0.10 >/dev/null"
+        let plain = init(&p, &p.servers[0]);
+        assert_eq!(plain.advertise_addr.to_string(), "10.0.0.10");
+        assert!(plain.default_addr_pool.is_empty() && plain.subnet_size.is_none());
+        assert_eq!((gwbridge(&p), ingress(&p)), (None, None));
+
+        fn check(cidr: &str, pool: &str, size: u8, gw: &str, ingress_net: &str, ingress_gw: &str) {
+            let mut p = SetupHostsParams::new("private", "pdns", "/tmp", vec![hive(0)]);
+            p.internal_cidr = Some(cidr.parse().unwrap());
+            let i = init(&p, &p.servers[0]);
+            assert_eq!(i.default_addr_pool[0].to_string(), pool, "{cidr}");
+            assert_eq!(i.subnet_size, Some(size), "{cidr}");
+            let (bridge, from) = gwbridge(&p).unwrap();
+            assert_eq!(
+                (bridge.to_string(), from.to_string()),
+                (gw.into(), cidr.into())
+            );
+            let (net, gateway) = ingress(&p).unwrap();
+            assert_eq!(
+                (net.to_string(), gateway.to_string()),
+                (ingress_net.into(), ingress_gw.into())
+            );
+        }
+        check(
+            "172.31.250.0/24",
+            "172.31.250.0/26",
+            28,
+            "172.31.250.128/27",
+            "172.31.250.64/26",
+            "172.31.250.65",
         );
+        check(
+            "10.231.0.0/16",
+            "10.231.0.0/18",
+            24,
+            "10.231.128.0/19",
+            "10.231.64.0/18",
+            "10.231.64.1",
+        );
+        check(
+            "10.0.0.0/8",
+            "10.0.0.0/10",
+            24,
+            "10.128.0.0/11",
+            "10.64.0.0/10",
+            "10.64.0.1",
+        );
+
         p.internal_cidr = Some("172.31.250.0/24".parse().unwrap());
+        let j = join(&p.servers[1], &p.servers[0]);
+        assert_eq!(j.advertise_addr.to_string(), "10.0.0.11");
+        assert_eq!(j.remote_addr, "10.0.0.10:2377");
+        let l = labels(&p.servers[1]);
         assert_eq!(
-            init_command(&p, &p.servers[0]),
-            "docker swarm init --advertise-addr 10.0.0.10 --default-addr-pool 172.31.250.0/26 --default-addr-pool-mask-length 28 >/dev/null"
-        );
-        let items = init_items(&p, &p.servers[0]);
-        assert_eq!(items[1].describe(), "network ingress 172.31.250.64/26");
-        assert_eq!(
-            gwbridge_items(&p)[0].describe(),
-            "network docker_gwbridge 172.31.250.128/27"
-        );
-        let j = join_item(&p.servers[1], &p.servers[0], "SWMTKN-1-x");
-        let scripts = crate::setup_hosts::item::apply_scripts(std::slice::from_ref(&j), &[true]);
-        assert!(
-            scripts[0]
-                .0
-                .contains("--advertise-addr 10.0.0.11 10.0.0.10:2377")
-        );
-        assert!(
-            !scripts[0].0.contains("SWMTKN"),
-            "the token goes through stdin"
-        );
-        let hives = [&p.servers[0], &p.servers[1]];
-        let labels: Vec<String> = label_items(&p, &hives)
-            .iter()
-            .map(|i| i.describe())
-            .collect();
-        assert_eq!(
-            labels,
+            l,
             [
-                "node hive0 label hives=true",
-                "node hive0 label zone0=true",
-                "node hive1 label hives=true",
-                "node hive1 label zone1=true"
+                ("hives".to_string(), "true".to_string()),
+                ("zone1".to_string(), "true".to_string())
             ]
+        );
+        assert_eq!(
+            label_change(&p.servers[1], "zone1=true"),
+            "node hive1 label zone1=true"
+        );
+    }
+
+    #[test]
+    fn a_subnet_mismatch_is_a_parameter_error_naming_internal_cidr() {
+        let e = error(
+            "hive1.pdns",
+            hive_swarm::Error::SubnetMismatch {
+                hive: "hive1.pdns".into(),
+                network: "docker_gwbridge",
+                have: "10.1.128.0/19".into(),
+                want: "10.2.128.0/19".parse().unwrap(),
+                internal_cidr: "10.2.0.0/16".parse().unwrap(),
+                reason: "the hive is in a swarm (state active)".into(),
+            },
+        );
+        let text = e.to_string();
+        assert!(
+            text.starts_with("invalid setup-hosts parameter internal_cidr: hive hive1.pdns: network docker_gwbridge has subnet 10.1.128.0/19, but internal_cidr 10.2.0.0/16 asks for 10.2.128.0/19"),
+            "{text}"
+        );
+        let e = error(
+            "hive1.pdns",
+            hive_swarm::Error::EngineApi {
+                hive: "hive1.pdns".into(),
+                action: "join the swarm of 10.0.0.10:2377 as a manager".into(),
+                status: 503,
+                message: "timeout was reached".into(),
+            },
+        );
+        assert!(
+            matches!(e, SetupHostsError::Remote { status: 503, .. }),
+            "{e:?}"
         );
     }
 }
