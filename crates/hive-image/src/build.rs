@@ -118,6 +118,9 @@ pub struct BuiltImage {
     pub timestamped: String,
     /// What the roles did.
     pub report: RunReport,
+    /// Whether a new image was committed and pushed (in check mode: would
+    /// be); false when the last image was kept.
+    pub new_image: bool,
 }
 
 /// Label of a built image holding a digest of its settings (base image,
@@ -413,6 +416,17 @@ pub async fn build_image(
             .and_then(|c| c.labels)
             .and_then(|l| l.get(SETTINGS_LABEL).cloned())
             .is_some_and(|v| v == settings);
+        if same && opts.runner.is_check_mode() {
+            progress(BuildEvent::Skipped(format!(
+                "check mode: no task would change and the settings are those of {latest}"
+            )));
+            return Ok(Some(BuiltImage {
+                latest: latest.clone(),
+                timestamped: latest,
+                report,
+                new_image: false,
+            }));
+        }
         if same {
             // Push again (cheap when the registry has it, and it may not if
             // the last run stopped after the commit).
@@ -424,8 +438,20 @@ pub async fn build_image(
                 latest: latest.clone(),
                 timestamped: latest,
                 report,
+                new_image: false,
             }));
         }
+    }
+    if opts.runner.is_check_mode() {
+        progress(BuildEvent::Skipped(format!(
+            "check mode: would commit and push a new {latest}"
+        )));
+        return Ok(Some(BuiltImage {
+            latest: latest.clone(),
+            timestamped: latest,
+            report,
+            new_image: true,
+        }));
     }
     let changes = changes.join("\n");
     docker
@@ -467,6 +493,7 @@ pub async fn build_image(
         latest,
         timestamped: format!("{repo}:{stamp}"),
         report,
+        new_image: true,
     }))
 }
 
@@ -486,6 +513,43 @@ pub async fn push_local_image(
         .map_err(Error::docker(format!(
             "image {local} on the mother machine"
         )))?;
+    let pushed = site_image_name(local, name, registry);
+    let (repo, ntag) = split_ref(&pushed);
+    docker
+        .tag_image(
+            local,
+            Some(TagImageOptions {
+                repo: repo.as_str(),
+                tag: ntag.as_str(),
+            }),
+        )
+        .await
+        .map_err(Error::docker(format!("tagging {local} as {repo}:{ntag}")))?;
+    push(docker, &repo, &ntag, registry).await?;
+    Ok(pushed)
+}
+
+/// The name [`push_local_image`] gives the local image `local` in the site
+/// registry: `name` (default: `local` without its registry host) under the
+/// registry's address.
+///
+/// ```
+/// use hive_image::{Registry, site_image_name};
+///
+/// let registry = Registry {
+///     address: "p-hive3.example:5000".into(),
+///     credentials: None,
+/// };
+/// assert_eq!(
+///     site_image_name("hive-test/debian:bookworm", None, &registry),
+///     "p-hive3.example:5000/hive-test/debian:bookworm"
+/// );
+/// assert_eq!(
+///     site_image_name("localhost:5000/app", Some("tools/app:2"), &registry),
+///     "p-hive3.example:5000/tools/app:2"
+/// );
+/// ```
+pub fn site_image_name(local: &str, name: Option<&str>, registry: &Registry) -> String {
     let (lrepo, ltag) = split_ref(local);
     let default_name = {
         let first = lrepo.split('/').next().unwrap_or("");
@@ -500,19 +564,7 @@ pub async fn push_local_image(
     };
     let name = name.map(|n| n.to_string()).unwrap_or(default_name);
     let (nrepo, ntag) = split_ref(&name);
-    let repo = format!("{}/{}", registry.address, nrepo);
-    docker
-        .tag_image(
-            local,
-            Some(TagImageOptions {
-                repo: repo.as_str(),
-                tag: ntag.as_str(),
-            }),
-        )
-        .await
-        .map_err(Error::docker(format!("tagging {local} as {repo}:{ntag}")))?;
-    push(docker, &repo, &ntag, registry).await?;
-    Ok(format!("{repo}:{ntag}"))
+    format!("{}/{}:{ntag}", registry.address, nrepo)
 }
 
 /// Connects to the Docker engine at `unix_socket` and negotiates the API

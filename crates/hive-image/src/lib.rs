@@ -19,7 +19,7 @@ mod target;
 
 pub use build::{
     BuildEvent, BuildOptions, BuiltImage, Credentials, ImageDefinition, Registry, SLEEP_COMMAND,
-    build_image, connect, map_tag, push_local_image,
+    build_image, connect, map_tag, push_local_image, site_image_name,
 };
 pub use builtin::BUILTIN_ROLES;
 pub use container::ContainerTarget;

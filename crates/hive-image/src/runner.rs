@@ -165,6 +165,10 @@ impl Runner {
         self.check = check;
         self
     }
+    /// Whether the runner is in check mode.
+    pub fn is_check_mode(&self) -> bool {
+        self.check
+    }
     /// Runs only tasks with one of these tags (and `always`).
     pub fn tags(mut self, tags: Vec<String>) -> Self {
         self.tags = tags;

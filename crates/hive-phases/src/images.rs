@@ -251,6 +251,14 @@ pub async fn build_images(
             tag_mapping.entry(local.clone()).or_insert(pushed);
         }
     }
+    if options.check {
+        // What the seeding of a run would map the local images to.
+        for local in &seeds {
+            tag_mapping
+                .entry(local.clone())
+                .or_insert_with(|| hive_image::site_image_name(local, None, &registry));
+        }
+    }
     let mut out = Vec::new();
     for image in &images {
         let opts = BuildOptions {

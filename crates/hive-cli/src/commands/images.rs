@@ -136,6 +136,9 @@ pub async fn run_build_images(
             Some(b) => {
                 let n = b.report.changed().len();
                 changes.extend(task_changes(&format!("image_{service}"), &b.report));
+                if b.new_image {
+                    changes.push(Change::new("image", &b.latest, "commit and push"));
+                }
                 outln!("  image_{service}: {} ({n} task(s) changed)", b.latest);
             }
             None => outln!("  image_{service}: pulled on this stage, not built"),
