@@ -78,6 +78,9 @@ pub enum Command {
     Image(images::ImageCommand),
     /// Phase build-volumes: DRBD-replicated volumes, and volumes with a driver, on every hive.
     BuildVolumes(volumes::BuildVolumesArgs),
+    /// DRBD-replicated volumes of the stage.
+    #[command(subcommand)]
+    Volumes(volumes::VolumesCommand),
     /// Phase deploy-services: create or update the stage's services and wait until they run.
     DeployServices(swarm::DeployServicesArgs),
     /// Show the journal of the stage: every phase run, its result and changes.
@@ -107,6 +110,7 @@ pub fn dispatch(command: Command, globals: &Globals) -> Result<ExitCode> {
         Command::Image(cmd) => images::image(globals, &cmd),
         Command::Registry(cmd) => setup::registry(globals, &cmd),
         Command::BuildVolumes(args) => volumes::build_volumes(globals, &args),
+        Command::Volumes(cmd) => volumes::volumes(globals, &cmd),
         Command::DeployServices(args) => swarm::deploy_services(globals, &args),
         Command::History(args) => run::history(globals, &args),
     }

@@ -1,9 +1,9 @@
-//! `hive build-volumes`.
+//! `hive build-volumes` and `hive volumes status`.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::Args;
+use clap::{Args, Subcommand};
 use hive_phases::Phase;
 use hive_phases::plan::{Change, volumes_changes};
 use hive_phases::site::StageSite;
@@ -85,4 +85,80 @@ pub async fn run_build_volumes(
         }
     );
     Ok(volumes_changes(&report))
+}
+
+/// `hive volumes ...`.
+#[derive(Subcommand, Debug)]
+pub enum VolumesCommand {
+    /// Role, disk state, peers and sync progress of each DRBD volume on
+    /// each hive, read with `drbdsetup events2 --now` over SSH (exit
+    /// status 1 when a volume is not healthy somewhere).
+    Status(VolumesStatusArgs),
+}
+
+/// Options of `hive volumes status`.
+#[derive(Args, Debug)]
+pub struct VolumesStatusArgs {
+    /// Only these DRBD volumes (comma separated).
+    #[arg(
+        short = 'l',
+        long = "limit",
+        value_delimiter = ',',
+        value_name = "VOLUME"
+    )]
+    pub limit: Vec<String>,
+}
+
+/// `hive volumes ...`.
+pub fn volumes(globals: &Globals, command: &VolumesCommand) -> Result<ExitCode> {
+    match command {
+        VolumesCommand::Status(args) => volumes_status(globals, args),
+    }
+}
+
+fn volumes_status(globals: &Globals, args: &VolumesStatusArgs) -> Result<ExitCode> {
+    let project = globals.load()?;
+    let site = StageSite::new(&project)?;
+    let status =
+        super::runtime()?.block_on(hive_phases::volumes::drbd_status(&site, &args.limit))?;
+    let json = globals.output == super::Output::Json;
+    let Some(status) = status else {
+        if json {
+            outln!("[]");
+        } else {
+            outln!("stage {} has no DRBD volumes", site.stage().name);
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        for s in &status {
+            outln!("{}", s.to_string().trim_end());
+        }
+        let unhealthy = status.iter().filter(|s| !s.healthy()).count();
+        outln!(
+            "volumes status: {} volume(s) on {} hive(s){}",
+            status
+                .iter()
+                .map(|s| s.volume.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            status
+                .iter()
+                .map(|s| s.host.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            if unhealthy == 0 {
+                ", all healthy".to_string()
+            } else {
+                format!(", {unhealthy} not healthy")
+            }
+        );
+    }
+    Ok(if status.iter().all(|s| s.healthy()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -1,0 +1,88 @@
+//! `hive volumes status` without servers: a stage without DRBD volumes says
+//! so, a stage with them names what is missing (the volume of `-l`, the
+//! stage's SSH configuration). The readings over SSH are checked end to
+//! end by hive-phases' tests/drbd_stage.rs through the same library call.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn hive(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hive"))
+        .arg("-r")
+        .arg(root)
+        .args(args)
+        .output()
+        .expect("run hive")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A scratch copy of a project of the repository.
+fn project(rel: &str) -> (tempfile::TempDir, PathBuf) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("site");
+    copy_dir(&src, &root);
+    (dir, root)
+}
+
+#[test]
+fn a_stage_without_drbd_volumes_says_so() {
+    let (_dir, root) = project("examples/quickstart");
+    let o = hive(&root, &["volumes", "status"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "stage private has no DRBD volumes\n",
+        "{}",
+        text(&o)
+    );
+    let o = hive(&root, &["--output", "json", "volumes", "status"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "[]");
+}
+
+#[test]
+fn a_stage_with_drbd_volumes_names_what_is_missing() {
+    let (_dir, root) = project("tests/fixtures/inventory/pdns");
+    let o = hive(
+        &root,
+        &["-s", "staging", "volumes", "status", "-l", "nosuch"],
+    );
+    let all = text(&o);
+    assert!(!o.status.success(), "{all}");
+    assert!(
+        all.contains("-l nosuch: no DRBD volume of that name on stage staging")
+            && all.contains("pdnsdb_data"),
+        "{all}"
+    );
+    let o = hive(&root, &["-s", "staging", "volumes", "status"]);
+    let all = text(&o);
+    assert!(!o.status.success(), "{all}");
+    assert!(
+        all.contains("ssh_config does not exist: run `hive build-infra` first"),
+        "{all}"
+    );
+}
