@@ -146,7 +146,16 @@ fn quickstart_site_from_nothing() {
             .any(|c| c["kind"] == "service" && c["resource"] == "web"),
         "{doc:#}"
     );
-    assert_eq!(changes("setup-hosts").len(), 4, "{doc:#}");
+    // Per server and step: base, pki, docker, registry, firewall and addon
+    // everywhere, swarm on the 3 hives, logs on the repository server.
+    let setup = changes("setup-hosts");
+    assert_eq!(setup.len(), 4 * 6 + 3 + 1, "{doc:#}");
+    assert!(
+        setup
+            .iter()
+            .any(|c| c["kind"] == "logs" && c["host"] == format!("p-hive3.{SITE}").as_str()),
+        "{doc:#}"
+    );
     assert_eq!(
         changes("build-images")[0]["resource"],
         "image_web",

@@ -7,6 +7,7 @@ use hive_phases::Phase;
 use hive_phases::images::ImageOptions;
 use hive_phases::plan::{Change, PhasePlan};
 use hive_phases::setup::SetupOptions;
+use hive_phases::setup_hosts::StepTag;
 use hive_phases::site::StageSite;
 use hive_phases::swarm::SwarmOptions;
 use hive_phases::volumes::VolumeOptions;
@@ -126,10 +127,44 @@ impl<'a> PhaseRunner<'a> {
         match phase {
             Phase::BuildInfra => Ok(Vec::new()),
             Phase::SetupHosts => {
+                let drbd = !self.site.drbd_volumes()?.is_empty();
+                let addon = project.root_dir().join("roles/addon").is_dir();
                 let mut changes = Vec::new();
                 for s in project.servers_of(stage) {
-                    outln!("  would configure server {}", s.name);
-                    changes.push(Change::new("server", &s.name, "configure").on(&s.name));
+                    let hive = s.role.is_hive();
+                    let steps: Vec<(StepTag, &str)> = StepTag::ALL
+                        .into_iter()
+                        .filter_map(|step| {
+                            let what = match step {
+                                StepTag::Base => {
+                                    "packages, host name, time, sshd, /etc/hosts, users"
+                                }
+                                StepTag::Pki => "site CA and server certificate",
+                                StepTag::Docker => "Docker engine with its TLS API",
+                                StepTag::Swarm if hive => "swarm manager with its labels",
+                                StepTag::Registry if hive => "login to the site registry",
+                                StepTag::Registry => "the site registry",
+                                StepTag::Firewall => "iptables rules",
+                                StepTag::Drbd if hive && drbd => "DRBD host preparation",
+                                StepTag::Logs if !hive => "rsyslog receiving the services' logs",
+                                StepTag::Addon if addon => "roles/addon",
+                                _ => return None,
+                            };
+                            Some((step, what))
+                        })
+                        .collect();
+                    outln!(
+                        "  would configure server {}: {}",
+                        s.name,
+                        steps
+                            .iter()
+                            .map(|(t, _)| t.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    for (step, what) in steps {
+                        changes.push(Change::new(step.name(), what, "configure").on(&s.name));
+                    }
                 }
                 Ok(changes)
             }
