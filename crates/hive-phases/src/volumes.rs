@@ -78,7 +78,7 @@ pub struct VolumeOptions {
 /// What build-volumes did.
 #[derive(Debug, Default)]
 pub struct VolumesReport {
-    /// Host preparation and one report per DRBD volume.
+    /// One report per DRBD volume.
     pub drbd: Vec<ExecutionReport>,
     /// In check mode: the steps that would run.
     pub pending: Vec<Plan>,

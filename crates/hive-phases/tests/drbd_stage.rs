@@ -249,6 +249,78 @@ impl Lab {
     }
 }
 
+fn project(
+    rel: &str,
+    stage: hive_inventory::StageName,
+) -> (tempfile::TempDir, hive_inventory::Project) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel);
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(&src)
+        .arg(dir.path().join("site"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let project = hive_inventory::ProjectLoader::new(dir.path().join("site"))
+        .stage(stage)
+        .load()
+        .unwrap();
+    (dir, project)
+}
+
+/// What the `drbd` step of `hive setup-hosts` gets from the inventory.
+#[test]
+fn the_drbd_step_is_given_the_stage_hives_and_drbd_volumes() {
+    use hive_inventory::StageName;
+    use hive_phases::site::StageSite;
+    use hive_phases::volumes::drbd_host_setup;
+    let check = |rel: &str, stage, hives: &[&str], volumes: &[&str]| {
+        let (_dir, project) = project(rel, stage);
+        let site = StageSite::new(&project).unwrap();
+        let setup = drbd_host_setup(&site).unwrap().unwrap();
+        let names: Vec<&str> = setup
+            .stage
+            .hives()
+            .iter()
+            .map(|h| h.name.as_str())
+            .collect();
+        assert_eq!(names, hives, "{rel}");
+        assert_eq!(setup.volumes, volumes, "{rel}");
+    };
+    // The quickstart site has no DRBD volume: the step will do nothing.
+    check(
+        "examples/quickstart",
+        StageName::Private,
+        &[
+            "p-hive0.quickstart.example",
+            "p-hive1.quickstart.example",
+            "p-hive2.quickstart.example",
+        ],
+        &[],
+    );
+    check(
+        "tests/fixtures/inventory/pdns",
+        StageName::Staging,
+        &["s-hive0.pdns", "s-hive1.pdns", "s-hive2.pdns"],
+        &[
+            "pdnsdb_data",
+            "pdnsadmin_data",
+            "proxy_config",
+            "letsencrypt_data",
+        ],
+    );
+    // The only server is hive and repository server at once.
+    check(
+        "tests/fixtures/inventory/pdns",
+        StageName::Private,
+        &["p-hive0.pdns"],
+        &[],
+    );
+}
+
 fn changes_on(report: &SetupReport, host: &str) -> usize {
     report
         .hosts

@@ -19,7 +19,7 @@ use hive_drbd::{
 
 use super::error::{Result, SetupHostsError};
 use super::os::OsFamily;
-use super::params::{Server, ServerRole};
+use super::params::Server;
 use super::run::StepOutcome;
 use super::shell::HostShell;
 use super::steps::StepTag;
@@ -169,9 +169,9 @@ pub(crate) async fn run_step(
     let tasks: Vec<_> = servers
         .iter()
         .map(|(server, os)| {
-            let hive = server.role == ServerRole::Hive
-                && setup.stage.hive(&server.name).is_some()
-                && os.is_some();
+            // The DRBD stage lists the inventory's hives, a repository
+            // server that is also a hive (no separate repository) included.
+            let hive = setup.stage.hive(&server.name).is_some() && os.is_some();
             let plan = os.map(|os| {
                 setup
                     .preparation(os)
@@ -227,7 +227,7 @@ pub(crate) async fn run_step(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::setup_hosts::ShellOutput;
+    use crate::setup_hosts::{ServerRole, ShellOutput};
     use std::sync::Mutex;
 
     /// A server answering the preparation's checks from a table of
