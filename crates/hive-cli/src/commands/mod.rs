@@ -60,7 +60,7 @@ pub enum Command {
     All(all::AllArgs),
     /// Phase build-infra: create the servers of the stage, wait for SSH, write `.hive/<stage>/ssh_config`.
     BuildInfra(infra::BuildInfraArgs),
-    /// Phase setup-hosts: configure every server (packages, Docker with TLS, swarm, registry, firewall, logs).
+    /// Phase setup-hosts: configure every server (packages, Docker with TLS, swarm, registry, firewall, DRBD, logs).
     SetupHosts(setup::SetupHostsArgs),
     /// Log in to a server of the stage with the system ssh (default: the repository server).
     Ssh(infra::SshArgs),

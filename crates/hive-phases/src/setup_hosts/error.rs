@@ -66,7 +66,7 @@ pub enum SetupHostsError {
     },
     /// A `-T` tag that is not a step.
     #[error(
-        "unknown step {name:?}: must be one of base, pki, docker, swarm, registry, firewall, logs, addon"
+        "unknown step {name:?}: must be one of base, pki, docker, swarm, registry, firewall, drbd, logs, addon"
     )]
     UnknownStep {
         /// The name given.
