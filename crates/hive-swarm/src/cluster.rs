@@ -485,7 +485,10 @@ impl Engine {
     }
 
     /// Join this engine to the swarm of `join.remote_addr` as a manager with
-    /// `token`, unless it is in a swarm already.
+    /// `token`, unless it is in that swarm already.
+    ///
+    /// An engine in a swarm whose managers do not include
+    /// `join.remote_addr` is in another swarm: [`Error::OtherSwarm`].
     pub async fn join_as_manager(
         &self,
         join: &SwarmJoin,
@@ -494,7 +497,27 @@ impl Engine {
     ) -> Result<bool, Error> {
         let state = self.local_node_state().await?;
         match state {
-            LocalNodeState::ACTIVE => return Ok(false),
+            LocalNodeState::ACTIVE => {
+                let managers: Vec<String> = self
+                    .docker
+                    .info()
+                    .await
+                    .map_err(|e| Error::docker(&self.name, "read the engine's information", e))?
+                    .swarm
+                    .and_then(|s| s.remote_managers)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|m| m.addr)
+                    .collect();
+                if managers.is_empty() || managers.contains(&join.remote_addr) {
+                    return Ok(false);
+                }
+                return Err(Error::OtherSwarm {
+                    hive: self.name.clone(),
+                    managers: managers.join(", "),
+                    wanted: join.remote_addr.clone(),
+                });
+            }
             LocalNodeState::INACTIVE => {}
             other => return Err(self.state_error("join the swarm", &other).await),
         }

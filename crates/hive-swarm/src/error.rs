@@ -169,6 +169,18 @@ pub enum Error {
         /// The engine's last answer.
         last: String,
     },
+    /// A hive is already in a swarm other than the one it should join.
+    #[error(
+        "hive {hive} is in another swarm (managers {managers}), not in that of {wanted}: leave it with `docker swarm leave --force` on the hive, then run setup-hosts again"
+    )]
+    OtherSwarm {
+        /// The hive.
+        hive: String,
+        /// The managers of the swarm it is in.
+        managers: String,
+        /// The manager it should have joined.
+        wanted: String,
+    },
     /// A hive is in a swarm state the operation cannot work from.
     #[error("hive {hive}: cannot {action}: its swarm state is {state:?}{}", if detail.is_empty() { String::new() } else { format!(" ({detail})") })]
     SwarmState {

@@ -44,13 +44,31 @@ async fn an_active_swarm_is_neither_initialised_nor_joined_again() {
     let init = SwarmInit::new("127.0.0.1".parse().unwrap());
     assert!(!engine.init_swarm(&init, false).await.unwrap());
     assert!(!engine.init_swarm(&init, true).await.unwrap());
-    let join = SwarmJoin::new("127.0.0.1".parse().unwrap(), "127.0.0.2:2377");
+    // Already a manager of that swarm: nothing to do.
+    let own = format!(
+        "{}:2377",
+        common::docker(&["info", "-f", "{{.Swarm.NodeAddr}}"]).trim()
+    );
+    let join = SwarmJoin::new("127.0.0.1".parse().unwrap(), own);
     assert!(
         !engine
             .join_as_manager(&join, "SWMTKN-1-none", false)
             .await
             .unwrap()
     );
+    // In a swarm, but not in that of the manager given: a clear error.
+    let elsewhere = SwarmJoin::new("127.0.0.1".parse().unwrap(), "192.0.2.1:2377");
+    for check in [true, false] {
+        let err = engine
+            .join_as_manager(&elsewhere, "SWMTKN-1-none", check)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::OtherSwarm { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("not in that of 192.0.2.1:2377"),
+            "{err}"
+        );
+    }
     let token = engine.manager_join_token().await.unwrap();
     assert!(token.starts_with("SWMTKN-1-"), "not a join token");
 }
