@@ -216,7 +216,9 @@ impl<'a, R: HostRunner + ?Sized> Executor<'a, R> {
 
     /// `hive volumes status` data: reads `drbdsetup events2 --now` of
     /// `volume` on every hive of `stage` (in parallel) and summarises it
-    /// per host. A host where the resource is not up is reported as down.
+    /// per host. A host where the resource is not up is reported as down;
+    /// one that cannot be reached, with the reason
+    /// ([`VolumeHostStatus::unknown`]), the others still being read.
     pub fn volume_status(
         &self,
         stage: &Stage,
@@ -230,7 +232,23 @@ impl<'a, R: HostRunner + ?Sized> Executor<'a, R> {
                 .map(|hive| {
                     let cmd = &cmd;
                     scope.spawn(move || {
-                        let out = self.runner.run(&hive.name, cmd)?;
+                        let out = match self.runner.run(&hive.name, cmd) {
+                            Ok(out) => out,
+                            Err(DrbdError::Transport {
+                                message, source, ..
+                            }) => {
+                                let mut why = format!("cannot read its state: {message}");
+                                if let Some(s) = source {
+                                    why.push_str(&format!(": {s}"));
+                                }
+                                return Ok(VolumeHostStatus::unknown(
+                                    &hive.name,
+                                    &volume.name,
+                                    why,
+                                ));
+                            }
+                            Err(e) => return Err(e),
+                        };
                         let text = if out.success() {
                             out.stdout.as_str()
                         } else {

@@ -530,6 +530,24 @@ pub fn status_command(resource: &str) -> String {
     )
 }
 
+const NOT_UP: &str = "resource is not up";
+
+impl VolumeHostStatus {
+    /// The status of a host whose state could not be read (`why`: e.g.
+    /// the host is unreachable), so that the others are still shown.
+    pub fn unknown(host: &str, volume: &str, why: impl Into<String>) -> Self {
+        VolumeHostStatus {
+            volume: volume.into(),
+            host: host.into(),
+            up: false,
+            role: "Unknown".into(),
+            disk: DiskState::DUnknown,
+            peers: Vec::new(),
+            problems: vec![why.into()],
+        }
+    }
+}
+
 /// One peer of a volume, as seen from one host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PeerSummary {
@@ -590,7 +608,7 @@ pub fn volume_status(
             role: "Unknown".into(),
             disk: DiskState::DUnknown,
             peers: Vec::new(),
-            problems: vec!["resource is not up".into()],
+            problems: vec![NOT_UP.into()],
         };
     };
     let disk = r
@@ -653,7 +671,11 @@ pub fn volume_status(
 impl fmt::Display for VolumeHostStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.up {
-            return writeln!(f, "{} on {}: down", self.volume, self.host);
+            writeln!(f, "{} on {}: down", self.volume, self.host)?;
+            for p in self.problems.iter().filter(|p| *p != NOT_UP) {
+                writeln!(f, "  problem: {p}")?;
+            }
+            return Ok(());
         }
         writeln!(
             f,

@@ -355,3 +355,56 @@ fn excluded_host_gets_no_steps_and_is_not_awaited() {
         "{err}"
     );
 }
+
+/// A runner that cannot reach one host.
+struct OneDown<'a> {
+    inner: &'a LocalRunner,
+    down: &'a str,
+}
+
+impl hive_drbd::HostRunner for OneDown<'_> {
+    fn run(
+        &self,
+        host: &str,
+        command: &hive_drbd::HostCommand,
+    ) -> Result<hive_drbd::CommandOutput, DrbdError> {
+        if host == self.down {
+            return Err(DrbdError::Transport {
+                host: host.into(),
+                message: "connection refused".into(),
+                source: None,
+            });
+        }
+        self.inner.run(host, command)
+    }
+}
+
+#[test]
+fn status_shows_every_host_even_when_one_cannot_be_reached() {
+    let lab = Lab::new();
+    let plan = create_volume_plan(&lab.stage, &lab.volume, &lab.options).unwrap();
+    lab.executor().run(&plan).unwrap();
+    let last = lab.stage.hives().last().unwrap().name.clone();
+    let runner = OneDown {
+        inner: &lab.runner,
+        down: &last,
+    };
+    let status = Executor::new(&runner)
+        .volume_status(&lab.stage, &lab.volume)
+        .unwrap();
+    assert_eq!(status.len(), lab.stage.hives().len());
+    for s in &status {
+        if s.host == last {
+            assert!(!s.up && !s.healthy());
+            assert_eq!(
+                s.to_string(),
+                format!(
+                    "{} on {last}: down\n  problem: cannot read its state: connection refused\n",
+                    lab.volume.name
+                )
+            );
+        } else {
+            assert!(s.up && s.healthy(), "{s}");
+        }
+    }
+}
