@@ -138,7 +138,8 @@ pub async fn build_volumes(
             ..Default::default()
         };
         let pool = stage_pool(&site.context_dir())?;
-        if !options.swarm.destroy {
+        // Check mode lists what would run on unprepared hives as well.
+        if !options.swarm.destroy && !options.swarm.check {
             check_prepared(pool.clone(), &stage, &options.exclude).await?;
         }
         let mut plans = Vec::new();
