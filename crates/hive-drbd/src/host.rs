@@ -98,13 +98,19 @@ impl HostPreparation {
         }
     }
 
-    /// DRBD tools and LVM (with thin provisioning tools) for the family.
+    /// DRBD tools, LVM (with thin provisioning tools) and parted (for a
+    /// partition on the space left on a disk) for the family.
     /// The DRBD 9 kernel module itself comes with the OS image or from the
     /// vendor (LINBIT, ELRepo `kmod-drbd9x`); the preflight checks it.
     pub fn default_packages(manager: PackageManager) -> Vec<String> {
         let list: &[&str] = match manager {
-            PackageManager::Apt => &["drbd-utils", "lvm2", "thin-provisioning-tools"],
-            PackageManager::Dnf => &["drbd9x-utils", "lvm2", "device-mapper-persistent-data"],
+            PackageManager::Apt => &["drbd-utils", "lvm2", "thin-provisioning-tools", "parted"],
+            PackageManager::Dnf => &[
+                "drbd9x-utils",
+                "lvm2",
+                "device-mapper-persistent-data",
+                "parted",
+            ],
         };
         list.iter().map(|s| s.to_string()).collect()
     }

@@ -746,7 +746,10 @@ impl fmt::Display for Plan {
 
 /// Builds the create-VG script: picks the first existing candidate that is
 /// not in use (no partitions, no signature, not a PV), makes it a PV, the
-/// volume group and the thin pool. Fails with a clear message listing what
+/// volume group and the thin pool. When every existing candidate has
+/// partitions, the space left after the last partition of the first one
+/// becomes a new partition (flag `lvm`) for the volume group, as
+/// hive-builder did (`parted`). Fails with a clear message listing what
 /// each candidate looked like when none is usable.
 fn create_vg_script(devices: &[String], vg: &str, pool: Option<&str>) -> String {
     let list = devices
@@ -756,13 +759,23 @@ fn create_vg_script(devices: &[String], vg: &str, pool: Option<&str>) -> String 
         .join(" ");
     let vgq = sh_quote(vg);
     let mut s = format!(
-        "set -e; if ! vgs {vgq} >/dev/null 2>&1; then dev=''; seen=''; \
+        "set -e; if ! vgs {vgq} >/dev/null 2>&1; then dev=''; seen=''; split=''; \
 for d in {list}; do \
 if [ ! -b \"$d\" ]; then seen=\"$seen $d:absent\"; continue; fi; \
 real=$(readlink -f \"$d\"); \
-if [ -n \"$(lsblk -n -o NAME \"$real\" | tail -n +2)\" ]; then seen=\"$seen $d:has-partitions\"; continue; fi; \
+if [ -n \"$(lsblk -n -o NAME \"$real\" | tail -n +2)\" ]; then seen=\"$seen $d:has-partitions\"; [ -n \"$split\" ] || split=\"$real\"; continue; fi; \
 if [ -n \"$(blkid -p -o value -s TYPE \"$real\" 2>/dev/null)\" ]; then seen=\"$seen $d:has-signature\"; continue; fi; \
 dev=\"$real\"; break; done; \
+if [ -z \"$dev\" ] && [ -n \"$split\" ]; then \
+num=$(( $(lsblk -n -o NAME \"$split\" | tail -n +2 | wc -l) + 1 )); \
+start=$(parted -s -m \"$split\" unit MiB print | awk -F: '$1 ~ /^[0-9]+$/ {{ e = $3 }} END {{ sub(/MiB$/, \"\", e); print int(e) + 1 }}'); \
+out=$(parted -s -a optimal \"$split\" mkpart primary \"${{start}}MiB\" 100% set \"$num\" lvm on 2>&1) || case \"$out\" in *'unable to inform the kernel'*) ;; \
+*) echo \"no free mirrored disk for volume group {vg}, and no room for a partition after the last one of $split: $out; candidates:$seen\" >&2; exit 3 ;; esac; \
+partprobe \"$split\" 2>/dev/null || true; udevadm settle 2>/dev/null || true; \
+case \"$split\" in *[0-9]) part=\"${{split}}p$num\" ;; *) part=\"$split$num\" ;; esac; \
+i=0; while [ ! -b \"$part\" ] && [ \"$i\" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done; \
+if [ ! -b \"$part\" ]; then echo \"partition $part was made on $split but the kernel does not show it: reboot, then run hive setup-hosts -T drbd again\" >&2; exit 3; fi; \
+dev=\"$part\"; fi; \
 if [ -z \"$dev\" ]; then echo \"no free mirrored disk for volume group {vg}; candidates:$seen\" >&2; exit 3; fi; \
 pvcreate --yes \"$dev\"; vgcreate {vgq} \"$dev\"; fi"
     );

@@ -287,3 +287,120 @@ fn readiness_command_lists_what_an_unprepared_host_lacks() {
     // Without a mirrored disk no volume group is expected.
     assert!(!check(&hive.without_mirrored_device()).contains("volume group"));
 }
+
+/// A loop device over a disk image, detached when dropped.
+struct Loop {
+    dev: String,
+}
+
+impl Loop {
+    fn new(image: &Path, mib: u64, parted: &[&str]) -> Loop {
+        let f = std::fs::File::create(image).unwrap();
+        f.set_len(mib * 1024 * 1024).unwrap();
+        let out = Command::new("losetup")
+            .args(["-f", "--show", "-P"])
+            .arg(image)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "losetup (needs root and loop devices): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dev = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let l = Loop { dev };
+        let mut args = vec!["-s", l.dev.as_str()];
+        args.extend(parted);
+        let out = Command::new("parted").args(&args).output().unwrap();
+        assert!(out.status.success(), "parted {args:?}: {out:?}");
+        let _ = Command::new("partprobe").arg(&l.dev).status();
+        l
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.dev]).status();
+    }
+}
+
+/// The volume group step on a disk that only has room after its
+/// partitions: real parted, lsblk and blkid on a loop device, LVM
+/// stand-ins that record what they are given.
+#[test]
+fn volume_group_goes_on_a_new_partition_after_the_last_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let log = tmp.path().join("lvm.log");
+    let rec = format!("echo \"$(basename \"$0\") $*\" >> {}", log.display());
+    write_tool(&bin, "vgs", &format!("{rec}; exit 5"));
+    for t in ["pvcreate", "vgcreate", "lvcreate"] {
+        write_tool(&bin, t, &rec);
+    }
+    write_tool(&bin, "lvs", "exit 5");
+    let run = |devices: Vec<String>| {
+        let action = Action::CreateVolumeGroup {
+            devices,
+            volume_group: "hdrbdtestvg".into(),
+            thin_pool: Some("pool".into()),
+        };
+        Command::new("sh")
+            .arg("-c")
+            .arg(action.command())
+            .env(
+                "PATH",
+                format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.display()),
+            )
+            .output()
+            .unwrap()
+    };
+
+    // 64 MiB with one partition up to 20 MiB: the rest becomes partition 2.
+    let disk = Loop::new(
+        &tmp.path().join("disk.img"),
+        64,
+        &["mklabel", "gpt", "mkpart", "primary", "1MiB", "20MiB"],
+    );
+    let out = run(vec!["/dev/hdrbd-absent".into(), disk.dev.clone()]);
+    assert!(out.status.success(), "{out:?}");
+    let part = format!("{}p2", disk.dev);
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!(
+            "vgs hdrbdtestvg\npvcreate --yes {part}\nvgcreate hdrbdtestvg {part}\n\
+             lvcreate --yes --type thin-pool --chunksize 1024K --zero n --extents 95%FREE --name pool hdrbdtestvg\n"
+        )
+    );
+    let table = Command::new("parted")
+        .args(["-s", "-m", &disk.dev, "unit", "MiB", "print"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    let p2 = table
+        .lines()
+        .find(|l| l.starts_with("2:"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        p2.starts_with("2:21.0MiB:") && p2.ends_with("lvm;"),
+        "{table}"
+    );
+
+    // A disk full of partitions: a clear error naming it.
+    std::fs::remove_file(&log).unwrap();
+    let full = Loop::new(
+        &tmp.path().join("full.img"),
+        32,
+        &["mklabel", "gpt", "mkpart", "primary", "1MiB", "100%"],
+    );
+    let out = run(vec![full.dev.clone()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(
+        err.contains(&format!(
+            "no free mirrored disk for volume group hdrbdtestvg, and no room for a partition after the last one of {}",
+            full.dev
+        )) && err.contains(&format!("candidates: {}:has-partitions", full.dev)),
+        "{err}"
+    );
+}
