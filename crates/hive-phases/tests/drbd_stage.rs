@@ -16,7 +16,8 @@
 //! fails alone with the explaining message; a second run changes nothing; a 3-hive
 //! volume is created, a re-run changes nothing, its status is healthy; a
 //! peer that never connects (its DRBD ports blocked) gives a timeout
-//! naming it; destroy, and destroy again changes nothing.
+//! naming it, and `-x` leaving that hive out; destroy, and destroy again
+//! changes nothing.
 
 use std::path::Path;
 use std::process::Command;
@@ -533,6 +534,26 @@ async fn drbd_on_a_three_hive_stage_over_ssh() {
             .any(|p| p == &format!("{h2}: connection Connecting")),
         "{s0}"
     );
+    // `-x p-hive2` (a server being replaced): the others build the volume
+    // without waiting for it, and nothing runs there.
+    let excluded = VolumePlanOptions {
+        exclude_hosts: vec![h2.clone()],
+        ..options(6)
+    };
+    let plan = create_volume_plan(&lab.drbd, &blocked, &excluded).unwrap();
+    let (r, _) = lab.execute(plan, false).await;
+    let (reports, _) = r.unwrap();
+    println!("{}", reports[0]);
+    assert!(reports[0].outcomes.iter().all(|o| o.host != h2));
+    for h in [&h0, &h1] {
+        on_ok(h, "systemctl is-active -q drbd-resource@hblock.service");
+        assert_eq!(
+            on_ok(h, "docker volume inspect hblock").trim(),
+            "local ext4 /dev/drbd6"
+        );
+    }
+    let (enabled, _) = on(&h2, "systemctl is-enabled -q drbd-resource@hblock.service");
+    assert!(!enabled, "a step ran on the excluded hive");
     on_ok(
         &h2,
         "iptables -D INPUT -p tcp --dport 7000:7999 -j DROP && \
