@@ -156,6 +156,20 @@ pub(crate) fn hosts_block(p: &SetupHostsParams) -> String {
     s
 }
 
+/// chrony's main configuration file and an extended regular expression for
+/// the distribution's default NTP sources in it (Debian's `pool` lines,
+/// the `*.pool.ntp.org` servers and pools of the Red Hat family; hive's own
+/// `server` lines on Red Hat are left alone).
+pub(crate) fn chrony_default_sources(os: OsFamily) -> (&'static str, &'static str) {
+    match os {
+        OsFamily::Debian => ("/etc/chrony/chrony.conf", "^(pool|server|peer) .*"),
+        OsFamily::RedHat { .. } => (
+            "/etc/chrony.conf",
+            "^(pool .*|server [0-9]+\\.[a-z0-9.-]*pool\\.ntp\\.org.*)",
+        ),
+    }
+}
+
 /// The base step's items.
 pub(crate) fn base_items(p: &SetupHostsParams, server: &Server, os: OsFamily) -> Vec<Item> {
     let mut items = Vec::new();
@@ -217,7 +231,26 @@ pub(crate) fn base_items(p: &SetupHostsParams, server: &Server, os: OsFamily) ->
             OsFamily::Debian => Item::file(os.chrony_config(), conf, 0o644),
             OsFamily::RedHat { .. } => Item::block(os.chrony_config(), "ntp servers", conf),
         };
-        items.push(item.notify(restart));
+        items.push(item.notify(restart.clone()));
+        // Only the servers asked for: the distribution's default sources
+        // are commented out, as the original does.
+        let (main, default_sources) = chrony_default_sources(os);
+        items.push(
+            Item::state(
+                format!("default NTP sources off in {main}"),
+                // Fails while chrony is not installed, so that a first run
+                // (which installs it in this step) applies it.
+                format!(
+                    "[ -f {main} ] && ! grep -qE {} {main}",
+                    quote(default_sources)
+                ),
+                format!(
+                    "sed -i -E {} {main}",
+                    quote(&format!("s/{default_sources}/# &/"))
+                ),
+            )
+            .notify(restart),
+        );
         let svc = os.chrony_service();
         items.push(Item::state(
             format!("{svc} running"),
@@ -618,6 +651,22 @@ ruleset(name=\"hive-services\") {\n\
     s
 }
 
+/// rsyslog's forwarding of a hive's own logs to the repository server over
+/// TCP+TLS. Lines are queued in memory and retried without end while the
+/// collector is unreachable (e.g. restarting in the same run), instead of
+/// being dropped while the action is suspended.
+pub(crate) fn rsyslog_forward_conf(p: &SetupHostsParams, repository: &str) -> String {
+    let (ca, cert, key) = tls_paths();
+    format!(
+        "# Managed by hive setup-hosts (logs step).\n\
+global(DefaultNetstreamDriverCAFile=\"{ca}\" DefaultNetstreamDriverCertFile=\"{cert}\" DefaultNetstreamDriverKeyFile=\"{key}\")\n\
+*.* action(type=\"omfwd\" target=\"{r}\" port=\"{port}\" protocol=\"tcp\" StreamDriver=\"gtls\" StreamDriverMode=\"1\" StreamDriverAuthMode=\"x509/name\" StreamDriverPermittedPeers=\"{r}\" \
+queue.type=\"LinkedList\" queue.size=\"10000\" action.resumeRetryCount=\"-1\" action.resumeInterval=\"5\")\n",
+        r = repository,
+        port = p.syslog_port
+    )
+}
+
 /// The logs step's items on a server.
 pub(crate) fn logs_items(p: &SetupHostsParams, server: &Server, os: OsFamily) -> Vec<Item> {
     let mut items = Vec::new();
@@ -652,16 +701,10 @@ pub(crate) fn logs_items(p: &SetupHostsParams, server: &Server, os: OsFamily) ->
         ));
     } else if p.tls_logging {
         if let Some(repo) = p.repository() {
-            let (ca, cert, key) = tls_paths();
             items.push(
                 Item::file(
                     "/etc/rsyslog.d/90-hive-forward.conf",
-                    format!(
-                        "# Managed by hive setup-hosts (logs step).\nglobal(DefaultNetstreamDriverCAFile=\"{ca}\" DefaultNetstreamDriverCertFile=\"{cert}\" DefaultNetstreamDriverKeyFile=\"{key}\")\n\
-*.* action(type=\"omfwd\" target=\"{r}\" port=\"{port}\" protocol=\"tcp\" StreamDriver=\"gtls\" StreamDriverMode=\"1\" StreamDriverAuthMode=\"x509/name\" StreamDriverPermittedPeers=\"{r}\")\n",
-                        r = repo.name,
-                        port = p.syslog_port
-                    ),
+                    rsyslog_forward_conf(p, &repo.name),
                     0o644,
                 )
                 .notify(restart),
@@ -766,6 +809,47 @@ mod tests {
     }
 
     #[test]
+    fn chrony_default_sources_are_commented_out() {
+        fn check(os: OsFamily, before: &str, after: &str) {
+            let (_, re) = chrony_default_sources(os);
+            let dir = tempfile::tempdir().unwrap();
+            let f = dir.path().join("chrony.conf");
+            std::fs::write(&f, before).unwrap();
+            let f = f.to_str().unwrap();
+            let sh = |script: String| {
+                std::process::Command::new("sh")
+                    .args(["-c", &script])
+                    .status()
+                    .unwrap()
+                    .success()
+            };
+            let check = format!("[ -f {f} ] && ! grep -qE {} {f}", quote(re));
+            assert_eq!(sh(check.clone()), before == after, "{before}");
+            assert!(sh(format!(
+                "sed -i -E {} {f}",
+                quote(&format!("s/{re}/# &/"))
+            )));
+            assert_eq!(std::fs::read_to_string(f).unwrap(), after);
+            assert!(sh(check), "{after}");
+        }
+        check(
+            OsFamily::Debian,
+            "# Use Debian vendor zone.\npool 2.debian.pool.ntp.org iburst\nsourcedir /run/chrony-dhcp\nconfdir /etc/chrony/conf.d\n",
+            "# Use Debian vendor zone.\n# pool 2.debian.pool.ntp.org iburst\nsourcedir /run/chrony-dhcp\nconfdir /etc/chrony/conf.d\n",
+        );
+        check(
+            OsFamily::RedHat { dnf: true },
+            "# BEGIN ntp servers\nserver 192.0.2.1 iburst\n# END ntp servers\npool 2.rocky.pool.ntp.org iburst\nserver 0.centos.pool.ntp.org iburst\ndriftfile /var/lib/chrony/drift\n",
+            "# BEGIN ntp servers\nserver 192.0.2.1 iburst\n# END ntp servers\n# pool 2.rocky.pool.ntp.org iburst\n# server 0.centos.pool.ntp.org iburst\ndriftfile /var/lib/chrony/drift\n",
+        );
+        check(
+            OsFamily::Debian,
+            "# pool 2.debian.pool.ntp.org iburst\n",
+            "# pool 2.debian.pool.ntp.org iburst\n",
+        );
+    }
+
+    #[test]
     fn base_items_for_redhat_use_rpm_tools() {
         let mut p = params();
         p.ntp_servers = vec!["ntp.nict.jp".into()];
@@ -789,6 +873,10 @@ mod tests {
         );
         assert!(
             names.contains(&"block ntp servers in /etc/chrony.conf".to_string()),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&"default NTP sources off in /etc/chrony.conf".to_string()),
             "{names:?}"
         );
         assert!(names.contains(&"chronyd running".to_string()), "{names:?}");
@@ -899,5 +987,14 @@ mod tests {
                 .iter()
                 .any(|i| i.describe() == "file /etc/rsyslog.d/90-hive-forward.conf")
         );
+        let fwd = rsyslog_forward_conf(&p, "p-repository.pdns");
+        for part in [
+            "target=\"p-repository.pdns\" port=\"10514\" protocol=\"tcp\"",
+            "StreamDriverPermittedPeers=\"p-repository.pdns\"",
+            "queue.type=\"LinkedList\"",
+            "action.resumeRetryCount=\"-1\"",
+        ] {
+            assert!(fwd.contains(part), "{part} in {fwd}");
+        }
     }
 }
