@@ -559,6 +559,19 @@ async fn options_of_setup_hosts_on_real_servers() {
         "anonymous pull: {out}"
     );
 
+    // Nor is it in any log of the servers (sudo logs command lines; the
+    // hive's logs are forwarded to the repository server).
+    for s in [&hive0, &repo] {
+        let (found, out) = on(
+            s,
+            &format!("grep -rlaF -e '{EXT_PASSWORD}' -e '{auth}' /var/log /run/log 2>/dev/null"),
+        );
+        assert!(
+            !found,
+            "{s}: the external registry's password logged in {out}"
+        );
+    }
+
     // 3. hive_ssh_source_ips: sshd greets the mother machine (listed) and
     // the stage's servers, not another machine of the network.
     assert!(
@@ -697,6 +710,17 @@ async fn options_of_setup_hosts_on_real_servers() {
     }
     assert_no_secret(&text, wrong);
     assert_no_secret(&text, EXT_PASSWORD);
+    let wrong_auth = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("{EXT_USER}:{wrong}"))
+    };
+    for s in [&hive0, &repo] {
+        let (found, out) = on(
+            s,
+            &format!("grep -rlaF -e '{wrong}' -e '{wrong_auth}' /var/log /run/log 2>/dev/null"),
+        );
+        assert!(!found, "{s}: the wrong password logged in {out}");
+    }
 
     // hive_sshd_port: sshd moves to 2222 over the running session; the
     // stage's ssh_config must then say so for new connections.

@@ -65,7 +65,8 @@ pub struct UserGroup {
 }
 
 /// An external registry every hive logs in to (`hive_ext_repositories`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Its `Debug` and `Display` forms leave the password out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExtRepository {
     /// Registry address, e.g. `registry.example.com:443`.
@@ -74,6 +75,16 @@ pub struct ExtRepository {
     pub login_user: String,
     /// Password (never logged).
     pub password: String,
+}
+
+impl std::fmt::Debug for ExtRepository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExtRepository")
+            .field("repository", &self.repository)
+            .field("login_user", &self.login_user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 impl std::fmt::Display for ExtRepository {
@@ -407,6 +418,15 @@ mod tests {
         .to_string();
         assert!(e.contains("sshd_prot") && e.contains("sshd_port"), "{e}");
         let mut p = base();
+        p.ext_repositories.push(ExtRepository {
+            repository: "registry.example.com:443".into(),
+            login_user: "deployer".into(),
+            password: "pw-Never-Shown".into(),
+        });
+        for shown in [format!("{p:?}"), p.ext_repositories[0].to_string()] {
+            assert!(shown.contains("registry.example.com:443"), "{shown}");
+            assert!(!shown.contains("pw-Never-Shown"), "{shown}");
+        }
         p.locale = Some("LANG=ja_JP.UTF-8".into());
         assert_eq!(p.locale_name(), Some("ja_JP.UTF-8"));
         assert_eq!(p.registry_address(), None);
