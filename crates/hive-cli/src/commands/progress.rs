@@ -4,7 +4,7 @@
 //! status change is one plain line.
 //!
 //! Rows are keyed (`"phase:setup-hosts"`, `"host:hive0"`); [`status`] sets a
-//! row, [`done`] removes it and prints its final line once; [`line`]
+//! row, [`done`] removes it and prints its final line once; [`line()`]
 //! prints a permanent line above the live rows.
 
 use std::io::{IsTerminal, Write};
