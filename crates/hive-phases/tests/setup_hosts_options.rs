@@ -495,7 +495,7 @@ async fn options_of_setup_hosts_on_real_servers() {
     on_ok(
         &hive0,
         &format!(
-            "docker run --rm --log-driver syslog --log-opt syslog-address=tcp+tls://{repo}:10514 {tls} --log-opt tag=hsetopt-tls hive-test/busybox:1 echo second-over-tls"
+            "docker run --rm --log-driver syslog --log-opt syslog-address=tcp+tls://{repo}:10514 {tls} --log-opt syslog-facility=local0 --log-opt tag=hsetopt-tls hive-test/busybox:1 echo second-over-tls"
         ),
     );
     wait_for_line(
@@ -511,13 +511,16 @@ async fn options_of_setup_hosts_on_real_servers() {
         !files.contains("hsetopt-udp") && !files.contains("hsetopt-plain"),
         "{files}"
     );
-    // The hive's own syslog is forwarded over TLS too.
+    // The hive's own syslog is forwarded over TLS too; not being a
+    // service's (facility local0), it is kept apart from the services' files.
     on_ok(&hive0, "logger -t hsetopt-host hello-from-the-host");
     wait_for_line(
         &repo,
-        "/var/log/services/hsetopt-host.log",
+        "/var/log/service-other-facility.log",
         "hello-from-the-host",
     );
+    let (_, files) = on(&repo, "ls /var/log/services/");
+    assert!(!files.contains("hsetopt-host"), "{files}");
 
     // 2. hive_ext_repositories: every server is logged in, pushes and pulls;
     // anonymous access is refused.

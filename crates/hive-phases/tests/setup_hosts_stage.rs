@@ -508,26 +508,45 @@ async fn four_server_stage_from_scratch() {
     assert!(gc.contains("hsetup-test/h0"), "garbage-collect: {gc}");
 
     // Logs: a container logging with the syslog driver to the repository
-    // server lands in /var/log/services/<tag>.log.
-    let (ok, out) = on(
-        &hive0,
-        &format!(
-            "docker run --rm --log-driver syslog --log-opt syslog-address=udp://{repo}:10514 --log-opt tag=hsetup-svc hive-test/busybox:1 echo hello-from-hsetup"
+    // server with the services' facility (local0, as deploy-services sets
+    // it) lands in /var/log/services/<tag>.log; another facility goes to
+    // /var/log/service-other-facility.log, not among the services' files.
+    for (facility, tag, line, file) in [
+        (
+            "local0",
+            "hsetup-svc",
+            "hello-from-hsetup",
+            "/var/log/services/hsetup-svc.log",
         ),
-    );
-    assert!(ok, "{out}");
-    let start = Instant::now();
-    loop {
-        let (_, log) = on(&repo, "cat /var/log/services/hsetup-svc.log 2>/dev/null");
-        if log.contains("hello-from-hsetup") {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "no log line: {log}"
+        (
+            "daemon",
+            "hsetup-other",
+            "hello-from-elsewhere",
+            "/var/log/service-other-facility.log",
+        ),
+    ] {
+        let (ok, out) = on(
+            &hive0,
+            &format!(
+                "docker run --rm --log-driver syslog --log-opt syslog-address=udp://{repo}:10514 --log-opt syslog-facility={facility} --log-opt tag={tag} hive-test/busybox:1 echo {line}"
+            ),
         );
-        std::thread::sleep(Duration::from_millis(300));
+        assert!(ok, "{out}");
+        let start = Instant::now();
+        loop {
+            let (_, log) = on(&repo, &format!("cat {file} 2>/dev/null"));
+            if log.contains(line) {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "no log line in {file}: {log}"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
     }
+    let (_, files) = on(&repo, "ls /var/log/services/");
+    assert!(!files.contains("hsetup-other"), "{files}");
 
     // Firewall: a port ≥ 10000 answers from another server, not from the
     // mother machine; one below 10000 answers from both.

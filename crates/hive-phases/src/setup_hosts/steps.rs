@@ -634,11 +634,15 @@ module(load=\"imtcp\" StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" StreamD
     s.push_str(
         "template(name=\"hiveServiceFile\" type=\"string\" string=\"/var/log/services/%APP-NAME%.log\")\n\
 template(name=\"hiveServiceLine\" type=\"string\" string=\"%timegenerated:::date-rfc3339% %HOSTNAME% %syslogtag%%msg:::sp-if-no-1st-sp%%msg:::drop-last-lf%\\n\")\n\
+template(name=\"hiveInnerFile\" type=\"string\" string=\"/var/log/services/%HOSTNAME%.%APP-NAME%.log\")\n\
+template(name=\"hiveOtherLine\" type=\"string\" string=\"%timegenerated:::date-rfc3339% %HOSTNAME% %syslogfacility-text%.%syslogseverity-text%: %syslogtag%%msg:::sp-if-no-1st-sp%%msg:::drop-last-lf%\\n\")\n\
 ruleset(name=\"hive-services\") {\n\
-  if re_match($app-name, '^[A-Za-z0-9_][A-Za-z0-9_.-]*$') then {\n\
+  if $syslogfacility-text == 'local0' and re_match($app-name, '^[A-Za-z0-9_][A-Za-z0-9_.-]*$') then {\n\
     action(type=\"omfile\" dynaFile=\"hiveServiceFile\" template=\"hiveServiceLine\" fileCreateMode=\"0640\" dirCreateMode=\"0755\")\n\
+  } else if $syslogfacility-text == 'local1' and re_match($app-name, '^[A-Za-z0-9_][A-Za-z0-9_.-]*$') then {\n\
+    action(type=\"omfile\" dynaFile=\"hiveInnerFile\" template=\"hiveServiceLine\" fileCreateMode=\"0640\" dirCreateMode=\"0755\")\n\
   } else {\n\
-    action(type=\"omfile\" file=\"/var/log/services/unnamed.log\" template=\"hiveServiceLine\" fileCreateMode=\"0640\")\n\
+    action(type=\"omfile\" file=\"/var/log/service-other-facility.log\" template=\"hiveOtherLine\" fileCreateMode=\"0640\")\n\
   }\n\
   stop\n\
 }\n",
@@ -975,6 +979,8 @@ mod tests {
         let mut p = params();
         let c = rsyslog_server_conf(&p);
         assert!(c.contains("/var/log/services/%APP-NAME%.log"));
+        assert!(c.contains("$syslogfacility-text == 'local0'"));
+        assert!(c.contains("/var/log/service-other-facility.log"));
         assert!(c.contains("input(type=\"imudp\" port=\"10514\""));
         p.tls_logging = true;
         let c = rsyslog_server_conf(&p);
