@@ -165,7 +165,17 @@ impl ForwardedEngines {
     /// Engines of the servers of `<context_dir>/ssh_config` (written by
     /// build-infra), with their sockets under `temp_dir`.
     pub fn new(context_dir: &Path, temp_dir: &Path) -> Result<Self, Error> {
-        let pool = stage_pool(context_dir)?;
+        ForwardedEngines::with_pool(context_dir, temp_dir, stage_pool(context_dir)?)
+    }
+
+    /// [`ForwardedEngines::new`] probing the servers through `pool`: the
+    /// pool setup-hosts uses, so that a server whose sshd the base step
+    /// moved (`hive_sshd_port`) is reached on its new port.
+    pub fn with_pool(
+        context_dir: &Path,
+        temp_dir: &Path,
+        pool: Arc<SshPool>,
+    ) -> Result<Self, Error> {
         let default_temp = std::env::temp_dir();
         let temp_dir = if temp_dir.as_os_str().is_empty() {
             default_temp.as_path()

@@ -102,6 +102,36 @@ impl AddonRunner for RoleAddon {
 
 pub use crate::engines::{ForwardedEngines, stage_pool};
 
+/// `phase` with its connections following sshd when the base step moves
+/// it to `hive_sshd_port`: on each such server, `pool` connects to the new
+/// port (accepting only the host key pinned for the old one, and pinning
+/// it as `[IP]:PORT`), sets the server's `Port` in the ssh_config the pool
+/// was read from (atomically) and uses the new session from then on; the
+/// OpenSSH-forwarded Docker sockets read the same ssh_config and
+/// known_hosts. Nothing changes on a server whose ssh_config already has
+/// the port.
+///
+/// ```no_run
+/// # async fn f(params: hive_phases::setup_hosts::SetupHostsParams) -> Result<(), hive_phases::Error> {
+/// use hive_phases::setup::{follow_sshd_port, stage_pool};
+/// let pool = stage_pool(".hive/private".as_ref())?;
+/// let phase = follow_sshd_port(hive_phases::setup_hosts::SetupHosts::new(params), pool);
+/// # Ok(()) }
+/// ```
+pub fn follow_sshd_port(phase: SetupHosts, pool: Arc<SshPool>) -> SetupHosts {
+    phase.follow_sshd_port(move |host: String, port: u16| {
+        let pool = pool.clone();
+        async move {
+            pool.move_port(&host, port)
+                .await
+                .map_err(|e| SetupHostsError::Unreachable {
+                    host,
+                    reason: format!("sshd moved to port {port}, but: {e}"),
+                })
+        }
+    })
+}
+
 /// Options of [`setup_hosts`].
 #[derive(Debug, Clone, Default)]
 pub struct SetupOptions {
@@ -175,13 +205,14 @@ pub async fn setup_hosts_with_progress(
         }
     }
     let pool = stage_pool(&site.context_dir())?;
-    let engines = ForwardedEngines::new(&site.context_dir(), &options.temp_dir)?;
+    let engines =
+        ForwardedEngines::with_pool(&site.context_dir(), &options.temp_dir, pool.clone())?;
     let shells: Vec<Arc<dyn HostShell>> = params
         .servers
         .iter()
         .map(|s| Arc::new(PoolShell::new(pool.clone(), &s.name)) as Arc<dyn HostShell>)
         .collect();
-    let mut phase = SetupHosts::new(params)
+    let mut phase = follow_sshd_port(SetupHosts::new(params), pool.clone())
         .shells(shells)
         .engines(Arc::new(engines))
         .check_mode(options.check);

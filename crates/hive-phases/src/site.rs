@@ -169,6 +169,21 @@ impl<'p> StageSite<'p> {
                 _ if legacy.exists() => spec.private_key = Some(legacy),
                 _ => {}
             }
+            let port = self.render_for(&first.name, "{{ hive_safe_sshd_port }}")?;
+            let port = match &port {
+                serde_yaml::Value::Number(n) => n.as_u64(),
+                serde_yaml::Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            };
+            spec.sshd_port = port
+                .and_then(|p| u16::try_from(p).ok())
+                .filter(|&p| p != 0)
+                .ok_or_else(|| Error::Site {
+                    message: format!(
+                        "stage {}: hive_sshd_port must be a port number 1-65535",
+                        stage.name
+                    ),
+                })?;
         }
         if let Some(pw) = stage.attribute("root_password").and_then(|v| v.as_str()) {
             if !pw.is_empty() {

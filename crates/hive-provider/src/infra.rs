@@ -34,7 +34,8 @@ impl Default for BuildInfraOptions {
 /// How one server ended up after build-infra.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerAccess {
-    /// Where and how it is reached.
+    /// Where and how it is reached: the port is the one sshd answered on
+    /// (the stage's `sshd_port` once setup-hosts moved sshd there).
     pub endpoint: Endpoint,
     /// Its host key was pinned in this run (first contact).
     pub host_key_pinned: bool,
@@ -155,9 +156,10 @@ pub async fn bootstrap_admin(
         && !out.stdout_text().contains("unchanged"))
 }
 
-/// Connect, retrying transient failures until `wait` has passed.
+/// Connect to the first of `targets` (the same server on different ports)
+/// that answers, retrying transient failures until `wait` has passed.
 async fn connect_waiting(
-    target: &SshTarget,
+    targets: &[SshTarget],
     options: &SshOptions,
     wait: Duration,
 ) -> Result<SshSession> {
@@ -165,18 +167,32 @@ async fn connect_waiting(
     let mut o = options.clone();
     o.retries = 0;
     loop {
-        match SshSession::connect(target.clone(), o.clone()).await {
-            Ok(s) => return Ok(s),
-            Err(e)
-                if e.is_transient()
-                    && !matches!(e, ProviderError::Auth { .. })
-                    && Instant::now() < deadline =>
-            {
-                tracing::debug!(host = %target.host, error = %e, "waiting for ssh");
-                tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut last = None;
+        for target in targets {
+            match SshSession::connect(target.clone(), o.clone()).await {
+                Ok(s) => return Ok(s),
+                Err(e) if e.is_transient() && !matches!(e, ProviderError::Auth { .. }) => {
+                    tracing::debug!(host = %target.host, port = target.port, error = %e, "waiting for ssh");
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         }
+        match last {
+            Some(e) if Instant::now() >= deadline => return Err(e),
+            _ => tokio::time::sleep(Duration::from_millis(300)).await,
+        }
+    }
+}
+
+/// The ports to try on a server, in order: the wanted sshd port first
+/// when the provider reaches the server on 22 (sshd may have been moved
+/// there by setup-hosts), then the provider's port.
+fn ports_to_try(stage: &StageSpec, endpoint: &Endpoint) -> Vec<u16> {
+    if endpoint.port == 22 && stage.sshd_port != 22 {
+        vec![stage.sshd_port, 22]
+    } else {
+        vec![endpoint.port]
     }
 }
 
@@ -188,36 +204,43 @@ async fn reach_server(
     public_key: &str,
 ) -> Result<ServerAccess> {
     let kh = stage.known_hosts_path();
-    let pattern = known_hosts::host_pattern(&endpoint.address, endpoint.port);
-    let old_pin_forgotten = if change == Some(ServerChange::Created) {
-        known_hosts::forget(&kh, &pattern)?
-    } else {
-        false
-    };
+    let ports = ports_to_try(stage, endpoint);
+    let mut old_pin_forgotten = false;
+    if change == Some(ServerChange::Created) {
+        for &port in &ports {
+            old_pin_forgotten |=
+                known_hosts::forget(&kh, &known_hosts::host_pattern(&endpoint.address, port))?;
+        }
+    }
     let mut ssh = SshOptions::new(&kh).pin_on_first_contact();
     ssh.connect_timeout = options.connect_timeout;
+    // A key met on the wanted port must be the one pinned for the
+    // provider's port, when that one is pinned.
+    ssh.earlier_port = Some(endpoint.port);
+    let targets = |user: &str, auth: SshAuth, ports: &[u16]| -> Vec<SshTarget> {
+        ports
+            .iter()
+            .map(|&port| SshTarget {
+                host: endpoint.name.clone(),
+                address: endpoint.address.clone(),
+                port,
+                user: user.to_string(),
+                auth: auth.clone(),
+            })
+            .collect()
+    };
+    let mut ports = ports;
     let mut pinned = false;
     let mut admin_bootstrap_changed = None;
     if let Some(password) = &stage.root_password {
-        let root = SshTarget {
-            host: endpoint.name.clone(),
-            address: endpoint.address.clone(),
-            port: endpoint.port,
-            user: "root".into(),
-            auth: SshAuth::Password(password.clone()),
-        };
+        let root = targets("root", SshAuth::Password(password.clone()), &ports);
         let session = connect_waiting(&root, &ssh, options.ssh_wait).await?;
         pinned |= session.pinned_host_key();
+        ports = vec![session.target().port];
         admin_bootstrap_changed =
             Some(bootstrap_admin(&session, &stage.admin, public_key, false).await?);
     }
-    let admin = SshTarget {
-        host: endpoint.name.clone(),
-        address: endpoint.address.clone(),
-        port: endpoint.port,
-        user: endpoint.user.clone(),
-        auth: SshAuth::Key(endpoint.key.clone()),
-    };
+    let admin = targets(&endpoint.user, SshAuth::Key(endpoint.key.clone()), &ports);
     let session = connect_waiting(&admin, &ssh, options.ssh_wait).await?;
     pinned |= session.pinned_host_key();
     session
@@ -226,8 +249,10 @@ async fn reach_server(
             "sudo true (check passwordless sudo)",
         )
         .await?;
+    let mut endpoint = endpoint.clone();
+    endpoint.port = session.target().port;
     Ok(ServerAccess {
-        endpoint: endpoint.clone(),
+        endpoint,
         host_key_pinned: pinned,
         old_pin_forgotten,
         admin_bootstrap_changed,

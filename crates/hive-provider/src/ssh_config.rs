@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::error::{ProviderError, Result};
-use crate::stage::ServerRole;
+use crate::stage::{ServerRole, write_atomic};
 
 /// One `Host` block.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +115,45 @@ impl SshConfig {
         Ok(SshConfig { hosts })
     }
 
+    /// Set the `Port` of host `name` in the ssh_config file at `path`
+    /// (after sshd moved to `hive_sshd_port`), leaving every other line as
+    /// it is; written atomically. Returns whether the file changed.
+    ///
+    /// ```
+    /// # fn main() -> hive_provider::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("ssh_config");
+    /// std::fs::write(&path, "Host h0\n  HostName 10.0.0.1\n  Port 22\n").unwrap();
+    /// assert!(hive_provider::SshConfig::set_port_in_file(&path, "h0", 2222)?);
+    /// assert!(!hive_provider::SshConfig::set_port_in_file(&path, "h0", 2222)?);
+    /// assert_eq!(hive_provider::SshConfig::load(&path)?.host("h0").unwrap().port, 2222);
+    /// # Ok(()) }
+    /// ```
+    pub fn set_port_in_file(path: &Path, name: &str, port: u16) -> Result<bool> {
+        let text = std::fs::read_to_string(path).map_err(|e| ProviderError::io("read", path, e))?;
+        let Some(updated) = with_port(&text, name, port) else {
+            let known = SshConfig::parse(&text, &path.display().to_string())
+                .map(|c| {
+                    c.hosts
+                        .iter()
+                        .map(|h| h.name.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            return Err(ProviderError::UnknownHost {
+                host: name.to_string(),
+                path: path.to_path_buf(),
+                known,
+            });
+        };
+        if updated == text {
+            return Ok(false);
+        }
+        write_atomic(path, updated.as_bytes(), 0o644)?;
+        Ok(true)
+    }
+
     /// The host named `name`.
     pub fn host(&self, name: &str) -> Option<&SshHost> {
         self.hosts.iter().find(|h| h.name == name)
@@ -162,9 +201,113 @@ impl SshConfig {
     }
 }
 
+/// The keyword and value of an ssh_config line.
+fn keyword(line: &str) -> (&str, &str) {
+    let line = line.trim();
+    match line.split_once(|c: char| c.is_whitespace() || c == '=') {
+        Some((k, v)) => (
+            k,
+            v.trim_start_matches(|c: char| c.is_whitespace() || c == '=')
+                .trim()
+                .trim_matches('"'),
+        ),
+        None => (line, ""),
+    }
+}
+
+/// `text` with `Port port` in the block of `Host name` (replacing its
+/// `Port` line, or added after `HostName`); `None` when there is no such
+/// block.
+fn with_port(text: &str, name: &str, port: u16) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.iter().position(|l| {
+        let (k, v) = keyword(l);
+        k.eq_ignore_ascii_case("host") && v == name
+    })?;
+    let end = lines[start + 1..]
+        .iter()
+        .position(|l| {
+            let (k, _) = keyword(l);
+            k.eq_ignore_ascii_case("host") || k.eq_ignore_ascii_case("match")
+        })
+        .map_or(lines.len(), |i| start + 1 + i);
+    let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let find =
+        |key: &str| (start + 1..end).find(|&i| keyword(lines[i]).0.eq_ignore_ascii_case(key));
+    if let Some(i) = find("port") {
+        if keyword(lines[i]).1 == port.to_string() {
+            return Some(text.to_string());
+        }
+        let indent: String = lines[i].chars().take_while(|c| c.is_whitespace()).collect();
+        out[i] = format!("{indent}Port {port}");
+    } else {
+        let after = find("hostname").unwrap_or(start);
+        out.insert(after + 1, format!("  Port {port}"));
+    }
+    let mut s = out.join("\n");
+    if text.ends_with('\n') || text.is_empty() {
+        s.push('\n');
+    }
+    Some(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn port_set_in_the_right_block_only() {
+        let check = |text: &str, name: &str, port: u16, expected: Option<&str>| {
+            assert_eq!(with_port(text, name, port).as_deref(), expected, "{text}");
+        };
+        let two = "# c\nHost a\n  HostName 10.0.0.1\n  Port 22\n  User x\n\nHost b\n  HostName 10.0.0.2\n  Port 22\n";
+        check(
+            two,
+            "b",
+            2222,
+            Some(
+                "# c\nHost a\n  HostName 10.0.0.1\n  Port 22\n  User x\n\nHost b\n  HostName 10.0.0.2\n  Port 2222\n",
+            ),
+        );
+        check(
+            two,
+            "a",
+            2222,
+            Some(
+                "# c\nHost a\n  HostName 10.0.0.1\n  Port 2222\n  User x\n\nHost b\n  HostName 10.0.0.2\n  Port 22\n",
+            ),
+        );
+        check(two, "a", 22, Some(two));
+        check(two, "c", 22, None);
+        check(
+            "Host a\n  HostName 10.0.0.1\n  User x\nHost b\n  Port 22",
+            "a",
+            2200,
+            Some("Host a\n  HostName 10.0.0.1\n  Port 2200\n  User x\nHost b\n  Port 22"),
+        );
+        check(
+            "Host a\n\tPort=22\n",
+            "a",
+            2200,
+            Some("Host a\n\tPort 2200\n"),
+        );
+    }
+
+    #[test]
+    fn set_port_in_file_names_known_hosts_for_unknown_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ssh_config");
+        std::fs::write(&path, "Host a\n  HostName 10.0.0.1\n").unwrap();
+        let err = SshConfig::set_port_in_file(&path, "z", 2222)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("host z is not in") && err.contains(": a"),
+            "{err}"
+        );
+        assert!(SshConfig::set_port_in_file(&path, "a", 2222).unwrap());
+        assert_eq!(SshConfig::load(&path).unwrap().hosts[0].port, 2222);
+    }
 
     #[test]
     fn render_then_parse_round_trips() {

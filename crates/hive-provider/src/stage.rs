@@ -170,6 +170,16 @@ pub struct StageSpec {
     /// refuses the others.
     #[serde(default)]
     pub attributes: BTreeMap<String, serde_json::Value>,
+    /// The port sshd is wanted on (`hive_sshd_port`, default 22).
+    /// setup-hosts moves sshd there; build-infra tries it first and falls
+    /// back to 22 (a fresh server), for servers the provider reaches on
+    /// port 22.
+    #[serde(default = "default_sshd_port")]
+    pub sshd_port: u16,
+}
+
+fn default_sshd_port() -> u16 {
+    22
 }
 
 impl StageSpec {
@@ -192,6 +202,7 @@ impl StageSpec {
             context_dir: context_dir.into(),
             private_key: None,
             attributes: BTreeMap::new(),
+            sshd_port: default_sshd_port(),
         }
     }
 
@@ -274,6 +285,12 @@ impl StageSpec {
         };
         if self.servers.is_empty() {
             return Err(invalid("servers", "the stage has no server".into()));
+        }
+        if self.sshd_port == 0 {
+            return Err(invalid(
+                "hive_sshd_port",
+                "must be a port number 1-65535, got 0".into(),
+            ));
         }
         let mut names = std::collections::HashSet::new();
         let mut ips = std::collections::HashSet::new();

@@ -165,7 +165,14 @@ pub struct SetupHosts {
     engines: Option<Arc<dyn EngineConnector>>,
     progress: Option<SetupProgress>,
     drbd: Option<super::drbd::DrbdHostSetup>,
+    sshd_follower: Option<SshdFollower>,
 }
+
+/// Follows a server's sshd to the port the base step gave it: called with
+/// the server's name and `hive_sshd_port`; returns whether it changed
+/// something (see [`SetupHosts::follow_sshd_port`]).
+type SshdFollower =
+    Arc<dyn Fn(String, u16) -> futures::future::BoxFuture<'static, Result<bool>> + Send + Sync>;
 
 /// Progress of a setup-hosts run, reported as it goes (for a display).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -322,6 +329,7 @@ impl SetupHosts {
             engines: None,
             progress: None,
             drbd: None,
+            sshd_follower: None,
         }
     }
 
@@ -386,6 +394,22 @@ impl SetupHosts {
     /// the project has no addon role).
     pub fn addon(mut self, runner: Arc<dyn AddonRunner>) -> Self {
         self.addon = Some(runner);
+        self
+    }
+
+    /// How later steps keep reaching a server whose sshd the base step
+    /// moved to `hive_sshd_port`: after the base step succeeded on a server
+    /// (not in check mode), `follow(server, port)` runs before the next
+    /// step; it updates whatever the connections use (the stage's
+    /// ssh_config, known_hosts, the SSH pool) and returns whether it
+    /// changed something (reported as a change of the base step). An error
+    /// fails the server's base step.
+    pub fn follow_sshd_port<F, Fut>(mut self, follow: F) -> Self
+    where
+        F: Fn(String, u16) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<bool>> + Send + 'static,
+    {
+        self.sshd_follower = Some(Arc::new(move |host, port| Box::pin(follow(host, port))));
         self
     }
 
@@ -628,6 +652,11 @@ impl SetupHosts {
                     for (i, r) in targets.into_iter().zip(results) {
                         record(&mut hosts[i], tag, r);
                     }
+                    if let (StepTag::Base, false, Some(follow)) =
+                        (tag, self.check, &self.sshd_follower)
+                    {
+                        self.follow_sshd(follow, &mut hosts).await;
+                    }
                 }
             }
             step_times.push((tag, start.elapsed()));
@@ -661,6 +690,30 @@ impl SetupHosts {
                 .collect(),
             step_times,
         })
+    }
+
+    /// Run `follow` for every server the base step succeeded on.
+    async fn follow_sshd(&self, follow: &SshdFollower, hosts: &mut [HostRun]) {
+        let port = self.params.sshd_port;
+        let ok: Vec<usize> = (0..hosts.len())
+            .filter(|&i| hosts[i].acting && hosts[i].report.failure.is_none())
+            .collect();
+        let results = join_all(ok.iter().map(|&i| {
+            let start = Instant::now();
+            let fut = follow(hosts[i].server.name.clone(), port);
+            async move { (fut.await, start.elapsed()) }
+        }))
+        .await;
+        for (i, (r, elapsed)) in ok.into_iter().zip(results) {
+            let r = r.map(|changed| {
+                if changed {
+                    vec![format!("connections follow sshd to port {port}")]
+                } else {
+                    Vec::new()
+                }
+            });
+            record(&mut hosts[i], StepTag::Base, (r, elapsed));
+        }
     }
 
     fn inputs<'a>(&'a self, local: &'a Local, server: &Server) -> Inputs<'a> {

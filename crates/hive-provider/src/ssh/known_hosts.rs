@@ -97,12 +97,53 @@ pub fn check(
     key: &[u8],
     policy: HostKeyPolicy,
 ) -> Result<HostKeyCheck> {
+    check_moved(path, host, pattern, None, key, policy)
+}
+
+/// [`check`] for a server whose sshd may have moved from the port of
+/// `earlier` (its known_hosts pattern, e.g. `10.0.0.1` for port 22) to the
+/// port of `pattern` (`[10.0.0.1]:2222`): when `pattern` has no pin but
+/// `earlier` has, the key must be one pinned for `earlier` (the same
+/// server, the same key) and is then pinned for `pattern` whatever the
+/// policy; any other key is refused as a changed key.
+///
+/// ```
+/// use hive_provider::ssh::known_hosts::{check, check_moved, HostKeyCheck, HostKeyPolicy};
+/// let dir = tempfile::tempdir().unwrap();
+/// let kh = dir.path().join("known_hosts");
+/// let key = [0, 0, 0, 11, b's', b's', b'h', b'-', b'e', b'd', b'2', b'5', b'5', b'1', b'9', 1, 2];
+/// check(&kh, "h", "10.0.0.1", &key, HostKeyPolicy::PinOnFirstContact).unwrap();
+/// let moved = check_moved(&kh, "h", "[10.0.0.1]:2222", Some("10.0.0.1"), &key, HostKeyPolicy::Strict);
+/// assert_eq!(moved.unwrap(), HostKeyCheck::Pinned);
+/// ```
+pub fn check_moved(
+    path: &Path,
+    host: &str,
+    pattern: &str,
+    earlier: Option<&str>,
+    key: &[u8],
+    policy: HostKeyPolicy,
+) -> Result<HostKeyCheck> {
     let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let key_type = key_type_of(key).unwrap_or_else(|| "unknown".into());
     let b64 = base64::engine::general_purpose::STANDARD.encode(key);
-    let found = lookup(path, pattern)?;
+    let mut found = lookup(path, pattern)?;
     if found.iter().any(|(t, k)| *t == key_type && *k == b64) {
         return Ok(HostKeyCheck::Verified);
+    }
+    let mut policy = policy;
+    let mut shown = pattern.to_string();
+    if let Some(earlier) = earlier.filter(|e| found.is_empty() && *e != pattern) {
+        found = lookup(path, earlier)?;
+        if found.iter().any(|(t, k)| *t == key_type && *k == b64) {
+            // The same key sshd showed on its earlier port: pin it here too.
+            found.clear();
+            policy = HostKeyPolicy::PinOnFirstContact;
+        } else {
+            // Its pin for the earlier port is the one to check (and forget
+            // when the server was rebuilt on purpose).
+            shown = earlier.to_string();
+        }
     }
     let presented = format!("{key_type} {}", fingerprint(key));
     if let Some((t, k)) = found.first() {
@@ -112,7 +153,7 @@ pub fn check(
             .unwrap_or_else(|_| "an unreadable key".into());
         return Err(ProviderError::HostKeyChanged(Box::new(HostKeyMismatch {
             host: host.to_string(),
-            pattern: pattern.to_string(),
+            pattern: shown,
             known_hosts: path.to_path_buf(),
             pinned: format!("{t} {pinned_fp}"),
             presented,
@@ -249,6 +290,49 @@ mod tests {
         assert_eq!(
             check(&kh, "h0", "10.0.0.1", &k2, pin).unwrap(),
             HostKeyCheck::Pinned
+        );
+    }
+
+    #[test]
+    fn moved_port_accepts_only_the_earlier_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let kh = dir.path().join("known_hosts");
+        let k1 = blob("ssh-ed25519", b"one");
+        let k2 = blob("ssh-ed25519", b"two");
+        let strict = HostKeyPolicy::Strict;
+        let pin = HostKeyPolicy::PinOnFirstContact;
+        let moved = "[10.0.0.1]:2222";
+        // Nothing pinned anywhere: the policy decides.
+        assert!(matches!(
+            check_moved(&kh, "h0", moved, Some("10.0.0.1"), &k1, strict),
+            Err(ProviderError::HostKeyUnknown { .. })
+        ));
+        check(&kh, "h0", "10.0.0.1", &k1, pin).unwrap();
+        // Another key on the new port is a changed key, even when pinning
+        // is allowed; the hint names the pin to forget.
+        let err = check_moved(&kh, "h0", moved, Some("10.0.0.1"), &k2, pin).unwrap_err();
+        assert!(err.to_string().contains("-R '10.0.0.1'"), "{err}");
+        assert!(lookup(&kh, moved).unwrap().is_empty());
+        // The same key is pinned for the new port even under Strict, once.
+        assert_eq!(
+            check_moved(&kh, "h0", moved, Some("10.0.0.1"), &k1, strict).unwrap(),
+            HostKeyCheck::Pinned
+        );
+        assert_eq!(
+            check_moved(&kh, "h0", moved, Some("10.0.0.1"), &k1, strict).unwrap(),
+            HostKeyCheck::Verified
+        );
+        assert_eq!(
+            check(&kh, "h0", moved, &k1, strict).unwrap(),
+            HostKeyCheck::Verified
+        );
+        let text = std::fs::read_to_string(&kh).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(
+            text.lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("[10.0.0.1]:2222 ssh-ed25519 ")
         );
     }
 

@@ -1,7 +1,7 @@
 //! One session per server, opened on first use and reused.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures::future::join_all;
@@ -28,8 +28,9 @@ type Slot = Arc<Mutex<Option<Arc<SshSession>>>>;
 /// ```
 pub struct SshPool {
     options: SshOptions,
-    targets: BTreeMap<String, SshTarget>,
+    targets: std::sync::Mutex<BTreeMap<String, SshTarget>>,
     order: Vec<String>,
+    ssh_config: Option<PathBuf>,
     slots: std::sync::Mutex<HashMap<String, Slot>>,
 }
 
@@ -46,18 +47,20 @@ impl SshPool {
     pub fn new(options: SshOptions) -> Self {
         SshPool {
             options,
-            targets: BTreeMap::new(),
+            targets: std::sync::Mutex::new(BTreeMap::new()),
             order: Vec::new(),
+            ssh_config: None,
             slots: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
     /// Add (or replace) a server.
     pub fn add(&mut self, target: SshTarget) {
-        if !self.targets.contains_key(&target.host) {
+        let targets = self.targets.get_mut().unwrap_or_else(|p| p.into_inner());
+        if !targets.contains_key(&target.host) {
             self.order.push(target.host.clone());
         }
-        self.targets.insert(target.host.clone(), target);
+        targets.insert(target.host.clone(), target);
     }
 
     /// The servers of the ssh_config that build-infra wrote, with strict
@@ -70,6 +73,7 @@ impl SshPool {
             .and_then(|h| h.known_hosts.clone())
             .unwrap_or_else(|| path.with_file_name("known_hosts"));
         let mut pool = SshPool::new(SshOptions::new(known_hosts));
+        pool.ssh_config = Some(path.to_path_buf());
         for h in config.hosts {
             let key = h
                 .identity_file
@@ -102,15 +106,7 @@ impl SshPool {
 
     /// The session to `host`, opening it when needed.
     pub async fn session(&self, host: &str) -> Result<Arc<SshSession>> {
-        let target = self
-            .targets
-            .get(host)
-            .ok_or_else(|| ProviderError::UnknownHost {
-                host: host.to_string(),
-                path: self.options.known_hosts.clone(),
-                known: self.order.join(", "),
-            })?
-            .clone();
+        let target = self.target(host)?;
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             slots.entry(host.to_string()).or_default().clone()
@@ -124,6 +120,58 @@ impl SshPool {
         let s = Arc::new(SshSession::connect(target, self.options.clone()).await?);
         *guard = Some(s.clone());
         Ok(s)
+    }
+
+    /// Where and as whom the pool logs in to `host`.
+    pub fn target(&self, host: &str) -> Result<SshTarget> {
+        self.targets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(host)
+            .cloned()
+            .ok_or_else(|| ProviderError::UnknownHost {
+                host: host.to_string(),
+                path: self
+                    .ssh_config
+                    .clone()
+                    .unwrap_or_else(|| self.options.known_hosts.clone()),
+                known: self.order.join(", "),
+            })
+    }
+
+    /// Follow `host`'s sshd to `port` (setup-hosts moved it there with
+    /// `hive_sshd_port`): connect to the new port, accepting only the host
+    /// key pinned for the old one (and pinning it for the new port, as
+    /// `[IP]:PORT` like OpenSSH), then set `Port` in the ssh_config the
+    /// pool was read from and use the new session from now on. Sessions
+    /// already handed out keep working until dropped. Returns whether
+    /// anything changed; nothing changes when the new port cannot be
+    /// reached.
+    pub async fn move_port(&self, host: &str, port: u16) -> Result<bool> {
+        let old = self.target(host)?;
+        if old.port == port {
+            return Ok(false);
+        }
+        let mut target = old.clone();
+        target.port = port;
+        let mut options = self.options.clone();
+        options.host_key_policy = super::known_hosts::HostKeyPolicy::Strict;
+        options.earlier_port = Some(old.port);
+        let session = Arc::new(SshSession::connect(target.clone(), options).await?);
+        if let Some(config) = &self.ssh_config {
+            SshConfig::set_port_in_file(config, host, port)?;
+        }
+        self.targets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(host.to_string(), target);
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.entry(host.to_string()).or_default().clone()
+        };
+        *slot.lock().await = Some(session);
+        tracing::info!(host, from = old.port, to = port, "sshd moved: following it");
+        Ok(true)
     }
 
     /// Run `command` on every server at once.

@@ -70,6 +70,10 @@ pub struct SshOptions {
     pub keepalive: Duration,
     /// Default limit for each command (none when `None`).
     pub command_timeout: Option<Duration>,
+    /// The port sshd listened on before it was moved (`hive_sshd_port`):
+    /// a key not yet pinned for the target's port is accepted (and pinned)
+    /// only when it is the key pinned for this earlier port.
+    pub earlier_port: Option<u16>,
 }
 
 impl SshOptions {
@@ -84,6 +88,7 @@ impl SshOptions {
             retry_delay: Duration::from_millis(500),
             keepalive: Duration::from_secs(30),
             command_timeout: None,
+            earlier_port: None,
         }
     }
 
@@ -205,7 +210,13 @@ impl Conn {
         })?;
         sess.set_tcp_stream(tcp);
         let pattern = known_hosts::host_pattern(&t.address, t.port);
-        let pinned = known_hosts::lookup(&o.known_hosts, &pattern)?;
+        let earlier = o
+            .earlier_port
+            .map(|p| known_hosts::host_pattern(&t.address, p));
+        let mut pinned = known_hosts::lookup(&o.known_hosts, &pattern)?;
+        if let (true, Some(e)) = (pinned.is_empty(), &earlier) {
+            pinned = known_hosts::lookup(&o.known_hosts, e)?;
+        }
         let supported = sess.supported_algs(MethodType::HostKey).unwrap_or_default();
         let prefs: Vec<String> = known_hosts::preferred_algorithms(&pinned)
             .split(',')
@@ -242,7 +253,14 @@ impl Conn {
             source: ssh2::Error::unknown(),
         })?;
         let key = key.to_vec();
-        let check = known_hosts::check(&o.known_hosts, &t.host, &pattern, &key, o.host_key_policy)?;
+        let check = known_hosts::check_moved(
+            &o.known_hosts,
+            &t.host,
+            &pattern,
+            earlier.as_deref(),
+            &key,
+            o.host_key_policy,
+        )?;
         let auth_result = match &t.auth {
             SshAuth::Key(path) => {
                 if !path.exists() {
