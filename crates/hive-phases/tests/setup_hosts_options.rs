@@ -17,7 +17,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hive_phases::setup::ForwardedEngines;
+use hive_phases::setup::{ForwardedEngines, follow_sshd_port};
 use hive_phases::setup_hosts::{
     EngineConnector, ExtRepository, HiveUser, HostShell, Server, ServerRole, SetupHosts,
     SetupHostsError, SetupHostsParams, SetupReport, SitePki, StepTag, TransportShell, UserGroup,
@@ -160,13 +160,19 @@ impl Stage {
         self.spec.context_dir.join("ssh_config")
     }
 
-    fn engines(&self) -> Arc<dyn EngineConnector> {
-        Arc::new(ForwardedEngines::new(&self.spec.context_dir, &std::env::temp_dir()).unwrap())
+    fn engines(&self, pool: &Arc<SshPool>) -> Arc<dyn EngineConnector> {
+        Arc::new(
+            ForwardedEngines::with_pool(
+                &self.spec.context_dir,
+                &std::env::temp_dir(),
+                pool.clone(),
+            )
+            .unwrap(),
+        )
     }
 
-    /// Fresh SSH sessions to every server.
-    fn shells(&self) -> Vec<Arc<dyn HostShell>> {
-        let pool = Arc::new(SshPool::from_ssh_config(&self.ssh_config()).unwrap());
+    /// Fresh SSH sessions to every server, all from `pool`.
+    fn shells(&self, pool: &Arc<SshPool>) -> Vec<Arc<dyn HostShell>> {
         self.spec
             .servers
             .iter()
@@ -179,10 +185,14 @@ impl Stage {
             .collect()
     }
 
+    /// A run wired as production wires it: one pool from the stage's
+    /// ssh_config for the shells and the engines, following sshd when the
+    /// base step moves it.
     async fn run(&self, p: &SetupHostsParams, tags: Option<&[StepTag]>) -> SetupReport {
-        let mut run = SetupHosts::new(p.clone())
-            .shells(self.shells())
-            .engines(self.engines());
+        let pool = Arc::new(SshPool::from_ssh_config(&self.ssh_config()).unwrap());
+        let mut run = follow_sshd_port(SetupHosts::new(p.clone()), pool.clone())
+            .shells(self.shells(&pool))
+            .engines(self.engines(&pool));
         if let Some(t) = tags {
             run = run.tags(t.iter().copied());
         }
@@ -725,8 +735,9 @@ async fn options_of_setup_hosts_on_real_servers() {
         assert!(!found, "{s}: the wrong password logged in {out}");
     }
 
-    // hive_sshd_port: sshd moves to 2222 over the running session; the
-    // stage's ssh_config must then say so for new connections.
+    // hive_sshd_port: sshd moves to 2222 over the running session; hive
+    // follows it: the stage's ssh_config says so for new connections and
+    // the servers' keys are pinned as `[IP]:2222`.
     let mut moved = p.clone();
     moved.sshd_port = 2222;
     let report = stage
@@ -743,20 +754,22 @@ async fn options_of_setup_hosts_on_real_servers() {
         ssh_banner_from(&outsider, HIVE_IP, 2222).is_empty(),
         "outsider reaches sshd on 2222"
     );
-    // What `hive build-infra` would have to write for the new port: the
-    // Port in ssh_config and the servers' keys pinned as `[IP]:2222`.
     let cfg = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, cfg.replace("  Port 22\n", "  Port 2222\n")).unwrap();
-    let known = context.join("known_hosts");
-    let pins = std::fs::read_to_string(&known).unwrap();
-    let moved_pins: String = pins
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once(' '))
-        .filter(|(host, _)| !host.starts_with('['))
-        .map(|(host, key)| format!("[{host}]:2222 {key}\n"))
-        .collect();
-    std::fs::write(&known, format!("{pins}{moved_pins}")).unwrap();
+    assert!(
+        cfg.contains("  Port 2222\n") && !cfg.contains("  Port 22\n"),
+        "{cfg}"
+    );
+    let pins = std::fs::read_to_string(context.join("known_hosts")).unwrap();
+    for ip in [HIVE_IP, "172.31.252.11"] {
+        let key_of = |pattern: &str| {
+            pins.lines()
+                .filter_map(|l| l.split_once(' '))
+                .find(|(h, _)| *h == pattern)
+                .map(|(_, k)| k.to_string())
+        };
+        assert!(key_of(ip).is_some(), "{pins}");
+        assert_eq!(key_of(&format!("[{ip}]:2222")), key_of(ip), "{pins}");
+    }
     let (ok, out) = ssh(&config, &[], &hive0, "true");
     assert!(ok, "ssh on 2222 with the stage's ssh_config: {out}");
     let start = Instant::now();

@@ -255,3 +255,53 @@ async fn sshd_moves_to_hive_sshd_port_and_hive_follows() {
 
     provider.destroy(&spec).await.unwrap();
 }
+
+/// `hive_sshd_port` of the inventory reaches build-infra's stage and
+/// setup-hosts' parameters (22 when unset); a bad value is refused.
+#[test]
+fn hive_sshd_port_maps_to_the_provider_stage() {
+    use hive_inventory::{ProjectLoader, StageName};
+    use hive_phases::site::StageSite;
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/inventory/pdns");
+    let check = |extra: &str, expected: Result<u16, &str>| {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("cp")
+            .arg("-r")
+            .arg(&src)
+            .arg(dir.path().join("pdns"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let root = dir.path().join("pdns");
+        let vars = root.join("inventory/group_vars/servers.yml");
+        let mut text = std::fs::read_to_string(&vars).unwrap();
+        text.push_str(extra);
+        std::fs::write(&vars, text).unwrap();
+        let project = ProjectLoader::new(&root)
+            .stage(StageName::Private)
+            .load()
+            .unwrap();
+        let site = StageSite::new(&project).unwrap();
+        match expected {
+            Ok(port) => {
+                assert_eq!(site.provider_stage().unwrap().sshd_port, port, "{extra}");
+                assert_eq!(
+                    site.setup_hosts_params().unwrap().sshd_port,
+                    port,
+                    "{extra}"
+                );
+            }
+            Err(message) => {
+                let err = site.provider_stage().unwrap_err().to_string();
+                assert!(err.contains(message), "{extra}: {err}");
+            }
+        }
+    };
+    check("", Ok(22));
+    check("hive_sshd_port: 2222\n", Ok(2222));
+    check("hive_sshd_port: \"10022\"\n", Ok(10022));
+    check(
+        "hive_sshd_port: 70000\n",
+        Err("hive_sshd_port must be a port number 1-65535"),
+    );
+}
