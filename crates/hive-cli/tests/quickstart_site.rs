@@ -274,4 +274,14 @@ fn quickstart_site_from_nothing() {
     }
     let resumed = hive(&root, &["all"]);
     assert!(resumed.status.success(), "{}", text(&resumed));
+
+    // Destroying the servers sends the stage back to its first phase: the
+    // next plan builds it again.
+    let destroyed = hive(&root, &["build-infra", "-D", "--yes"]);
+    assert!(destroyed.status.success(), "{}", text(&destroyed));
+    assert_eq!(containers(), "", "servers left after build-infra -D");
+    let plan = hive(&root, &["all", "-C"]);
+    assert!(plan.status.success(), "{}", text(&plan));
+    let out = String::from_utf8_lossy(&plan.stdout);
+    assert!(out.contains("would create 4 servers"), "{out}");
 }

@@ -84,29 +84,12 @@ pub fn build_infra(globals: &Globals, args: &BuildInfraArgs) -> Result<ExitCode>
     let project = globals.load()?;
     let site = StageSite::new(&project)?;
     let spec = site.provider_stage()?;
-    let provider = hive_provider::provider_for(&spec)?;
     let rt = super::runtime()?;
-    let stage = &spec.stage;
-    if args.halt {
-        outln!("=== build-infra -H: halting the servers of stage {stage}");
-        let report = rt.block_on(hive_provider::halt_infra(provider.as_ref(), &spec))?;
-        print_report("build-infra -H", &report)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    if args.destroy {
-        if !args.yes
-            && !confirm(&format!(
-                "destroy every server of stage {stage} of {} ({} servers)?",
-                spec.site,
-                spec.servers.len()
-            ))?
-        {
-            bail!("not destroyed: the answer was not yes");
-        }
-        outln!("=== build-infra -D: destroying the servers of stage {stage}");
-        let report = rt.block_on(hive_provider::destroy_infra(provider.as_ref(), &spec))?;
-        print_report("build-infra -D", &report)?;
-        return Ok(ExitCode::SUCCESS);
+    if args.halt || args.destroy {
+        // Halting or destroying while another run works on the stage would
+        // pull the servers from under it.
+        let _lock = super::run::lock(globals, &project)?;
+        return halt_or_destroy(&project, &spec, args, &rt);
     }
     super::run::phase_command(
         globals,
@@ -122,6 +105,42 @@ pub fn build_infra(globals: &Globals, args: &BuildInfraArgs) -> Result<ExitCode>
             }
         },
     )
+}
+
+/// `build-infra -H` and `build-infra -D`.
+fn halt_or_destroy(
+    project: &hive_inventory::Project,
+    spec: &hive_provider::StageSpec,
+    args: &BuildInfraArgs,
+    rt: &tokio::runtime::Runtime,
+) -> Result<ExitCode> {
+    let provider = hive_provider::provider_for(spec)?;
+    let stage = &spec.stage;
+    if args.halt {
+        outln!("=== build-infra -H: halting the servers of stage {stage}");
+        let report = rt.block_on(hive_provider::halt_infra(provider.as_ref(), spec))?;
+        print_report("build-infra -H", &report)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.yes
+        && !confirm(&format!(
+            "destroy every server of stage {stage} of {} ({} servers)?",
+            spec.site,
+            spec.servers.len()
+        ))?
+    {
+        bail!("not destroyed: the answer was not yes");
+    }
+    outln!("=== build-infra -D: destroying the servers of stage {stage}");
+    let report = rt.block_on(hive_provider::destroy_infra(provider.as_ref(), spec))?;
+    print_report("build-infra -D", &report)?;
+    // The next `hive all` builds the stage from its first phase again.
+    hive_phases::state::save_start_phase(
+        project.root_dir(),
+        project.stage().as_str(),
+        Phase::BuildInfra,
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// build-infra in check mode: the servers a run would create. Once the

@@ -447,6 +447,12 @@ pub(crate) fn firewall_script(p: &SetupHostsParams) -> String {
             "-p tcp -m conntrack --ctstate NEW --ctorigdstport {} -j DROP",
             p.sshd_port
         ));
+    } else if p.sshd_port >= 10000 {
+        // sshd open to all on a port the high-port rule below would close.
+        rules.push(format!(
+            "-p tcp -m conntrack --ctorigdstport {} -j RETURN",
+            p.sshd_port
+        ));
     }
     let mut tcp = vec![2376u16, 2377, 7946, p.registry_port, p.syslog_port];
     tcp.dedup();
@@ -934,6 +940,19 @@ mod tests {
         assert!(s.contains(&format!("N={}\n", rules.len())));
         // Nothing below 10000 but the cluster ports and sshd is closed.
         assert!(!rules.iter().any(|r| r.contains("--ctorigdstport 80 ")));
+
+        // sshd on a high port without source restriction stays reachable.
+        p.ssh_source_ips.clear();
+        p.sshd_port = 10022;
+        let s = firewall_script(&p);
+        let ssh = s
+            .find("-p tcp -m conntrack --ctorigdstport 10022 -j RETURN")
+            .expect("sshd rule");
+        let high = s.find("--ctorigdstport 10000:65535 -j DROP").unwrap();
+        assert!(ssh < high, "{s}");
+        // On the usual port no extra rule is needed.
+        p.sshd_port = 22;
+        assert!(!firewall_script(&p).contains("--ctorigdstport 22 -j RETURN"));
     }
 
     #[test]
