@@ -253,6 +253,23 @@ async fn sshd_moves_to_hive_sshd_port_and_hive_follows() {
     assert_eq!(std::fs::read(&config).unwrap(), config_before);
     assert_eq!(std::fs::read(&known).unwrap(), known_before);
 
+    // Then to a port that the firewall of the earlier runs closes to
+    // everything but the stage's servers (10000 and above): the base step
+    // opens it before sshd moves, so hive does not lock itself out, and the
+    // firewall step then keeps it open.
+    let mut high = p.clone();
+    high.sshd_port = 10022;
+    let report = run(&spec, &high).await;
+    println!("move to 10022:\n{report}");
+    assert!(report.success(), "{report}");
+    for ip in IPS {
+        assert!(banner(ip, 10022).starts_with("SSH-2.0"), "{ip}");
+        assert!(banner(ip, PORT).is_empty(), "{ip}: port {PORT} still open");
+    }
+    let report = run(&spec, &high).await;
+    assert!(report.success(), "{report}");
+    assert_eq!(report.change_count(), 0, "{report}");
+
     provider.destroy(&spec).await.unwrap();
 }
 

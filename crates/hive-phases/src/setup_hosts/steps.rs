@@ -117,11 +117,37 @@ pub(crate) fn cert_names(server: &Server) -> Vec<String> {
     v
 }
 
-fn reload_sshd(os: OsFamily) -> String {
+fn reload_sshd(os: OsFamily, p: &SetupHostsParams) -> String {
     let s = os.sshd_service();
-    format!(
+    let mut script = format!(
         "sshd -t && {{ systemctl reload {s} 2>/dev/null || systemctl restart {s} 2>/dev/null || kill -HUP \"$(cat /run/sshd.pid)\"; }}"
-    )
+    );
+    // A firewall from an earlier run closes ports of 10000 and above to the
+    // mother machine until the firewall step rewrites it: open the new sshd
+    // port first, or hive would lock itself out.
+    if p.sshd_port >= 10000 {
+        let sources: Vec<Option<&str>> = if p.ssh_source_ips.is_empty() {
+            vec![None]
+        } else {
+            p.ssh_source_ips
+                .iter()
+                .map(|ip| Some(ip.as_str()))
+                .collect()
+        };
+        let mut open = String::from("if iptables -w -n -L HIVE-FIREWALL >/dev/null 2>&1; then");
+        for src in sources {
+            let rule = match src {
+                Some(ip) => format!("-p tcp -s {ip} --dport {} -j RETURN", p.sshd_port),
+                None => format!("-p tcp --dport {} -j RETURN", p.sshd_port),
+            };
+            open.push_str(&format!(
+                " iptables -w -C HIVE-FIREWALL {rule} 2>/dev/null || iptables -w -I HIVE-FIREWALL 1 {rule};"
+            ));
+        }
+        open.push_str(" fi; ");
+        script = open + &script;
+    }
+    script
 }
 
 /// The sshd settings hive enforces.
@@ -217,7 +243,7 @@ pub(crate) fn base_items(p: &SetupHostsParams, server: &Server, os: OsFamily) ->
     ));
     items.push(
         Item::file("/etc/ssh/sshd_config.d/00-hive.conf", sshd_config(p), 0o644)
-            .notify(reload_sshd(os)),
+            .notify(reload_sshd(os, p)),
     );
     items.push(Item::block("/etc/hosts", "servers", hosts_block(p)));
     if !p.ntp_servers.is_empty() {
@@ -953,6 +979,24 @@ mod tests {
         // On the usual port no extra rule is needed.
         p.sshd_port = 22;
         assert!(!firewall_script(&p).contains("--ctorigdstport 22 -j RETURN"));
+    }
+
+    #[test]
+    fn moving_sshd_to_a_high_port_opens_it_before_the_reload() {
+        let mut p = params();
+        assert!(!reload_sshd(OsFamily::Debian, &p).contains("iptables"));
+        p.sshd_port = 10022;
+        let r = reload_sshd(OsFamily::Debian, &p);
+        let open = r
+            .find("iptables -w -I HIVE-FIREWALL 1 -p tcp --dport 10022 -j RETURN")
+            .expect("rule");
+        assert!(open < r.find("systemctl reload").unwrap(), "{r}");
+        p.ssh_source_ips = vec!["192.0.2.0/24".into()];
+        let r = reload_sshd(OsFamily::Debian, &p);
+        assert!(
+            r.contains("-p tcp -s 192.0.2.0/24 --dport 10022 -j RETURN"),
+            "{r}"
+        );
     }
 
     #[test]
