@@ -19,6 +19,10 @@
 //! naming it, and `-x` leaving that hive out; destroy, and destroy again
 //! changes nothing.
 
+mod common;
+
+use common::docker;
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -60,25 +64,13 @@ const TOOLS: [&str; 15] = [
     "docker",
 ];
 
-fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker").args(args).output().expect("docker")
-}
-
 fn container(server: &str) -> String {
     format!("{PREFIX}{server}")
 }
 
 /// `sh -c script` in the container of `server`; (success, stdout + stderr).
 fn on(server: &str, script: &str) -> (bool, String) {
-    let out = docker(&["exec", &container(server), "sh", "-c", script]);
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    common::exec(&container(server), script)
 }
 
 fn on_ok(server: &str, script: &str) -> String {
@@ -91,27 +83,7 @@ fn on_ok(server: &str, script: &str) -> String {
 struct Cleanup;
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        if std::env::var_os("HDRBD_KEEP").is_some() {
-            return;
-        }
-        for (kind, list) in [
-            ("container", vec!["ps", "-aq"]),
-            ("volume", vec!["volume", "ls", "-q"]),
-            ("network", vec!["network", "ls", "-q"]),
-        ] {
-            let filter = format!("label={STAGE_LABEL}");
-            let mut args = list.clone();
-            args.extend(["--filter", filter.as_str()]);
-            let ids = String::from_utf8_lossy(&docker(&args).stdout).into_owned();
-            for id in ids.lines().filter(|l| !l.is_empty()) {
-                let rm: Vec<&str> = match kind {
-                    "container" => vec!["rm", "-f", "-v", id],
-                    "volume" => vec!["volume", "rm", "-f", id],
-                    _ => vec!["network", "rm", id],
-                };
-                let _ = docker(&rm);
-            }
-        }
+        common::remove_labelled(STAGE_LABEL, "HDRBD_KEEP");
     }
 }
 

@@ -12,15 +12,19 @@
 //! the time zone, the locale, users and groups and the refused root login
 //! are as asked; a second run changes nothing.
 
+mod common;
+
+use common::{docker, docker_ok};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hive_phases::setup::{ForwardedEngines, follow_sshd_port};
+use hive_phases::setup::{ForwardedEngines, PoolShell, follow_sshd_port};
 use hive_phases::setup_hosts::{
     EngineConnector, ExtRepository, HiveUser, HostShell, Server, ServerRole, SetupHosts,
-    SetupHostsError, SetupHostsParams, SetupReport, SitePki, StepTag, TransportShell, UserGroup,
+    SetupHostsParams, SetupReport, SitePki, StepTag, UserGroup,
 };
 use hive_provider::{
     BuildInfraOptions, DockerProvider, Provider, ServerSpec, SshPool, StageSpec, build_infra,
@@ -43,31 +47,9 @@ const EXT_PASSWORD: &str = "hsetopt-Ext-Secret-4711";
 const OUTSIDER_IP: &str = "172.31.252.40";
 const NTP_SERVERS: [&str; 2] = ["192.0.2.123", "198.51.100.7"];
 
-fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker").args(args).output().expect("docker")
-}
-
-fn docker_ok(args: &[&str]) -> String {
-    let out = docker(args);
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// `sh -c script` in the container of server `name`; (success, stdout + stderr).
 fn on(name: &str, script: &str) -> (bool, String) {
-    let out = docker(&["exec", &format!("{PREFIX}{name}"), "sh", "-c", script]);
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    common::exec(&format!("{PREFIX}{name}"), script)
 }
 
 fn on_ok(name: &str, script: &str) -> String {
@@ -102,27 +84,7 @@ fn ssh(config: &Path, extra: &[&str], host: &str, command: &str) -> (bool, Strin
 struct Cleanup;
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        if std::env::var_os("HSETOPT_KEEP").is_some() {
-            return;
-        }
-        for (kind, list) in [
-            ("container", vec!["ps", "-aq"]),
-            ("volume", vec!["volume", "ls", "-q"]),
-            ("network", vec!["network", "ls", "-q"]),
-        ] {
-            let filter = format!("label={STAGE_LABEL}");
-            let mut args = list.clone();
-            args.extend(["--filter", filter.as_str()]);
-            let ids = String::from_utf8_lossy(&docker(&args).stdout).into_owned();
-            for id in ids.lines().filter(|l| !l.is_empty()) {
-                let rm: Vec<&str> = match kind {
-                    "container" => vec!["rm", "-f", "-v", id],
-                    "volume" => vec!["volume", "rm", "-f", id],
-                    _ => vec!["network", "rm", id],
-                };
-                let _ = docker(&rm);
-            }
-        }
+        common::remove_labelled(STAGE_LABEL, "HSETOPT_KEEP");
     }
 }
 
@@ -176,12 +138,7 @@ impl Stage {
         self.spec
             .servers
             .iter()
-            .map(|s| {
-                Arc::new(PoolShell {
-                    pool: pool.clone(),
-                    host: s.name.clone(),
-                }) as Arc<dyn HostShell>
-            })
+            .map(|s| Arc::new(PoolShell::new(pool.clone(), &s.name)) as Arc<dyn HostShell>)
             .collect()
     }
 
@@ -197,34 +154,6 @@ impl Stage {
             run = run.tags(t.iter().copied());
         }
         run.run().await.unwrap()
-    }
-}
-
-/// A server's shell from the pool's (lazily opened, reused) session.
-struct PoolShell {
-    pool: Arc<SshPool>,
-    host: String,
-}
-
-#[async_trait::async_trait]
-impl HostShell for PoolShell {
-    fn host(&self) -> &str {
-        &self.host
-    }
-    async fn run(
-        &self,
-        script: &str,
-        stdin: Option<&[u8]>,
-    ) -> hive_phases::setup_hosts::Result<hive_phases::setup_hosts::ShellOutput> {
-        let session =
-            self.pool
-                .session(&self.host)
-                .await
-                .map_err(|e| SetupHostsError::Unreachable {
-                    host: self.host.clone(),
-                    reason: e.to_string(),
-                })?;
-        TransportShell::new(session).run(script, stdin).await
     }
 }
 

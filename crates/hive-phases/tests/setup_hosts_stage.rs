@@ -11,15 +11,19 @@
 //! nothing, a second run changes nothing, `-T` and `-l` narrow the run, and a
 //! server that is down fails alone.
 
+mod common;
+
+use common::docker_ok;
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hive_phases::setup::ForwardedEngines;
+use hive_phases::setup::{ForwardedEngines, PoolShell};
 use hive_phases::setup_hosts::{
     EngineConnector, HiveUser, HostShell, Server, ServerRole, SetupHosts, SetupHostsError,
-    SetupHostsParams, SetupReport, StepTag, TransportShell, UserGroup,
+    SetupHostsParams, SetupReport, StepTag, UserGroup,
 };
 use hive_provider::{
     BuildInfraOptions, DockerProvider, Provider, ServerSpec, SshPool, StageSpec, build_infra,
@@ -29,58 +33,16 @@ const PREFIX: &str = "hsetup-test-";
 const STAGE_LABEL: &str = "io.hive.stage=hsetup-test-hsetup-private";
 const SUBNET: &str = "172.31.250.0/24";
 
-fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker").args(args).output().expect("docker")
-}
-
-fn docker_ok(args: &[&str]) -> String {
-    let out = docker(args);
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// `sh -c script` in the container of server `name`; (success, stdout + stderr).
 fn on(name: &str, script: &str) -> (bool, String) {
-    let out = docker(&["exec", &format!("{PREFIX}{name}"), "sh", "-c", script]);
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    common::exec(&format!("{PREFIX}{name}"), script)
 }
 
 /// Removes whatever the test created, even when it fails half-way.
 struct Cleanup;
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        if std::env::var_os("HSETUP_KEEP").is_some() {
-            return;
-        }
-        for (kind, list) in [
-            ("container", vec!["ps", "-aq"]),
-            ("volume", vec!["volume", "ls", "-q"]),
-            ("network", vec!["network", "ls", "-q"]),
-        ] {
-            let filter = format!("label={STAGE_LABEL}");
-            let mut args = list.clone();
-            args.extend(["--filter", filter.as_str()]);
-            let ids = String::from_utf8_lossy(&docker(&args).stdout).into_owned();
-            for id in ids.lines().filter(|l| !l.is_empty()) {
-                let rm: Vec<&str> = match kind {
-                    "container" => vec!["rm", "-f", "-v", id],
-                    "volume" => vec!["volume", "rm", "-f", id],
-                    _ => vec!["network", "rm", id],
-                };
-                let _ = docker(&rm);
-            }
-        }
+        common::remove_labelled(STAGE_LABEL, "HSETUP_KEEP");
     }
 }
 
@@ -134,41 +96,8 @@ impl Stage {
         self.spec
             .servers
             .iter()
-            .map(|s| {
-                Arc::new(PoolShell {
-                    pool: pool.clone(),
-                    host: s.name.clone(),
-                }) as Arc<dyn HostShell>
-            })
+            .map(|s| Arc::new(PoolShell::new(pool.clone(), &s.name)) as Arc<dyn HostShell>)
             .collect()
-    }
-}
-
-/// A server's shell from the pool's (lazily opened, reused) session.
-struct PoolShell {
-    pool: Arc<SshPool>,
-    host: String,
-}
-
-#[async_trait::async_trait]
-impl HostShell for PoolShell {
-    fn host(&self) -> &str {
-        &self.host
-    }
-    async fn run(
-        &self,
-        script: &str,
-        stdin: Option<&[u8]>,
-    ) -> hive_phases::setup_hosts::Result<hive_phases::setup_hosts::ShellOutput> {
-        let session =
-            self.pool
-                .session(&self.host)
-                .await
-                .map_err(|e| SetupHostsError::Unreachable {
-                    host: self.host.clone(),
-                    reason: e.to_string(),
-                })?;
-        TransportShell::new(session).run(script, stdin).await
     }
 }
 

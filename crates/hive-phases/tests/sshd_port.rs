@@ -11,6 +11,10 @@
 //! closed, a second full run and a re-run of build-infra change nothing,
 //! and plain `ssh -F ssh_config` reaches the servers.
 
+mod common;
+
+use common::docker;
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -29,35 +33,11 @@ const SUBNET: &str = "172.31.253.0/24";
 const IPS: [&str; 2] = ["172.31.253.10", "172.31.253.11"];
 const PORT: u16 = 2222;
 
-fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker").args(args).output().expect("docker")
-}
-
 /// Removes whatever the test created, even when it fails half-way.
 struct Cleanup;
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        if std::env::var_os("HSSHPORT_KEEP").is_some() {
-            return;
-        }
-        for (kind, list) in [
-            ("container", vec!["ps", "-aq"]),
-            ("volume", vec!["volume", "ls", "-q"]),
-            ("network", vec!["network", "ls", "-q"]),
-        ] {
-            let filter = format!("label={STAGE_LABEL}");
-            let mut args = list.clone();
-            args.extend(["--filter", filter.as_str()]);
-            let ids = String::from_utf8_lossy(&docker(&args).stdout).into_owned();
-            for id in ids.lines().filter(|l| !l.is_empty()) {
-                let rm: Vec<&str> = match kind {
-                    "container" => vec!["rm", "-f", "-v", id],
-                    "volume" => vec!["volume", "rm", "-f", id],
-                    _ => vec!["network", "rm", id],
-                };
-                let _ = docker(&rm);
-            }
-        }
+        common::remove_labelled(STAGE_LABEL, "HSSHPORT_KEEP");
     }
 }
 
