@@ -26,7 +26,7 @@ done
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 echo "setup-hosts on 4 servers: $runs stage build(s), $reruns no-change re-runs each"
 printf '%-10s %12s %12s\n' step "first (s)" "re-run (s)"
-for step in base pki docker swarm registry firewall logs addon total; do
+for step in base pki docker swarm registry firewall drbd logs addon total; do
   f=$(awk -v s="$step" '$2=="first" && $3==s {print $4}' "$out" | median)
   r=$(awk -v s="$step" '$2=="rerun" && $3==s {print $4}' "$out" | median)
   printf '%-10s %12s %12s\n' "$step" "$f" "$r"
