@@ -20,6 +20,9 @@ pub struct BuildInfraOptions {
     pub ssh_wait: Duration,
     /// Connect timeout of each attempt (10 s).
     pub connect_timeout: Duration,
+    /// `-l`: only these servers (by name) are built and reached; the
+    /// others keep their entries in ssh_config. Empty: every server.
+    pub limit: Vec<String>,
 }
 
 impl Default for BuildInfraOptions {
@@ -27,6 +30,7 @@ impl Default for BuildInfraOptions {
         BuildInfraOptions {
             ssh_wait: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(10),
+            limit: Vec::new(),
         }
     }
 }
@@ -281,6 +285,14 @@ pub async fn build_infra(
     options: &BuildInfraOptions,
 ) -> Result<BuildInfraReport> {
     provider.validate(stage)?;
+    let full = stage;
+    let limited;
+    let stage = if options.limit.is_empty() {
+        stage
+    } else {
+        limited = limited_stage(provider, stage, &options.limit)?;
+        &limited
+    };
     let key_generated = ensure_key_pair(
         &stage.private_key_path(),
         &format!("hive@{}.{}", stage.stage, stage.site),
@@ -317,9 +329,23 @@ pub async fn build_infra(
             line: 0,
         })
         .collect();
-    // The repository server last, as `hive ssh` and hive-builder expect.
-    hosts.sort_by_key(|h| h.role == Some(crate::stage::ServerRole::Repository));
     let ssh_config = stage.ssh_config_path();
+    if !options.limit.is_empty() && ssh_config.exists() {
+        // The servers left out keep their entries.
+        for h in SshConfig::load(&ssh_config)?.hosts {
+            if !hosts.iter().any(|x| x.name == h.name) {
+                hosts.push(h);
+            }
+        }
+    }
+    // In the stage's order, the repository server last, as `hive ssh` and
+    // hive-builder expect.
+    hosts.sort_by_key(|h| {
+        (
+            h.role == Some(crate::stage::ServerRole::Repository),
+            full.servers.iter().position(|s| s.name == h.name),
+        )
+    });
     write_atomic(
         &ssh_config,
         SshConfig { hosts }.render(&stage.stage).as_bytes(),
@@ -332,6 +358,41 @@ pub async fn build_infra(
         ssh_config,
         known_hosts: kh,
     })
+}
+
+/// The stage with only the servers of `limit` (`build-infra -l`).
+fn limited_stage(
+    provider: &dyn Provider,
+    stage: &StageSpec,
+    limit: &[String],
+) -> Result<StageSpec> {
+    if provider.name() == "vagrant" {
+        return Err(ProviderError::InvalidStage {
+            stage: stage.stage.clone(),
+            key: "provider".into(),
+            message: "build-infra -l is not supported with the vagrant provider (its Vagrantfile holds every server); run build-infra without -l".into(),
+        });
+    }
+    let known = || {
+        stage
+            .servers
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for name in limit {
+        if !stage.servers.iter().any(|s| &s.name == name) {
+            return Err(ProviderError::InvalidStage {
+                stage: stage.stage.clone(),
+                key: "-l".into(),
+                message: format!("no server named {name}; servers: {}", known()),
+            });
+        }
+    }
+    let mut sub = stage.clone();
+    sub.servers.retain(|s| limit.contains(&s.name));
+    Ok(sub)
 }
 
 /// `hive build-infra -H`: stop the stage's servers.

@@ -301,6 +301,43 @@ async fn docker_stage_then_prepared_stage() {
     let again = build_infra(&provider, &docker_stage, &opts).await.unwrap();
     assert!(!again.changed(), "{again:?}");
 
+    // -l: a server removed behind hive's back is built again alone; the
+    // others keep their entries in ssh_config (checked below, where every
+    // server is reached through it).
+    docker_cli(&["rm", "-f", "-v", &format!("{PREFIX}p-hive1.hprov")]);
+    let limited = BuildInfraOptions {
+        limit: vec!["p-hive1.hprov".into()],
+        ..BuildInfraOptions::default()
+    };
+    let rebuilt = build_infra(&provider, &docker_stage, &limited)
+        .await
+        .unwrap();
+    assert_eq!(
+        rebuilt.provider.servers,
+        vec![("p-hive1.hprov".to_string(), ServerChange::Created)]
+    );
+    assert_eq!(rebuilt.servers.len(), 1);
+    let cfg = std::fs::read_to_string(&ssh_config).unwrap();
+    for i in 0..4 {
+        assert!(cfg.contains(&format!("Host p-hive{i}.hprov\n")), "{cfg}");
+    }
+    assert!(
+        cfg.rfind("Host p-hive3.hprov") > cfg.rfind("Host p-hive2.hprov"),
+        "repository server last"
+    );
+    let unknown = BuildInfraOptions {
+        limit: vec!["p-nosuch.hprov".into()],
+        ..BuildInfraOptions::default()
+    };
+    let err = build_infra(&provider, &docker_stage, &unknown)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no server named p-nosuch.hprov; servers: p-hive0.hprov"),
+        "{err}"
+    );
+
     let pool = SshPool::from_ssh_config(&ssh_config).unwrap();
     check_servers(&pool, "admin", &ssh_config).await;
 

@@ -27,6 +27,16 @@ pub struct BuildInfraArgs {
     /// Seconds to wait for each server to answer on SSH.
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     pub ssh_wait: u64,
+    /// Only these servers (comma separated): build and reach them, keep the
+    /// others' entries in ssh_config. Not with -H/-D, which act on the whole stage.
+    #[arg(
+        short = 'l',
+        long = "limit",
+        value_delimiter = ',',
+        value_name = "SERVER",
+        conflicts_with_all = ["halt", "destroy"]
+    )]
+    pub limit: Vec<String>,
     /// Check mode: print which servers would be created and change nothing.
     #[arg(short = 'C', long = "check", conflicts_with_all = ["halt", "destroy"])]
     pub check: bool,
@@ -101,7 +111,7 @@ pub fn build_infra(globals: &Globals, args: &BuildInfraArgs) -> Result<ExitCode>
             if args.check {
                 plan_build_infra(&spec)
             } else {
-                rt.block_on(run_build_infra(&spec, args.ssh_wait))
+                rt.block_on(run_build_infra(&spec, args.ssh_wait, &args.limit))
             }
         },
     )
@@ -169,16 +179,26 @@ pub fn plan_build_infra(spec: &hive_provider::StageSpec) -> Result<Vec<Change>> 
 pub async fn run_build_infra(
     spec: &hive_provider::StageSpec,
     ssh_wait: u64,
+    limit: &[String],
 ) -> Result<Vec<Change>> {
     let provider = hive_provider::provider_for(spec)?;
     let stage = &spec.stage;
-    outln!(
-        "=== build-infra: {} servers of stage {stage} with provider {}",
-        spec.servers.len(),
-        spec.provider
-    );
+    if limit.is_empty() {
+        outln!(
+            "=== build-infra: {} servers of stage {stage} with provider {}",
+            spec.servers.len(),
+            spec.provider
+        );
+    } else {
+        outln!(
+            "=== build-infra -l: {} of stage {stage} with provider {}",
+            limit.join(", "),
+            spec.provider
+        );
+    }
     let options = BuildInfraOptions {
         ssh_wait: std::time::Duration::from_secs(ssh_wait),
+        limit: limit.to_vec(),
         ..Default::default()
     };
     let report = hive_provider::build_infra(provider.as_ref(), spec, &options).await?;

@@ -69,7 +69,7 @@ impl<'a> PhaseRunner<'a> {
         }
         let changes = match phase {
             Phase::BuildInfra if self.check => super::infra::plan_build_infra(&self.spec)?,
-            Phase::BuildInfra => super::infra::run_build_infra(&self.spec, 120).await?,
+            Phase::BuildInfra => super::infra::run_build_infra(&self.spec, 120, &[]).await?,
             Phase::SetupHosts => {
                 let options = SetupOptions {
                     check: self.check,
