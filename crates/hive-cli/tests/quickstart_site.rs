@@ -9,30 +9,16 @@
 //! `hive/debian-server`, `hive/registry` and `hive-test/debian` images) and
 //! the Debian mirrors (setup-hosts installs packages on the servers).
 
+mod common;
+
+use common::{hive, text};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 const SITE: &str = "e2e.example";
 const NET: &str = "192.168.202";
-
-fn hive(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hive"))
-        .arg("-r")
-        .arg(root)
-        .args(args)
-        .output()
-        .expect("run hive")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// A copy of examples/quickstart under its own name and network, so that it
 /// never meets a quickstart site built by the main job.

@@ -3,39 +3,11 @@
 //! stage's SSH configuration). The readings over SSH are checked end to
 //! end by hive-phases' tests/drbd_stage.rs through the same library call.
 
+mod common;
+
+use common::{copy_dir, hive, text};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn hive(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hive"))
-        .arg("-r")
-        .arg(root)
-        .args(args)
-        .output()
-        .expect("run hive")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 /// A scratch copy of a project of the repository.
 fn project(rel: &str) -> (tempfile::TempDir, PathBuf) {

@@ -407,8 +407,9 @@ pub async fn build_image(
     };
     changes.push(format!("LABEL {SETTINGS_LABEL}={settings}"));
     let latest = format!("{repo}:latest");
-    if !opts.rebuild && report.changed().is_empty() {
-        let same = docker
+    let keep = !opts.rebuild
+        && report.changed().is_empty()
+        && docker
             .inspect_image(&latest)
             .await
             .ok()
@@ -416,41 +417,26 @@ pub async fn build_image(
             .and_then(|c| c.labels)
             .and_then(|l| l.get(SETTINGS_LABEL).cloned())
             .is_some_and(|v| v == settings);
-        if same && opts.runner.is_check_mode() {
-            progress(BuildEvent::Skipped(format!(
-                "check mode: no task would change and the settings are those of {latest}"
-            )));
-            return Ok(Some(BuiltImage {
-                latest: latest.clone(),
-                timestamped: latest,
-                report,
-                new_image: false,
-            }));
-        }
-        if same {
-            // Push again (cheap when the registry has it, and it may not if
-            // the last run stopped after the commit).
-            push(docker, &repo, "latest", registry).await?;
-            progress(BuildEvent::Skipped(format!(
-                "no task changed and the settings are those of {latest}: kept it"
-            )));
-            return Ok(Some(BuiltImage {
-                latest: latest.clone(),
-                timestamped: latest,
-                report,
-                new_image: false,
-            }));
-        }
-    }
-    if opts.runner.is_check_mode() {
-        progress(BuildEvent::Skipped(format!(
-            "check mode: would commit and push a new {latest}"
-        )));
+    let check = opts.runner.is_check_mode();
+    if keep || check {
+        let why = match (keep, check) {
+            (true, true) => {
+                format!("check mode: no task would change and the settings are those of {latest}")
+            }
+            (true, false) => {
+                // Push again (cheap when the registry has it, and it may not
+                // if the last run stopped after the commit).
+                push(docker, &repo, "latest", registry).await?;
+                format!("no task changed and the settings are those of {latest}: kept it")
+            }
+            _ => format!("check mode: would commit and push a new {latest}"),
+        };
+        progress(BuildEvent::Skipped(why));
         return Ok(Some(BuiltImage {
             latest: latest.clone(),
             timestamped: latest,
             report,
-            new_image: true,
+            new_image: !keep,
         }));
     }
     let changes = changes.join("\n");

@@ -10,8 +10,8 @@ use hive_provider::SshPool;
 
 use crate::Error;
 use crate::setup_hosts::{
-    AddonRunner, HostShell, SetupHosts, SetupHostsError, SetupProgress, SetupReport, ShellOutput,
-    StepTag, TransportShell,
+    AddonRunner, HostShell, SetupHosts, SetupHostsError, SetupHostsParams, SetupProgress,
+    SetupReport, ShellOutput, StepTag, TransportShell,
 };
 use crate::site::StageSite;
 
@@ -132,6 +132,29 @@ pub fn follow_sshd_port(phase: SetupHosts, pool: Arc<SshPool>) -> SetupHosts {
     })
 }
 
+/// setup-hosts for `params`, wired to the stage's servers as `hive
+/// setup-hosts` wires it: one SSH pool from `<context_dir>/ssh_config` for
+/// the servers' shells and their forwarded Docker engines (sockets under
+/// `temp_dir`), following sshd when the base step moves it. Returns the
+/// phase and the pool (for the caller's own hooks).
+pub fn connected_phase(
+    params: SetupHostsParams,
+    context_dir: &Path,
+    temp_dir: &Path,
+) -> Result<(SetupHosts, Arc<SshPool>), Error> {
+    let pool = stage_pool(context_dir)?;
+    let engines = ForwardedEngines::with_pool(context_dir, temp_dir, pool.clone())?;
+    let shells: Vec<Arc<dyn HostShell>> = params
+        .servers
+        .iter()
+        .map(|s| Arc::new(PoolShell::new(pool.clone(), &s.name)) as Arc<dyn HostShell>)
+        .collect();
+    let phase = follow_sshd_port(SetupHosts::new(params), pool.clone())
+        .shells(shells)
+        .engines(Arc::new(engines));
+    Ok((phase, pool))
+}
+
 /// Options of [`setup_hosts`].
 #[derive(Debug, Clone, Default)]
 pub struct SetupOptions {
@@ -204,18 +227,8 @@ pub async fn setup_hosts_with_progress(
             params.registry_image_archive = Some(archive);
         }
     }
-    let pool = stage_pool(&site.context_dir())?;
-    let engines =
-        ForwardedEngines::with_pool(&site.context_dir(), &options.temp_dir, pool.clone())?;
-    let shells: Vec<Arc<dyn HostShell>> = params
-        .servers
-        .iter()
-        .map(|s| Arc::new(PoolShell::new(pool.clone(), &s.name)) as Arc<dyn HostShell>)
-        .collect();
-    let mut phase = follow_sshd_port(SetupHosts::new(params), pool.clone())
-        .shells(shells)
-        .engines(Arc::new(engines))
-        .check_mode(options.check);
+    let (phase, pool) = connected_phase(params, &site.context_dir(), &options.temp_dir)?;
+    let mut phase = phase.check_mode(options.check);
     if !options.tags.is_empty() {
         phase = phase.tags(options.tags.iter().copied());
     }

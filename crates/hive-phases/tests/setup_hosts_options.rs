@@ -18,16 +18,15 @@ use common::{docker, docker_ok};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hive_phases::setup::{ForwardedEngines, PoolShell, follow_sshd_port};
+use hive_phases::setup::connected_phase;
 use hive_phases::setup_hosts::{
-    EngineConnector, ExtRepository, HiveUser, HostShell, Server, ServerRole, SetupHosts,
-    SetupHostsParams, SetupReport, SitePki, StepTag, UserGroup,
+    ExtRepository, HiveUser, Server, ServerRole, SetupHostsParams, SetupReport, SitePki, StepTag,
+    UserGroup,
 };
 use hive_provider::{
-    BuildInfraOptions, DockerProvider, Provider, ServerSpec, SshPool, StageSpec, build_infra,
+    BuildInfraOptions, DockerProvider, Provider, ServerSpec, StageSpec, build_infra,
 };
 
 const PREFIX: &str = "hsetopt-test-";
@@ -122,34 +121,12 @@ impl Stage {
         self.spec.context_dir.join("ssh_config")
     }
 
-    fn engines(&self, pool: &Arc<SshPool>) -> Arc<dyn EngineConnector> {
-        Arc::new(
-            ForwardedEngines::with_pool(
-                &self.spec.context_dir,
-                &std::env::temp_dir(),
-                pool.clone(),
-            )
-            .unwrap(),
-        )
-    }
-
-    /// Fresh SSH sessions to every server, all from `pool`.
-    fn shells(&self, pool: &Arc<SshPool>) -> Vec<Arc<dyn HostShell>> {
-        self.spec
-            .servers
-            .iter()
-            .map(|s| Arc::new(PoolShell::new(pool.clone(), &s.name)) as Arc<dyn HostShell>)
-            .collect()
-    }
-
     /// A run wired as production wires it: one pool from the stage's
     /// ssh_config for the shells and the engines, following sshd when the
     /// base step moves it.
     async fn run(&self, p: &SetupHostsParams, tags: Option<&[StepTag]>) -> SetupReport {
-        let pool = Arc::new(SshPool::from_ssh_config(&self.ssh_config()).unwrap());
-        let mut run = follow_sshd_port(SetupHosts::new(p.clone()), pool.clone())
-            .shells(self.shells(&pool))
-            .engines(self.engines(&pool));
+        let (mut run, _) =
+            connected_phase(p.clone(), &self.spec.context_dir, &std::env::temp_dir()).unwrap();
         if let Some(t) = tags {
             run = run.tags(t.iter().copied());
         }

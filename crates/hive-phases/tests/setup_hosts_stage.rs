@@ -89,6 +89,13 @@ impl Stage {
         Arc::new(ForwardedEngines::new(&self.spec.context_dir, &std::env::temp_dir()).unwrap())
     }
 
+    /// setup-hosts on the stage with `p`, its shells and engines.
+    fn phase(&self, p: &SetupHostsParams) -> SetupHosts {
+        SetupHosts::new(p.clone())
+            .shells(self.shells())
+            .engines(self.engines())
+    }
+
     /// Fresh SSH sessions to every server.
     fn shells(&self) -> Vec<Arc<dyn HostShell>> {
         let pool =
@@ -214,13 +221,7 @@ async fn four_server_stage_from_scratch() {
     let repo = stage.name(3).to_string();
 
     // -C on the fresh stage: lists what would change, changes nothing.
-    let report = SetupHosts::new(p.clone())
-        .shells(stage.shells())
-        .engines(stage.engines())
-        .check_mode(true)
-        .run()
-        .await
-        .unwrap();
+    let report = stage.phase(&p).check_mode(true).run().await.unwrap();
     println!("check mode:\n{report}");
     assert!(report.success(), "{report}");
     assert!(report.change_count() > 20, "{report}");
@@ -257,12 +258,7 @@ async fn four_server_stage_from_scratch() {
 
     // The first run.
     let start = Instant::now();
-    let report = SetupHosts::new(p.clone())
-        .shells(stage.shells())
-        .engines(stage.engines())
-        .run()
-        .await
-        .unwrap();
+    let report = stage.phase(&p).run().await.unwrap();
     println!(
         "first run ({:.1}s; {}):\n{report}",
         start.elapsed().as_secs_f64(),
@@ -505,12 +501,7 @@ async fn four_server_stage_from_scratch() {
 
     // A second run changes nothing.
     let start = Instant::now();
-    let report = SetupHosts::new(p.clone())
-        .shells(stage.shells())
-        .engines(stage.engines())
-        .run()
-        .await
-        .unwrap();
+    let report = stage.phase(&p).run().await.unwrap();
     println!(
         "second run ({:.1}s; {}):\n{report}",
         start.elapsed().as_secs_f64(),
@@ -529,9 +520,8 @@ async fn four_server_stage_from_scratch() {
     );
     assert!(ok, "{out}");
     let swarm_only = |check: bool| {
-        SetupHosts::new(p.clone())
-            .shells(stage.shells())
-            .engines(stage.engines())
+        stage
+            .phase(&p)
             .tags([StepTag::Swarm])
             .check_mode(check)
             .run()
@@ -570,9 +560,8 @@ async fn four_server_stage_from_scratch() {
     // error naming the subnets and what to do; nothing is changed.
     let mut moved = p.clone();
     moved.internal_cidr = Some("10.232.0.0/16".parse().unwrap());
-    let report = SetupHosts::new(moved)
-        .shells(stage.shells())
-        .engines(stage.engines())
+    let report = stage
+        .phase(&moved)
         .tags([StepTag::Swarm])
         .run()
         .await
@@ -612,12 +601,7 @@ async fn four_server_stage_from_scratch() {
         println!("BENCH first total {:.3}", first_total.as_secs_f64());
         for _ in 0..n {
             let start = Instant::now();
-            let report = SetupHosts::new(p.clone())
-                .shells(stage.shells())
-                .engines(stage.engines())
-                .run()
-                .await
-                .unwrap();
+            let report = stage.phase(&p).run().await.unwrap();
             let took = start.elapsed();
             assert_eq!(report.change_count(), 0, "{report}");
             println!("BENCH rerun total {:.3}", took.as_secs_f64());
@@ -628,9 +612,8 @@ async fn four_server_stage_from_scratch() {
     }
 
     // -T docker runs only the docker step; -l limits the servers.
-    let report = SetupHosts::new(p.clone())
-        .shells(stage.shells())
-        .engines(stage.engines())
+    let report = stage
+        .phase(&p)
         .tags([StepTag::Docker])
         .limit([stage.name(1)])
         .run()
@@ -641,24 +624,13 @@ async fn four_server_stage_from_scratch() {
     let steps: Vec<StepTag> = report.hosts[0].steps.iter().map(|s| s.step).collect();
     assert_eq!(steps, [StepTag::Docker]);
     assert!(matches!(
-        SetupHosts::new(p.clone())
-            .shells(stage.shells())
-            .engines(stage.engines())
-            .limit(["nope"])
-            .run()
-            .await,
+        stage.phase(&p).limit(["nope"]).run().await,
         Err(SetupHostsError::UnknownLimit { .. })
     ));
 
     // A drifted file is put back, and only it.
     on(stage.name(1), "echo '# drift' >>/etc/docker/daemon.json");
-    let report = SetupHosts::new(p.clone())
-        .shells(stage.shells())
-        .engines(stage.engines())
-        .tags([StepTag::Docker])
-        .run()
-        .await
-        .unwrap();
+    let report = stage.phase(&p).tags([StepTag::Docker]).run().await.unwrap();
     assert_eq!(report.change_count(), 1, "{report}");
     assert!(
         report
@@ -670,19 +642,13 @@ async fn four_server_stage_from_scratch() {
     // A server that goes away mid-run fails alone with a clear error while
     // the others finish.
     let victim = format!("{PREFIX}{}", stage.name(2));
-    let (report, killed) = tokio::join!(
-        SetupHosts::new(p.clone())
-            .shells(stage.shells())
-            .engines(stage.engines())
-            .run(),
-        async {
-            tokio::time::sleep(Duration::from_millis(800)).await;
-            tokio::process::Command::new("docker")
-                .args(["kill", &victim])
-                .output()
-                .await
-        }
-    );
+    let (report, killed) = tokio::join!(stage.phase(&p).run(), async {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        tokio::process::Command::new("docker")
+            .args(["kill", &victim])
+            .output()
+            .await
+    });
     assert!(killed.unwrap().status.success());
     let report = report.unwrap();
     println!("with {} killed mid-run:\n{report}", stage.name(2));
@@ -707,12 +673,7 @@ async fn four_server_stage_from_scratch() {
     // A server that is down fails alone with a clear error; a re-run after
     // it is back completes.
     docker_ok(&["stop", "-t", "5", &victim]);
-    let report = SetupHosts::new(p.clone())
-        .shells(stage.shells())
-        .engines(stage.engines())
-        .run()
-        .await
-        .unwrap();
+    let report = stage.phase(&p).run().await.unwrap();
     println!("with {} down:\n{report}", stage.name(2));
     let failed: Vec<&str> = report.failed().map(|h| h.host.as_str()).collect();
     assert_eq!(failed, [stage.name(2)]);
@@ -736,12 +697,7 @@ async fn four_server_stage_from_scratch() {
     );
     docker_ok(&["start", &format!("{PREFIX}{}", stage.name(2))]);
     wait_booted(stage.name(2));
-    let report = SetupHosts::new(p.clone())
-        .shells(stage.shells())
-        .engines(stage.engines())
-        .run()
-        .await
-        .unwrap();
+    let report = stage.phase(&p).run().await.unwrap();
     println!("after it came back:\n{report}");
     assert!(report.success(), "{report}");
     drop(stage);

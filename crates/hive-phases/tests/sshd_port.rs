@@ -17,12 +17,9 @@ use common::docker;
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 
-use hive_phases::setup::{ForwardedEngines, PoolShell, follow_sshd_port, stage_pool};
-use hive_phases::setup_hosts::{
-    HostShell, Server, ServerRole, SetupHosts, SetupHostsParams, SetupReport, StepTag,
-};
+use hive_phases::setup::connected_phase;
+use hive_phases::setup_hosts::{Server, ServerRole, SetupHostsParams, SetupReport, StepTag};
 use hive_provider::{
     BuildInfraOptions, DockerProvider, Provider, ServerSpec, SshConfig, StageSpec, build_infra,
 };
@@ -94,21 +91,8 @@ fn params(spec: &StageSpec, archive: &Path) -> SetupHostsParams {
 /// A full setup-hosts run as production wires it: the stage's pool from
 /// ssh_config, its shells, OpenSSH-forwarded engines, the sshd follower.
 async fn run(spec: &StageSpec, p: &SetupHostsParams) -> SetupReport {
-    let pool = stage_pool(&spec.context_dir).unwrap();
-    let shells: Vec<Arc<dyn HostShell>> = spec
-        .servers
-        .iter()
-        .map(|s| Arc::new(PoolShell::new(pool.clone(), &s.name)) as Arc<dyn HostShell>)
-        .collect();
-    let engines =
-        ForwardedEngines::with_pool(&spec.context_dir, &std::env::temp_dir(), pool.clone())
-            .unwrap();
-    follow_sshd_port(SetupHosts::new(p.clone()), pool)
-        .shells(shells)
-        .engines(Arc::new(engines))
-        .run()
-        .await
-        .unwrap()
+    let (phase, _) = connected_phase(p.clone(), &spec.context_dir, &std::env::temp_dir()).unwrap();
+    phase.run().await.unwrap()
 }
 
 /// The first bytes sshd at `ip:port` sends to the mother machine (empty

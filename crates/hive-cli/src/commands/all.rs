@@ -85,7 +85,13 @@ pub fn all(globals: &Globals, args: &AllArgs) -> Result<ExitCode> {
                         Err(_) => format!("{phase}: FAILED ({took:.1}s)"),
                     },
                 );
-                super::run::record_count(project, phase, start, args.check, &result)?;
+                super::run::record(
+                    project,
+                    phase,
+                    start,
+                    args.check,
+                    result.as_ref().map(|n| *n as usize),
+                )?;
                 result.map(|changes| PhaseOutcome { changes })
             }
         },

@@ -30,50 +30,24 @@ pub fn lock(globals: &Globals, project: &Project) -> Result<StageLock> {
     )?)
 }
 
-/// Append one entry to the stage's journal.
-pub fn record<T>(
+/// Append one entry to the stage's journal: the phase's number of changes,
+/// or its error.
+pub fn record(
     project: &Project,
     phase: Phase,
     start: String,
     check: bool,
-    result: &Result<Vec<T>>,
+    outcome: Result<usize, &anyhow::Error>,
 ) -> Result<()> {
-    let (changes, error) = match result {
-        Ok(v) => (v.len() as u64, None),
+    let (changes, error) = match outcome {
+        Ok(n) => (n as u64, None),
         Err(e) => (0, Some(format!("{e:#}"))),
     };
-    append(project, phase, start, check, changes, error)
-}
-
-fn append(
-    project: &Project,
-    phase: Phase,
-    start: String,
-    check: bool,
-    changes: u64,
-    error: Option<String>,
-) -> Result<()> {
     let mut entry = JournalEntry::finished(phase, start, changes, error);
     entry.command = command_line();
     entry.check_mode = check;
     Journal::in_dir(project.context_dir()).append(&entry)?;
     Ok(())
-}
-
-/// Append one entry to the stage's journal, for a phase that returned its
-/// number of changes.
-pub fn record_count(
-    project: &Project,
-    phase: Phase,
-    start: String,
-    check: bool,
-    result: &Result<u64>,
-) -> Result<()> {
-    let (changes, error) = match result {
-        Ok(n) => (*n, None),
-        Err(e) => (0, Some(format!("{e:#}"))),
-    };
-    append(project, phase, start, check, changes, error)
 }
 
 /// What a run of phases did or, in check mode, would do: the document
@@ -148,10 +122,10 @@ pub fn phase_command(
     let _progress = super::progress::guard();
     let start = JournalEntry::now();
     let result = f();
-    record(project, phase, start, check, &result)?;
-    let changes = match &result {
-        Ok(c) => c.clone(),
-        Err(_) => Vec::new(),
+    record(project, phase, start, check, result.as_ref().map(Vec::len))?;
+    let (changes, error) = match result {
+        Ok(c) => (c, None),
+        Err(e) => (Vec::new(), Some(e)),
     };
     let plan = PhasePlan {
         phase,
@@ -160,13 +134,14 @@ pub fn phase_command(
         note: None,
     };
     let doc = RunDocument::new(project, check, vec![plan]);
-    match &result {
-        Ok(_) => doc.print_if_json(globals)?,
-        Err(e) => doc
-            .failed("failed", format!("{e:#}"))
-            .print_if_json(globals)?,
+    match error {
+        None => doc.print_if_json(globals)?,
+        Some(e) => {
+            doc.failed("failed", format!("{e:#}"))
+                .print_if_json(globals)?;
+            return Err(e);
+        }
     }
-    result?;
     if !check && !destroy {
         state::save_start_phase(
             project.root_dir(),
