@@ -41,7 +41,7 @@ pub struct Cli {
     /// Take over the stage's lock when the run holding it is gone (or runs on another host).
     #[arg(long, global = true)]
     pub force_unlock: bool,
-    /// Output format: text, or json (phase commands and `hive all` print their changes, or with -C their plan, as one JSON document on stdout; `hive history` its journal).
+    /// Output format: text, or json (phase commands and `hive all` print their changes, or with -C their plan, as one JSON document on stdout; `check` its problems, `history` its journal, `vars` and `render` their values, `list-*` their names; text is YAML for `vars` and `render`).
     #[arg(
         short = 'o',
         long,
@@ -50,6 +50,9 @@ pub struct Cli {
         default_value_t = commands::Output::Text
     )]
     pub output: commands::Output,
+    /// With -C: exit 0 when nothing would change, 2 when changes are pending, 1 on error (as `terraform plan -detailed-exitcode`).
+    #[arg(long, global = true)]
+    pub detailed_exitcode: bool,
     /// The command to run.
     #[command(subcommand)]
     pub command: commands::Command,
@@ -85,5 +88,18 @@ fn main() -> ExitCode {
             commands::report_error(&e);
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks on every command and argument
+    /// (conflicting ids, short flags, defaults): what made `vars` and
+    /// `render` panic at every call.
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

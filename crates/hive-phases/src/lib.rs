@@ -28,6 +28,7 @@
 //! assert!(plan.contains(&Phase::DeployServices));
 //! ```
 
+pub mod check;
 mod engines;
 mod error;
 mod graph;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use clap::Args;
+use hive_phases::check::{ModuleSources, check_loaded};
 use hive_phases::plan::PhasePlan;
 use hive_phases::site::StageSite;
 use hive_phases::{JournalEntry, Phase, PhaseGraph, PhaseOutcome, run_graph, state};
@@ -46,6 +47,25 @@ pub fn all(globals: &Globals, args: &AllArgs) -> Result<ExitCode> {
     };
     let graph = PhaseGraph::standard();
     let plan = graph.plan_from(start);
+    // What `hive check` finds fails the run (and the plan) before any
+    // phase starts: a plan never hides an error a run would meet.
+    let found = check_loaded(&project, &ModuleSources::installed());
+    if !found.problems.is_empty() {
+        let message = format!(
+            "{} problem(s) found before any phase ran (see `hive check`):\n{}",
+            found.problems.len(),
+            found
+                .problems
+                .iter()
+                .map(|p| format!("  {p}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        RunDocument::new(&project, args.check, Vec::new())
+            .failed("failed", message.clone())
+            .print_if_json(globals)?;
+        bail!(message);
+    }
     outln!(
         "=== all: stage {stage} of {}, phases {}{}",
         project.name(),
@@ -154,6 +174,7 @@ pub fn all(globals: &Globals, args: &AllArgs) -> Result<ExitCode> {
     doc.print_if_json(globals)?;
     if args.check {
         outln!("all: check mode, {changes} change(s) would be made, nothing changed ({secs:.1}s)");
+        return Ok(super::run::plan_exit_code(globals, changes as usize));
     } else if changes == 0 {
         outln!("all: no change ({secs:.1}s)");
     } else {

@@ -156,7 +156,14 @@ fn halt_or_destroy(
 /// build-infra in check mode: the servers a run would create. Once the
 /// stage's servers were built (its ssh_config exists), a run only verifies
 /// them and reaches them again.
+///
+/// The provider is checked as a run checks it first: a provider hive does
+/// not support, or settings it refuses, fail the plan.
 pub fn plan_build_infra(spec: &hive_provider::StageSpec) -> Result<Vec<Change>> {
+    let provider = hive_provider::provider_for(spec)?;
+    for w in provider.validate(spec)? {
+        super::progress::line(&format!("warning: {w}"));
+    }
     let n = spec.servers.len();
     if spec.ssh_config_path().exists() {
         outln!("=== build-infra: check mode: the {n} servers are built; a run verifies them");

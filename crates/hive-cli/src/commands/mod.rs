@@ -135,6 +135,8 @@ pub struct Globals {
     pub force_unlock: bool,
     /// Output format (`--output`).
     pub output: Output,
+    /// `--detailed-exitcode`: a plan with changes exits 2.
+    pub detailed_exitcode: bool,
 }
 
 /// Output formats (`--output`).
@@ -164,6 +166,7 @@ impl Globals {
             verbose: cli.verbose,
             force_unlock: cli.force_unlock,
             output: cli.output,
+            detailed_exitcode: cli.detailed_exitcode,
         }
     }
 

@@ -170,13 +170,10 @@ impl<'a> PhaseRunner<'a> {
             }
             Phase::BuildImages => names(
                 "image",
-                hive_phases::images::image_definitions(self.site)
-                    .map(|v| {
-                        v.into_iter()
-                            .map(|i| format!("image_{}", i.service))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                hive_phases::images::image_definitions(self.site)?
+                    .into_iter()
+                    .map(|i| format!("image_{}", i.service))
+                    .collect(),
             ),
             Phase::BuildVolumes => names(
                 "volume",
@@ -208,14 +205,11 @@ impl<'a> PhaseRunner<'a> {
             Phase::InitializeServices => names(
                 "initial data",
                 self.site
-                    .service_definitions()
-                    .map(|m| {
-                        m.into_iter()
-                            .filter(|(_, d)| !d.initialize_roles.is_empty())
-                            .map(|(n, _)| n)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                    .service_definitions()?
+                    .into_iter()
+                    .filter(|(_, d)| !d.initialize_roles.is_empty())
+                    .map(|(n, _)| n)
+                    .collect(),
             ),
         }
     }

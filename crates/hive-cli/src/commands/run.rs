@@ -127,6 +127,7 @@ pub fn phase_command(
         Ok(c) => (c, None),
         Err(e) => (Vec::new(), Some(e)),
     };
+    let changes_count = changes.len();
     let plan = PhasePlan {
         phase,
         check_mode: check,
@@ -142,7 +143,10 @@ pub fn phase_command(
             return Err(e);
         }
     }
-    if !check && !destroy {
+    if check {
+        return Ok(plan_exit_code(globals, changes_count));
+    }
+    if !destroy {
         state::save_start_phase(
             project.root_dir(),
             project.stage().as_str(),
@@ -150,6 +154,17 @@ pub fn phase_command(
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The exit status of a plan (`-C`) that succeeded: 0, or with
+/// `--detailed-exitcode` 2 when `changes` are pending (0 when none), as
+/// `terraform plan -detailed-exitcode` does.
+pub fn plan_exit_code(globals: &Globals, changes: usize) -> ExitCode {
+    if globals.detailed_exitcode && changes > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Options of `hive history`.
