@@ -38,7 +38,7 @@ pub struct Cli {
     /// Print more about what is done.
     #[arg(short = 'v', long, global = true)]
     pub verbose: bool,
-    /// Take over the stage's lock when the run holding it is gone (or runs on another host).
+    /// Take over a stage lock written by a run on another host (a shared project directory). A run on this machine that died (even by kill -9) leaves no lock: the next run takes it by itself.
     #[arg(long, global = true)]
     pub force_unlock: bool,
     /// Output format: text, or json (phase commands and `hive all` print their changes, or with -C their plan, as one JSON document on stdout; `check` its problems, `history` its journal, `vars` and `render` their values, `list-*` their names; text is YAML for `vars` and `render`).

@@ -209,6 +209,40 @@ fn quickstart_site_from_nothing() {
     }
     assert!(logged.contains("response:200"), "web.log: {logged}");
 
+    // Each phase command alone on the built site: plans and runs change
+    // nothing; the read-only commands see the servers.
+    let quiet = |args: &[&str]| {
+        let o = hive(&root, args);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+        let all = text(&o);
+        assert!(!all.contains("panicked"), "{args:?}: {all}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    for args in [
+        &["--detailed-exitcode", "build-infra", "-C"][..],
+        &["--detailed-exitcode", "setup-hosts", "-C"],
+        &["--detailed-exitcode", "build-images", "-C"],
+        &["--detailed-exitcode", "build-volumes", "-C"],
+        &["--detailed-exitcode", "build-networks", "-C"],
+        &["--detailed-exitcode", "deploy-services", "-C"],
+        &["--detailed-exitcode", "initialize-services", "-C"],
+        &["--detailed-exitcode", "all", "-C"],
+    ] {
+        quiet(args);
+    }
+    assert!(quiet(&["setup-hosts", "-T", "registry"]).contains("no change"));
+    quiet(&["build-images", "-l", "web"]);
+    quiet(&["build-volumes"]);
+    quiet(&["build-networks"]);
+    quiet(&["deploy-services", "-l", "web"]);
+    quiet(&["initialize-services"]);
+    quiet(&["image", "push", "hive-test/busybox:1"]);
+    quiet(&["registry", "gc"]);
+    assert!(quiet(&["volumes", "status"]).contains("no DRBD volumes"));
+    assert!(quiet(&["ssh", "--", "hostname"]).starts_with("p-hive3"));
+    assert!(quiet(&["check"]).contains("valid"));
+    assert!(quiet(&["history"]).contains("deploy-services"));
+
     // A second run changes nothing.
     let again = hive(&root, &["all", "-S", "build-infra"]);
     assert!(again.status.success(), "{}", text(&again));

@@ -15,7 +15,7 @@
 //! - [`run_graph`]: runs phases as their dependencies complete, concurrently
 //!   where the graph allows, stopping at the first failure.
 //! - [`StageLock`]: one run per stage at a time, with who holds the lock and
-//!   detection of a lock whose process is gone.
+//!   an OS lock that the kernel releases when the run dies.
 //! - [`Journal`]: the append-only record of every phase run of a stage.
 //!
 //! ```
