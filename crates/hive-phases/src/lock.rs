@@ -304,10 +304,6 @@ mod tests {
         )
         .unwrap();
         holder.wait().unwrap();
-        // flock's child (sleep) may still hold the descriptor for a moment.
-        let _ = std::process::Command::new("pkill")
-            .args(["-9", "-f", &"sleep 30"])
-            .status();
         let mut taken = false;
         for _ in 0..50 {
             if StageLock::acquire(dir.path(), "private", "hive all", false).is_ok() {
