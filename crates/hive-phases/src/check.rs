@@ -20,6 +20,7 @@ use hive_inventory::template::{SiteBuilder, Templar, TemplateError, Vars};
 use hive_inventory::{Origin, Project, ProjectLoader, Variable};
 use serde::Serialize;
 
+use crate::orchestrate::error_text;
 use crate::site::StageSite;
 
 /// One problem found by [`check_project`].
@@ -610,19 +611,4 @@ fn runtime_only(e: &TemplateError) -> bool {
         return false;
     };
     name.starts_with("ansible_") || name == "item"
-}
-
-/// An error with its causes, on one line.
-fn error_text(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
 }

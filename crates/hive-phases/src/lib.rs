@@ -35,6 +35,7 @@ mod graph;
 pub mod images;
 mod journal;
 mod lock;
+pub mod orchestrate;
 pub mod plan;
 mod runner;
 pub mod server_target;

@@ -15,7 +15,6 @@ mod completion;
 mod images;
 mod infra;
 mod inventory;
-mod phases;
 mod progress;
 mod project;
 mod run;
