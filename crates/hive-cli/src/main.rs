@@ -35,9 +35,12 @@ pub struct Cli {
     /// Directory for temporary files (default: /var/tmp/hive).
     #[arg(short = 'W', long = "temp-dir", global = true, value_name = "DIR")]
     pub temp_dir: Option<PathBuf>,
-    /// Print more about what is done.
-    #[arg(short = 'v', long, global = true)]
-    pub verbose: bool,
+    /// Print more about what is done: -v every task and pull, and the libraries' informational events; -vv their debug events too (SSH retries, waits). RUST_LOG overrides the event filter (e.g. RUST_LOG=hive_provider=trace).
+    #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Print only errors and each command's result: no progress lines.
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
     /// Take over a stage lock written by a run on another host (a shared project directory). A run on this machine that died (even by kill -9) leaves no lock: the next run takes it by itself.
     #[arg(long, global = true)]
     pub force_unlock: bool,
@@ -82,6 +85,7 @@ impl From<StageArg> for StageName {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let globals = commands::Globals::from_cli(&cli);
+    commands::logging::install(cli.verbose, cli.quiet);
     match commands::dispatch(cli.command, &globals) {
         Ok(code) => code,
         Err(e) => {

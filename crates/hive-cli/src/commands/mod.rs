@@ -15,6 +15,7 @@ mod completion;
 mod images;
 mod infra;
 mod inventory;
+pub mod logging;
 mod progress;
 mod project;
 mod run;
@@ -162,7 +163,7 @@ impl Globals {
                 .temp_dir
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("/var/tmp/hive")),
-            verbose: cli.verbose,
+            verbose: cli.verbose > 0,
             force_unlock: cli.force_unlock,
             output: cli.output,
             detailed_exitcode: cli.detailed_exitcode,

@@ -37,7 +37,9 @@ pub fn lock(globals: &Globals, project: &Project) -> Result<StageLock> {
 pub fn progress_sink() -> ProgressSink {
     Arc::new(|p: Progress| match p {
         Progress::Line(line) => {
-            let _ = super::out(&line);
+            if !super::progress::is_quiet() {
+                let _ = super::out(&line);
+            }
         }
         Progress::Status { key, text } => super::progress::status(&key, text),
         Progress::Done { key, text } => super::progress::done(&key, &text),

@@ -168,7 +168,10 @@ impl Orchestrator<'_> {
                     let start = JournalEntry::now();
                     let key = format!("phase:{phase}");
                     let started = Instant::now();
-                    self.status(&key, format!("{phase}: running"));
+                    self.status(
+                        &key,
+                        format!("{phase}: running on stage {stage} of {}", project.name()),
+                    );
                     let result = self.run(phase).await.map(|p| {
                         let n = p.changes.len();
                         plans.lock().unwrap_or_else(|e| e.into_inner()).push(p);
