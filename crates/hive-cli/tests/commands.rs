@@ -270,3 +270,55 @@ fn the_plan_tells_the_truth() {
     let o = detailed(&root, &["-s", "production", "build-infra", "-C"]);
     fails(&o, 1, "provider `aws` is not yet supported");
 }
+
+/// `hive init DIR`: a starter project that `hive check` accepts and whose
+/// plan builds a whole site; a second init writes nothing; an init that
+/// would overwrite a file refuses.
+#[test]
+fn init_writes_a_starter_project_that_checks_and_plans() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("mysite");
+    let o = hive(dir.path(), &["init", root.to_str().unwrap()]);
+    assert!(ok(&o).contains("wrote a starter project for site mysite.example"));
+    let check = ok(&hive(&root, &["check"]));
+    assert!(
+        check.starts_with("mysite.example: stage private valid"),
+        "{check}"
+    );
+    let plan = detailed(&root, &["all", "-C"]);
+    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
+    let plan = stdout(&plan);
+    for want in [
+        "would create 4 servers with provider docker",
+        "would create image image_web",
+        "would create service web",
+    ] {
+        assert!(plan.contains(want), "{want}: {plan}");
+    }
+    assert!(ok(&hive(&root, &["init"])).contains("already initialized; nothing written"));
+    for provider in ["prepared", "vagrant"] {
+        let other = dir.path().join(provider);
+        ok(&hive(
+            dir.path(),
+            &["init", "--provider", provider, other.to_str().unwrap()],
+        ));
+        let check = ok(&hive(&other, &["check"]));
+        assert!(check.contains("valid"), "{provider}: {check}");
+    }
+    let partial = dir.path().join("partial");
+    std::fs::create_dir_all(partial.join("roles/web/tasks")).unwrap();
+    std::fs::write(
+        partial.join("roles/web/tasks/main.yml"),
+        "- debug: msg=mine\n",
+    )
+    .unwrap();
+    fails(
+        &hive(dir.path(), &["init", partial.to_str().unwrap()]),
+        1,
+        "roles/web/tasks/main.yml already exist",
+    );
+    assert_eq!(
+        std::fs::read_to_string(partial.join("roles/web/tasks/main.yml")).unwrap(),
+        "- debug: msg=mine\n"
+    );
+}

@@ -38,6 +38,7 @@ mod lock;
 pub mod orchestrate;
 pub mod plan;
 mod runner;
+pub mod scaffold;
 pub mod server_target;
 pub mod setup;
 pub mod setup_hosts;

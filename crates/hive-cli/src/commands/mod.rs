@@ -36,8 +36,8 @@ use crate::Cli;
 /// Every `hive` subcommand.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Create the .hive/ state directory of the project.
-    Init,
+    /// Start a project: in a directory without an inventory, write a starter project (a stage, one service whose image a role builds, the role, group variables) and .hive/; in a project, create .hive/.
+    Init(project::InitArgs),
     /// Save a hive variable persistently in .hive/persistents.yml (per stage or global, as the variable requires).
     Set(project::SetArgs),
     /// Print the inventory as JSON, in the shape of `ansible-inventory --list`.
@@ -90,7 +90,7 @@ pub enum Command {
 /// Runs a command.
 pub fn dispatch(command: Command, globals: &Globals) -> Result<ExitCode> {
     match command {
-        Command::Init => project::init(globals),
+        Command::Init(args) => project::init(globals, &args),
         Command::Set(args) => project::set(globals, &args),
         Command::Inventory => inventory::inventory(globals),
         Command::ListHosts => inventory::list_hosts(globals),
