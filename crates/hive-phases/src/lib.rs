@@ -44,6 +44,7 @@ pub mod setup;
 pub mod setup_hosts;
 pub mod site;
 pub mod state;
+pub mod status;
 pub mod swarm;
 pub mod volumes;
 

@@ -20,6 +20,7 @@ mod progress;
 mod project;
 mod run;
 mod setup;
+mod status;
 mod swarm;
 mod template;
 mod volumes;
@@ -85,6 +86,10 @@ pub enum Command {
     DeployServices(swarm::DeployServicesArgs),
     /// Show the journal of the stage: every phase run, its result and changes.
     History(run::HistoryArgs),
+    /// The site as it is: servers (reachable, Docker, swarm, disk), services (tasks against the inventory, where, image, last error, endpoints), volumes, the registry, the last runs (exit status 1 when something is unhealthy).
+    Status(status::StatusArgs),
+    /// A service's log, as collected on the repository server (/var/log/services/SERVICE.log).
+    Logs(status::LogsArgs),
 }
 
 /// Runs a command.
@@ -113,6 +118,8 @@ pub fn dispatch(command: Command, globals: &Globals) -> Result<ExitCode> {
         Command::Volumes(cmd) => volumes::volumes(globals, &cmd),
         Command::DeployServices(args) => swarm::deploy_services(globals, &args),
         Command::History(args) => run::history(globals, &args),
+        Command::Status(args) => status::status(globals, &args),
+        Command::Logs(args) => status::logs(globals, &args),
     }
 }
 
