@@ -292,6 +292,7 @@ pub(crate) struct Allocations {
 pub(crate) struct Allocator {
     pub map: IndexMap<String, i64>,
     counts: std::collections::HashMap<i64, usize>,
+    start: i64,
     floor: i64,
     end: i64,
 }
@@ -305,6 +306,7 @@ impl Allocator {
         Allocator {
             map,
             counts,
+            start: range.start,
             floor: range.start,
             end: range.end,
         }
@@ -334,7 +336,10 @@ impl Allocator {
                 *c -= 1;
                 if *c == 0 {
                     self.counts.remove(&old);
-                    self.floor = self.floor.min(old);
+                    // A number freed below the range (a port declared
+                    // twice, or a seeded entry) must not move the floor
+                    // out of the range.
+                    self.floor = self.floor.min(old.max(self.start));
                 }
             }
         }
@@ -2334,12 +2339,21 @@ fn port(
                 Some(p) => Some(port_num(ctx, p, &format!("{path}.published_port"))?),
                 None => None,
             };
-            let proto = match item.get("protocol") {
-                Some(p) => ctx
-                    .str_at(file, p, &format!("{path}.protocol"))?
-                    .to_string(),
-                None => "tcp".to_string(),
+            // The original reads `portdef['protocol']` of a long-syntax
+            // port without a default: it is required there.
+            let Some(p) = item.get("protocol") else {
+                ctx.invalid(
+                    file,
+                    item,
+                    &format!("{path}.protocol"),
+                    format!("protocol must be specified in port of service {service}"),
+                    Some("tcp, udp, sctp"),
+                );
+                return None;
             };
+            let proto = ctx
+                .str_at(file, p, &format!("{path}.protocol"))?
+                .to_string();
             let mode = match item.get("mode") {
                 Some(mn) => {
                     let s = ctx.str_at(file, mn, &format!("{path}.mode"))?.to_string();
@@ -2537,4 +2551,26 @@ pub(crate) fn read_vars(
         ),
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_number_declared_twice_below_the_range_keeps_the_floor() {
+        let mut a = Allocator::new(IndexMap::new(), 61001..65535);
+        a.insert("dns53".into(), 53);
+        a.insert("dns53".into(), 53);
+        assert_eq!(a.lowest_free(), Some(61001));
+    }
+
+    #[test]
+    fn a_freed_number_in_the_range_is_handed_out_again() {
+        let seeded = IndexMap::from([("a".to_string(), 61001), ("b".to_string(), 61002)]);
+        let mut a = Allocator::new(seeded, 61001..65535);
+        assert_eq!(a.lowest_free(), Some(61003));
+        a.insert("a".into(), 8080);
+        assert_eq!(a.lowest_free(), Some(61001));
+    }
 }
