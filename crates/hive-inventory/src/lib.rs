@@ -44,7 +44,7 @@ use serde_yaml::Value;
 
 pub use error::{Error, Errors, Location};
 pub use inventory::{Origin, Variable};
-pub use load::{IMAGE_PARAMS, SERVICE_PARAMS, SERVICE_PARAMS_COPY};
+pub use load::{IMAGE_PARAMS, ParamType, SERVICE_PARAMETERS, ServiceParam, service_param};
 pub use model::*;
 pub use persist::Persistents;
 
