@@ -31,7 +31,10 @@ pub use infra::{
     build_infra, destroy_infra, ensure_key_pair, halt_infra, ssh_command,
 };
 pub use prepared::{PreparedAttributes, PreparedProvider};
-pub use provider::{NOT_YET_SUPPORTED, Provider, ProviderReport, ServerChange, provider_for};
+pub use provider::{
+    NOT_YET_SUPPORTED, Provider, ProviderFactory, ProviderRegistry, ProviderReport, ServerChange,
+    provider_for,
+};
 pub use ssh::{
     HostKeyPolicy, SshAuth, SshOptions, SshPool, SshSession, SshTarget, UnixSocketForward,
 };

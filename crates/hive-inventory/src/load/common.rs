@@ -13,6 +13,8 @@ use crate::yaml::{Node, NodeKind};
 
 /// Collects problems for one load.
 pub(crate) struct Ctx {
+    /// The provider names a stage may use; any name when `None`.
+    pub providers: Option<Vec<String>>,
     pub errors: Vec<Error>,
     pub warnings: Vec<String>,
 }

@@ -220,69 +220,50 @@ pub(super) fn stage(
         );
         return None;
     };
-    check_keys(ctx, file, map, &sp, &format!("stage {name}"), STAGE_KEYS);
+    // The settings of a provider the inventory has no rules for are its
+    // own: kept as data (`Stage::attributes`) and checked by the provider.
+    let own_rules = node
+        .get("provider")
+        .and_then(Node::key_string)
+        .is_none_or(|p| RULED_PROVIDERS.contains(&p.as_str()));
+    if own_rules {
+        check_keys(ctx, file, map, &sp, &format!("stage {name}"), STAGE_KEYS);
+    }
     let get = |k: &str| node.get(k);
     let kp = |k: &str| format!("{sp}.{k}");
 
     let provider = match get("provider") {
         None => {
+            let expected = ctx.providers.as_ref().map(|p| p.join(", "));
             ctx.invalid(
                 file,
                 key,
                 &kp("provider"),
                 "provider must be specified",
-                Some(&Provider::NAMES.join(", ")),
+                expected.as_deref(),
             );
             None
         }
         Some(p) => {
             let text = p.key_string().unwrap_or_default();
-            match Provider::from_name(&text) {
-                Some(pr) => Some(pr),
-                None => {
+            match &ctx.providers {
+                Some(known) if !known.contains(&text) => {
+                    let names: Vec<&str> = known.iter().map(String::as_str).collect();
                     ctx.errors.push(Error::Invalid {
                         location: Location::new(file, p.mark.line, p.mark.column),
                         key_path: kp("provider"),
                         message: format!("unknown provider {text}"),
-                        expected: Some(Provider::NAMES.join(", ")),
-                        suggestion: did_you_mean(&text, &Provider::NAMES).map(str::to_string),
+                        expected: Some(names.join(", ")),
+                        suggestion: did_you_mean(&text, &names).map(str::to_string),
                     });
                     None
                 }
+                _ => Some(text),
             }
         }
     };
-    if let Some(provider) = provider {
-        let forbid = |ctx: &mut Ctx, attr: &str, why: &str| {
-            if let Some(n) = get(attr) {
-                ctx.invalid(
-                    file,
-                    n,
-                    &kp(attr),
-                    format!("{attr} cannot be specified when {why}"),
-                    None,
-                );
-            }
-        };
-        if provider != Provider::Kickstart {
-            forbid(ctx, "kickstart_config", "provider is not kickstart");
-        }
-        if provider.is_local() {
-            forbid(ctx, "instance_type", &format!("provider is {provider}"));
-            forbid(ctx, "region", &format!("provider is {provider}"));
-        } else {
-            if provider != Provider::Azure {
-                forbid(ctx, "prepared_resource_group", "provider is not azure");
-                forbid(ctx, "not_support_az", "provider is not azure");
-            }
-            if provider.is_iaas() {
-                forbid(ctx, "memory_size", "provider is IaaS");
-            }
-            let why = format!("provider is {provider} (only with vagrant or docker)");
-            forbid(ctx, "repository_memory_size", &why);
-            forbid(ctx, "dev", &why);
-            forbid(ctx, "bridge", &why);
-        }
+    if let Some(provider) = provider.as_deref() {
+        forbid_foreign_settings(ctx, file, node, &sp, provider);
     }
 
     let custom_hostname = match get("custom_hostname") {
@@ -699,7 +680,7 @@ pub(super) fn stage(
         };
         let available_zone = region.as_ref().map(|r| {
             sub.available_zone.clone().unwrap_or_else(|| {
-                if provider == Provider::Azure {
+                if provider == "azure" {
                     Value::Number(((idx % 3) + 1).into())
                 } else {
                     sval(&format!(
@@ -914,5 +895,55 @@ pub(super) fn derive_stage(
             );
         }
         inv.add_host(&master, "first_hive");
+    }
+}
+
+/// The providers whose settings [`STAGE_KEYS`] lists and
+/// `forbid_foreign_settings` rules: the original's, and docker.
+const RULED_PROVIDERS: &[&str] = &[
+    "vagrant",
+    "aws",
+    "azure",
+    "gcp",
+    "openstack",
+    "prepared",
+    "kickstart",
+    "docker",
+];
+
+/// The original's rules for the settings of its own providers: a setting
+/// of one kind of provider is refused on a stage of another kind. A
+/// provider it does not know gets only the rules of a non-local provider
+/// that is not IaaS.
+fn forbid_foreign_settings(ctx: &mut Ctx, file: &Path, node: &Node, sp: &str, provider: &str) {
+    let forbid = |ctx: &mut Ctx, attr: &str, why: &str| {
+        if let Some(n) = node.get(attr) {
+            ctx.invalid(
+                file,
+                n,
+                &format!("{sp}.{attr}"),
+                format!("{attr} cannot be specified when {why}"),
+                None,
+            );
+        }
+    };
+    if provider != "kickstart" {
+        forbid(ctx, "kickstart_config", "provider is not kickstart");
+    }
+    if matches!(provider, "vagrant" | "docker") {
+        forbid(ctx, "instance_type", &format!("provider is {provider}"));
+        forbid(ctx, "region", &format!("provider is {provider}"));
+    } else {
+        if provider != "azure" {
+            forbid(ctx, "prepared_resource_group", "provider is not azure");
+            forbid(ctx, "not_support_az", "provider is not azure");
+        }
+        if matches!(provider, "aws" | "azure" | "gcp" | "openstack") {
+            forbid(ctx, "memory_size", "provider is IaaS");
+        }
+        let why = format!("provider is {provider} (only with vagrant or docker)");
+        forbid(ctx, "repository_memory_size", &why);
+        forbid(ctx, "dev", &why);
+        forbid(ctx, "bridge", &why);
     }
 }
