@@ -38,7 +38,8 @@ pub mod plan;
 mod runner;
 pub mod server_target;
 pub mod setup;
-pub mod setup_hosts;
+/// The setup-hosts steps, from their own crate.
+pub use hive_setup as setup_hosts;
 pub mod site;
 pub mod state;
 pub mod swarm;

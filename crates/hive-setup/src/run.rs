@@ -142,9 +142,9 @@ impl fmt::Display for SetupReport {
 /// The setup-hosts phase, configured with a consuming builder.
 ///
 /// ```no_run
-/// # async fn demo(params: hive_phases::setup_hosts::SetupHostsParams,
-/// #   shells: Vec<std::sync::Arc<dyn hive_phases::setup_hosts::HostShell>>) -> Result<(), hive_phases::setup_hosts::SetupHostsError> {
-/// use hive_phases::setup_hosts::{SetupHosts, StepTag};
+/// # async fn demo(params: hive_setup::SetupHostsParams,
+/// #   shells: Vec<std::sync::Arc<dyn hive_setup::HostShell>>) -> Result<(), hive_setup::SetupHostsError> {
+/// use hive_setup::{SetupHosts, StepTag};
 /// let report = SetupHosts::new(params)
 ///     .shells(shells)
 ///     .tags([StepTag::Docker])   // -T docker

@@ -24,7 +24,7 @@ impl OsFamily {
     /// system.
     ///
     /// ```
-    /// use hive_phases::setup_hosts::OsFamily;
+    /// use hive_setup::OsFamily;
     /// assert_eq!(OsFamily::parse("id=debian\nlike=\napt=1\n"), Some(OsFamily::Debian));
     /// assert_eq!(OsFamily::parse("id=almalinux\nlike=rhel centos fedora\ndnf=1\n"), Some(OsFamily::RedHat { dnf: true }));
     /// ```

@@ -97,7 +97,7 @@ pub(crate) fn error(host: &str, e: hive_swarm::Error) -> SetupHostsError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::setup_hosts::params::ServerRole;
+    use crate::params::ServerRole;
 
     fn hive(n: u8) -> Server {
         Server {
