@@ -20,7 +20,7 @@ use hive_drbd::{
 use super::error::{Result, SetupHostsError};
 use super::os::OsFamily;
 use super::params::Server;
-use super::run::StepOutcome;
+use super::report::StepOutcome;
 use super::shell::HostShell;
 use super::steps::StepTag;
 

@@ -7,6 +7,14 @@
 //! [`EngineConnector`](super::EngineConnector) given to the phase; this
 //! module derives what it asks for and words what it changed.
 
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+
+use crate::error::Result;
+use crate::params::ServerRole;
+use crate::steps::StepTag;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use hive_swarm::{SWARM_PORT, SwarmInit, SwarmJoin};
@@ -15,6 +23,7 @@ use ipnet::Ipv4Net;
 use super::error::SetupHostsError;
 use super::net::InternalNetworks;
 use super::params::{Server, SetupHostsParams};
+use super::run::{HostRun, SetupHosts, record};
 
 /// The subnet of `docker_gwbridge` and the `internal_cidr` it comes from.
 pub(crate) fn gwbridge(p: &SetupHostsParams) -> Option<(Ipv4Net, Ipv4Net)> {
@@ -90,6 +99,265 @@ pub(crate) fn error(host: &str, e: hive_swarm::Error) -> SetupHostsError {
             what: "the swarm's Docker API".into(),
             status: e.engine_status().map_or(1, i32::from),
             stderr: text,
+        }
+    }
+}
+
+/// How long the swarm step retries creating the ingress network while the
+/// old one is being removed.
+const INGRESS_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn merge(entry: &mut (Result<Vec<String>>, Duration), r: Result<Vec<String>>, d: Duration) {
+    entry.1 += d;
+    match (&mut entry.0, r) {
+        (Ok(v), Ok(more)) => v.extend(more),
+        (Ok(_), Err(e)) => entry.0 = Err(e),
+        (Err(_), _) => {}
+    }
+}
+
+impl SetupHosts {
+    pub(crate) async fn run_swarm(&self, hosts: &mut [HostRun]) {
+        let tag = StepTag::Swarm;
+        let p = &self.params;
+        let check = self.check;
+        let Some(first) = p.first_hive().cloned() else {
+            return;
+        };
+        let live = |h: &HostRun| {
+            h.acting && h.report.failure.is_none() && h.server.role == ServerRole::Hive
+        };
+        let fi = hosts.iter().position(|h| h.server.name == first.name);
+        let mut outcomes: HashMap<usize, (Result<Vec<String>>, Duration)> = HashMap::new();
+        let mut first_error: Option<String> = None;
+
+        // 1. The engines of the hives acted on (and of the first hive, which
+        // the others need even when it is limited out), and docker_gwbridge
+        // on each hive acted on, before it joins.
+        let mut wanted: Vec<usize> = (0..hosts.len()).filter(|&i| live(&hosts[i])).collect();
+        if let Some(i) = fi {
+            if !wanted.contains(&i) && hosts[i].report.failure.is_none() && hosts[i].os.is_some() {
+                wanted.push(i);
+            }
+        }
+        let gw = gwbridge(p);
+        let results = join_all(wanted.iter().map(|&i| {
+            let name = hosts[i].server.name.clone();
+            let acting = hosts[i].acting;
+            async move {
+                let start = Instant::now();
+                let r = async {
+                    let connector =
+                        self.engines
+                            .as_ref()
+                            .ok_or_else(|| SetupHostsError::Params {
+                                key: "engines".into(),
+                                reason: format!(
+                                    "the swarm step was given no way to reach the Docker engine of {name}"
+                                ),
+                            })?;
+                    let engine = connector.engine(&name).await?;
+                    let mut changed = Vec::new();
+                    if let (Some((subnet, cidr)), true) = (gw, acting) {
+                        let differs = match &engine {
+                            Some(engine) => engine
+                                .ensure_gwbridge(subnet, cidr, check)
+                                .await
+                                .map_err(|e| error(&name, e))?,
+                            None => true,
+                        };
+                        if differs {
+                            changed.push(format!("network {} {subnet}", hive_swarm::GWBRIDGE));
+                        }
+                    }
+                    if engine.is_none() && !check {
+                        return Err(SetupHostsError::Unreachable {
+                            host: name.clone(),
+                            reason: "it has no Docker engine (/var/run/docker.sock is missing): the docker step must run first".into(),
+                        });
+                    }
+                    Ok::<_, SetupHostsError>((engine, changed))
+                }
+                .await;
+                (r, start.elapsed())
+            }
+        }))
+        .await;
+        // `None`: no engine yet, in check mode only.
+        let mut engines: HashMap<usize, Option<hive_swarm::Engine>> = HashMap::new();
+        for (i, (r, d)) in wanted.into_iter().zip(results) {
+            match r {
+                Ok((engine, changed)) => {
+                    engines.insert(i, engine);
+                    if hosts[i].acting {
+                        outcomes.insert(i, (Ok(changed), d));
+                    }
+                }
+                Err(e) => {
+                    if Some(i) == fi {
+                        first_error = Some(e.to_string());
+                    }
+                    if hosts[i].acting {
+                        outcomes.insert(i, (Err(e), d));
+                    }
+                }
+            }
+        }
+
+        // 2. On the first hive: init, the ingress network, the join token.
+        let mut token: Option<String> = None;
+        // Whether the first hive is a manager already (not so in check mode
+        // before the first run).
+        let mut manager_ready = false;
+        let first_engine = fi.and_then(|i| engines.get(&i).map(|e| (i, e.as_ref())));
+        match first_engine {
+            Some((i, None)) if first_error.is_none() => {
+                let mut changed = vec!["swarm initialised".to_string()];
+                if let Some((subnet, _)) = ingress(p) {
+                    changed.push(format!("network {} {subnet}", hive_swarm::INGRESS));
+                }
+                if hosts[i].acting {
+                    let entry = outcomes
+                        .entry(i)
+                        .or_insert((Ok(Vec::new()), Duration::ZERO));
+                    merge(entry, Ok(changed), Duration::ZERO);
+                }
+            }
+            Some((i, Some(engine))) if first_error.is_none() => {
+                let start = Instant::now();
+                let r = async {
+                    let mut changed = Vec::new();
+                    let initialised = engine.init_swarm(&init(p, &first), check).await?;
+                    if initialised {
+                        changed.push("swarm initialised".to_string());
+                    }
+                    if let Some((subnet, gateway)) = ingress(p) {
+                        if engine
+                            .ensure_ingress(subnet, gateway, INGRESS_TIMEOUT, check)
+                            .await?
+                        {
+                            changed.push(format!("network {} {subnet}", hive_swarm::INGRESS));
+                        }
+                    }
+                    let token = if check && initialised {
+                        None
+                    } else {
+                        Some(engine.manager_join_token().await?)
+                    };
+                    Ok::<_, hive_swarm::Error>((changed, token))
+                }
+                .await
+                .map_err(|e| error(&first.name, e));
+                let r = match r {
+                    Ok((changed, t)) => {
+                        manager_ready = t.is_some();
+                        token = t;
+                        Ok(changed)
+                    }
+                    Err(e) => {
+                        first_error = Some(e.to_string());
+                        Err(e)
+                    }
+                };
+                if hosts[i].acting {
+                    let entry = outcomes
+                        .entry(i)
+                        .or_insert((Ok(Vec::new()), Duration::ZERO));
+                    merge(entry, r, start.elapsed());
+                }
+            }
+            _ => {
+                first_error
+                    .get_or_insert_with(|| format!("first hive {} is not available", first.name));
+            }
+        }
+        let ok = |outcomes: &HashMap<usize, (Result<Vec<String>>, Duration)>, i: &usize| {
+            outcomes.get(i).is_none_or(|(r, _)| r.is_ok())
+        };
+
+        // 3. The other hives join as managers.
+        let joiners: Vec<usize> = (0..hosts.len())
+            .filter(|&i| live(&hosts[i]) && Some(i) != fi && ok(&outcomes, &i))
+            .filter(|i| engines.contains_key(i))
+            .collect();
+        let results = join_all(joiners.iter().map(|&i| {
+            let server = &hosts[i].server;
+            let engine = engines[&i].as_ref();
+            let token = token.as_deref();
+            let first_error = first_error.as_deref();
+            let first = &first;
+            async move {
+                let start = Instant::now();
+                let r = match (first_error, engine) {
+                    (Some(e), _) => Err(SetupHostsError::Skipped {
+                        host: server.name.clone(),
+                        step: format!("swarm on the first hive ({e})"),
+                    }),
+                    (None, None) => Ok(vec!["swarm joined as manager".to_string()]),
+                    (None, Some(engine)) => engine
+                        .join_as_manager(&join(server, first), token.unwrap_or_default(), check)
+                        .await
+                        .map(|joined| {
+                            if joined {
+                                vec!["swarm joined as manager".to_string()]
+                            } else {
+                                Vec::new()
+                            }
+                        })
+                        .map_err(|e| error(&server.name, e)),
+                };
+                (r, start.elapsed())
+            }
+        }))
+        .await;
+        for (i, (r, d)) in joiners.into_iter().zip(results) {
+            let entry = outcomes
+                .entry(i)
+                .or_insert((Ok(Vec::new()), Duration::ZERO));
+            merge(entry, r, d);
+        }
+
+        // 4. Labels from the groups of every hive acted on, set through the
+        // first hive and reported on the hive they concern.
+        let manager = first_engine.and_then(|(_, e)| e).filter(|_| manager_ready);
+        if first_error.is_none() {
+            let labelled: Vec<usize> = (0..hosts.len())
+                .filter(|&i| live(&hosts[i]) && ok(&outcomes, &i))
+                .collect();
+            let results = join_all(labelled.iter().map(|&i| {
+                let server = &hosts[i].server;
+                async move {
+                    let start = Instant::now();
+                    let labels = labels(server);
+                    let r = if let Some(manager) = manager {
+                        manager
+                            .ensure_node_labels(server.hostname(), &labels, check)
+                            .await
+                            .map_err(|e| error(&server.name, e))
+                    } else {
+                        // Check mode before the swarm exists: all of them.
+                        Ok(labels.iter().map(|(k, v)| format!("{k}={v}")).collect())
+                    };
+                    let r = r.map(|added| added.iter().map(|l| label_change(server, l)).collect());
+                    (r, start.elapsed())
+                }
+            }))
+            .await;
+            for (i, (r, d)) in labelled.into_iter().zip(results) {
+                let entry = outcomes
+                    .entry(i)
+                    .or_insert((Ok(Vec::new()), Duration::ZERO));
+                merge(entry, r, d);
+            }
+        }
+        let mut keys: Vec<usize> = outcomes.keys().copied().collect();
+        keys.sort_unstable();
+        for i in keys {
+            if let Some(r) = outcomes.remove(&i) {
+                if hosts[i].acting {
+                    record(&mut hosts[i], tag, r);
+                }
+            }
         }
     }
 }
