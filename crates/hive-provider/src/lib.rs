@@ -39,7 +39,9 @@ pub use ssh::{
     HostKeyPolicy, SshAuth, SshOptions, SshPool, SshSession, SshTarget, UnixSocketForward,
 };
 pub use ssh_config::{SshConfig, SshHost};
-pub use stage::{AdminAccount, Endpoint, Secret, ServerRole, ServerSpec, StageSpec};
+pub use stage::{
+    AdminAccount, Endpoint, Secret, ServerRole, ServerSpec, StageSpec, write_file_atomic,
+};
 pub use transport::{
     ExecOutput, OutputChunk, OutputStream, RemoteCommand, RemoteFile, RemoteFileInfo, Transport,
     shell_quote,
