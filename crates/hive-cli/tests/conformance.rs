@@ -265,6 +265,15 @@ const INVALID: &[(&str, &[&str])] = &[
         "e10-shared-repo-without-separate",
         &["shared_repository", "separate_repository", "hive.yml:10:"],
     ),
+    (
+        "e11-port-without-protocol",
+        &[
+            "protocol must be specified",
+            "service web",
+            "services.web.ports[0].protocol",
+            "services.yml:6:",
+        ],
+    ),
 ];
 
 #[test]

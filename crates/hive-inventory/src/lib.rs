@@ -44,7 +44,7 @@ use serde_yaml::Value;
 
 pub use error::{Error, Errors, Location};
 pub use inventory::{Origin, Variable};
-pub use load::{IMAGE_PARAMS, SERVICE_PARAMS, SERVICE_PARAMS_COPY};
+pub use load::{IMAGE_PARAMS, ParamType, SERVICE_PARAMETERS, ServiceParam, service_param};
 pub use model::*;
 pub use persist::Persistents;
 
@@ -67,6 +67,7 @@ pub struct ProjectLoader {
     inventory: Option<PathBuf>,
     context_dir: Option<PathBuf>,
     stage: Option<StageName>,
+    providers: Option<Vec<String>>,
 }
 
 impl ProjectLoader {
@@ -77,7 +78,17 @@ impl ProjectLoader {
             inventory: None,
             context_dir: None,
             stage: None,
+            providers: None,
         }
+    }
+
+    /// The provider names a stage may use (such as the names of
+    /// `hive_provider::ProviderRegistry`); another name is an error at its
+    /// line. Without this list the inventory takes any name: the provider
+    /// crate decides what it supports when the stage is built.
+    pub fn providers<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.providers = Some(names.into_iter().map(Into::into).collect());
+        self
     }
 
     /// Inventory directory or file (default: persisted `inventory_path`, else `<root>/inventory`).
@@ -140,6 +151,7 @@ impl ProjectLoader {
             .unwrap_or_else(|| root.join(".hive").join(stage.as_str()));
 
         let mut ctx = Ctx {
+            providers: self.providers,
             errors: Vec::new(),
             warnings: Vec::new(),
         };

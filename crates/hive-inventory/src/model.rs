@@ -76,89 +76,6 @@ impl std::str::FromStr for StageName {
     }
 }
 
-/// Where the servers of a stage run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Provider {
-    /// VirtualBox machines through Vagrant.
-    Vagrant,
-    /// Amazon EC2.
-    Aws,
-    /// Microsoft Azure.
-    Azure,
-    /// Google Cloud.
-    Gcp,
-    /// OpenStack.
-    Openstack,
-    /// Machines that already exist (reached by IP address).
-    Prepared,
-    /// Bare metal installed from a kickstart ISO.
-    Kickstart,
-    /// Containers on the local Docker engine (added by hive).
-    Docker,
-}
-
-impl Provider {
-    /// Names of every provider, as written in inventories.
-    pub const NAMES: [&'static str; 8] = [
-        "vagrant",
-        "aws",
-        "azure",
-        "gcp",
-        "openstack",
-        "prepared",
-        "kickstart",
-        "docker",
-    ];
-
-    /// The name as written in inventories.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Vagrant => "vagrant",
-            Provider::Aws => "aws",
-            Provider::Azure => "azure",
-            Provider::Gcp => "gcp",
-            Provider::Openstack => "openstack",
-            Provider::Prepared => "prepared",
-            Provider::Kickstart => "kickstart",
-            Provider::Docker => "docker",
-        }
-    }
-
-    /// Parses a provider name.
-    pub fn from_name(s: &str) -> Option<Provider> {
-        Some(match s {
-            "vagrant" => Provider::Vagrant,
-            "aws" => Provider::Aws,
-            "azure" => Provider::Azure,
-            "gcp" => Provider::Gcp,
-            "openstack" => Provider::Openstack,
-            "prepared" => Provider::Prepared,
-            "kickstart" => Provider::Kickstart,
-            "docker" => Provider::Docker,
-            _ => return None,
-        })
-    }
-
-    /// Whether machines run on the mother machine itself (vagrant, docker).
-    pub fn is_local(self) -> bool {
-        matches!(self, Provider::Vagrant | Provider::Docker)
-    }
-
-    /// Whether this is an IaaS cloud (aws, azure, gcp, openstack).
-    pub fn is_iaas(self) -> bool {
-        matches!(
-            self,
-            Provider::Aws | Provider::Azure | Provider::Gcp | Provider::Openstack
-        )
-    }
-}
-
-impl fmt::Display for Provider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// A subnet of a stage: hosts are spread over subnets round robin.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Subnet {
@@ -188,8 +105,9 @@ pub struct SharedRepository {
 pub struct Stage {
     /// The stage.
     pub name: StageName,
-    /// Infrastructure provider.
-    pub provider: Provider,
+    /// Infrastructure provider, by the name the provider crate gives it
+    /// (`vagrant`, `docker`, `prepared`, ...).
+    pub provider: String,
     /// Whether the repository server is a separate host (default true).
     pub separate_repository: bool,
     /// Shared repository settings, if any.

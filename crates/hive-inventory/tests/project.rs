@@ -280,3 +280,40 @@ fn standalone_service_gets_implicit_volumes_capabilities_and_command() {
         serde_yaml::Value::Bool(true)
     );
 }
+
+#[test]
+fn provider_names_are_checked_against_the_given_list_only() {
+    let custom = "plugin: hive_inventory\nname: t.example\nstages:\n  private:\n    provider: script\n    script: /usr/local/bin/my-cloud\n    cidr: 192.168.201.0/24\n";
+    let dir = project_with(&[("hive.yml", custom)]);
+    // Without a list, the name is text and the provider's settings are data.
+    let p = ProjectLoader::new(dir.path()).load().unwrap();
+    let stage = p.stage_def(StageName::Private).unwrap();
+    assert_eq!(stage.provider, "script");
+    assert_eq!(
+        stage.attributes.get("script").and_then(|v| v.as_str()),
+        Some("/usr/local/bin/my-cloud")
+    );
+    // A list that has the name accepts it; one that has not names the line.
+    ProjectLoader::new(dir.path())
+        .providers(["docker", "script"])
+        .load()
+        .unwrap();
+    let err = ProjectLoader::new(dir.path())
+        .providers(["docker", "vagrant"])
+        .load()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("hive.yml:5:15: stages.private.provider: unknown provider script"),
+        "{err}"
+    );
+    assert!(err.contains("docker, vagrant"), "{err}");
+    // The settings of a provider the inventory has rules for are still checked.
+    let typo = HIVE.replace("SEP", "true") + "    scritp: x\n";
+    let dir = project_with(&[("hive.yml", &typo)]);
+    let err = Project::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("unknown parameter scritp in stage private"),
+        "{err}"
+    );
+}

@@ -41,7 +41,8 @@ mod runner;
 pub mod scaffold;
 pub mod server_target;
 pub mod setup;
-pub mod setup_hosts;
+/// The setup-hosts steps, from their own crate.
+pub use hive_setup as setup_hosts;
 pub mod site;
 pub mod state;
 pub mod status;

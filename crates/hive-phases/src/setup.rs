@@ -181,10 +181,6 @@ async fn save_local_image(image: &str, path: &Path) -> Result<bool, Error> {
     if docker.inspect_image(image).await.is_err() {
         return Ok(false);
     }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
-    }
-    let tmp = path.with_extension("tmp");
     let mut out = Vec::new();
     let mut stream = docker.export_image(image);
     while let Some(chunk) = stream.next().await {
@@ -193,8 +189,7 @@ async fn save_local_image(image: &str, path: &Path) -> Result<bool, Error> {
         })?;
         out.extend_from_slice(&chunk);
     }
-    std::fs::write(&tmp, &out).map_err(|e| Error::io("write", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", &tmp, e))?;
+    hive_provider::write_file_atomic(path, &out, 0o644).map_err(|e| Error::io("write", path, e))?;
     Ok(true)
 }
 

@@ -301,8 +301,10 @@ impl StageSite<'_> {
     pub fn service_definitions(
         &self,
     ) -> Result<indexmap::IndexMap<String, hive_swarm::ServiceDefinition>, Error> {
-        let mut keys: Vec<&str> = hive_inventory::SERVICE_PARAMS.to_vec();
-        keys.extend(["ports", "image"]);
+        let keys: Vec<&str> = hive_inventory::SERVICE_PARAMETERS
+            .iter()
+            .map(|p| p.name)
+            .collect();
         let mut out = indexmap::IndexMap::new();
         for service in self.project.services() {
             if !service.available_on.contains(&self.stage.name) {

@@ -126,3 +126,60 @@ fn services_render_into_swarm_definitions() {
     assert_eq!(ctx.servers.len(), 4);
     assert_eq!(ctx.servers[0].private_ip, "192.168.0.5");
 }
+
+/// Every service parameter of the inventory's table that is marked as
+/// deployed changes hive-swarm's spec when set to its example value, and the
+/// others are accepted by hive-swarm's definition: the bridge between the
+/// inventory and hive-swarm goes by key name, so a parameter one side does
+/// not know fails here rather than at deploy time.
+#[test]
+fn every_service_parameter_reaches_the_deployed_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("inventory");
+    std::fs::create_dir_all(&inventory).unwrap();
+    std::fs::write(
+        inventory.join("hive.yml"),
+        "plugin: hive_inventory\nname: params\nstages:\n  private:\n    provider: vagrant\n    cidr: 192.168.56.0/27\n",
+    )
+    .unwrap();
+    let mut services =
+        String::from("plugin: hive_services\nservices:\n  base:\n    image: nginx:1.25\n");
+    for p in hive_inventory::SERVICE_PARAMETERS {
+        services.push_str(&format!("  p_{}:\n", p.name));
+        if p.name != "image" {
+            services.push_str("    image: nginx:1.25\n");
+        }
+        services.push_str(&format!("    {}: {}\n", p.name, p.example));
+    }
+    std::fs::write(inventory.join("services.yml"), services).unwrap();
+    let project = ProjectLoader::new(dir.path())
+        .stage(StageName::Private)
+        .load()
+        .unwrap();
+    let site = StageSite::new(&project).unwrap();
+    let definitions = site.service_definitions().unwrap();
+    let stage = site.swarm_stage().unwrap();
+    let spec = |name: &str| {
+        let spec = hive_swarm::service_spec("web", &definitions[name], &stage, None)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        serde_json::to_value(spec).unwrap()
+    };
+    let base = spec("base");
+    for p in hive_inventory::SERVICE_PARAMETERS {
+        let name = format!("p_{}", p.name);
+        let changed = spec(&name) != base;
+        assert_eq!(
+            changed,
+            p.deployed,
+            "{}: deployed is {} in the table, but setting it to {} {} the spec",
+            p.name,
+            p.deployed,
+            p.example,
+            if changed {
+                "changes"
+            } else {
+                "does not change"
+            }
+        );
+    }
+}

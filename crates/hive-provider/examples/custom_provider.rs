@@ -7,8 +7,8 @@
 
 use async_trait::async_trait;
 use hive_provider::{
-    Endpoint, Provider, ProviderError, ProviderReport, Result, ServerChange, ServerRole,
-    ServerSpec, StageSpec,
+    Endpoint, Provider, ProviderError, ProviderRegistry, ProviderReport, Result, ServerChange,
+    ServerRole, ServerSpec, StageSpec,
 };
 use serde::Deserialize;
 
@@ -132,16 +132,23 @@ async fn main() -> Result<()> {
         "10.20.0.11".parse().expect("ip"),
     ));
 
+    // A program that offers the provider joins it to the registry; the
+    // registry's names are what the inventory loader accepts.
+    let mut registry = ProviderRegistry::builtin();
+    registry.register("script", || Box::new(ScriptProvider));
+    assert!(registry.names().contains(&"script"));
+    let provider = registry.provider_for(&stage)?;
+
     // The provider checks its own attributes, naming the key and what is accepted.
-    match ScriptProvider.validate(&stage) {
+    match provider.validate(&stage) {
         Err(e) => println!("without `script`: {e}"),
         Ok(_) => unreachable!("`script` is required"),
     }
     stage
         .attributes
         .insert("script".into(), "/usr/local/bin/my-cloud".into());
-    ScriptProvider.validate(&stage)?;
-    for e in ScriptProvider.endpoints(&stage).await? {
+    provider.validate(&stage)?;
+    for e in provider.endpoints(&stage).await? {
         println!(
             "{} -> {}@{}:{} key {}",
             e.name,
@@ -152,6 +159,6 @@ async fn main() -> Result<()> {
         );
     }
     // With the servers really there, the whole phase is:
-    //   hive_provider::build_infra(&ScriptProvider, &stage, &Default::default()).await?;
+    //   hive_provider::build_infra(provider.as_ref(), &stage, &Default::default()).await?;
     Ok(())
 }

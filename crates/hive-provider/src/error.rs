@@ -24,13 +24,15 @@ pub enum ProviderError {
     },
     /// The provider is known but not implemented yet.
     #[error(
-        "stage {stage}: provider `{provider}` is not yet supported by hive; supported providers: docker, prepared, vagrant"
+        "stage {stage}: provider `{provider}` is not yet supported by hive; supported providers: {supported}"
     )]
     NotYetSupported {
         /// Stage name.
         stage: String,
         /// Provider name.
         provider: String,
+        /// The providers that can build a stage, comma-separated.
+        supported: String,
     },
     /// The provider name is not known at all.
     #[error(

@@ -31,12 +31,17 @@ pub use infra::{
     build_infra, destroy_infra, ensure_key_pair, halt_infra, ssh_command,
 };
 pub use prepared::{PreparedAttributes, PreparedProvider};
-pub use provider::{NOT_YET_SUPPORTED, Provider, ProviderReport, ServerChange, provider_for};
+pub use provider::{
+    NOT_YET_SUPPORTED, Provider, ProviderFactory, ProviderRegistry, ProviderReport, ServerChange,
+    provider_for,
+};
 pub use ssh::{
     HostKeyPolicy, SshAuth, SshOptions, SshPool, SshSession, SshTarget, UnixSocketForward,
 };
 pub use ssh_config::{SshConfig, SshHost};
-pub use stage::{AdminAccount, Endpoint, Secret, ServerRole, ServerSpec, StageSpec};
+pub use stage::{
+    AdminAccount, Endpoint, Secret, ServerRole, ServerSpec, StageSpec, write_file_atomic,
+};
 pub use transport::{
     ExecOutput, OutputChunk, OutputStream, RemoteCommand, RemoteFile, RemoteFileInfo, Transport,
     shell_quote,

@@ -355,18 +355,23 @@ impl Endpoint {
 }
 
 pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    write_file_atomic(path, data, mode).map_err(|e| ProviderError::io("write", path, e))
+}
+
+/// Writes `data` to `path` atomically with permission `mode`: a temporary
+/// file in the same directory (created 0600, so a secret is never readable
+/// by others), synced, then renamed over `path`. Creates the directory when
+/// missing. The one atomic write of the crates that depend on this one.
+pub fn write_file_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| ProviderError::io("create directory", dir, e))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| ProviderError::io("create a temporary file in", dir, e))?;
-    tmp.write_all(data)
-        .map_err(|e| ProviderError::io("write", tmp.path().to_path_buf(), e))?;
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(data)?;
+    tmp.as_file().sync_all()?;
     tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(|e| ProviderError::io("set the mode of", path, e))?;
-    tmp.persist(path)
-        .map_err(|e| ProviderError::io("replace", path, e.error))?;
+        .set_permissions(std::fs::Permissions::from_mode(mode))?;
+    tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }

@@ -125,6 +125,10 @@ impl ExecOutput {
     pub fn stderr_text(&self) -> String {
         String::from_utf8_lossy(&self.stderr).into_owned()
     }
+    /// The last `max` bytes of standard error, trimmed.
+    pub fn stderr_tail(&self, max: usize) -> String {
+        tail(&self.stderr_text(), max)
+    }
 }
 
 /// A file to write on a server.

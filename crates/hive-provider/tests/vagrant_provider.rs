@@ -232,3 +232,36 @@ fn other_providers_are_not_yet_supported() {
             .contains("unknown provider `vmware`")
     );
 }
+
+#[test]
+fn a_provider_joins_the_registry_by_name() {
+    let mut registry = hive_provider::ProviderRegistry::builtin();
+    assert_eq!(
+        registry.names(),
+        [
+            "aws",
+            "azure",
+            "docker",
+            "gcp",
+            "kickstart",
+            "openstack",
+            "prepared",
+            "vagrant"
+        ]
+    );
+    let mut s = stage(Path::new("/tmp/x"));
+    s.provider = "own".into();
+    assert!(registry.provider_for(&s).is_err());
+    // Any provider type joins under a name; here the prepared one as "own".
+    registry.register("own", || Box::new(hive_provider::PreparedProvider));
+    assert!(registry.names().contains(&"own"));
+    assert_eq!(registry.provider_for(&s).unwrap().name(), "prepared");
+    // Registering a not-yet-supported name makes it supported.
+    registry.register("aws", || Box::new(hive_provider::PreparedProvider));
+    s.provider = "aws".into();
+    assert!(registry.provider_for(&s).is_ok());
+    assert_eq!(
+        registry.supported(),
+        ["aws", "docker", "own", "prepared", "vagrant"]
+    );
+}

@@ -117,6 +117,9 @@ pub struct ServiceDefinition {
     pub restart_config: Option<RestartConfig>,
     /// Time between the stop signal and the kill, like `30s` or `1m30s`.
     pub stop_grace_period: Option<DurationValue>,
+    /// Signal that stops the service's containers, like `SIGINT` or `2`
+    /// (default: the image's, else SIGTERM).
+    pub stop_signal: Option<Scalar>,
     /// Whether this is a standalone (init-system) service; sets the
     /// `HIVE_STANDALONE` label, and adds the standalone mounts and
     /// capabilities when they are missing.

@@ -15,7 +15,7 @@ use indexmap::IndexMap;
 use crate::Error;
 use crate::definition::{
     CommandLine, CommandLineOrShell, DurationValue, ImageSource, MemoryValue, MountType,
-    NetworkAttachment, PortDefinition, PortMode, Protocol, ServiceDefinition, ServiceMode,
+    NetworkAttachment, PortDefinition, PortMode, Protocol, Scalar, ServiceDefinition, ServiceMode,
     StageContext, VolumeMount,
 };
 
@@ -384,6 +384,7 @@ pub fn service_spec(
                     .collect(),
             )
         },
+        stop_signal: d.stop_signal.as_ref().map(Scalar::to_docker_string),
         stop_grace_period: opt_duration(service, "stop_grace_period", &d.stop_grace_period)?,
         health_check,
         ..Default::default()

@@ -182,3 +182,22 @@ fn invalid_values_name_the_service_and_key() {
     check("image: x\nports: ['80/icmp']", "ports");
     check("image: x\ncommand: \"echo 'unterminated\"", "command");
 }
+
+#[test]
+fn stop_signal_reaches_the_container_spec() {
+    let spec = service_spec("web", &def("image: x\nstop_signal: SIGINT"), &stage(), None).unwrap();
+    let c = spec.task_template.unwrap().container_spec.unwrap();
+    assert_eq!(c.stop_signal.as_deref(), Some("SIGINT"));
+    let spec = service_spec("web", &def("image: x\nstop_signal: 2"), &stage(), None).unwrap();
+    let c = spec.task_template.unwrap().container_spec.unwrap();
+    assert_eq!(c.stop_signal.as_deref(), Some("2"));
+    let spec = service_spec("web", &def("image: x"), &stage(), None).unwrap();
+    assert_eq!(
+        spec.task_template
+            .unwrap()
+            .container_spec
+            .unwrap()
+            .stop_signal,
+        None
+    );
+}

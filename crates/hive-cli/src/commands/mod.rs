@@ -179,7 +179,8 @@ impl Globals {
 
     /// The project loader configured by the global options.
     pub fn loader(&self) -> ProjectLoader {
-        let mut loader = ProjectLoader::new(&self.root_dir);
+        let mut loader = ProjectLoader::new(&self.root_dir)
+            .providers(hive_provider::ProviderRegistry::builtin().names());
         if let Some(s) = self.stage {
             loader = loader.stage(s);
         }

@@ -1,6 +1,8 @@
 //! Operating system families and the commands that differ between them.
 
 use super::shell::quote;
+use crate::error::{Result, SetupHostsError};
+use crate::shell::{HostShell, run_checked};
 
 /// The family of a server's operating system, from `/etc/os-release`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,7 +26,7 @@ impl OsFamily {
     /// system.
     ///
     /// ```
-    /// use hive_phases::setup_hosts::OsFamily;
+    /// use hive_setup::OsFamily;
     /// assert_eq!(OsFamily::parse("id=debian\nlike=\napt=1\n"), Some(OsFamily::Debian));
     /// assert_eq!(OsFamily::parse("id=almalinux\nlike=rhel centos fedora\ndnf=1\n"), Some(OsFamily::RedHat { dnf: true }));
     /// ```
@@ -212,6 +214,19 @@ impl OsFamily {
             OsFamily::RedHat { .. } => format!("grep -qx \"LANG={locale}\" /etc/locale.conf"),
         }
     }
+}
+
+pub(crate) async fn detect_os(shell: &dyn HostShell) -> Result<OsFamily> {
+    let out = run_checked(shell, DETECT_SCRIPT, None, "operating system detection").await?;
+    let text = out.stdout_text();
+    OsFamily::parse(&text).ok_or_else(|| SetupHostsError::Unexpected {
+        host: shell.host().to_string(),
+        what: "operating system detection".into(),
+        detail: format!(
+            "unsupported system ({}); hive supports Debian, Ubuntu and the RHEL family",
+            text.lines().next().unwrap_or("").trim()
+        ),
+    })
 }
 
 #[cfg(test)]

@@ -4,8 +4,6 @@
 //! certificates are reused while they are valid for the same names and CA.
 
 use std::fs;
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use rcgen::{
@@ -91,25 +89,11 @@ fn ca_params(common_name: &str) -> CertificateParams {
     p
 }
 
-/// Write `data` to `path` atomically with `mode`.
+/// Write `data` to `path` atomically with `mode` (hive-provider's
+/// [`write_file_atomic`](hive_provider::write_file_atomic)).
 pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(|e| SetupHostsError::io("create", dir, e))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.hive-tmp.{}", std::process::id()));
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(|e| SetupHostsError::io("create", &tmp, e))?;
-    f.set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(|e| SetupHostsError::io("chmod", &tmp, e))?;
-    f.write_all(data)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| SetupHostsError::io("write", &tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| SetupHostsError::io("rename into", path, e))
+    hive_provider::write_file_atomic(path, data, mode)
+        .map_err(|e| SetupHostsError::io("write", path, e))
 }
 
 fn read_opt(path: &Path) -> Result<Option<String>> {
@@ -310,6 +294,8 @@ impl SitePki {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
     use super::*;
     use std::process::Command;
 

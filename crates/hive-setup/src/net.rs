@@ -9,7 +9,7 @@ use ipnet::Ipv4Net;
 /// The internal networks derived from `internal_cidr`.
 ///
 /// ```
-/// use hive_phases::setup_hosts::InternalNetworks;
+/// use hive_setup::InternalNetworks;
 /// let n = InternalNetworks::split("172.31.250.0/24".parse().unwrap());
 /// assert_eq!(n.overlay.to_string(), "172.31.250.0/26");
 /// assert_eq!(n.ingress.to_string(), "172.31.250.64/26");

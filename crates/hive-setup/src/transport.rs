@@ -16,7 +16,7 @@ use super::shell::{HostShell, ShellOutput};
 /// ```no_run
 /// # async fn demo(pool: hive_provider::SshPool) -> Result<(), Box<dyn std::error::Error>> {
 /// use std::sync::Arc;
-/// use hive_phases::setup_hosts::{HostShell, TransportShell};
+/// use hive_setup::{HostShell, TransportShell};
 /// let session = pool.session("p-hive0.pdns").await?;
 /// let shell: Arc<dyn HostShell> = Arc::new(TransportShell::new(session));
 /// # Ok(()) }

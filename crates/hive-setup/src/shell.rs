@@ -4,36 +4,11 @@ use async_trait::async_trait;
 
 use super::error::{Result, SetupHostsError};
 
-/// The output of a finished command.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ShellOutput {
-    /// Exit status.
-    pub status: i32,
-    /// Standard output.
-    pub stdout: Vec<u8>,
-    /// Standard error.
-    pub stderr: Vec<u8>,
-}
-
-impl ShellOutput {
-    /// Standard output as text, lossily.
-    pub fn stdout_text(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-    /// The last `max` bytes of standard error, trimmed.
-    pub fn stderr_tail(&self, max: usize) -> String {
-        let s = String::from_utf8_lossy(&self.stderr);
-        let s = s.trim();
-        if s.len() <= max {
-            return s.to_string();
-        }
-        let mut start = s.len() - max;
-        while !s.is_char_boundary(start) {
-            start += 1;
-        }
-        format!("...{}", &s[start..])
-    }
-}
+/// The output of a finished command: hive-provider's [`ExecOutput`], the
+/// lowest crate that needs it.
+///
+/// [`ExecOutput`]: hive_provider::ExecOutput
+pub type ShellOutput = hive_provider::ExecOutput;
 
 /// Runs shell scripts as root on one server.
 ///

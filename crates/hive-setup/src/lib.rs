@@ -24,6 +24,8 @@ mod net;
 mod os;
 mod params;
 mod pki;
+mod registry;
+mod report;
 mod run;
 mod shell;
 mod steps;
@@ -36,10 +38,9 @@ pub use net::InternalNetworks;
 pub use os::OsFamily;
 pub use params::{ExtRepository, HiveUser, Server, ServerRole, SetupHostsParams, UserGroup};
 pub use pki::{CertPair, SitePki};
-pub use run::{
-    AddonRunner, EngineConnector, HostReport, REGISTRY_GC_COMMAND, SetupEvent, SetupHosts,
-    SetupProgress, SetupReport, StepOutcome, registry_credentials, registry_garbage_collect,
-};
+pub use registry::{REGISTRY_GC_COMMAND, registry_credentials, registry_garbage_collect};
+pub use report::{HostReport, SetupReport, StepOutcome};
+pub use run::{AddonRunner, EngineConnector, SetupEvent, SetupHosts, SetupProgress};
 pub use shell::{HostShell, ShellOutput};
 pub use steps::StepTag;
 pub use transport::TransportShell;

@@ -758,7 +758,7 @@ pub(crate) fn logs_items(p: &SetupHostsParams, server: &Server, os: OsFamily) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::setup_hosts::params::{HiveUser, UserGroup};
+    use crate::params::{HiveUser, UserGroup};
 
     fn params() -> SetupHostsParams {
         let mut p = SetupHostsParams::new(

@@ -20,12 +20,12 @@ use hive_drbd::{
 use super::error::{Result, SetupHostsError};
 use super::os::OsFamily;
 use super::params::Server;
-use super::run::StepOutcome;
+use super::report::StepOutcome;
 use super::shell::HostShell;
 use super::steps::StepTag;
 
 /// What the `drbd` step needs to know of the stage, mapped from the
-/// inventory by the caller (see `hive_phases::volumes::drbd_host_setup`).
+/// inventory by the caller (see `hive_phases::volumes::drbd_host_setup` in hive-phases).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DrbdHostSetup {
     /// The hives as hive-drbd sees them (names equal to the servers').
@@ -227,7 +227,7 @@ pub(crate) async fn run_step(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::setup_hosts::{ServerRole, ShellOutput};
+    use crate::{ServerRole, ShellOutput};
     use std::sync::Mutex;
 
     /// A server answering the preparation's checks from a table of

@@ -10,15 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Result, SetupHostsError};
 
-/// What a server is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ServerRole {
-    /// A swarm manager that runs the services.
-    Hive,
-    /// The repository server: registry, log collection, build host.
-    Repository,
-}
+/// What a server is for: hive-provider's, the lowest crate that needs it.
+pub use hive_provider::ServerRole;
 
 /// One server of the stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,949 @@
+//! `plugin: hive_inventory`: the stages, their servers and derived variables.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use serde_yaml::{Mapping, Value};
+
+use crate::error::{Error, Location, did_you_mean};
+use crate::inventory::InventoryData;
+use crate::model::*;
+use crate::yaml::{Node, NodeKind};
+
+use super::common::*;
+
+pub(crate) const STAGE_KEYS: &[&str] = &[
+    "provider",
+    "separate_repository",
+    "shared_repository",
+    "cidr",
+    "number_of_hosts",
+    "subnets",
+    "ip_address_list",
+    "custom_hostname",
+    "memory_size",
+    "cpus",
+    "drbd_download_url",
+    "instance_type",
+    "image_name",
+    "region",
+    "az_suffix_list",
+    "prepared_resource_group",
+    "not_support_az",
+    "disk_size",
+    "disk_encrypted",
+    "kms_key_id",
+    "kernel_version",
+    "mirrored_disk_size",
+    "mirrored_disk_encrypted",
+    "repository_memory_size",
+    "repository_cpus",
+    "repository_instance_type",
+    "repository_disk_size",
+    "repository_disk_encrypted",
+    "root_password",
+    "kickstart_config",
+    "internal_cidr",
+    "internal_cidr_v6",
+    "filestore_cidr",
+    "nameservers",
+    "dev",
+    "bridge",
+];
+
+/// Processes a `plugin: hive_inventory` file.
+pub(crate) fn hive_inventory(
+    ctx: &mut Ctx,
+    out: &mut Loaded,
+    file: &Path,
+    root: &Node,
+    first_hive: &dyn Fn(StageName) -> Option<Value>,
+) {
+    out.hive_files += 1;
+    let Some(map) = root.as_map() else { return };
+    check_keys(
+        ctx,
+        file,
+        map,
+        "",
+        "hive_inventory file",
+        &["plugin", "name", "stages"],
+    );
+    let name = match root.get("name") {
+        None => {
+            ctx.invalid(
+                file,
+                root,
+                "name",
+                "name must be specified",
+                Some("the site's domain name, e.g. pdns.example.com"),
+            );
+            return;
+        }
+        Some(n) => match n.as_str() {
+            Some(s) if !s.is_empty() => s.to_string(),
+            _ => {
+                ctx.wrong_type(file, n, "name", "a non-empty string", None);
+                return;
+            }
+        },
+    };
+    let inv = &mut out.inventory;
+    for g in [
+        "servers",
+        "hives",
+        "repository",
+        "first_hive",
+        "mother",
+        "hosts",
+    ] {
+        inv.add_group(g);
+    }
+    inv.add_child("servers", "hives");
+    inv.add_child("servers", "repository");
+    inv.add_child("hosts", "servers");
+    inv.add_child("hosts", "mother");
+    let name_node = root.get("name").unwrap_or(root);
+    inv.set_variable("all", "hive_name", sval(&name), &origin(file, name_node));
+    out.name = Some(name.clone());
+    let Some(stages) = root.get("stages") else {
+        ctx.invalid(
+            file,
+            root,
+            "stages",
+            "stages must be specified",
+            Some("a mapping of private, staging, production"),
+        );
+        return;
+    };
+    let Some(stage_entries) = stages.as_map() else {
+        ctx.wrong_type(
+            file,
+            stages,
+            "stages",
+            "a mapping",
+            Some("a mapping of private, staging, production"),
+        );
+        return;
+    };
+    for (key, node) in stage_entries {
+        let key_name = key.key_string().unwrap_or_default();
+        let Ok(stage_name) = key_name.parse::<StageName>() else {
+            ctx.errors.push(Error::Invalid {
+                location: Location::new(file, key.mark.line, key.mark.column),
+                key_path: format!("stages.{key_name}"),
+                message: format!("unknown stage {key_name}"),
+                expected: Some(StageName::NAMES.join(", ")),
+                suggestion: did_you_mean(&key_name, &StageName::NAMES).map(str::to_string),
+            });
+            continue;
+        };
+        if out.stages.iter().any(|s| s.name == stage_name) {
+            ctx.invalid(
+                file,
+                key,
+                &format!("stages.{key_name}"),
+                "stage is defined twice",
+                None,
+            );
+            continue;
+        }
+        if let Some((stage, servers)) = stage(ctx, file, &name, stage_name, key, node, first_hive) {
+            derive_stage(&mut out.inventory, file, &name, &stage, &servers, node);
+            out.stages.push(stage);
+            out.servers.extend(servers);
+        }
+    }
+}
+
+pub(super) fn parse_net(
+    ctx: &mut Ctx,
+    file: &Path,
+    node: &Node,
+    path: &str,
+) -> Option<ipnet::IpNet> {
+    let s = ctx.str_at(file, node, path)?;
+    match s.parse::<ipnet::IpNet>() {
+        Ok(net) if net.trunc() == net => Some(net),
+        Ok(net) => {
+            ctx.invalid(
+                file,
+                node,
+                path,
+                format!("{s} has host bits set"),
+                Some(&format!("the network address, {}", net.trunc())),
+            );
+            None
+        }
+        Err(_) => {
+            ctx.invalid(
+                file,
+                node,
+                path,
+                format!("{s} is not a network in CIDR notation"),
+                Some("e.g. 192.168.0.0/24"),
+            );
+            None
+        }
+    }
+}
+
+/// Usable addresses of a network, skipping the first `skip` as the original does.
+pub(super) fn addresses(net: ipnet::IpNet, skip: usize) -> Box<dyn Iterator<Item = IpAddr>> {
+    let hosts: Box<dyn Iterator<Item = IpAddr>> = match net {
+        ipnet::IpNet::V4(n) if n.prefix_len() >= 31 => Box::new(n.hosts().map(IpAddr::V4)),
+        ipnet::IpNet::V4(n) => Box::new(n.hosts().map(IpAddr::V4)),
+        ipnet::IpNet::V6(n) => Box::new(n.hosts().skip(1).map(IpAddr::V6)),
+    };
+    Box::new(hosts.skip(skip))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn stage(
+    ctx: &mut Ctx,
+    file: &Path,
+    site: &str,
+    name: StageName,
+    key: &Node,
+    node: &Node,
+    first_hive: &dyn Fn(StageName) -> Option<Value>,
+) -> Option<(Stage, Vec<Server>)> {
+    let before = ctx.errors.len();
+    let sp = format!("stages.{name}");
+    let Some(map) = node.as_map() else {
+        ctx.wrong_type(
+            file,
+            node,
+            &sp,
+            "a mapping",
+            Some("stage attributes such as provider and cidr"),
+        );
+        return None;
+    };
+    // The settings of a provider the inventory has no rules for are its
+    // own: kept as data (`Stage::attributes`) and checked by the provider.
+    let own_rules = node
+        .get("provider")
+        .and_then(Node::key_string)
+        .is_none_or(|p| RULED_PROVIDERS.contains(&p.as_str()));
+    if own_rules {
+        check_keys(ctx, file, map, &sp, &format!("stage {name}"), STAGE_KEYS);
+    }
+    let get = |k: &str| node.get(k);
+    let kp = |k: &str| format!("{sp}.{k}");
+
+    let provider = match get("provider") {
+        None => {
+            let expected = ctx.providers.as_ref().map(|p| p.join(", "));
+            ctx.invalid(
+                file,
+                key,
+                &kp("provider"),
+                "provider must be specified",
+                expected.as_deref(),
+            );
+            None
+        }
+        Some(p) => {
+            let text = p.key_string().unwrap_or_default();
+            match &ctx.providers {
+                Some(known) if !known.contains(&text) => {
+                    let names: Vec<&str> = known.iter().map(String::as_str).collect();
+                    ctx.errors.push(Error::Invalid {
+                        location: Location::new(file, p.mark.line, p.mark.column),
+                        key_path: kp("provider"),
+                        message: format!("unknown provider {text}"),
+                        expected: Some(names.join(", ")),
+                        suggestion: did_you_mean(&text, &names).map(str::to_string),
+                    });
+                    None
+                }
+                _ => Some(text),
+            }
+        }
+    };
+    if let Some(provider) = provider.as_deref() {
+        forbid_foreign_settings(ctx, file, node, &sp, provider);
+    }
+
+    let custom_hostname = match get("custom_hostname") {
+        None => Some("hive".to_string()),
+        Some(n) => ctx
+            .str_at(file, n, &kp("custom_hostname"))
+            .map(str::to_string),
+    };
+    if let Some(ch) = &custom_hostname {
+        let b = ch.as_bytes();
+        let pattern_ok = b.len() >= 2
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            && b[0] != b'-'
+            && b[b.len() - 1] != b'-';
+        if !pattern_ok || ch.len() + site.len() >= 55 {
+            let n = get("custom_hostname").unwrap_or(key);
+            ctx.invalid(
+                file,
+                n,
+                &kp("custom_hostname"),
+                format!("invalid custom_hostname {ch:?}"),
+                Some("lowercase letters, digits and inner hyphens, at least 2 characters, and custom_hostname + name shorter than 55"),
+            );
+        }
+    }
+
+    let separate_repository = match get("separate_repository") {
+        None => Some(true),
+        Some(n) => ctx.bool_at(file, n, &kp("separate_repository")),
+    };
+    let mut shared_repository = None;
+    if let Some(n) = get("shared_repository") {
+        match &n.kind {
+            NodeKind::Null | NodeKind::Bool(false) => {}
+            NodeKind::Map(m) => {
+                check_keys(
+                    ctx,
+                    file,
+                    m,
+                    &kp("shared_repository"),
+                    "shared_repository",
+                    &["context_dir", "ssh_port", "dns_address"],
+                );
+                let s = |k: &str| n.get(k).and_then(|v| v.as_str()).map(str::to_string);
+                if n.get("context_dir").is_none() {
+                    ctx.invalid(
+                        file,
+                        n,
+                        &kp("shared_repository.context_dir"),
+                        "context_dir must be specified in shared_repository",
+                        None,
+                    );
+                }
+                shared_repository = Some(SharedRepository {
+                    context_dir: s("context_dir"),
+                    ssh_port: n.get("ssh_port").map(Node::to_value),
+                    dns_address: s("dns_address"),
+                });
+                if separate_repository == Some(false) {
+                    ctx.invalid(
+                        file,
+                        n,
+                        &kp("shared_repository"),
+                        "shared_repository needs a separate repository server",
+                        Some("set separate_repository: true in this stage, or remove shared_repository"),
+                    );
+                }
+            }
+            _ => ctx.wrong_type(
+                file,
+                n,
+                &kp("shared_repository"),
+                "a mapping",
+                Some("context_dir, ssh_port, dns_address"),
+            ),
+        }
+    }
+
+    for attr in [
+        "disk_encrypted",
+        "mirrored_disk_encrypted",
+        "repository_disk_encrypted",
+        "prepared_resource_group",
+        "not_support_az",
+    ] {
+        if let Some(n) = get(attr) {
+            if !is_template(n) {
+                if let Some(true) = ctx.bool_at(file, n, &kp(attr)) {
+                    if attr.ends_with("encrypted") && get("kms_key_id").is_none() {
+                        ctx.invalid(
+                            file,
+                            n,
+                            &kp(attr),
+                            format!("{attr} requires kms_key_id"),
+                            Some("set kms_key_id in this stage"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    for attr in ["cpus", "repository_cpus"] {
+        if let Some(n) = get(attr) {
+            if !matches!(n.kind, NodeKind::Int(i) if i > 0) && !is_template(n) {
+                ctx.wrong_type(file, n, &kp(attr), "a positive integer", None);
+            }
+        }
+    }
+    for attr in [
+        "memory_size",
+        "disk_size",
+        "mirrored_disk_size",
+        "repository_memory_size",
+        "repository_disk_size",
+    ] {
+        if let Some(n) = get(attr) {
+            let ok = match &n.kind {
+                NodeKind::Int(i) => *i > 0,
+                NodeKind::Str(s) => is_template(n) || is_size(s),
+                _ => false,
+            };
+            if !ok {
+                ctx.wrong_type(
+                    file,
+                    n,
+                    &kp(attr),
+                    "a size",
+                    Some("a positive integer or a number with unit G, M or K, e.g. 20G"),
+                );
+            }
+        }
+    }
+    for attr in [
+        "region",
+        "instance_type",
+        "repository_instance_type",
+        "kms_key_id",
+        "kernel_version",
+        "drbd_download_url",
+        "root_password",
+        "dev",
+        "bridge",
+        "internal_cidr",
+        "internal_cidr_v6",
+        "filestore_cidr",
+    ] {
+        if let Some(n) = get(attr) {
+            ctx.str_at(file, n, &kp(attr));
+        }
+    }
+    if let Some(n) = get("kickstart_config") {
+        if n.as_map().is_none() {
+            ctx.wrong_type(
+                file,
+                n,
+                &kp("kickstart_config"),
+                "a mapping",
+                Some("iso_src, iso_dest, networks, ..."),
+            );
+        }
+    }
+    let az_suffix_list: Vec<String> = match get("az_suffix_list") {
+        None => vec!["-a".into(), "-b".into(), "-c".into()],
+        Some(n) => match n.as_seq() {
+            Some(items) if !items.is_empty() && items.iter().all(|i| i.as_str().is_some()) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect(),
+            _ => {
+                ctx.invalid(
+                    file,
+                    n,
+                    &kp("az_suffix_list"),
+                    "must be a non-empty list of strings",
+                    Some("e.g. [-a, -b, -c]"),
+                );
+                Vec::new()
+            }
+        },
+    };
+
+    let cidr = match get("cidr") {
+        None => {
+            ctx.invalid(
+                file,
+                key,
+                &kp("cidr"),
+                "cidr must be specified",
+                Some("the stage's network, e.g. 192.168.0.0/24"),
+            );
+            None
+        }
+        Some(n) => parse_net(ctx, file, n, &kp("cidr")),
+    };
+
+    let ip_address_list: Option<Vec<IpAddr>> = match get("ip_address_list") {
+        None => None,
+        Some(n) => match n.as_seq() {
+            Some(items) if !items.is_empty() => {
+                let mut ips = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    match item.as_str().and_then(|s| s.parse::<IpAddr>().ok()) {
+                        Some(ip) => ips.push(ip),
+                        None => ctx.invalid(
+                            file,
+                            item,
+                            &format!("{}[{i}]", kp("ip_address_list")),
+                            format!("{} is not an IP address", describe(item)),
+                            None,
+                        ),
+                    }
+                }
+                Some(ips)
+            }
+            _ => {
+                ctx.invalid(
+                    file,
+                    n,
+                    &kp("ip_address_list"),
+                    "must be a non-empty list of IP addresses",
+                    None,
+                );
+                None
+            }
+        },
+    };
+
+    let mut number_of_hosts = match get("number_of_hosts") {
+        None => Some(if separate_repository == Some(false) {
+            3
+        } else {
+            4
+        }),
+        Some(n) => match n.kind {
+            NodeKind::Int(i) if (1..=10000).contains(&i) => Some(i as usize),
+            _ => {
+                ctx.wrong_type(
+                    file,
+                    n,
+                    &kp("number_of_hosts"),
+                    "a positive integer",
+                    Some("1 to 10000"),
+                );
+                None
+            }
+        },
+    };
+    if let Some(ips) = &ip_address_list {
+        number_of_hosts = Some(ips.len());
+    }
+    if let (Some(n), Some(true)) = (number_of_hosts, separate_repository) {
+        if n < 2 {
+            let node = get("number_of_hosts")
+                .or(get("ip_address_list"))
+                .unwrap_or(key);
+            ctx.invalid(
+                file,
+                node,
+                &kp("number_of_hosts"),
+                format!("{n} host leaves no hive besides the separate repository server"),
+                Some("at least 2 hosts, or separate_repository: false"),
+            );
+        }
+    }
+
+    // subnets
+    let mut subnets: Vec<(Subnet, Box<dyn Iterator<Item = IpAddr>>)> = Vec::new();
+    match get("subnets") {
+        None => {
+            if let Some(net) = cidr {
+                let sub = Subnet {
+                    name: format!("{site}-default"),
+                    cidr: net,
+                    netmask: net.netmask(),
+                    available_zone: None,
+                };
+                let ips: Box<dyn Iterator<Item = IpAddr>> = match &ip_address_list {
+                    Some(list) => Box::new(list.clone().into_iter()),
+                    None => addresses(net, 3),
+                };
+                subnets.push((sub, ips));
+            }
+        }
+        Some(n) => match n.as_seq() {
+            Some(items) if !items.is_empty() => {
+                for (idx, item) in items.iter().enumerate() {
+                    let ip = format!("{}[{idx}]", kp("subnets"));
+                    let Some(m) = item.as_map() else {
+                        ctx.wrong_type(
+                            file,
+                            item,
+                            &ip,
+                            "a mapping",
+                            Some("cidr, name, available_zone"),
+                        );
+                        continue;
+                    };
+                    check_keys(
+                        ctx,
+                        file,
+                        m,
+                        &ip,
+                        "subnet",
+                        &["cidr", "name", "available_zone"],
+                    );
+                    let Some(c) = item.get("cidr") else {
+                        ctx.invalid(
+                            file,
+                            item,
+                            &format!("{ip}.cidr"),
+                            "cidr in subnet must be specified",
+                            None,
+                        );
+                        continue;
+                    };
+                    let Some(net) = parse_net(ctx, file, c, &format!("{ip}.cidr")) else {
+                        continue;
+                    };
+                    let sname = match item.get("name") {
+                        Some(nn) => match ctx.str_at(file, nn, &format!("{ip}.name")) {
+                            Some(s) => s.to_string(),
+                            None => continue,
+                        },
+                        None => format!("{}subnet{idx}", name.prefix()),
+                    };
+                    subnets.push((
+                        Subnet {
+                            name: sname,
+                            cidr: net,
+                            netmask: net.netmask(),
+                            available_zone: item.get("available_zone").map(Node::to_value),
+                        },
+                        addresses(net, 4),
+                    ));
+                }
+            }
+            _ => ctx.invalid(
+                file,
+                n,
+                &kp("subnets"),
+                "must be a non-empty list of subnets",
+                Some("a list of {cidr, name, available_zone}"),
+            ),
+        },
+    }
+
+    let first_index = match first_hive(name) {
+        None => 0,
+        Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64().unwrap_or(0) as usize,
+        Some(Value::String(s)) if s.parse::<usize>().is_ok() => s.parse::<usize>().unwrap_or(0),
+        Some(other) => {
+            ctx.errors.push(Error::Invalid {
+                location: Location::file(Path::new(".hive/persistents.yml")),
+                key_path: format!("first_hive.{name}"),
+                message: format!("first_hive must be a non-negative integer, not {other:?}"),
+                expected: Some("set it with `hive set first_hive N`".into()),
+                suggestion: None,
+            });
+            0
+        }
+    };
+
+    if ctx.errors.len() > before {
+        return None;
+    }
+    let (
+        Some(provider),
+        Some(custom_hostname),
+        Some(separate_repository),
+        Some(cidr),
+        Some(number_of_hosts),
+    ) = (
+        provider,
+        custom_hostname,
+        separate_repository,
+        cidr,
+        number_of_hosts,
+    )
+    else {
+        return None;
+    };
+    let region = get("region").and_then(|n| n.as_str()).map(str::to_string);
+    let mut servers = Vec::new();
+    for idx in 0..number_of_hosts {
+        let host = format!("{}{}{}.{}", name.prefix(), custom_hostname, idx, site);
+        let role = if idx == number_of_hosts - 1 {
+            if separate_repository {
+                ServerRole::Repository
+            } else {
+                ServerRole::HiveAndRepository
+            }
+        } else {
+            ServerRole::Hive
+        };
+        let n_sub = subnets.len();
+        let (sub, ips) = &mut subnets[idx % n_sub];
+        let Some(ip) = ips.next() else {
+            let n = get("ip_address_list")
+                .or(get("subnets"))
+                .or(get("cidr"))
+                .unwrap_or(key);
+            ctx.invalid(
+                file,
+                n,
+                &sp,
+                format!(
+                    "no address left for host {host} in subnet {} ({})",
+                    sub.name, sub.cidr
+                ),
+                Some("a larger cidr or fewer hosts"),
+            );
+            return None;
+        };
+        let available_zone = region.as_ref().map(|r| {
+            sub.available_zone.clone().unwrap_or_else(|| {
+                if provider == "azure" {
+                    Value::Number(((idx % 3) + 1).into())
+                } else {
+                    sval(&format!(
+                        "{r}{}",
+                        az_suffix_list[idx % az_suffix_list.len()]
+                    ))
+                }
+            })
+        });
+        servers.push(Server {
+            name: host,
+            stage: name,
+            index: idx,
+            role,
+            private_ip: ip,
+            netmask: sub.netmask,
+            subnet: sub.name.clone(),
+            available_zone,
+        });
+    }
+    let hives = servers.iter().filter(|s| s.role.is_hive()).count();
+    if first_index >= hives {
+        ctx.errors.push(Error::Invalid {
+            location: Location::file(Path::new(".hive/persistents.yml")),
+            key_path: format!("first_hive.{name}"),
+            message: format!(
+                "first_hive {first_index} is past the last hive of stage {name} ({hives} hives)"
+            ),
+            expected: Some(format!(
+                "0 to {}; change it with `hive -s {name} set first_hive N`",
+                hives.saturating_sub(1)
+            )),
+            suggestion: None,
+        });
+        return None;
+    }
+    let attributes = map
+        .iter()
+        .filter_map(|(k, v)| k.key_string().map(|k| (k, v.to_value())))
+        .collect();
+    Some((
+        Stage {
+            name,
+            provider,
+            separate_repository,
+            shared_repository,
+            cidr,
+            number_of_hosts,
+            custom_hostname,
+            subnets: subnets.into_iter().map(|(s, _)| s).collect(),
+            ip_address_list,
+            first_hive: first_index,
+            attributes,
+            file: file.to_path_buf(),
+        },
+        servers,
+    ))
+}
+
+pub(super) fn is_size(s: &str) -> bool {
+    let digits = s.trim_end_matches(['G', 'M', 'K', 'g', 'm', 'k', 'T', 't']);
+    !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Sets the inventory entries of a validated stage, in the original's order.
+pub(super) fn derive_stage(
+    inv: &mut InventoryData,
+    file: &Path,
+    site: &str,
+    stage: &Stage,
+    servers: &[Server],
+    node: &Node,
+) {
+    let sn = stage.name.as_str();
+    let o = |k: &str| origin(file, node.get(k).unwrap_or(node));
+    let attr = |k: &str| node.get(k).map(Node::to_value);
+    inv.add_group(sn);
+    inv.set_variable(
+        sn,
+        "hive_provider",
+        sval(stage.provider.as_str()),
+        &o("provider"),
+    );
+    inv.set_variable(
+        sn,
+        "hive_custom_hostname",
+        sval(&stage.custom_hostname),
+        &o("custom_hostname"),
+    );
+    let mother = format!("{}mother.{site}", stage.name.prefix());
+    inv.add_host(&mother, "mother");
+    inv.add_host(&mother, sn);
+    for (k, var) in [
+        ("cidr", "hive_cidr"),
+        ("prepared_resource_group", "hive_prepared_resource_group"),
+        ("not_support_az", "hive_not_support_az"),
+        ("region", "hive_region"),
+        ("bridge", "hive_bridge"),
+        ("dev", "hive_dev"),
+        ("kickstart_config", "hive_kickstart_config"),
+        ("filestore_cidr", "hive_filestore_cidr"),
+        ("shared_repository", "hive_shared_repository"),
+    ] {
+        if let Some(v) = attr(k) {
+            inv.set_variable(&mother, var, v, &o(k));
+        }
+    }
+    let subnets_value = match node.get("subnets") {
+        Some(s) => s.to_value(),
+        None => {
+            let mut m = Mapping::new();
+            m.insert(sval("cidr"), attr("cidr").unwrap_or(Value::Null));
+            m.insert(sval("name"), sval(&format!("{site}-default")));
+            Value::Sequence(vec![Value::Mapping(m)])
+        }
+    };
+    inv.set_variable(
+        &mother,
+        "hive_subnets",
+        subnets_value,
+        &o(if node.get("subnets").is_some() {
+            "subnets"
+        } else {
+            "cidr"
+        }),
+    );
+
+    let swarm_master = servers
+        .iter()
+        .filter(|s| s.role.is_hive())
+        .nth(stage.first_hive)
+        .map(|s| s.name.clone());
+    for server in servers {
+        let h = server.name.as_str();
+        inv.add_host(h, sn);
+        for (k, var) in [
+            ("root_password", "hive_root_password"),
+            ("kernel_version", "hive_kernel_version"),
+            ("drbd_download_url", "hive_drbd_download_url"),
+            ("internal_cidr", "hive_internal_cidr"),
+            ("internal_cidr_v6", "hive_internal_cidr_v6"),
+            ("kms_key_id", "hive_kms_key_id"),
+            ("shared_repository", "hive_shared_repository"),
+        ] {
+            if let Some(v) = attr(k) {
+                inv.set_variable(h, var, v, &o(k));
+            }
+        }
+        let hive_attrs = [
+            ("memory_size", "hive_memory_size"),
+            ("cpus", "hive_cpus"),
+            ("disk_size", "hive_disk_size"),
+            ("disk_encrypted", "hive_disk_encrypted"),
+            ("instance_type", "hive_instance_type"),
+            ("mirrored_disk_size", "hive_mirrored_disk_size"),
+            ("mirrored_disk_encrypted", "hive_mirrored_disk_encrypted"),
+        ];
+        if server.role.is_hive() {
+            inv.add_host(h, "hives");
+            for (k, var) in hive_attrs {
+                if let Some(v) = attr(k) {
+                    inv.set_variable(h, var, v, &o(k));
+                }
+            }
+        }
+        if server.role.is_repository() {
+            inv.add_host(h, "repository");
+            for (k, var) in [
+                ("repository_memory_size", "hive_memory_size"),
+                ("repository_cpus", "hive_cpus"),
+                ("repository_disk_size", "hive_disk_size"),
+                ("repository_disk_encrypted", "hive_disk_encrypted"),
+                ("repository_instance_type", "hive_instance_type"),
+            ] {
+                if let Some(v) = attr(k) {
+                    inv.set_variable(h, var, v, &o(k));
+                }
+            }
+        }
+        if let Some(v) = attr("image_name") {
+            inv.set_variable(h, "hive_vm_image_name", v, &o("image_name"));
+        }
+        let o_net = o(if node.get("subnets").is_some() {
+            "subnets"
+        } else {
+            "cidr"
+        });
+        inv.set_variable(h, "hive_subnet", sval(&server.subnet), &o_net);
+        if let Some(az) = &server.available_zone {
+            inv.set_variable(h, "hive_available_zone", az.clone(), &o("region"));
+        }
+        let o_ip = if node.get("ip_address_list").is_some() {
+            o("ip_address_list")
+        } else {
+            o_net.clone()
+        };
+        inv.set_variable(
+            h,
+            "hive_private_ip",
+            sval(&server.private_ip.to_string()),
+            &o_ip,
+        );
+        inv.set_variable(h, "hive_netmask", sval(&server.netmask.to_string()), &o_net);
+    }
+    if let Some(master) = swarm_master {
+        for server in servers.iter().filter(|s| s.role.is_hive()) {
+            inv.set_variable(
+                &server.name,
+                "hive_swarm_master",
+                sval(&master),
+                &origin(file, node),
+            );
+        }
+        inv.add_host(&master, "first_hive");
+    }
+}
+
+/// The providers whose settings [`STAGE_KEYS`] lists and
+/// `forbid_foreign_settings` rules: the original's, and docker.
+const RULED_PROVIDERS: &[&str] = &[
+    "vagrant",
+    "aws",
+    "azure",
+    "gcp",
+    "openstack",
+    "prepared",
+    "kickstart",
+    "docker",
+];
+
+/// The original's rules for the settings of its own providers: a setting
+/// of one kind of provider is refused on a stage of another kind. A
+/// provider it does not know gets only the rules of a non-local provider
+/// that is not IaaS.
+fn forbid_foreign_settings(ctx: &mut Ctx, file: &Path, node: &Node, sp: &str, provider: &str) {
+    let forbid = |ctx: &mut Ctx, attr: &str, why: &str| {
+        if let Some(n) = node.get(attr) {
+            ctx.invalid(
+                file,
+                n,
+                &format!("{sp}.{attr}"),
+                format!("{attr} cannot be specified when {why}"),
+                None,
+            );
+        }
+    };
+    if provider != "kickstart" {
+        forbid(ctx, "kickstart_config", "provider is not kickstart");
+    }
+    if matches!(provider, "vagrant" | "docker") {
+        forbid(ctx, "instance_type", &format!("provider is {provider}"));
+        forbid(ctx, "region", &format!("provider is {provider}"));
+    } else {
+        if provider != "azure" {
+            forbid(ctx, "prepared_resource_group", "provider is not azure");
+            forbid(ctx, "not_support_az", "provider is not azure");
+        }
+        if matches!(provider, "aws" | "azure" | "gcp" | "openstack") {
+            forbid(ctx, "memory_size", "provider is IaaS");
+        }
+        let why = format!("provider is {provider} (only with vagrant or docker)");
+        forbid(ctx, "repository_memory_size", &why);
+        forbid(ctx, "dev", &why);
+        forbid(ctx, "bridge", &why);
+    }
+}
