@@ -375,9 +375,9 @@ impl<'p> Checker<'p> {
         let before = self.problems.len();
         let built = SiteBuilder::new(project).build();
         let mut hosts: Vec<HostValues<'_>> = Vec::new();
-        let mut service_keys: Vec<String> = hive_inventory::SERVICE_PARAMS
+        let mut service_keys: Vec<String> = hive_inventory::SERVICE_PARAMETERS
             .iter()
-            .map(|k| format!("hive_{k}"))
+            .map(|p| format!("hive_{}", p.name))
             .collect();
         service_keys.extend(["hive_ports".to_string(), "hive_image".to_string()]);
         let image_keys: Vec<String> = hive_inventory::IMAGE_PARAMS
