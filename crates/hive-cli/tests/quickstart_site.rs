@@ -243,8 +243,21 @@ fn quickstart_site_from_nothing() {
     assert!(quiet(&["check"]).contains("valid"));
     assert!(quiet(&["history"]).contains("deploy-services"));
 
-    // `hive status`: healthy, with the service's endpoint; as JSON too.
-    let status = quiet(&["status"]);
+    // `hive status`: healthy (once the last deploy's task runs), with the
+    // service's endpoint; as JSON too.
+    let healthy = || {
+        let mut last = None;
+        for _ in 0..30 {
+            let o = hive(&root, &["status"]);
+            if o.status.success() {
+                return String::from_utf8_lossy(&o.stdout).into_owned();
+            }
+            last = Some(o);
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        panic!("the site stays unhealthy: {}", text(&last.unwrap()));
+    };
+    let status = healthy();
     assert!(
         status.starts_with(&format!("site {SITE}, stage private: healthy")),
         "{status}"
@@ -355,7 +368,7 @@ fn quickstart_site_from_nothing() {
     );
     // deploy-services puts it back.
     assert!(quiet(&["deploy-services"]).contains("web"));
-    assert!(quiet(&["status"]).contains("healthy"));
+    assert!(healthy().contains(": healthy"));
     let stopped = Command::new("docker")
         .args(["stop", &format!("hive-p-hive2.{SITE}")])
         .output()

@@ -99,6 +99,10 @@ pub struct ServiceStatus {
     pub endpoints: Vec<String>,
     /// Whether the swarm has the service at all.
     pub deployed: bool,
+    /// The current state of each task the swarm wants running
+    /// (`Running 5 minutes ago`, `Preparing 2 seconds ago`, ...), with its
+    /// server.
+    pub tasks: Vec<String>,
 }
 
 /// One volume of the stage.
@@ -280,6 +284,17 @@ pub async fn site_status(site: &StageSite<'_>, last_runs: usize) -> Result<SiteS
                         .is_some_and(|c| c.starts_with("Running"))
             })
             .collect();
+        let wanted: Vec<String> = tasks
+            .iter()
+            .filter(|t| t["DesiredState"] == "Running")
+            .map(|t| {
+                format!(
+                    "{} on {}",
+                    t["CurrentState"].as_str().unwrap_or_default(),
+                    server_name(&all, t["Node"].as_str().unwrap_or_default())
+                )
+            })
+            .collect();
         let on: Vec<String> = running
             .iter()
             .filter_map(|t| t["Node"].as_str().map(str::to_string))
@@ -318,6 +333,7 @@ pub async fn site_status(site: &StageSite<'_>, last_runs: usize) -> Result<SiteS
             last_error,
             endpoints,
             deployed: inspect.is_some(),
+            tasks: wanted,
         };
         if !status.deployed {
             problems.push(format!(
@@ -325,9 +341,14 @@ pub async fn site_status(site: &StageSite<'_>, last_runs: usize) -> Result<SiteS
             ));
         } else if status.running < status.desired {
             problems.push(format!(
-                "service {name}: {} of {} task(s) running{}",
+                "service {name}: {} of {} task(s) running{}{}",
                 status.running,
                 status.desired,
+                if status.tasks.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", status.tasks.join("; "))
+                },
                 status
                     .last_error
                     .as_ref()
