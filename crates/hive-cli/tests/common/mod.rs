@@ -3,7 +3,7 @@
 // Each test binary uses a part of this module.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// `hive -r ROOT ARGS`.
@@ -37,5 +37,39 @@ pub fn copy_dir(from: &Path, to: &Path) {
         } else {
             std::fs::copy(entry.path(), &target).unwrap();
         }
+    }
+}
+
+/// A copy of the repository's project `rel` (`examples/quickstart`) in a
+/// temporary directory, with `inventory/hive.yml` edited by `replacements`:
+/// a new site (without the example's `.hive/`) that never meets one built
+/// from the example itself.
+pub fn project_copy(rel: &str, replacements: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("site");
+    copy_dir(&src, &root);
+    if !replacements.is_empty() {
+        let _ = std::fs::remove_dir_all(root.join(".hive"));
+        let hive_yml = root.join("inventory/hive.yml");
+        let mut t = std::fs::read_to_string(&hive_yml).unwrap();
+        for (from, to) in replacements {
+            assert!(t.contains(from), "{from} is not in {}", hive_yml.display());
+            t = t.replace(from, to);
+        }
+        std::fs::write(&hive_yml, t).unwrap();
+    }
+    (dir, root)
+}
+
+/// Destroys the site of the project at its path when dropped, whatever
+/// happened.
+pub struct DestroyOnDrop(pub PathBuf);
+
+impl Drop for DestroyOnDrop {
+    fn drop(&mut self) {
+        let _ = hive(&self.0, &["--force-unlock", "build-infra", "-D", "--yes"]);
     }
 }
