@@ -163,7 +163,11 @@ fn pdns_site_from_nothing() {
     for at in &hives {
         for (n, ip) in hives.iter().enumerate() {
             let name = format!("p-hive{n}.{SITE}.example.com");
-            assert_eq!(dig(at, &name), [ip.clone()], "{name} asked at {at}");
+            assert_eq!(
+                dig(at, &name),
+                std::slice::from_ref(ip),
+                "{name} asked at {at}"
+            );
         }
     }
 
