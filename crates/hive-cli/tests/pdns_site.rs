@@ -83,6 +83,15 @@ fn dig(server: &str, name: &str) -> Vec<String> {
     v
 }
 
+/// Prints where a run's time went (its phases' closing lines).
+fn phase_times(o: &std::process::Output) {
+    for line in String::from_utf8_lossy(&o.stderr).lines() {
+        if !line.starts_with(' ') && line.ends_with("s)") {
+            eprintln!("  {line}");
+        }
+    }
+}
+
 /// Polls `f` until it holds or `limit` passes; how long it took.
 fn within(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
     let start = Instant::now();
@@ -148,6 +157,7 @@ fn pdns_site_from_nothing() {
         text(&first)
     );
     eprintln!("pdns site: hive all from nothing took {built:.1?}");
+    phase_times(&first);
 
     // A second run changes nothing.
     let start = Instant::now();
@@ -157,6 +167,7 @@ fn pdns_site_from_nothing() {
     let out = String::from_utf8_lossy(&again.stdout);
     assert!(out.contains("all: no change"), "{}", text(&again));
     eprintln!("pdns site: the second hive all took {rerun:.1?}");
+    phase_times(&again);
 
     // Each hive's A record, answered on every hive.
     let hives: Vec<String> = (0..3).map(address).collect();
