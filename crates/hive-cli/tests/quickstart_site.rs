@@ -13,7 +13,7 @@ mod common;
 
 use common::{hive, text};
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -23,34 +23,14 @@ const NET: &str = "192.168.202";
 /// A copy of examples/quickstart under its own name and network, so that it
 /// never meets a quickstart site built by the main job.
 fn project() -> (tempfile::TempDir, PathBuf) {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart");
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("site");
-    let ok = Command::new("cp")
-        .arg("-r")
-        .arg(&src)
-        .arg(&root)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-    let _ = std::fs::remove_dir_all(root.join(".hive"));
-    let hive_yml = root.join("inventory/hive.yml");
-    let t = std::fs::read_to_string(&hive_yml)
-        .unwrap()
-        .replace("quickstart.example", SITE)
-        .replace("192.168.201.0/24", &format!("{NET}.0/24"))
-        .replace("10.201.0.0/16", "10.202.0.0/16");
-    std::fs::write(&hive_yml, t).unwrap();
-    (dir, root)
-}
-
-/// Destroys the site when the test ends, whatever happened.
-struct Cleanup(PathBuf);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = hive(&self.0, &["--force-unlock", "build-infra", "-D", "--yes"]);
-    }
+    common::project_copy(
+        "examples/quickstart",
+        &[
+            ("quickstart.example", SITE),
+            ("192.168.201.0/24", &format!("{NET}.0/24")),
+            ("10.201.0.0/16", "10.202.0.0/16"),
+        ],
+    )
 }
 
 fn containers() -> String {
@@ -78,7 +58,7 @@ fn get(url: &str) -> Option<String> {
 #[test]
 fn quickstart_site_from_nothing() {
     let (_tmp, root) = project();
-    let _cleanup = Cleanup(root.clone());
+    let _cleanup = common::DestroyOnDrop(root.clone());
 
     // The plan of a fresh stage, and nothing created.
     let plan = hive(&root, &["all", "-C"]);

@@ -37,6 +37,7 @@ pub struct ContainerTarget {
     container: String,
     session: Arc<Mutex<Option<Session>>>,
     persistent: bool,
+    docker_host: Option<String>,
 }
 
 impl std::fmt::Debug for ContainerTarget {
@@ -55,7 +56,17 @@ impl ContainerTarget {
             container: container.into(),
             session: Arc::new(Mutex::new(None)),
             persistent: true,
+            docker_host: None,
         }
+    }
+
+    /// The `DOCKER_HOST` of `docker` (a `unix://` socket) for the Docker
+    /// command line, so that `ansible-playbook` reaches the container too
+    /// (modules hive does not implement); without it, the mother machine's
+    /// own engine.
+    pub fn docker_host(mut self, host: impl Into<String>) -> Self {
+        self.docker_host = Some(host.into());
+        self
     }
 
     /// Runs every command in its own exec instead of the shared shell
@@ -283,7 +294,14 @@ impl Target for ContainerTarget {
     }
 
     fn ansible_connection(&self) -> (String, String) {
-        ("community.docker.docker".into(), self.container.clone())
+        (crate::ansible::CONNECTION.into(), self.container.clone())
+    }
+
+    fn ansible_vars(&self) -> Vec<(String, String)> {
+        self.docker_host
+            .iter()
+            .map(|h| ("hive_docker_host".to_string(), h.clone()))
+            .collect()
     }
 
     async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput> {

@@ -7,6 +7,7 @@
 //! - [`build_image`] builds a service's image on the repository server's
 //!   engine and pushes it; [`push_local_image`] seeds the site registry.
 
+mod ansible;
 mod build;
 mod builtin;
 mod container;

@@ -204,9 +204,11 @@ impl Runner {
         self.ansible_playbook = path;
         self
     }
-    /// A project `lib/` directory of custom modules (for the fallback).
+    /// A project `lib/` directory of custom modules (for the fallback); its
+    /// `module_utils/` holds what they share.
     pub fn library(mut self, dir: PathBuf) -> Self {
-        self.library.push(dir);
+        // ansible-playbook runs in the role's directory
+        self.library.push(std::path::absolute(&dir).unwrap_or(dir));
         self
     }
     /// Reports each task execution.
@@ -824,7 +826,17 @@ impl Runner {
         let check = t.check_mode.unwrap_or(self.check);
         if !NATIVE_MODULES.contains(&name) {
             return self
-                .run_fallback(target_ref, scope, raw, vars, check)
+                .run_fallback(
+                    target_ref,
+                    scope,
+                    raw,
+                    (
+                        name,
+                        &scope.renderer.render_value(args, vars).map_err(tmpl)?,
+                    ),
+                    vars,
+                    check,
+                )
                 .await
                 .map(|o| (o, true));
         }
@@ -874,6 +886,7 @@ impl Runner {
         target: &dyn Target,
         scope: &Scope,
         raw: &serde_yaml::Value,
+        (module, args): (&str, &Json),
         vars: &Vars,
         check: bool,
     ) -> Result<Outcome> {
@@ -907,6 +920,9 @@ impl Runner {
             ] {
                 m.remove(k);
             }
+            // The arguments as hive rendered them: they may use what only
+            // hive knows (groups, hostvars and the facts of this run).
+            m.insert(module.to_string(), args.clone());
         }
         let play = json!([{
             "hosts": "all",
@@ -928,7 +944,12 @@ impl Runner {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         write(&vars_path, Json::Object(vars_json).to_string())?;
-        write(&inv_path, format!("{host}\n"))?;
+        let mut line = host;
+        for (k, v) in target.ansible_vars() {
+            line.push_str(&format!(" {k}={v}"));
+        }
+        write(&inv_path, format!("{line}\n"))?;
+        crate::ansible::write_connection_plugin(&dir)?;
         let mut cmd = tokio::process::Command::new(ap);
         cmd.arg("-i")
             .arg(&inv_path)
@@ -944,10 +965,30 @@ impl Runner {
             .map(|p| p.display().to_string())
             .collect();
         if let Some(p) = scope.role.dir.path() {
-            lib.push(p.join("library").display().to_string());
+            let role_lib = p.join("library");
+            lib.push(
+                std::path::absolute(&role_lib)
+                    .unwrap_or(role_lib)
+                    .display()
+                    .to_string(),
+            );
         }
         cmd.env("ANSIBLE_LIBRARY", lib.join(":"));
+        // what the modules of a project's lib/ share (lib/module_utils)
+        let utils: Vec<String> = self
+            .library
+            .iter()
+            .map(|p| p.join("module_utils"))
+            .filter(|p| p.is_dir())
+            .map(|p| p.display().to_string())
+            .collect();
+        if !utils.is_empty() {
+            cmd.env("ANSIBLE_MODULE_UTILS", utils.join(":"));
+        }
         cmd.env("ANSIBLE_HOST_KEY_CHECKING", "False");
+        cmd.env("ANSIBLE_CONNECTION_PLUGINS", &dir);
+        cmd.env("ANSIBLE_PIPELINING", "True");
+        cmd.env("ANSIBLE_PYTHON_INTERPRETER", "auto_silent");
         if let Some(p) = scope.role.dir.path() {
             cmd.current_dir(p);
         }
@@ -958,7 +999,9 @@ impl Runner {
         let _ = std::fs::remove_dir_all(&dir);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         if !out.status.success() {
-            let tail: Vec<&str> = text.lines().rev().take(15).collect();
+            // what Ansible says on standard error, then the end of its report
+            let all = format!("{}{text}", String::from_utf8_lossy(&out.stderr));
+            let tail: Vec<&str> = all.lines().rev().take(15).collect();
             return Ok(Outcome::failed(format!(
                 "ansible-playbook failed ({}): {}",
                 out.status,
@@ -1009,6 +1052,9 @@ fn tempfile_dir() -> Result<PathBuf> {
             .unwrap_or(0)
     ));
     std::fs::create_dir_all(&d).map_err(Error::io(&d))?;
+    // it holds the run's variables, secrets included
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).map_err(Error::io(&d))?;
     Ok(d)
 }
 

@@ -104,6 +104,10 @@ pub trait Target: Send + Sync {
     fn ansible_connection(&self) -> (String, String) {
         ("local".into(), "localhost".into())
     }
+    /// Inventory variables of that host (how the connection reaches it).
+    fn ansible_vars(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// Quotes a word for a POSIX shell.

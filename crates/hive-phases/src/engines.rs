@@ -250,8 +250,8 @@ impl crate::setup_hosts::EngineConnector for ForwardedEngines {
 pub struct Engines {
     hives: Vec<Hive>,
     _forwards: Vec<SocketForward>,
-    _pool: Arc<SshPool>,
-    _dir: tempfile::TempDir,
+    pool: Arc<SshPool>,
+    dir: tempfile::TempDir,
 }
 
 impl Engines {
@@ -298,13 +298,30 @@ impl Engines {
         Ok(Engines {
             hives,
             _forwards: forwards,
-            _pool: pool,
-            _dir: dir,
+            pool,
+            dir,
         })
     }
 
     /// The connected engines, in the order asked for.
     pub fn hives(&self) -> &[Hive] {
         &self.hives
+    }
+
+    /// The local socket forwarded to the Docker engine of `server` (one of
+    /// those connected), as a `DOCKER_HOST` value.
+    pub fn docker_host(&self, server: &str) -> String {
+        format!(
+            "unix://{}",
+            self.dir
+                .path()
+                .join(format!("docker.sock@{server}"))
+                .display()
+        )
+    }
+
+    /// The SSH pool the engines were reached through.
+    pub fn pool(&self) -> &Arc<SshPool> {
+        &self.pool
     }
 }

@@ -188,12 +188,18 @@ pub fn image_definitions(site: &StageSite<'_>) -> Result<Vec<ImageDefinition>, E
     Ok(out)
 }
 
-fn runner_for(site: &StageSite<'_>, host: &str, check: bool) -> Result<Runner, Error> {
-    let roles = site.project().root_dir().join("roles");
-    let vars = site.runner_vars(host)?;
-    Ok(Runner::new(RoleLoader::new([roles]))
+/// The role runner with a host's `vars`: the project's `roles/`, and its
+/// `lib/` of custom modules, which run through `ansible-playbook`.
+fn runner_for(site: &StageSite<'_>, vars: hive_image::Vars, check: bool) -> Result<Runner, Error> {
+    let root = site.project().root_dir();
+    let mut runner = Runner::new(RoleLoader::new([root.join("roles")]))
         .check_mode(check)
-        .vars(vars))
+        .vars(vars);
+    let lib = root.join("lib");
+    if lib.is_dir() {
+        runner = runner.library(lib);
+    }
+    Ok(runner)
 }
 
 /// build-images: build, commit and push every image of the stage (or the
@@ -259,30 +265,46 @@ pub async fn build_images(
                 .or_insert_with(|| hive_image::site_image_name(local, None, &registry));
         }
     }
-    let mut out = Vec::new();
+    let mut runs = Vec::new();
     for image in &images {
         let opts = BuildOptions {
             stage: site.stage().name.as_str().to_string(),
             rebuild: options.rebuild,
             tag_mapping: tag_mapping.clone(),
             proxy_env: Vec::new(),
-            runner: runner_for(site, &format!("image_{}", image.service), options.check)?,
+            runner: runner_for(
+                site,
+                site.runner_vars(&format!("image_{}", image.service))?,
+                options.check,
+            )?,
         };
         let service = image.service.clone();
         let p = progress.clone();
-        let built = hive_image::build_image(
-            &docker,
-            image,
-            &registry,
-            &opts,
-            Arc::new(move |e| p(&service, e)),
-        )
-        .await
-        .map_err(image_error)?;
-        out.push((image.service.clone(), built));
+        let (docker, registry) = (&docker, &registry);
+        runs.push(async move {
+            let built = hive_image::build_image(
+                docker,
+                image,
+                registry,
+                &opts,
+                Arc::new(move |e| p(&service, e)),
+            )
+            .await
+            .map_err(image_error)?;
+            Ok::<_, Error>((image.service.clone(), built))
+        });
     }
-    Ok(out)
+    // Builds wait on package mirrors more than on the engine: a few at once.
+    futures::stream::iter(runs)
+        .buffered(CONCURRENT_BUILDS)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
 }
+
+/// How many images build-images builds at once.
+const CONCURRENT_BUILDS: usize = 3;
 
 /// initialize-services: apply each service's `initialize_roles` inside one
 /// of its running task containers.
@@ -325,8 +347,21 @@ pub async fn initialize_services(
             .ok_or_else(|| Error::Site {
                 message: format!("service {name} runs on {}, which is not a hive", task.hive),
             })?;
-        let target = ContainerTarget::new(hive.docker.clone(), task.container_id.clone());
-        let runner = runner_for(site, name, options.check)?;
+        let target = ContainerTarget::new(hive.docker.clone(), task.container_id.clone())
+            .docker_host(engines.docker_host(&hive.name));
+        // `delegate_to: <hive>` runs on that hive, over SSH.
+        let mut runner = runner_for(site, site.runner_vars_with_hostvars(name)?, options.check)?;
+        for h in engines.hives() {
+            let session = engines
+                .pool()
+                .session(&h.name)
+                .await
+                .map_err(Error::provider)?;
+            runner = runner.delegate(
+                h.name.clone(),
+                Arc::new(crate::server_target::ServerTarget::new(session)),
+            );
+        }
         let report = runner
             .apply(&target, &def.initialize_roles)
             .await

@@ -578,6 +578,33 @@ impl StageSite<'_> {
         }
         Ok(out)
     }
+
+    /// [`StageSite::runner_vars`] with Ansible's `groups` and `hostvars`
+    /// (the variables of every host of the stage, rendered; a variable
+    /// that does not render is left out), for roles that look at other
+    /// hosts (initialize-services).
+    pub fn runner_vars_with_hostvars(&self, host: &str) -> Result<hive_image::Vars, Error> {
+        let mut out = self.runner_vars(host)?;
+        let groups = self.site.groups();
+        let mut hostvars = serde_json::Map::new();
+        for h in groups.get(self.stage.name.as_str()).into_iter().flatten() {
+            let Some(vars) = self.site.vars_for(h) else {
+                continue;
+            };
+            let mut rendered = serde_json::Map::new();
+            for name in vars.names() {
+                if let Ok(Some(v)) = self.var(h, name) {
+                    rendered.insert(name.to_string(), v);
+                }
+            }
+            hostvars.insert(h.clone(), serde_json::Value::Object(rendered));
+        }
+        out.entry("groups".to_string())
+            .or_insert_with(|| serde_json::json!(groups));
+        out.entry("hostvars".to_string())
+            .or_insert(serde_json::Value::Object(hostvars));
+        Ok(out)
+    }
 }
 
 impl StageSite<'_> {

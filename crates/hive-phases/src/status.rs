@@ -152,8 +152,9 @@ const SERVER_SCRIPT: &str = "docker version --format 'docker={{.Server.Version}}
 const SWARM_SCRIPT: &str = r#"docker node ls --format '{{json .}}' | sed 's/^/node /'
 for s in $(docker service ls --format '{{.Name}}'); do
   printf 'service %s ' "$s"; docker service inspect --format '{{json .}}' "$s"
-  docker service ps --no-trunc --format '{{json .}}' "$s" | sed "s/^/task $s /"
-done"#;
+done
+ids=$(docker service ls -q)
+[ -z "$ids" ] || docker service ps --no-trunc --format 'task {{.Name}}	{{.Node}}	{{.DesiredState}}	{{.CurrentState}}	{{.Error}}' $ids"#;
 
 const REGISTRY_SCRIPT: &str = r#"m=$(docker volume inspect -f '{{.Mountpoint}}' hive-registry-data) || exit 1
 du -sb "$m" | cut -f1
@@ -230,6 +231,9 @@ pub async fn site_status(site: &StageSite<'_>, last_runs: usize) -> Result<SiteS
             Err(())
         }
     };
+    if let Ok(text) = &swarm {
+        tracing::debug!(lines = text.lines().count(), "swarm state read");
+    }
     let swarm = swarm.map(|t| parse_swarm(&t)).unwrap_or_default();
     for s in servers
         .iter_mut()
@@ -496,11 +500,22 @@ fn parse_swarm(text: &str) -> SwarmState {
                 }
             }
         } else if let Some(rest) = line.strip_prefix("task ") {
-            if let Some((name, json)) = rest.split_once(' ') {
-                if let Ok(v) = serde_json::from_str::<Json>(json) {
-                    state.tasks.push((name.to_string(), v));
-                }
-            }
+            // NAME.SLOT (or NAME.NODE-ID for a global service), node,
+            // desired state, current state, error.
+            let f: Vec<&str> = rest.split('\t').collect();
+            let Some((service, _)) = f[0].rsplit_once('.') else {
+                continue;
+            };
+            let field = |i: usize| f.get(i).copied().unwrap_or_default();
+            state.tasks.push((
+                service.to_string(),
+                serde_json::json!({
+                    "Node": field(1),
+                    "DesiredState": field(2),
+                    "CurrentState": field(3),
+                    "Error": field(4),
+                }),
+            ));
         }
     }
     state
@@ -573,4 +588,35 @@ pub async fn service_log(
         out.drain(..skip);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_nodes_services_and_tasks() {
+        let text = "node {\"Availability\":\"Active\",\"Hostname\":\"p-hive0\",\"ManagerStatus\":\"Leader\",\"Status\":\"Ready\"}\n\
+service web {\"Spec\":{\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"r:5000/image_web:latest@sha256:ab\"}}}}\n\
+task web.1\tp-hive1\tRunning\tRunning 2 minutes ago\t\n\
+task web.1\tp-hive0\tShutdown\tFailed 3 minutes ago\ttask: non-zero exit (1)\n\
+task agent.x7k2\tp-hive2\tRunning\tPreparing 1 second ago\t\n";
+        let s = parse_swarm(text);
+        assert_eq!(s.nodes.len(), 1);
+        assert_eq!(s.nodes[0].0, "p-hive0");
+        assert_eq!(s.nodes[0].1.manager, "Leader");
+        assert!(s.services.contains_key("web"));
+        let web: Vec<&Json> = s
+            .tasks
+            .iter()
+            .filter(|(n, _)| n == "web")
+            .map(|(_, t)| t)
+            .collect();
+        assert_eq!(web.len(), 2);
+        assert_eq!(web[0]["CurrentState"], "Running 2 minutes ago");
+        assert_eq!(web[1]["Error"], "task: non-zero exit (1)");
+        assert_eq!(s.tasks[2].0, "agent");
+        assert!(same_host("p-hive1", "p-hive1.e2e.example"));
+        assert!(!same_host("p-hive1", "p-hive10.e2e.example"));
+    }
 }

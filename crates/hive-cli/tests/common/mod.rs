@@ -3,7 +3,7 @@
 // Each test binary uses a part of this module.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// `hive -r ROOT ARGS`.
@@ -41,8 +41,8 @@ pub fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// A scratch copy of a project of the repository (`rel` from the
-/// workspace root), as `(guard, root)`.
-pub fn scratch_project(rel: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+/// workspace root), without its `.hive/`, as `(guard, root)`.
+pub fn scratch_project(rel: &str) -> (tempfile::TempDir, PathBuf) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .join(rel);
@@ -56,4 +56,29 @@ pub fn scratch_project(rel: &str) -> (tempfile::TempDir, std::path::PathBuf) {
 /// Standard output of a run, as text.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A copy of the repository's project `rel` (`examples/quickstart`) in a
+/// temporary directory, with `inventory/hive.yml` edited by `replacements`:
+/// a new site that never meets one built from the example itself.
+pub fn project_copy(rel: &str, replacements: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let (dir, root) = scratch_project(rel);
+    let hive_yml = root.join("inventory/hive.yml");
+    let mut t = std::fs::read_to_string(&hive_yml).unwrap();
+    for (from, to) in replacements {
+        assert!(t.contains(from), "{from} is not in {}", hive_yml.display());
+        t = t.replace(from, to);
+    }
+    std::fs::write(&hive_yml, t).unwrap();
+    (dir, root)
+}
+
+/// Destroys the site of the project at its path when dropped, whatever
+/// happened.
+pub struct DestroyOnDrop(pub PathBuf);
+
+impl Drop for DestroyOnDrop {
+    fn drop(&mut self) {
+        let _ = hive(&self.0, &["--force-unlock", "build-infra", "-D", "--yes"]);
+    }
 }
