@@ -424,56 +424,7 @@ pub(super) fn stage(
         }
         Some(n) => match n.as_seq() {
             Some(items) if !items.is_empty() => {
-                for (idx, item) in items.iter().enumerate() {
-                    let ip = format!("{}[{idx}]", kp("subnets"));
-                    let Some(m) = item.as_map() else {
-                        ctx.wrong_type(
-                            file,
-                            item,
-                            &ip,
-                            "a mapping",
-                            Some("cidr, name, available_zone"),
-                        );
-                        continue;
-                    };
-                    check_keys(
-                        ctx,
-                        file,
-                        m,
-                        &ip,
-                        "subnet",
-                        &["cidr", "name", "available_zone"],
-                    );
-                    let Some(c) = item.get("cidr") else {
-                        ctx.invalid(
-                            file,
-                            item,
-                            &format!("{ip}.cidr"),
-                            "cidr in subnet must be specified",
-                            None,
-                        );
-                        continue;
-                    };
-                    let Some(net) = parse_net(ctx, file, c, &format!("{ip}.cidr")) else {
-                        continue;
-                    };
-                    let sname = match item.get("name") {
-                        Some(nn) => match ctx.str_at(file, nn, &format!("{ip}.name")) {
-                            Some(s) => s.to_string(),
-                            None => continue,
-                        },
-                        None => format!("{}subnet{idx}", name.prefix()),
-                    };
-                    subnets.push((
-                        Subnet {
-                            name: sname,
-                            cidr: net,
-                            netmask: net.netmask(),
-                            available_zone: item.get("available_zone").map(Node::to_value),
-                        },
-                        addresses(net, 4),
-                    ));
-                }
+                subnets = listed_subnets(ctx, file, items, &kp("subnets"), name);
             }
             _ => ctx.invalid(
                 file,
@@ -970,4 +921,67 @@ fn check_setting_types(ctx: &mut Ctx, file: &Path, node: &Node, sp: &str) {
             );
         }
     }
+}
+
+/// The subnets listed in `subnets` (at `path`), each with the addresses its
+/// servers take.
+fn listed_subnets(
+    ctx: &mut Ctx,
+    file: &Path,
+    items: &[Node],
+    path: &str,
+    name: StageName,
+) -> Vec<(Subnet, Box<dyn Iterator<Item = IpAddr>>)> {
+    let mut out: Vec<(Subnet, Box<dyn Iterator<Item = IpAddr>>)> = Vec::new();
+    for (idx, item) in items.iter().enumerate() {
+        let ip = format!("{path}[{idx}]");
+        let Some(m) = item.as_map() else {
+            ctx.wrong_type(
+                file,
+                item,
+                &ip,
+                "a mapping",
+                Some("cidr, name, available_zone"),
+            );
+            continue;
+        };
+        check_keys(
+            ctx,
+            file,
+            m,
+            &ip,
+            "subnet",
+            &["cidr", "name", "available_zone"],
+        );
+        let Some(c) = item.get("cidr") else {
+            ctx.invalid(
+                file,
+                item,
+                &format!("{ip}.cidr"),
+                "cidr in subnet must be specified",
+                None,
+            );
+            continue;
+        };
+        let Some(net) = parse_net(ctx, file, c, &format!("{ip}.cidr")) else {
+            continue;
+        };
+        let sname = match item.get("name") {
+            Some(nn) => match ctx.str_at(file, nn, &format!("{ip}.name")) {
+                Some(s) => s.to_string(),
+                None => continue,
+            },
+            None => format!("{}subnet{idx}", name.prefix()),
+        };
+        out.push((
+            Subnet {
+                name: sname,
+                cidr: net,
+                netmask: net.netmask(),
+                available_zone: item.get("available_zone").map(Node::to_value),
+            },
+            addresses(net, 4),
+        ));
+    }
+    out
 }
