@@ -10,13 +10,13 @@ cargo build --release -q -p hive-cli
 hive=target/release/hive
 project=examples/quickstart
 "$hive" -r "$project" all "$@"
-ips=$("$hive" -r "$project" render "{{ groups['hives'] | intersect(groups[hive_stage]) | map('extract', hostvars, 'hive_private_ip') | join(' ') }}")
+"$hive" -r "$project" status || true
+urls=$("$hive" -r "$project" status | sed -n 's|^    tcp://\(.*:8080\)$|http://\1/|p' || true)
 cat <<MSG
 
-The quickstart site is up. Try:
-  for ip in $ips; do curl -s http://\$ip:8080/; done            # the web service (on the hive that runs it)
-  for ip in $ips; do curl -s http://\$ip:8080/data/initial.txt; done   # its initial data
-  $hive -r $project ssh -- sudo tail /var/log/services/web.log   # its log on the repository server
+The quickstart site is up (\`$hive -r $project status\` shows it). Try:
+$(for u in $urls; do echo "  curl -s $u                  # the web service"; echo "  curl -s ${u}data/initial.txt  # its initial data"; done)
+  $hive -r $project logs web              # its log, collected on the repository server
   $hive -r $project history               # what each phase did
   $hive -r $project build-infra -D --yes  # remove the site
 MSG

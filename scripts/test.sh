@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Run every test of hive: formatting, lints, docs, unit and integration tests
-# (including those against a real Docker engine, sshd and drbdadm).
+# (including those against a real Docker engine, sshd and drbdadm), then the
+# README's main command exactly as written (scripts/quickstart.sh), whose
+# site is checked and removed again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup-machine.sh
@@ -8,3 +10,4 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 cargo test --workspace
+./scripts/test-quickstart.sh

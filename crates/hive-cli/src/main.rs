@@ -35,13 +35,16 @@ pub struct Cli {
     /// Directory for temporary files (default: /var/tmp/hive).
     #[arg(short = 'W', long = "temp-dir", global = true, value_name = "DIR")]
     pub temp_dir: Option<PathBuf>,
-    /// Print more about what is done.
-    #[arg(short = 'v', long, global = true)]
-    pub verbose: bool,
-    /// Take over the stage's lock when the run holding it is gone (or runs on another host).
+    /// Print more about what is done: -v every task and pull, and the libraries' informational events; -vv their debug events too (SSH retries, waits). RUST_LOG overrides the event filter (e.g. RUST_LOG=hive_provider=trace).
+    #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Print only errors and each command's result: no progress lines.
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
+    /// Take over a stage lock written by a run on another host (a shared project directory). A run on this machine that died (even by kill -9) leaves no lock: the next run takes it by itself.
     #[arg(long, global = true)]
     pub force_unlock: bool,
-    /// Output format: text, or json (phase commands and `hive all` print their changes, or with -C their plan, as one JSON document on stdout; `hive history` its journal).
+    /// Output format: text, or json (phase commands and `hive all` print their changes, or with -C their plan, as one JSON document on stdout; `check` its problems, `history` its journal, `vars` and `render` their values, `list-*` their names; text is YAML for `vars` and `render`).
     #[arg(
         short = 'o',
         long,
@@ -50,6 +53,9 @@ pub struct Cli {
         default_value_t = commands::Output::Text
     )]
     pub output: commands::Output,
+    /// With -C: exit 0 when nothing would change, 2 when changes are pending, 1 on error (as `terraform plan -detailed-exitcode`).
+    #[arg(long, global = true)]
+    pub detailed_exitcode: bool,
     /// The command to run.
     #[command(subcommand)]
     pub command: commands::Command,
@@ -79,11 +85,25 @@ impl From<StageArg> for StageName {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let globals = commands::Globals::from_cli(&cli);
+    commands::logging::install(cli.verbose, cli.quiet);
     match commands::dispatch(cli.command, &globals) {
         Ok(code) => code,
         Err(e) => {
             commands::report_error(&e);
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks on every command and argument
+    /// (conflicting ids, short flags, defaults): what made `vars` and
+    /// `render` panic at every call.
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

@@ -209,6 +209,74 @@ fn quickstart_site_from_nothing() {
     }
     assert!(logged.contains("response:200"), "web.log: {logged}");
 
+    // Each phase command alone on the built site: plans and runs change
+    // nothing; the read-only commands see the servers.
+    let quiet = |args: &[&str]| {
+        let o = hive(&root, args);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+        let all = text(&o);
+        assert!(!all.contains("panicked"), "{args:?}: {all}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    for args in [
+        &["--detailed-exitcode", "build-infra", "-C"][..],
+        &["--detailed-exitcode", "setup-hosts", "-C"],
+        &["--detailed-exitcode", "build-images", "-C"],
+        &["--detailed-exitcode", "build-volumes", "-C"],
+        &["--detailed-exitcode", "build-networks", "-C"],
+        &["--detailed-exitcode", "deploy-services", "-C"],
+        &["--detailed-exitcode", "initialize-services", "-C"],
+        &["--detailed-exitcode", "all", "-C"],
+    ] {
+        quiet(args);
+    }
+    assert!(quiet(&["setup-hosts", "-T", "registry"]).contains("no change"));
+    quiet(&["build-images", "-l", "web"]);
+    quiet(&["build-volumes"]);
+    quiet(&["build-networks"]);
+    quiet(&["deploy-services", "-l", "web"]);
+    quiet(&["initialize-services"]);
+    quiet(&["image", "push", "hive-test/busybox:1"]);
+    quiet(&["registry", "gc"]);
+    assert!(quiet(&["volumes", "status"]).contains("no DRBD volumes"));
+    assert!(quiet(&["ssh", "--", "hostname"]).starts_with("p-hive3"));
+    assert!(quiet(&["check"]).contains("valid"));
+    assert!(quiet(&["history"]).contains("deploy-services"));
+
+    // `hive status`: healthy, with the service's endpoint; as JSON too.
+    let status = quiet(&["status"]);
+    assert!(
+        status.starts_with(&format!("site {SITE}, stage private: healthy")),
+        "{status}"
+    );
+    let o = hive(&root, &["-o", "json", "status"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["healthy"], true, "{doc:#}");
+    assert_eq!(doc["servers"].as_array().unwrap().len(), 4, "{doc:#}");
+    let web = &doc["services"][0];
+    assert_eq!(
+        (web["running"].as_u64(), web["desired"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let endpoint = web["endpoints"][0]
+        .as_str()
+        .unwrap()
+        .replace("tcp://", "http://");
+    assert!(get(&format!("{endpoint}/")).is_some(), "{endpoint}");
+    assert!(
+        doc["registry"]["repositories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "image_web"),
+        "{doc:#}"
+    );
+    // `hive logs`: the access log collected on the repository server.
+    let logs = quiet(&["logs", "web", "-n", "5"]);
+    assert!(logs.contains("response:200"), "{logs}");
+    assert!(quiet(&["logs", "web", "--since", "1h"]).contains("response:200"));
+
     // A second run changes nothing.
     let again = hive(&root, &["all", "-S", "build-infra"]);
     assert!(again.status.success(), "{}", text(&again));
@@ -260,6 +328,50 @@ fn quickstart_site_from_nothing() {
     }
     let resumed = hive(&root, &["all"]);
     assert!(resumed.status.success(), "{}", text(&resumed));
+
+    // A stopped service and a stopped hive make the site unhealthy.
+    let scaled = hive(
+        &root,
+        &[
+            "ssh",
+            "-t",
+            &format!("p-hive0.{SITE}"),
+            "--",
+            "sudo",
+            "docker",
+            "service",
+            "scale",
+            "-d",
+            "web=0",
+        ],
+    );
+    assert!(scaled.status.success(), "{}", text(&scaled));
+    let o = hive(&root, &["status"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("service web: 0 of 1 task(s) running"),
+        "{}",
+        text(&o)
+    );
+    // deploy-services puts it back.
+    assert!(quiet(&["deploy-services"]).contains("web"));
+    assert!(quiet(&["status"]).contains("healthy"));
+    let stopped = Command::new("docker")
+        .args(["stop", &format!("hive-p-hive2.{SITE}")])
+        .output()
+        .unwrap();
+    assert!(stopped.status.success());
+    let o = hive(&root, &["-o", "json", "status"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["healthy"], false);
+    assert!(
+        doc["problems"].as_array().unwrap().iter().any(|p| p
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("server p-hive2.{SITE}: not reachable"))),
+        "{doc:#}"
+    );
 
     // Destroying the servers sends the stage back to its first phase: the
     // next plan builds it again.

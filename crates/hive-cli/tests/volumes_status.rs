@@ -5,19 +5,12 @@
 
 mod common;
 
-use common::{copy_dir, hive, text};
+use common::{hive, text};
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// A scratch copy of a project of the repository.
 fn project(rel: &str) -> (tempfile::TempDir, PathBuf) {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(rel);
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("site");
-    copy_dir(&src, &root);
-    (dir, root)
+    common::scratch_project(rel)
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod build;
 mod builtin;
 mod container;
 mod error;
+mod lint;
 mod modules;
 mod render;
 mod role;
@@ -24,6 +25,7 @@ pub use build::{
 pub use builtin::BUILTIN_ROLES;
 pub use container::ContainerTarget;
 pub use error::{Error, Result};
+pub use lint::{RoleFinding, RoleLint};
 pub use render::{Renderer, Vars};
 pub use role::{Action, LoopKind, NATIVE_MODULES, Role, RoleDir, RoleLoader, Task};
 pub use runner::{Progress, RunReport, Runner, TaskEvent, TaskStatus, find_ansible_playbook};

@@ -111,8 +111,14 @@ impl ProjectLoader {
     }
 
     /// Reads, validates and derives the project; returns every problem found.
+    ///
+    /// The root, inventory and context paths become absolute (relative ones
+    /// against the current directory, as the original's `hive_root_dir` and
+    /// `hive_context_dir` are), so that every path derived from them
+    /// (lookups writing under `hive_context_dir`, say) names the same file
+    /// whatever directory a task runs in.
     pub fn load(self) -> Result<Project, Errors> {
-        let root = self.root;
+        let root = absolute(&self.root);
         let persistents = Persistents::load(&root)?;
         let global = |name: &str| persistents.get(name, "global").and_then(|v| v.as_str());
         let stage = match self.stage {
@@ -130,15 +136,17 @@ impl ProjectLoader {
         };
         let inventory_path = self
             .inventory
-            .or_else(|| global("inventory_path").map(PathBuf::from))
+            .map(|p| absolute(&p))
+            .or_else(|| global("inventory_path").map(|p| root.join(p)))
             .unwrap_or_else(|| root.join("inventory"));
         let context_dir = self
             .context_dir
+            .map(|p| absolute(&p))
             .or_else(|| {
                 persistents
                     .get("context_dir", stage.as_str())
                     .and_then(|v| v.as_str())
-                    .map(PathBuf::from)
+                    .map(|p| root.join(p))
             })
             .unwrap_or_else(|| root.join(".hive").join(stage.as_str()));
 
@@ -321,6 +329,13 @@ fn inventory_files(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(p);
         }
     }
+}
+
+/// `path` made absolute against the current directory, with `.` components
+/// dropped; a path that cannot be made absolute (no current directory) is
+/// kept as it is.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 fn load_vars_files(ctx: &mut Ctx, inv: &mut InventoryData, dir: &Path) {

@@ -24,9 +24,10 @@ pub enum Error {
         /// The lock file.
         path: PathBuf,
     },
-    /// The stage's lock is held by a process that no longer exists.
+    /// The stage's lock file names a run on another host (a shared project
+    /// directory): only `--force-unlock` takes it over.
     #[error(
-        "stage {stage} is locked by {holder}, but that process is gone; re-run with --force-unlock to take the lock over (lock file {path})"
+        "stage {stage} was locked by {holder}, a run on another host that this host cannot check; when it is over, re-run with --force-unlock to take the lock over (lock file {path})"
     )]
     StaleLock {
         /// The stage.

@@ -15,7 +15,7 @@
 //! - [`run_graph`]: runs phases as their dependencies complete, concurrently
 //!   where the graph allows, stopping at the first failure.
 //! - [`StageLock`]: one run per stage at a time, with who holds the lock and
-//!   detection of a lock whose process is gone.
+//!   an OS lock that the kernel releases when the run dies.
 //! - [`Journal`]: the append-only record of every phase run of a stage.
 //!
 //! ```
@@ -28,20 +28,24 @@
 //! assert!(plan.contains(&Phase::DeployServices));
 //! ```
 
+pub mod check;
 mod engines;
 mod error;
 mod graph;
 pub mod images;
 mod journal;
 mod lock;
+pub mod orchestrate;
 pub mod plan;
 mod runner;
+pub mod scaffold;
 pub mod server_target;
 pub mod setup;
 /// The setup-hosts steps, from their own crate.
 pub use hive_setup as setup_hosts;
 pub mod site;
 pub mod state;
+pub mod status;
 pub mod swarm;
 pub mod volumes;
 

@@ -51,6 +51,19 @@ impl LockHolder {
     }
 }
 
+impl LockHolder {
+    /// A holder whose description could not be read (being written).
+    fn unknown() -> Self {
+        LockHolder {
+            user: "another run".into(),
+            host: current_host(),
+            pid: 0,
+            command: "unknown".into(),
+            since: "just now".into(),
+        }
+    }
+}
+
 impl fmt::Display for LockHolder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -82,10 +95,14 @@ fn current_host() -> String {
 }
 
 /// The lock of one stage: held while a run changes the stage, released when
-/// dropped.
+/// dropped, or by the kernel when the process dies.
 ///
-/// The lock is a file `lock` in the stage's state directory
-/// (`.hive/<stage>/`), created atomically with the holder's description.
+/// The lock is an exclusive `flock(2)` on the file `lock` in the stage's
+/// state directory (`.hive/<stage>/`); the file holds the holder's
+/// description for the message a second run gets. A run killed with
+/// `kill -9` leaves no lock behind: the next run takes it at once.
+/// `--force-unlock` is only for a description written by a run on another
+/// host (a shared project directory), which this host cannot check.
 ///
 /// ```
 /// use hive_phases::StageLock;
@@ -99,10 +116,17 @@ fn current_host() -> String {
 /// StageLock::acquire(dir.path(), "private", "hive all", false)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug)]
 pub struct StageLock {
-    path: PathBuf,
     holder: LockHolder,
+    file: nix::fcntl::Flock<fs::File>,
+}
+
+impl fmt::Debug for StageLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StageLock")
+            .field("holder", &self.holder)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StageLock {
@@ -114,11 +138,11 @@ impl StageLock {
     /// Take the lock of `stage`, whose state directory is `dir`, for a run
     /// of `command`.
     ///
-    /// Fails with [`Error::Locked`] when another live run holds it and with
-    /// [`Error::StaleLock`] when its holder's process is gone, unless
-    /// `force_unlock` is set: then a lock whose holder is gone, or runs on
-    /// another host (where hive cannot check it), is taken over. A holder
-    /// alive on this host is never taken over.
+    /// Fails with [`Error::Locked`] when another live run holds it. A lock
+    /// whose process died is taken over (the kernel released it). A
+    /// description left by a run on another host is taken over only with
+    /// `force_unlock`; one naming a live process of this host (a hive that
+    /// locked without `flock`) never is.
     pub fn acquire(
         dir: &Path,
         stage: &str,
@@ -127,67 +151,58 @@ impl StageLock {
     ) -> Result<StageLock, Error> {
         fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
         let path = Self::path_in(dir);
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io("open", &path, e))?;
+        let locked = |holder: Option<LockHolder>| Error::Locked {
+            stage: stage.to_string(),
+            holder: Box::new(holder.unwrap_or_else(LockHolder::unknown)),
+            path: path.clone(),
+        };
+        let file = match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        {
+            Ok(f) => f,
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+                return Err(locked(Self::read_holder(&path).ok().flatten()));
+            }
+            Err((_, e)) => return Err(Error::io("lock", &path, e.into())),
+        };
+        if let Some(other) = Self::read_holder(&path)? {
+            let remote = other.host != current_host();
+            let mine = !remote && other.pid == std::process::id();
+            if remote && !force_unlock {
+                return Err(Error::StaleLock {
+                    stage: stage.to_string(),
+                    holder: Box::new(other),
+                    path: path.clone(),
+                });
+            }
+            if !remote && !mine && !other.is_gone() {
+                return Err(locked(Some(other)));
+            }
+        }
         let holder = LockHolder::current(command);
         let body = serde_json::to_vec_pretty(&holder).map_err(|e| Error::BadLock {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        let tmp = dir.join(format!(".lock.{}", holder.pid));
-        {
-            let mut f = fs::File::create(&tmp).map_err(|e| Error::io("write", &tmp, e))?;
-            f.write_all(&body)
-                .map_err(|e| Error::io("write", &tmp, e))?;
-            f.sync_all().map_err(|e| Error::io("write", &tmp, e))?;
-        }
-        let result = Self::link(&tmp, &path, stage, force_unlock);
-        let _ = fs::remove_file(&tmp);
-        result?;
-        Ok(StageLock { path, holder })
+        let mut f: &fs::File = &file;
+        f.set_len(0)
+            .and_then(|()| f.write_all(&body))
+            .and_then(|()| f.sync_all())
+            .map_err(|e| Error::io("write", &path, e))?;
+        Ok(StageLock { holder, file })
     }
 
-    fn link(tmp: &Path, path: &Path, stage: &str, force_unlock: bool) -> Result<(), Error> {
-        // Two attempts: the second after a stale lock was removed.
-        for _ in 0..2 {
-            match fs::hard_link(tmp, path) {
-                Ok(()) => return Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(Error::io("create", path, e)),
-            }
-            let other = Self::read_holder(path)?;
-            let Some(other) = other else { continue };
-            let gone = other.is_gone();
-            let remote = other.host != current_host();
-            if force_unlock && (gone || remote) {
-                match fs::remove_file(path) {
-                    Ok(()) => continue,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(Error::io("remove", path, e)),
-                }
-            }
-            return Err(if gone {
-                Error::StaleLock {
-                    stage: stage.to_string(),
-                    holder: Box::new(other),
-                    path: path.to_path_buf(),
-                }
-            } else {
-                Error::Locked {
-                    stage: stage.to_string(),
-                    holder: Box::new(other),
-                    path: path.to_path_buf(),
-                }
-            });
-        }
-        Err(Error::io(
-            "create",
-            path,
-            std::io::Error::other("the lock changed hands while taking it"),
-        ))
-    }
-
-    /// Who holds the lock file at `path`, or `None` when there is none.
+    /// Who holds the lock file at `path`, or `None` when there is none (no
+    /// file, or an empty one: no run holds it).
     pub fn read_holder(path: &Path) -> Result<Option<LockHolder>, Error> {
         match fs::read(path) {
+            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(None),
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
                 .map_err(|e| Error::BadLock {
@@ -207,12 +222,9 @@ impl StageLock {
 
 impl Drop for StageLock {
     fn drop(&mut self) {
-        // Remove the file only while it is still ours.
-        if let Ok(Some(h)) = Self::read_holder(&self.path) {
-            if h == self.holder {
-                let _ = fs::remove_file(&self.path);
-            }
-        }
+        // Empty the description while the lock is still ours; closing the
+        // file releases the lock.
+        let _ = self.file.set_len(0);
     }
 }
 
@@ -243,7 +255,7 @@ mod tests {
     }
 
     #[test]
-    fn lock_of_a_gone_process_is_stale_and_can_be_taken_over() {
+    fn the_description_of_a_gone_process_is_taken_over_without_force() {
         let dir = tempfile::tempdir().unwrap();
         // A child process that has exited: its pid is free.
         let mut child = std::process::Command::new("true").spawn().unwrap();
@@ -252,15 +264,66 @@ mod tests {
         let mut dead = LockHolder::current("hive all");
         dead.pid = pid;
         write_holder(dir.path(), &dead);
-
-        let err = StageLock::acquire(dir.path(), "private", "hive all", false).unwrap_err();
-        assert!(matches!(err, Error::StaleLock { .. }), "{err:?}");
-        assert!(err.to_string().contains("--force-unlock"));
-
-        let lock = StageLock::acquire(dir.path(), "private", "hive all", true).unwrap();
+        let lock = StageLock::acquire(dir.path(), "private", "hive all", false).unwrap();
         assert_eq!(lock.holder().pid, std::process::id());
         drop(lock);
-        assert!(!StageLock::path_in(dir.path()).exists());
+        assert_eq!(
+            StageLock::read_holder(&StageLock::path_in(dir.path())).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_run_killed_with_sigkill_leaves_no_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = StageLock::path_in(dir.path());
+        fs::write(&path, "").unwrap();
+        // Another process holds the OS lock (as a running hive does).
+        let mut holder = std::process::Command::new("flock")
+            .args(["-x", "--no-fork"])
+            .arg(&path)
+            .args(["sleep", "30"])
+            .spawn()
+            .unwrap();
+        let mut held = false;
+        for _ in 0..50 {
+            match StageLock::acquire(dir.path(), "private", "hive all", true) {
+                Err(Error::Locked { .. }) => {
+                    held = true;
+                    break;
+                }
+                Ok(lock) => drop(lock),
+                Err(e) => panic!("{e}"),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(held, "the other process's lock was not seen");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(holder.id()).unwrap()),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        holder.wait().unwrap();
+        let mut taken = false;
+        for _ in 0..50 {
+            if StageLock::acquire(dir.path(), "private", "hive all", false).is_ok() {
+                taken = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(taken, "the lock of a killed run was not released");
+    }
+
+    #[test]
+    fn a_description_from_another_host_needs_force_unlock() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut remote = LockHolder::current("hive all");
+        remote.host = "elsewhere.invalid".into();
+        write_holder(dir.path(), &remote);
+        let err = StageLock::acquire(dir.path(), "private", "hive all", false).unwrap_err();
+        assert!(err.to_string().contains("--force-unlock"), "{err}");
+        StageLock::acquire(dir.path(), "private", "hive all", true).unwrap();
     }
 
     #[test]

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use hive_phases::Phase;
-use hive_phases::plan::Change;
+use hive_phases::orchestrate::PhaseOptions;
 use hive_phases::site::StageSite;
-use hive_provider::{BuildInfraOptions, ProviderReport, SshCommandOptions};
+use hive_provider::{ProviderReport, SshCommandOptions};
 
 use super::Globals;
 
@@ -92,29 +92,20 @@ fn confirm(question: &str) -> Result<bool> {
 /// `hive build-infra`.
 pub fn build_infra(globals: &Globals, args: &BuildInfraArgs) -> Result<ExitCode> {
     let project = globals.load()?;
-    let site = StageSite::new(&project)?;
-    let spec = site.provider_stage()?;
-    let rt = super::runtime()?;
     if args.halt || args.destroy {
+        let site = StageSite::new(&project)?;
+        let spec = site.provider_stage()?;
         // Halting or destroying while another run works on the stage would
         // pull the servers from under it.
         let _lock = super::run::lock(globals, &project)?;
-        return halt_or_destroy(&project, &spec, args, &rt);
+        return halt_or_destroy(&project, &spec, args, &super::runtime()?);
     }
-    super::run::phase_command(
-        globals,
-        &project,
-        Phase::BuildInfra,
-        args.check,
-        false,
-        || {
-            if args.check {
-                plan_build_infra(&spec)
-            } else {
-                rt.block_on(run_build_infra(&spec, args.ssh_wait, &args.limit))
-            }
-        },
-    )
+    let options = PhaseOptions {
+        ssh_wait: std::time::Duration::from_secs(args.ssh_wait),
+        limit: args.limit.clone(),
+        ..super::run::phase_options(globals, args.check)
+    };
+    super::run::phase_command(globals, &project, Phase::BuildInfra, options)
 }
 
 /// `build-infra -H` and `build-infra -D`.
@@ -151,118 +142,6 @@ fn halt_or_destroy(
         Phase::BuildInfra,
     )?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// build-infra in check mode: the servers a run would create. Once the
-/// stage's servers were built (its ssh_config exists), a run only verifies
-/// them and reaches them again.
-pub fn plan_build_infra(spec: &hive_provider::StageSpec) -> Result<Vec<Change>> {
-    let n = spec.servers.len();
-    if spec.ssh_config_path().exists() {
-        outln!("=== build-infra: check mode: the {n} servers are built; a run verifies them");
-        return Ok(Vec::new());
-    }
-    outln!(
-        "=== build-infra: check mode: would create {n} servers with provider {}:",
-        spec.provider
-    );
-    let mut changes = Vec::new();
-    for s in &spec.servers {
-        outln!("  {} ({:?}, {})", s.name, s.role, s.private_ip);
-        changes.push(Change::new("server", &s.name, "create").on(&s.name));
-    }
-    Ok(changes)
-}
-
-/// build-infra on `spec`: build the servers, wait for SSH, print what
-/// happened; returns the number of changes.
-pub async fn run_build_infra(
-    spec: &hive_provider::StageSpec,
-    ssh_wait: u64,
-    limit: &[String],
-) -> Result<Vec<Change>> {
-    let provider = hive_provider::provider_for(spec)?;
-    let stage = &spec.stage;
-    if limit.is_empty() {
-        outln!(
-            "=== build-infra: {} servers of stage {stage} with provider {}",
-            spec.servers.len(),
-            spec.provider
-        );
-    } else {
-        outln!(
-            "=== build-infra -l: {} of stage {stage} with provider {}",
-            limit.join(", "),
-            spec.provider
-        );
-    }
-    let options = BuildInfraOptions {
-        ssh_wait: std::time::Duration::from_secs(ssh_wait),
-        limit: limit.to_vec(),
-        ..Default::default()
-    };
-    let report = hive_provider::build_infra(provider.as_ref(), spec, &options).await?;
-    for s in &report.servers {
-        let mut notes = Vec::new();
-        if s.host_key_pinned {
-            notes.push("host key pinned");
-        }
-        if s.old_pin_forgotten {
-            notes.push("old host key forgotten");
-        }
-        if s.admin_bootstrap_changed == Some(true) {
-            notes.push("admin account created");
-        }
-        let change = report
-            .provider
-            .change_of(&s.endpoint.name)
-            .map(|c| c.to_string())
-            .unwrap_or_default();
-        outln!(
-            "  {}: {change} ({}@{}){}",
-            s.endpoint.name,
-            s.endpoint.user,
-            s.endpoint.socket_text(),
-            if notes.is_empty() {
-                String::new()
-            } else {
-                format!(", {}", notes.join(", "))
-            }
-        );
-    }
-    for w in &report.provider.warnings {
-        super::progress::line(&format!("warning: {w}"));
-    }
-    if report.key_generated {
-        outln!(
-            "  generated the stage key pair {}",
-            spec.private_key_path().display()
-        );
-    }
-    outln!(
-        "build-infra: {}; log in with `ssh -F {} HOST` or `hive ssh`",
-        if report.changed() {
-            "done"
-        } else {
-            "no change"
-        },
-        report.ssh_config.display()
-    );
-    let mut changes: Vec<Change> = report
-        .provider
-        .servers
-        .iter()
-        .filter(|(_, c)| *c != hive_provider::ServerChange::Unchanged)
-        .map(|(name, c)| Change::new("server", name, c.to_string()).on(name))
-        .collect();
-    if report.key_generated {
-        changes.push(Change::new(
-            "local",
-            spec.private_key_path().display().to_string(),
-            "create",
-        ));
-    }
-    Ok(changes)
 }
 
 /// `hive ssh`.

@@ -4,7 +4,19 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use super::Globals;
+use hive_phases::check::{ModuleSources, check_project};
+
+use super::{Globals, Output};
+
+/// Prints `names` space separated, or as a JSON array with `-o json`.
+fn print_names(g: &Globals, names: &[&str]) -> Result<()> {
+    if g.output == Output::Json {
+        outln!("{}", serde_json::to_string(names)?);
+    } else {
+        outln!("{}", names.join(" "));
+    }
+    Ok(())
+}
 
 /// `hive inventory`: the inventory as `ansible-inventory --list` JSON.
 ///
@@ -34,7 +46,7 @@ pub fn list_hosts(g: &Globals) -> Result<ExitCode> {
         anyhow::bail!("stage {stage} is not defined in the hive_inventory file");
     }
     let names: Vec<&str> = project.servers_of(stage).map(|s| s.name.as_str()).collect();
-    outln!("{}", names.join(" "));
+    print_names(g, &names)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -42,7 +54,7 @@ pub fn list_hosts(g: &Globals) -> Result<ExitCode> {
 pub fn list_services(g: &Globals) -> Result<ExitCode> {
     let project = g.load()?;
     let names: Vec<&str> = project.services().iter().map(|s| s.name.as_str()).collect();
-    outln!("{}", names.join(" "));
+    print_names(g, &names)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -57,38 +69,47 @@ pub fn list_volumes(g: &Globals) -> Result<ExitCode> {
             }
         }
     }
-    outln!("{}", names.join(" "));
+    print_names(g, &names)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// `hive check`: validates everything and prints every problem; writes nothing.
+/// `hive check`: everything a run of the stage would meet, found without
+/// touching a server; prints every problem, sorted by file and line (or,
+/// with `-o json`, one document with the list); exit status 1 if any.
 pub fn check(g: &Globals) -> Result<ExitCode> {
-    match g.loader().load() {
-        Ok(project) => {
-            for w in project.warnings() {
-                eprintln!("warning: {w}");
-            }
-            outln!(
-                "{}: valid ({} stages, {} servers, {} services, {} volumes, {} networks)",
-                project.inventory_path().display(),
-                project.stages().len(),
-                project.servers().len(),
-                project.services().len(),
-                project.volumes().len(),
-                project.networks().len()
-            );
-            Ok(ExitCode::SUCCESS)
+    let report = check_project(g.loader(), &ModuleSources::installed());
+    if g.output == Output::Json {
+        outln!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
         }
-        Err(errors) => {
-            for problem in &errors {
-                outln!("{problem}");
-            }
-            eprintln!(
-                "hive: {} problem{} found",
-                errors.len(),
-                if errors.len() == 1 { "" } else { "s" }
-            );
-            Ok(ExitCode::FAILURE)
+        for problem in &report.problems {
+            outln!("{problem}");
         }
     }
+    let c = &report.checked;
+    if report.problems.is_empty() {
+        let line = format!(
+            "{}: stage {} valid ({} stages; {} servers, {} services, {} volumes, {} networks of the stage; {} values rendered, {} roles loaded)",
+            report.project.as_deref().unwrap_or_default(),
+            report.stage.as_deref().unwrap_or_default(),
+            c.stages,
+            c.servers,
+            c.services,
+            c.volumes,
+            c.networks,
+            c.values,
+            c.roles
+        );
+        if g.output == Output::Json {
+            eprintln!("{line}");
+        } else {
+            outln!("{line}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let n = report.problems.len();
+    eprintln!("hive: {n} problem{} found", if n == 1 { "" } else { "s" });
+    Ok(ExitCode::FAILURE)
 }

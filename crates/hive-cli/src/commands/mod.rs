@@ -15,11 +15,12 @@ mod completion;
 mod images;
 mod infra;
 mod inventory;
-mod phases;
+pub mod logging;
 mod progress;
 mod project;
 mod run;
 mod setup;
+mod status;
 mod swarm;
 mod template;
 mod volumes;
@@ -36,8 +37,8 @@ use crate::Cli;
 /// Every `hive` subcommand.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Create the .hive/ state directory of the project.
-    Init,
+    /// Start a project: in a directory without an inventory, write a starter project (a stage, one service whose image a role builds, the role, group variables) and .hive/; in a project, create .hive/.
+    Init(project::InitArgs),
     /// Save a hive variable persistently in .hive/persistents.yml (per stage or global, as the variable requires).
     Set(project::SetArgs),
     /// Print the inventory as JSON, in the shape of `ansible-inventory --list`.
@@ -85,12 +86,16 @@ pub enum Command {
     DeployServices(swarm::DeployServicesArgs),
     /// Show the journal of the stage: every phase run, its result and changes.
     History(run::HistoryArgs),
+    /// The site as it is: servers (reachable, Docker, swarm, disk), services (tasks against the inventory, where, image, last error, endpoints), volumes, the registry, the last runs (exit status 1 when something is unhealthy).
+    Status(status::StatusArgs),
+    /// A service's log, as collected on the repository server (/var/log/services/SERVICE.log).
+    Logs(status::LogsArgs),
 }
 
 /// Runs a command.
 pub fn dispatch(command: Command, globals: &Globals) -> Result<ExitCode> {
     match command {
-        Command::Init => project::init(globals),
+        Command::Init(args) => project::init(globals, &args),
         Command::Set(args) => project::set(globals, &args),
         Command::Inventory => inventory::inventory(globals),
         Command::ListHosts => inventory::list_hosts(globals),
@@ -113,6 +118,8 @@ pub fn dispatch(command: Command, globals: &Globals) -> Result<ExitCode> {
         Command::Volumes(cmd) => volumes::volumes(globals, &cmd),
         Command::DeployServices(args) => swarm::deploy_services(globals, &args),
         Command::History(args) => run::history(globals, &args),
+        Command::Status(args) => status::status(globals, &args),
+        Command::Logs(args) => status::logs(globals, &args),
     }
 }
 
@@ -135,6 +142,8 @@ pub struct Globals {
     pub force_unlock: bool,
     /// Output format (`--output`).
     pub output: Output,
+    /// `--detailed-exitcode`: a plan with changes exits 2.
+    pub detailed_exitcode: bool,
 }
 
 /// Output formats (`--output`).
@@ -161,9 +170,10 @@ impl Globals {
                 .temp_dir
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("/var/tmp/hive")),
-            verbose: cli.verbose,
+            verbose: cli.verbose > 0,
             force_unlock: cli.force_unlock,
             output: cli.output,
+            detailed_exitcode: cli.detailed_exitcode,
         }
     }
 

@@ -1,128 +1,125 @@
 //! Progress of long work on standard error: on a terminal, a live block of
 //! status rows (one per running phase, server or service) redrawn in place
-//! under the lines already printed; otherwise (a pipe, a log file, CI) every
-//! status change is one plain line.
+//! under the lines already printed, by `indicatif` (which follows the
+//! terminal's real width and its resizes); otherwise (a pipe, a log file,
+//! CI) every status change is one plain line with the time.
 //!
-//! Rows are keyed (`"phase:setup-hosts"`, `"host:hive0"`); [`status`] sets a
-//! row, [`done`] removes it and prints its final line once; [`line()`]
-//! prints a permanent line above the live rows.
+//! Rows are keyed (`"phase:setup-hosts"`, `"setup:hive0"`); [`status`] sets
+//! a row, [`done`] removes it and prints its final line once; [`line()`]
+//! prints a permanent line above the live rows. The `tracing` events of
+//! the libraries come out through [`line()`] too (see `main.rs`).
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// The live display's state.
 struct Display {
-    /// Whether rows are drawn in place (stderr is a terminal).
-    live: bool,
-    /// The rows, in the order they appeared: key, text, since when.
-    rows: Vec<(String, String, Instant)>,
-    /// How many lines of rows are on the screen now.
-    drawn: usize,
+    /// The bars, when stderr is a terminal and the display was started.
+    multi: Option<MultiProgress>,
+    /// The rows, in the order they appeared.
+    rows: Vec<(String, ProgressBar)>,
+    /// Plain lines carry the time.
+    stamp: bool,
+    /// `-q`: no progress lines or rows (errors and results only).
+    quiet: bool,
 }
 
 static DISPLAY: Mutex<Display> = Mutex::new(Display {
-    live: false,
+    multi: None,
     rows: Vec::new(),
-    drawn: 0,
+    stamp: true,
+    quiet: false,
 });
-
-/// Turns the live display on when standard error is a terminal (and
-/// `TERM` is not `dumb`), and starts the thread that refreshes the
-/// elapsed times. Safe to call more than once.
-pub fn start() {
-    let live = std::io::stderr().is_terminal()
-        && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(false);
-    let mut d = lock();
-    if d.live || !live {
-        return;
-    }
-    d.live = true;
-    drop(d);
-    std::thread::spawn(|| {
-        loop {
-            std::thread::sleep(Duration::from_millis(250));
-            let mut d = lock();
-            if !d.live {
-                break;
-            }
-            if !d.rows.is_empty() {
-                redraw(&mut d, None);
-            }
-        }
-    });
-}
-
-/// Clears the live rows and stops refreshing.
-pub fn finish() {
-    let mut d = lock();
-    if d.live {
-        clear(&mut d);
-        d.rows.clear();
-        d.live = false;
-    }
-}
 
 fn lock() -> std::sync::MutexGuard<'static, Display> {
     DISPLAY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn width() -> usize {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(100)
+/// Whether standard error is a terminal that can redraw rows.
+fn live_terminal() -> bool {
+    std::io::stderr().is_terminal() && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(false)
 }
 
-fn clear(d: &mut Display) {
-    if d.drawn > 0 {
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\x1b[{}A\r\x1b[J", d.drawn);
-        let _ = err.flush();
-        d.drawn = 0;
+/// Turns the live display on when standard error is a terminal (and
+/// `TERM` is not `dumb`). Safe to call more than once.
+pub fn start() {
+    let mut d = lock();
+    if d.multi.is_none() && !d.quiet && live_terminal() {
+        d.multi = Some(MultiProgress::with_draw_target(
+            ProgressDrawTarget::stderr_with_hz(4),
+        ));
     }
 }
 
-/// Erases the rows, prints `above` (if any) as permanent text, draws the
-/// rows again.
-fn redraw(d: &mut Display, above: Option<&str>) {
-    clear(d);
-    let mut err = std::io::stderr().lock();
-    if let Some(text) = above {
-        let _ = writeln!(err, "{text}");
+/// Clears the live rows and stops the display.
+pub fn finish() {
+    let mut d = lock();
+    for (_, bar) in d.rows.drain(..) {
+        bar.finish_and_clear();
     }
-    let w = width().saturating_sub(1).max(20);
-    for (_, text, since) in &d.rows {
-        let row = format!("{text} ({}s)", since.elapsed().as_secs());
-        let row: String = row.chars().take(w).collect();
-        let _ = writeln!(err, "\x1b[2m{row}\x1b[0m");
+    if let Some(m) = d.multi.take() {
+        let _ = m.clear();
     }
-    let _ = err.flush();
-    d.drawn = d.rows.len();
+}
+
+/// The time prefix of a plain line.
+fn stamp() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let format = time::macros::format_description!("[hour]:[minute]:[second]");
+    now.format(&format)
+        .map(|t| format!("{t} "))
+        .unwrap_or_default()
+}
+
+fn plain(d: &Display, text: &str) {
+    if d.stamp {
+        let t = stamp();
+        for l in text.lines() {
+            eprintln!("{t}{l}");
+        }
+    } else {
+        eprintln!("{text}");
+    }
 }
 
 /// A permanent line on standard error, above the live rows.
 pub fn line(text: &str) {
-    let mut d = lock();
-    if d.live {
-        redraw(&mut d, Some(text));
-    } else {
-        eprintln!("{text}");
+    let d = lock();
+    if d.quiet {
+        return;
+    }
+    match &d.multi {
+        Some(m) => {
+            if m.println(text).is_err() {
+                eprintln!("{text}");
+            }
+        }
+        None => plain(&d, text),
     }
 }
 
 /// Runs `print` (which writes to standard output) with the live rows
 /// erased, so that a terminal shows both streams cleanly.
 pub fn around_stdout<T>(print: impl FnOnce() -> T) -> T {
-    let mut d = lock();
-    if !d.live {
-        drop(d);
-        return print();
+    let d = lock();
+    match d.multi.clone() {
+        Some(m) => {
+            drop(d);
+            m.suspend(print)
+        }
+        None => {
+            drop(d);
+            print()
+        }
     }
-    clear(&mut d);
-    let out = print();
-    redraw(&mut d, None);
-    out
+}
+
+fn row_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner:.dim} {wide_msg:.dim} {elapsed:.dim}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
 /// Sets the row `key` to `text`; without a terminal, prints `text` as a
@@ -130,37 +127,85 @@ pub fn around_stdout<T>(print: impl FnOnce() -> T) -> T {
 pub fn status(key: &str, text: impl Into<String>) {
     let text = text.into();
     let mut d = lock();
-    let live = d.live;
-    match d.rows.iter_mut().find(|(k, _, _)| k == key) {
-        Some(row) if row.1 == text => return,
-        Some(row) => row.1.clone_from(&text),
-        None => d.rows.push((key.to_string(), text.clone(), Instant::now())),
+    if d.quiet {
+        return;
     }
-    if live {
-        redraw(&mut d, None);
-    } else {
-        eprintln!("{text}");
+    if let Some((_, bar)) = d.rows.iter().find(|(k, _)| k == key) {
+        if bar.message() == text {
+            return;
+        }
+        bar.set_message(text.clone());
+        if d.multi.is_none() {
+            plain(&d, &text);
+        }
+        return;
     }
+    let bar = match &d.multi {
+        Some(m) => {
+            let bar = m.add(ProgressBar::new_spinner());
+            bar.set_style(row_style());
+            bar.enable_steady_tick(Duration::from_millis(250));
+            bar
+        }
+        None => ProgressBar::hidden(),
+    };
+    bar.set_message(text.clone());
+    if d.multi.is_none() {
+        plain(&d, &text);
+    }
+    d.rows.push((key.to_string(), bar));
 }
 
 /// Removes the row `key` and prints `last` once, permanently.
 pub fn done(key: &str, last: &str) {
     let mut d = lock();
-    d.rows.retain(|(k, _, _)| k != key);
-    if d.live {
-        redraw(&mut d, Some(last));
-    } else {
-        eprintln!("{last}");
+    if d.quiet {
+        return;
+    }
+    if let Some(i) = d.rows.iter().position(|(k, _)| k == key) {
+        let (_, bar) = d.rows.remove(i);
+        bar.finish_and_clear();
+    }
+    match &d.multi {
+        Some(m) => {
+            if m.println(last).is_err() {
+                eprintln!("{last}");
+            }
+        }
+        None => plain(&d, last),
     }
 }
 
 /// Removes every row whose key starts with `prefix`, printing nothing.
 pub fn forget(prefix: &str) {
     let mut d = lock();
-    let before = d.rows.len();
-    d.rows.retain(|(k, _, _)| !k.starts_with(prefix));
-    if d.live && d.rows.len() != before {
-        redraw(&mut d, None);
+    d.rows.retain(|(k, bar)| {
+        let keep = !k.starts_with(prefix);
+        if !keep {
+            bar.finish_and_clear();
+        }
+        keep
+    });
+}
+
+/// `-q`: from now on [`line()`], [`status`] and [`done`] print nothing.
+pub fn set_quiet(quiet: bool) {
+    lock().quiet = quiet;
+}
+
+/// Whether `-q` was given.
+pub fn is_quiet() -> bool {
+    lock().quiet
+}
+
+/// A line of the `tracing` subscriber (already stamped): above the live
+/// rows on a terminal, else as it is. Printed even with `-q` (the
+/// subscriber's own level decides).
+pub fn event(text: &str) {
+    let d = lock();
+    match &d.multi {
+        Some(m) if m.println(text).is_ok() => {}
+        _ => eprintln!("{text}"),
     }
 }
 

@@ -126,15 +126,77 @@ pub struct SetArgs {
     pub value: String,
 }
 
-/// `hive init`: creates `.hive/`.
-pub fn init(g: &Globals) -> Result<ExitCode> {
-    let dir = g.root_dir.join(".hive");
-    if dir.is_dir() {
-        outln!("hive context in {} is already initialized", dir.display());
-    } else {
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-        outln!("initialized hive context in {}", dir.display());
+/// Arguments of `hive init`.
+#[derive(clap::Args, Debug)]
+pub struct InitArgs {
+    /// The project directory (default: -r, else the current directory);
+    /// created when missing.
+    pub dir: Option<std::path::PathBuf>,
+    /// The provider of the starter project's stage `private`.
+    #[arg(long, value_enum, default_value_t = ProviderArg::Docker)]
+    pub provider: ProviderArg,
+    /// The site's name (default: the directory's name + `.example`).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+/// A provider of `hive init --provider`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProviderArg {
+    /// Servers as containers of this machine's Docker engine.
+    Docker,
+    /// Servers that exist already, reached over SSH.
+    Prepared,
+    /// Virtual machines made by Vagrant.
+    Vagrant,
+}
+
+/// `hive init [DIR]`: a starter project where there is no inventory yet
+/// (none of its files overwritten), and `.hive/`.
+pub fn init(g: &Globals, args: &InitArgs) -> Result<ExitCode> {
+    use hive_phases::scaffold::{Initialized, StarterProvider};
+    let root = args.dir.clone().unwrap_or_else(|| g.root_dir.clone());
+    let root = std::path::absolute(&root)?;
+    let name = match &args.name {
+        Some(n) => n.clone(),
+        None => format!(
+            "{}.example",
+            root.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "site".into())
+        ),
+    };
+    let provider = match args.provider {
+        ProviderArg::Docker => StarterProvider::Docker,
+        ProviderArg::Prepared => StarterProvider::Prepared,
+        ProviderArg::Vagrant => StarterProvider::Vagrant,
+    };
+    match hive_phases::scaffold::init(&root, &name, provider)? {
+        Initialized::Starter(files) => {
+            outln!(
+                "wrote a starter project for site {name} in {}:",
+                root.display()
+            );
+            for f in files {
+                outln!("  {}", f.strip_prefix(&root).unwrap_or(&f).display());
+            }
+            outln!(
+                "next: hive -r {} check, then hive -r {0} all",
+                root.display()
+            );
+        }
+        Initialized::ContextOnly { created: true } => {
+            outln!(
+                "initialized hive context in {}",
+                root.join(".hive").display()
+            );
+        }
+        Initialized::ContextOnly { created: false } => {
+            outln!(
+                "hive context in {} is already initialized; nothing written",
+                root.join(".hive").display()
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,10 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
+use std::sync::Arc;
+
 use hive_inventory::Project;
-use hive_phases::plan::{Change, PhasePlan};
-use hive_phases::{Journal, JournalEntry, Phase, PhaseResult, StageLock, state};
-use serde::Serialize;
+use hive_phases::orchestrate::{Orchestrator, PhaseOptions, Progress, ProgressSink, RunDocument};
+use hive_phases::site::StageSite;
+use hive_phases::{Journal, Phase, PhaseResult, StageLock};
 
 use super::{Globals, Output};
 
@@ -30,76 +32,38 @@ pub fn lock(globals: &Globals, project: &Project) -> Result<StageLock> {
     )?)
 }
 
-/// Append one entry to the stage's journal: the phase's number of changes,
-/// or its error.
-pub fn record(
-    project: &Project,
-    phase: Phase,
-    start: String,
-    check: bool,
-    outcome: Result<usize, &anyhow::Error>,
-) -> Result<()> {
-    let (changes, error) = match outcome {
-        Ok(n) => (n as u64, None),
-        Err(e) => (0, Some(format!("{e:#}"))),
-    };
-    let mut entry = JournalEntry::finished(phase, start, changes, error);
-    entry.command = command_line();
-    entry.check_mode = check;
-    Journal::in_dir(project.context_dir()).append(&entry)?;
+/// The front-end of [`Progress`] events: report lines on standard output
+/// (standard error with `-o json`), live rows through [`super::progress`].
+pub fn progress_sink() -> ProgressSink {
+    Arc::new(|p: Progress| match p {
+        Progress::Line(line) => {
+            if !super::progress::is_quiet() {
+                let _ = super::out(&line);
+            }
+        }
+        Progress::Status { key, text } => super::progress::status(&key, text),
+        Progress::Done { key, text } => super::progress::done(&key, &text),
+        Progress::Forget { prefix } => super::progress::forget(&prefix),
+        Progress::Warning(w) => super::progress::line(&format!("warning: {w}")),
+    })
+}
+
+/// The phase options every command starts from.
+pub fn phase_options(globals: &Globals, check: bool) -> PhaseOptions {
+    PhaseOptions {
+        check,
+        verbose: globals.verbose,
+        temp_dir: globals.temp_dir.clone(),
+        ..PhaseOptions::default()
+    }
+}
+
+/// Prints `document` on standard output when `--output json` was given.
+pub fn print_if_json(globals: &Globals, document: &RunDocument) -> Result<()> {
+    if globals.output == Output::Json {
+        super::out_stdout(&serde_json::to_string_pretty(document)?)?;
+    }
     Ok(())
-}
-
-/// What a run of phases did or, in check mode, would do: the document
-/// `--output json` prints on standard output.
-#[derive(Debug, Serialize)]
-pub struct RunDocument {
-    /// The project's name.
-    pub project: String,
-    /// The stage.
-    pub stage: String,
-    /// Whether nothing was changed (`-C`).
-    pub check_mode: bool,
-    /// `ok`, `failed` or `interrupted`.
-    pub result: &'static str,
-    /// Why the run failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// The number of changes over every phase.
-    pub changes: usize,
-    /// Every phase that ran, in the order of the phase graph.
-    pub phases: Vec<PhasePlan>,
-}
-
-impl RunDocument {
-    /// A document for a run of `project`.
-    pub fn new(project: &Project, check_mode: bool, phases: Vec<PhasePlan>) -> RunDocument {
-        RunDocument {
-            project: project.name().to_string(),
-            stage: project.stage().as_str().to_string(),
-            check_mode,
-            result: "ok",
-            error: None,
-            changes: phases.iter().map(|p| p.changes.len()).sum(),
-            phases,
-        }
-    }
-
-    /// The same document for a run that ended with `error`.
-    pub fn failed(mut self, result: &'static str, error: String) -> RunDocument {
-        self.result = result;
-        self.error = Some(error);
-        self
-    }
-
-    /// Prints the document on standard output when `--output json` was
-    /// given.
-    pub fn print_if_json(&self, globals: &Globals) -> Result<()> {
-        if globals.output == Output::Json {
-            super::out_stdout(&serde_json::to_string_pretty(self)?)?;
-        }
-        Ok(())
-    }
 }
 
 /// Run one phase as a command: under the stage lock, journaled, and on
@@ -111,45 +75,36 @@ pub fn phase_command(
     globals: &Globals,
     project: &Project,
     phase: Phase,
-    check: bool,
-    destroy: bool,
-    f: impl FnOnce() -> Result<Vec<Change>>,
+    options: PhaseOptions,
 ) -> Result<ExitCode> {
+    let site = StageSite::new(project)?;
     let _lock = lock(globals, project)?;
     if globals.output == Output::Json {
         super::text_to_stderr();
     }
     let _progress = super::progress::guard();
-    let start = JournalEntry::now();
-    let result = f();
-    record(project, phase, start, check, result.as_ref().map(Vec::len))?;
-    let (changes, error) = match result {
-        Ok(c) => (c, None),
-        Err(e) => (Vec::new(), Some(e)),
-    };
-    let plan = PhasePlan {
-        phase,
-        check_mode: check,
-        changes,
-        note: None,
-    };
-    let doc = RunDocument::new(project, check, vec![plan]);
-    match error {
-        None => doc.print_if_json(globals)?,
-        Some(e) => {
-            doc.failed("failed", format!("{e:#}"))
-                .print_if_json(globals)?;
-            return Err(e);
-        }
+    let check = options.check;
+    let orchestrator = Orchestrator::new(&site, options, progress_sink())?;
+    let run = super::runtime()?.block_on(orchestrator.run_phase(phase, &command_line()));
+    print_if_json(globals, &run.document)?;
+    if let Some(e) = run.error {
+        return Err(e.into());
     }
-    if !check && !destroy {
-        state::save_start_phase(
-            project.root_dir(),
-            project.stage().as_str(),
-            state::after_single_phase(phase),
-        )?;
+    if check {
+        return Ok(plan_exit_code(globals, run.document.changes));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The exit status of a plan (`-C`) that succeeded: 0, or with
+/// `--detailed-exitcode` 2 when `changes` are pending (0 when none), as
+/// `terraform plan -detailed-exitcode` does.
+pub fn plan_exit_code(globals: &Globals, changes: usize) -> ExitCode {
+    if globals.detailed_exitcode && changes > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Options of `hive history`.

@@ -2,15 +2,14 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
 use hive_phases::Phase;
-use hive_phases::plan::{Change, setup_hosts_changes};
-use hive_phases::setup::SetupOptions;
-use hive_phases::setup_hosts::{SetupEvent, StepTag};
+use hive_phases::orchestrate::PhaseOptions;
+use hive_phases::setup_hosts::StepTag;
 use hive_phases::site::StageSite;
 
-use super::{Globals, progress};
+use super::Globals;
 
 /// Options of `hive setup-hosts`.
 #[derive(Args, Debug)]
@@ -38,65 +37,12 @@ fn parse_tag(s: &str) -> Result<StepTag, String> {
 /// `hive setup-hosts`.
 pub fn setup_hosts(globals: &Globals, args: &SetupHostsArgs) -> Result<ExitCode> {
     let project = globals.load()?;
-    let site = StageSite::new(&project)?;
-    let options = SetupOptions {
+    let options = PhaseOptions {
         tags: args.tags.clone(),
         limit: args.limit.clone(),
-        check: args.check,
-        temp_dir: globals.temp_dir.clone(),
+        ..super::run::phase_options(globals, args.check)
     };
-    super::run::phase_command(
-        globals,
-        &project,
-        Phase::SetupHosts,
-        args.check,
-        false,
-        || super::runtime()?.block_on(run_setup_hosts(&site, &options)),
-    )
-}
-
-/// setup-hosts with its report; returns what changed (or would change).
-pub async fn run_setup_hosts(site: &StageSite<'_>, options: &SetupOptions) -> Result<Vec<Change>> {
-    outln!("=== setup-hosts: stage {}", site.stage().name);
-    let check = options.check;
-    let shown = std::sync::Arc::new(move |event: &SetupEvent| match event {
-        SetupEvent::StepStarted { step, hosts } => {
-            for h in hosts {
-                progress::status(&format!("setup:{h}"), format!("  {h}: {step}"));
-            }
-        }
-        SetupEvent::StepDone {
-            step,
-            host,
-            changes,
-            failed,
-        } => {
-            let key = format!("setup:{host}");
-            match failed {
-                Some(e) => progress::done(&key, &format!("  {host}: {step} FAILED: {e}")),
-                None if *changes > 0 => progress::line(&format!(
-                    "  {host}: {step}: {changes} change(s){}",
-                    if check { " would be made" } else { "" }
-                )),
-                None => {}
-            }
-        }
-    });
-    let report = hive_phases::setup::setup_hosts_with_progress(site, options, Some(shown)).await;
-    progress::forget("setup:");
-    let report = report?;
-    outln!("{report}");
-    for (step, took) in &report.step_times {
-        outln!("  {step}: {:.1}s", took.as_secs_f64());
-    }
-    let failed: Vec<String> = report.failed().map(|h| h.host.clone()).collect();
-    if !failed.is_empty() {
-        bail!(
-            "setup-hosts failed on {}; the other servers finished, re-run to complete the work",
-            failed.join(", ")
-        );
-    }
-    Ok(setup_hosts_changes(&report))
+    super::run::phase_command(globals, &project, Phase::SetupHosts, options)
 }
 
 /// `hive registry ...`.

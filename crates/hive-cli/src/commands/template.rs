@@ -7,17 +7,7 @@ use hive_inventory::Project;
 use hive_inventory::template::{SiteBuilder, Templar, Vars, run_vars};
 use serde_yaml::Value as Yaml;
 
-use super::Globals;
-
-/// Output formats of `vars` and `render`.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum OutputFormat {
-    /// YAML (strings printed as they are by `render`).
-    #[default]
-    Yaml,
-    /// JSON.
-    Json,
-}
+use super::{Globals, Output};
 
 /// Arguments of `hive vars`.
 #[derive(clap::Args, Debug)]
@@ -27,9 +17,6 @@ pub struct VarsArgs {
     /// Print the merged variables unrendered, as written.
     #[arg(long)]
     pub raw: bool,
-    /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Yaml)]
-    pub output: OutputFormat,
 }
 
 /// Arguments of `hive render`.
@@ -40,9 +27,6 @@ pub struct RenderArgs {
     /// Render with this host's variables (default: the mother host of the stage).
     #[arg(long)]
     pub host: Option<String>,
-    /// Output format for non-string values.
-    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Yaml)]
-    pub output: OutputFormat,
 }
 
 fn extra_vars(g: &Globals, project: &Project) -> Vars {
@@ -71,14 +55,16 @@ fn scope(g: &Globals, project: &Project, host: &str) -> Result<Vars> {
     })
 }
 
-fn print(value: &Yaml, output: OutputFormat, plain_strings: bool) -> Result<()> {
+/// Prints `value` as YAML (`-o text`, strings as they are when
+/// `plain_strings`) or as JSON (`-o json`).
+fn print(value: &Yaml, output: Output, plain_strings: bool) -> Result<()> {
     match (value, output) {
-        (Yaml::String(s), _) if plain_strings => println!("{s}"),
-        (_, OutputFormat::Json) => println!(
+        (Yaml::String(s), Output::Text) if plain_strings => outln!("{s}"),
+        (_, Output::Json) => outln!(
             "{}",
             serde_json::to_string_pretty(&hive_inventory::yaml_to_json(value))?
         ),
-        (_, OutputFormat::Yaml) => print!("{}", serde_yaml::to_string(value)?),
+        (_, Output::Text) => outln!("{}", serde_yaml::to_string(value)?.trim_end()),
     }
     Ok(())
 }
@@ -129,7 +115,7 @@ pub fn vars(g: &Globals, args: &VarsArgs) -> Result<ExitCode> {
             ),
         );
     }
-    print(&Yaml::Mapping(out), args.output, false)?;
+    print(&Yaml::Mapping(out), g.output, false)?;
     if failed > 0 {
         eprintln!(
             "hive: {failed} variable(s) of {} failed to render",
@@ -153,6 +139,6 @@ pub fn render(g: &Globals, args: &RenderArgs) -> Result<ExitCode> {
     let value = templar
         .render_str(&args.template, &vars)
         .map_err(|e| anyhow::anyhow!(e.full_message()))?;
-    print(&value, args.output, args.output == OutputFormat::Yaml)?;
+    print(&value, g.output, true)?;
     Ok(ExitCode::SUCCESS)
 }

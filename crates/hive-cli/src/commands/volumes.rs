@@ -5,9 +5,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use hive_phases::Phase;
-use hive_phases::plan::{Change, volumes_changes};
+use hive_phases::orchestrate::PhaseOptions;
 use hive_phases::site::StageSite;
-use hive_phases::volumes::VolumeOptions;
 
 use super::Globals;
 
@@ -41,50 +40,13 @@ pub struct BuildVolumesArgs {
 /// `hive build-volumes`.
 pub fn build_volumes(globals: &Globals, args: &BuildVolumesArgs) -> Result<ExitCode> {
     let project = globals.load()?;
-    let site = StageSite::new(&project)?;
-    let options = VolumeOptions {
+    let options = PhaseOptions {
         limit: args.limit.clone(),
         exclude: args.exclude.clone(),
-        swarm: hive_phases::swarm::SwarmOptions {
-            destroy: args.destroy,
-            check: args.check,
-            ..super::swarm::options(globals)
-        },
+        destroy: args.destroy,
+        ..super::run::phase_options(globals, args.check)
     };
-    super::run::phase_command(
-        globals,
-        &project,
-        Phase::BuildVolumes,
-        args.check,
-        args.destroy,
-        || super::runtime()?.block_on(run_build_volumes(&site, &options)),
-    )
-}
-
-/// build-volumes with its report; returns what changed.
-pub async fn run_build_volumes(
-    site: &StageSite<'_>,
-    options: &VolumeOptions,
-) -> Result<Vec<Change>> {
-    outln!("=== build-volumes: stage {}", site.stage().name);
-    let report = hive_phases::volumes::build_volumes(site, options).await?;
-    for r in &report.drbd {
-        outln!("{}", r.to_string().trim_end());
-    }
-    for p in &report.pending {
-        outln!("{}", p.to_string().trim_end());
-    }
-    super::swarm::print_report("build-volumes (driver volumes)", &report.driver)?;
-    let n = report.changes();
-    outln!(
-        "build-volumes: {}",
-        if n == 0 {
-            "no change".to_string()
-        } else {
-            format!("{n} change(s)")
-        }
-    );
-    Ok(volumes_changes(&report))
+    super::run::phase_command(globals, &project, Phase::BuildVolumes, options)
 }
 
 /// `hive volumes ...`.

@@ -39,3 +39,21 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A scratch copy of a project of the repository (`rel` from the
+/// workspace root), as `(guard, root)`.
+pub fn scratch_project(rel: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("site");
+    copy_dir(&src, &root);
+    let _ = std::fs::remove_dir_all(root.join(".hive"));
+    (dir, root)
+}
+
+/// Standard output of a run, as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
