@@ -4,7 +4,8 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Action, Check, PackageManager, Plan, Step, sh_quote};
+use crate::plan::{Action, Check, PackageManager, Plan, Step};
+use crate::quote::sh_quote;
 use crate::resource::render_global_common;
 use crate::volume::file_check;
 use crate::{DEFAULT_THIN_POOL, DEFAULT_VOLUME_GROUP, Stage, StageHive};

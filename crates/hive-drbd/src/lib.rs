@@ -43,6 +43,7 @@ mod exec;
 mod host;
 mod model;
 mod plan;
+mod quote;
 mod resource;
 mod status;
 mod volume;

@@ -7,6 +7,7 @@
 //! [`Executor`](crate::Executor) evaluates each check right before its step,
 //! round by round across hosts.
 
+use crate::quote::sh_quote;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -208,18 +209,6 @@ pub enum Action {
         /// Absolute path.
         path: String,
     },
-}
-
-/// Quote a string for POSIX sh.
-pub(crate) fn sh_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-:=@+,%".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
 }
 
 /// The probe the kernel preflight runs; its output is read by

@@ -526,7 +526,7 @@ pub fn parse_drbdadm_status(text: &str) -> Result<Vec<ResourceStatus>, DrbdError
 pub fn status_command(resource: &str) -> String {
     format!(
         "drbdsetup events2 --now --statistics {}",
-        crate::plan::sh_quote(resource)
+        crate::quote::sh_quote(resource)
     )
 }
 

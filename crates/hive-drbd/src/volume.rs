@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::plan::{Action, Check, DoneWhen, PeerExpectation, Plan, Step, sh_quote};
+use crate::plan::{Action, Check, DoneWhen, PeerExpectation, Plan, Step};
+use crate::quote::sh_quote;
 use crate::{DrbdError, DrbdVolume, Stage, StageHive, render_resource};
 
 /// Options of the volume plans.

@@ -18,6 +18,7 @@ mod error;
 mod infra;
 mod prepared;
 mod provider;
+mod registry;
 pub mod ssh;
 mod ssh_config;
 mod stage;
@@ -31,10 +32,8 @@ pub use infra::{
     build_infra, destroy_infra, ensure_key_pair, halt_infra, ssh_command,
 };
 pub use prepared::{PreparedAttributes, PreparedProvider};
-pub use provider::{
-    NOT_YET_SUPPORTED, Provider, ProviderFactory, ProviderRegistry, ProviderReport, ServerChange,
-    provider_for,
-};
+pub use provider::{NOT_YET_SUPPORTED, Provider, ProviderReport, ServerChange};
+pub use registry::{ProviderFactory, ProviderRegistry, provider_for};
 pub use ssh::{
     HostKeyPolicy, SshAuth, SshOptions, SshPool, SshSession, SshTarget, UnixSocketForward,
 };

@@ -14,7 +14,7 @@ use super::common::*;
 use super::networks::network;
 use super::params::*;
 use super::ports::port;
-use super::volumes::volume;
+use super::volumes::{record_volume, volume};
 
 const STANDALONE_CAPS: &[&str] = &[
     "NET_ADMIN",
@@ -194,37 +194,7 @@ pub(super) fn service(
     let mut command: Option<Value> = None;
     if node.get("volumes").is_some() || standalone {
         if standalone {
-            for target in ["/run", "/tmp", "/sys/fs/cgroup"] {
-                mounts.push(Mount {
-                    source: String::new(),
-                    target: target.into(),
-                    kind: Some("tmpfs".into()),
-                    readonly: false,
-                });
-                let mut m = Mapping::new();
-                m.insert(sval("source"), sval(""));
-                m.insert(sval("target"), sval(target));
-                m.insert(sval("type"), sval("tmpfs"));
-                mount_values.push(Value::Mapping(m));
-            }
-            let mut caps: Vec<Value> = match node.get("cap_add").map(Node::to_value) {
-                Some(Value::Sequence(s)) => s,
-                _ => Vec::new(),
-            };
-            for cap in STANDALONE_CAPS {
-                if !caps.iter().any(|c| c.as_str() == Some(cap)) {
-                    caps.push(sval(cap));
-                }
-            }
-            cap_add = Some(Value::Sequence(caps));
-            let given = node.get("command").map(Node::to_value);
-            if given.is_none() || given == Some(sval("")) {
-                command = Some(Value::Sequence(vec![
-                    sval("sh"),
-                    sval("-c"),
-                    sval("mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec /sbin/init"),
-                ]));
-            }
+            (cap_add, command) = standalone_defaults(node, &mut mounts, &mut mount_values);
         }
         let empty = Node {
             mark: node.mark,
@@ -255,7 +225,128 @@ pub(super) fn service(
         }
     }
 
-    // image
+    let (image, image_vars) = service_image(ctx, file, name, node, standalone);
+
+    // ports
+    let mut ports = Vec::new();
+    let mut port_values = Vec::new();
+    if let Some(pnode) = node.get("ports") {
+        match pnode.as_seq() {
+            None => ctx.wrong_type(file, pnode, &kp("ports"), "a list", Some("a list of \"published:target/protocol\" strings or {target_port, published_port, protocol} objects")),
+            Some(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let Some((port, value)) = port(ctx, alloc, file, name, &format!("{}[{i}]", kp("ports")), item) {
+                        ports.push(port);
+                        port_values.push(value);
+                    }
+                }
+            }
+        }
+    }
+
+    if ctx.errors.len() > before {
+        return None;
+    }
+
+    // inventory entries, in the original's order
+    let inv = &mut out.inventory;
+    inv.add_host(name, "services");
+    for (k, v) in entries {
+        let key = k.key_string().unwrap_or_default();
+        if service_param(&key).is_some_and(|p| p.copied) {
+            inv.set_variable(name, &format!("hive_{key}"), v.to_value(), &origin(file, v));
+        }
+    }
+    for s in &available_on {
+        inv.add_host(name, s.as_str());
+    }
+    if let Some(caps) = &cap_add {
+        inv.set_variable(
+            name,
+            "hive_cap_add",
+            caps.clone(),
+            &origin(file, node.get("standalone").unwrap_or(node)),
+        );
+        params.insert("cap_add".into(), caps.clone());
+    }
+    if let Some(cmd) = &command {
+        inv.set_variable(
+            name,
+            "hive_command",
+            cmd.clone(),
+            &origin(file, node.get("standalone").unwrap_or(node)),
+        );
+        params.insert("command".into(), cmd.clone());
+    }
+    let volumes_origin = origin(file, node.get("volumes").unwrap_or(node));
+    for (vol, group) in new_volumes {
+        record_volume(out, &volumes_origin, vol, group);
+    }
+    let inv = &mut out.inventory;
+    if node.get("volumes").is_some() || standalone {
+        inv.set_variable(
+            name,
+            "hive_volumes",
+            Value::Sequence(mount_values),
+            &origin(file, node.get("volumes").unwrap_or(node)),
+        );
+    }
+    match &image {
+        Some(ServiceImage::Tag(t)) => {
+            inv.set_variable(
+                name,
+                "hive_image",
+                sval(t),
+                &origin(file, node.get("image").unwrap_or(node)),
+            );
+        }
+        Some(ServiceImage::Build(b)) => {
+            inv.add_host(&b.host, "images");
+            for s in &available_on {
+                inv.add_host(&b.host, s.as_str());
+            }
+            inv.set_variable(
+                name,
+                "hive_image_name",
+                sval(&b.host),
+                &origin(file, node.get("image").unwrap_or(node)),
+            );
+            for (k, v, o) in image_vars {
+                inv.set_variable(&b.host, &k, v, &o);
+            }
+        }
+        None => {}
+    }
+    if node.get("ports").is_some() {
+        inv.set_variable(
+            name,
+            "hive_ports",
+            Value::Sequence(port_values),
+            &origin(file, node.get("ports").unwrap_or(node)),
+        );
+    }
+    Some(Service {
+        name: name.to_string(),
+        available_on,
+        image,
+        mounts,
+        ports,
+        standalone,
+        params,
+        file: file.to_path_buf(),
+    })
+}
+
+/// The `image` of a service: a tag, or a build object whose parameters
+/// become variables of the image host `image_<service>`.
+fn service_image(
+    ctx: &mut Ctx,
+    file: &Path,
+    name: &str,
+    node: &Node,
+    standalone: bool,
+) -> (Option<ServiceImage>, Vec<(String, Value, Origin)>) {
+    let kp = |k: &str| format!("services.{name}.{k}");
     let mut image = None;
     let mut image_vars: Vec<(String, Value, Origin)> = Vec::new();
     if let Some(inode) = node.get("image") {
@@ -359,141 +450,47 @@ pub(super) fn service(
             ),
         }
     }
+    (image, image_vars)
+}
 
-    // ports
-    let mut ports = Vec::new();
-    let mut port_values = Vec::new();
-    if let Some(pnode) = node.get("ports") {
-        match pnode.as_seq() {
-            None => ctx.wrong_type(file, pnode, &kp("ports"), "a list", Some("a list of \"published:target/protocol\" strings or {target_port, published_port, protocol} objects")),
-            Some(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    if let Some((port, value)) = port(ctx, alloc, file, name, &format!("{}[{i}]", kp("ports")), item) {
-                        ports.push(port);
-                        port_values.push(value);
-                    }
-                }
-            }
-        }
-    }
-
-    if ctx.errors.len() > before {
-        return None;
-    }
-
-    // inventory entries, in the original's order
-    let inv = &mut out.inventory;
-    inv.add_host(name, "services");
-    for (k, v) in entries {
-        let key = k.key_string().unwrap_or_default();
-        if service_param(&key).is_some_and(|p| p.copied) {
-            inv.set_variable(name, &format!("hive_{key}"), v.to_value(), &origin(file, v));
-        }
-    }
-    for s in &available_on {
-        inv.add_host(name, s.as_str());
-    }
-    if let Some(caps) = &cap_add {
-        inv.set_variable(
-            name,
-            "hive_cap_add",
-            caps.clone(),
-            &origin(file, node.get("standalone").unwrap_or(node)),
-        );
-        params.insert("cap_add".into(), caps.clone());
-    }
-    if let Some(cmd) = &command {
-        inv.set_variable(
-            name,
-            "hive_command",
-            cmd.clone(),
-            &origin(file, node.get("standalone").unwrap_or(node)),
-        );
-        params.insert("command".into(), cmd.clone());
-    }
-    for (vol, group) in new_volumes {
-        let vname = format!("volume_{}", vol.name);
-        inv.add_host(&vname, group);
-        for s in &vol.available_on {
-            inv.add_host(&vname, s.as_str());
-        }
+/// What a standalone (init-system) service gets when it does not say
+/// otherwise: tmpfs mounts on `/run`, `/tmp` and `/sys/fs/cgroup` (added to
+/// `mounts`), the capabilities of [`STANDALONE_CAPS`] and a command that
+/// mounts cgroup2 and starts init. Returns `cap_add` and `command`.
+fn standalone_defaults(
+    node: &Node,
+    mounts: &mut Vec<Mount>,
+    mount_values: &mut Vec<Value>,
+) -> (Option<Value>, Option<Value>) {
+    for target in ["/run", "/tmp", "/sys/fs/cgroup"] {
+        mounts.push(Mount {
+            source: String::new(),
+            target: target.into(),
+            kind: Some("tmpfs".into()),
+            readonly: false,
+        });
         let mut m = Mapping::new();
-        m.insert(sval("name"), sval(&vol.name));
-        match &vol.kind {
-            VolumeKind::Drbd { params, .. } => {
-                m.insert(sval("drbd"), params.clone());
-            }
-            VolumeKind::Nfs { params } => {
-                m.insert(sval("nfs"), params.clone());
-            }
-            VolumeKind::Driver {
-                driver,
-                driver_opts,
-            } => {
-                m.insert(sval("driver"), driver.clone());
-                if let Some(o) = driver_opts {
-                    m.insert(sval("driver_options"), o.clone());
-                }
-            }
+        m.insert(sval("source"), sval(""));
+        m.insert(sval("target"), sval(target));
+        m.insert(sval("type"), sval("tmpfs"));
+        mount_values.push(Value::Mapping(m));
+    }
+    let mut caps: Vec<Value> = match node.get("cap_add").map(Node::to_value) {
+        Some(Value::Sequence(s)) => s,
+        _ => Vec::new(),
+    };
+    for cap in STANDALONE_CAPS {
+        if !caps.iter().any(|c| c.as_str() == Some(cap)) {
+            caps.push(sval(cap));
         }
-        inv.set_variable(
-            &vname,
-            "hive_volume",
-            Value::Mapping(m),
-            &origin(file, node.get("volumes").unwrap_or(node)),
-        );
-        out.volumes.insert(vol.name.clone(), vol);
     }
-    if node.get("volumes").is_some() || standalone {
-        inv.set_variable(
-            name,
-            "hive_volumes",
-            Value::Sequence(mount_values),
-            &origin(file, node.get("volumes").unwrap_or(node)),
-        );
-    }
-    match &image {
-        Some(ServiceImage::Tag(t)) => {
-            inv.set_variable(
-                name,
-                "hive_image",
-                sval(t),
-                &origin(file, node.get("image").unwrap_or(node)),
-            );
-        }
-        Some(ServiceImage::Build(b)) => {
-            inv.add_host(&b.host, "images");
-            for s in &available_on {
-                inv.add_host(&b.host, s.as_str());
-            }
-            inv.set_variable(
-                name,
-                "hive_image_name",
-                sval(&b.host),
-                &origin(file, node.get("image").unwrap_or(node)),
-            );
-            for (k, v, o) in image_vars {
-                inv.set_variable(&b.host, &k, v, &o);
-            }
-        }
-        None => {}
-    }
-    if node.get("ports").is_some() {
-        inv.set_variable(
-            name,
-            "hive_ports",
-            Value::Sequence(port_values),
-            &origin(file, node.get("ports").unwrap_or(node)),
-        );
-    }
-    Some(Service {
-        name: name.to_string(),
-        available_on,
-        image,
-        mounts,
-        ports,
-        standalone,
-        params,
-        file: file.to_path_buf(),
-    })
+    let given = node.get("command").map(Node::to_value);
+    let command = (given.is_none() || given == Some(sval(""))).then(|| {
+        Value::Sequence(vec![
+            sval("sh"),
+            sval("-c"),
+            sval("mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec /sbin/init"),
+        ])
+    });
+    (Some(Value::Sequence(caps)), command)
 }

@@ -295,137 +295,11 @@ pub(super) fn stage(
         None => Some(true),
         Some(n) => ctx.bool_at(file, n, &kp("separate_repository")),
     };
-    let mut shared_repository = None;
-    if let Some(n) = get("shared_repository") {
-        match &n.kind {
-            NodeKind::Null | NodeKind::Bool(false) => {}
-            NodeKind::Map(m) => {
-                check_keys(
-                    ctx,
-                    file,
-                    m,
-                    &kp("shared_repository"),
-                    "shared_repository",
-                    &["context_dir", "ssh_port", "dns_address"],
-                );
-                let s = |k: &str| n.get(k).and_then(|v| v.as_str()).map(str::to_string);
-                if n.get("context_dir").is_none() {
-                    ctx.invalid(
-                        file,
-                        n,
-                        &kp("shared_repository.context_dir"),
-                        "context_dir must be specified in shared_repository",
-                        None,
-                    );
-                }
-                shared_repository = Some(SharedRepository {
-                    context_dir: s("context_dir"),
-                    ssh_port: n.get("ssh_port").map(Node::to_value),
-                    dns_address: s("dns_address"),
-                });
-                if separate_repository == Some(false) {
-                    ctx.invalid(
-                        file,
-                        n,
-                        &kp("shared_repository"),
-                        "shared_repository needs a separate repository server",
-                        Some("set separate_repository: true in this stage, or remove shared_repository"),
-                    );
-                }
-            }
-            _ => ctx.wrong_type(
-                file,
-                n,
-                &kp("shared_repository"),
-                "a mapping",
-                Some("context_dir, ssh_port, dns_address"),
-            ),
-        }
-    }
+    let shared_repository = get("shared_repository").and_then(|n| {
+        shared_repository(ctx, file, n, &kp("shared_repository"), separate_repository)
+    });
 
-    for attr in [
-        "disk_encrypted",
-        "mirrored_disk_encrypted",
-        "repository_disk_encrypted",
-        "prepared_resource_group",
-        "not_support_az",
-    ] {
-        if let Some(n) = get(attr) {
-            if !is_template(n) {
-                if let Some(true) = ctx.bool_at(file, n, &kp(attr)) {
-                    if attr.ends_with("encrypted") && get("kms_key_id").is_none() {
-                        ctx.invalid(
-                            file,
-                            n,
-                            &kp(attr),
-                            format!("{attr} requires kms_key_id"),
-                            Some("set kms_key_id in this stage"),
-                        );
-                    }
-                }
-            }
-        }
-    }
-    for attr in ["cpus", "repository_cpus"] {
-        if let Some(n) = get(attr) {
-            if !matches!(n.kind, NodeKind::Int(i) if i > 0) && !is_template(n) {
-                ctx.wrong_type(file, n, &kp(attr), "a positive integer", None);
-            }
-        }
-    }
-    for attr in [
-        "memory_size",
-        "disk_size",
-        "mirrored_disk_size",
-        "repository_memory_size",
-        "repository_disk_size",
-    ] {
-        if let Some(n) = get(attr) {
-            let ok = match &n.kind {
-                NodeKind::Int(i) => *i > 0,
-                NodeKind::Str(s) => is_template(n) || is_size(s),
-                _ => false,
-            };
-            if !ok {
-                ctx.wrong_type(
-                    file,
-                    n,
-                    &kp(attr),
-                    "a size",
-                    Some("a positive integer or a number with unit G, M or K, e.g. 20G"),
-                );
-            }
-        }
-    }
-    for attr in [
-        "region",
-        "instance_type",
-        "repository_instance_type",
-        "kms_key_id",
-        "kernel_version",
-        "drbd_download_url",
-        "root_password",
-        "dev",
-        "bridge",
-        "internal_cidr",
-        "internal_cidr_v6",
-        "filestore_cidr",
-    ] {
-        if let Some(n) = get(attr) {
-            ctx.str_at(file, n, &kp(attr));
-        }
-    }
-    if let Some(n) = get("kickstart_config") {
-        if n.as_map().is_none() {
-            ctx.wrong_type(
-                file,
-                n,
-                &kp("kickstart_config"),
-                "a mapping",
-                Some("iso_src, iso_dest, networks, ..."),
-            );
-        }
-    }
+    check_setting_types(ctx, file, node, &sp);
     let az_suffix_list: Vec<String> = match get("az_suffix_list") {
         None => vec!["-a".into(), "-b".into(), "-c".into()],
         Some(n) => match n.as_seq() {
@@ -550,56 +424,7 @@ pub(super) fn stage(
         }
         Some(n) => match n.as_seq() {
             Some(items) if !items.is_empty() => {
-                for (idx, item) in items.iter().enumerate() {
-                    let ip = format!("{}[{idx}]", kp("subnets"));
-                    let Some(m) = item.as_map() else {
-                        ctx.wrong_type(
-                            file,
-                            item,
-                            &ip,
-                            "a mapping",
-                            Some("cidr, name, available_zone"),
-                        );
-                        continue;
-                    };
-                    check_keys(
-                        ctx,
-                        file,
-                        m,
-                        &ip,
-                        "subnet",
-                        &["cidr", "name", "available_zone"],
-                    );
-                    let Some(c) = item.get("cidr") else {
-                        ctx.invalid(
-                            file,
-                            item,
-                            &format!("{ip}.cidr"),
-                            "cidr in subnet must be specified",
-                            None,
-                        );
-                        continue;
-                    };
-                    let Some(net) = parse_net(ctx, file, c, &format!("{ip}.cidr")) else {
-                        continue;
-                    };
-                    let sname = match item.get("name") {
-                        Some(nn) => match ctx.str_at(file, nn, &format!("{ip}.name")) {
-                            Some(s) => s.to_string(),
-                            None => continue,
-                        },
-                        None => format!("{}subnet{idx}", name.prefix()),
-                    };
-                    subnets.push((
-                        Subnet {
-                            name: sname,
-                            cidr: net,
-                            netmask: net.netmask(),
-                            available_zone: item.get("available_zone").map(Node::to_value),
-                        },
-                        addresses(net, 4),
-                    ));
-                }
+                subnets = listed_subnets(ctx, file, items, &kp("subnets"), name);
             }
             _ => ctx.invalid(
                 file,
@@ -946,4 +771,217 @@ fn forbid_foreign_settings(ctx: &mut Ctx, file: &Path, node: &Node, sp: &str, pr
         forbid(ctx, "dev", &why);
         forbid(ctx, "bridge", &why);
     }
+}
+
+/// The `shared_repository` of a stage at `path` (none when null or false).
+fn shared_repository(
+    ctx: &mut Ctx,
+    file: &Path,
+    n: &Node,
+    path: &str,
+    separate_repository: Option<bool>,
+) -> Option<SharedRepository> {
+    match &n.kind {
+        NodeKind::Null | NodeKind::Bool(false) => None,
+        NodeKind::Map(m) => {
+            check_keys(
+                ctx,
+                file,
+                m,
+                path,
+                "shared_repository",
+                &["context_dir", "ssh_port", "dns_address"],
+            );
+            let s = |k: &str| n.get(k).and_then(|v| v.as_str()).map(str::to_string);
+            if n.get("context_dir").is_none() {
+                ctx.invalid(
+                    file,
+                    n,
+                    &format!("{path}.context_dir"),
+                    "context_dir must be specified in shared_repository",
+                    None,
+                );
+            }
+            let shared = SharedRepository {
+                context_dir: s("context_dir"),
+                ssh_port: n.get("ssh_port").map(Node::to_value),
+                dns_address: s("dns_address"),
+            };
+            if separate_repository == Some(false) {
+                ctx.invalid(
+                    file,
+                    n,
+                    path,
+                    "shared_repository needs a separate repository server",
+                    Some(
+                        "set separate_repository: true in this stage, or remove shared_repository",
+                    ),
+                );
+            }
+            Some(shared)
+        }
+        _ => {
+            ctx.wrong_type(
+                file,
+                n,
+                path,
+                "a mapping",
+                Some("context_dir, ssh_port, dns_address"),
+            );
+            None
+        }
+    }
+}
+
+/// The types of a stage's settings that nothing else reads here (flags,
+/// counts, sizes, strings), and that an encrypted disk has its key.
+fn check_setting_types(ctx: &mut Ctx, file: &Path, node: &Node, sp: &str) {
+    let get = |k: &str| node.get(k);
+    let kp = |k: &str| format!("{sp}.{k}");
+    for attr in [
+        "disk_encrypted",
+        "mirrored_disk_encrypted",
+        "repository_disk_encrypted",
+        "prepared_resource_group",
+        "not_support_az",
+    ] {
+        if let Some(n) = get(attr) {
+            if !is_template(n) {
+                if let Some(true) = ctx.bool_at(file, n, &kp(attr)) {
+                    if attr.ends_with("encrypted") && get("kms_key_id").is_none() {
+                        ctx.invalid(
+                            file,
+                            n,
+                            &kp(attr),
+                            format!("{attr} requires kms_key_id"),
+                            Some("set kms_key_id in this stage"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    for attr in ["cpus", "repository_cpus"] {
+        if let Some(n) = get(attr) {
+            if !matches!(n.kind, NodeKind::Int(i) if i > 0) && !is_template(n) {
+                ctx.wrong_type(file, n, &kp(attr), "a positive integer", None);
+            }
+        }
+    }
+    for attr in [
+        "memory_size",
+        "disk_size",
+        "mirrored_disk_size",
+        "repository_memory_size",
+        "repository_disk_size",
+    ] {
+        if let Some(n) = get(attr) {
+            let ok = match &n.kind {
+                NodeKind::Int(i) => *i > 0,
+                NodeKind::Str(s) => is_template(n) || is_size(s),
+                _ => false,
+            };
+            if !ok {
+                ctx.wrong_type(
+                    file,
+                    n,
+                    &kp(attr),
+                    "a size",
+                    Some("a positive integer or a number with unit G, M or K, e.g. 20G"),
+                );
+            }
+        }
+    }
+    for attr in [
+        "region",
+        "instance_type",
+        "repository_instance_type",
+        "kms_key_id",
+        "kernel_version",
+        "drbd_download_url",
+        "root_password",
+        "dev",
+        "bridge",
+        "internal_cidr",
+        "internal_cidr_v6",
+        "filestore_cidr",
+    ] {
+        if let Some(n) = get(attr) {
+            ctx.str_at(file, n, &kp(attr));
+        }
+    }
+    if let Some(n) = get("kickstart_config") {
+        if n.as_map().is_none() {
+            ctx.wrong_type(
+                file,
+                n,
+                &kp("kickstart_config"),
+                "a mapping",
+                Some("iso_src, iso_dest, networks, ..."),
+            );
+        }
+    }
+}
+
+/// The subnets listed in `subnets` (at `path`), each with the addresses its
+/// servers take.
+fn listed_subnets(
+    ctx: &mut Ctx,
+    file: &Path,
+    items: &[Node],
+    path: &str,
+    name: StageName,
+) -> Vec<(Subnet, Box<dyn Iterator<Item = IpAddr>>)> {
+    let mut out: Vec<(Subnet, Box<dyn Iterator<Item = IpAddr>>)> = Vec::new();
+    for (idx, item) in items.iter().enumerate() {
+        let ip = format!("{path}[{idx}]");
+        let Some(m) = item.as_map() else {
+            ctx.wrong_type(
+                file,
+                item,
+                &ip,
+                "a mapping",
+                Some("cidr, name, available_zone"),
+            );
+            continue;
+        };
+        check_keys(
+            ctx,
+            file,
+            m,
+            &ip,
+            "subnet",
+            &["cidr", "name", "available_zone"],
+        );
+        let Some(c) = item.get("cidr") else {
+            ctx.invalid(
+                file,
+                item,
+                &format!("{ip}.cidr"),
+                "cidr in subnet must be specified",
+                None,
+            );
+            continue;
+        };
+        let Some(net) = parse_net(ctx, file, c, &format!("{ip}.cidr")) else {
+            continue;
+        };
+        let sname = match item.get("name") {
+            Some(nn) => match ctx.str_at(file, nn, &format!("{ip}.name")) {
+                Some(s) => s.to_string(),
+                None => continue,
+            },
+            None => format!("{}subnet{idx}", name.prefix()),
+        };
+        out.push((
+            Subnet {
+                name: sname,
+                cidr: net,
+                netmask: net.netmask(),
+                available_zone: item.get("available_zone").map(Node::to_value),
+            },
+            addresses(net, 4),
+        ));
+    }
+    out
 }

@@ -1,5 +1,6 @@
 //! The `volumes` of a service: mounts and the volumes they define.
 
+use crate::inventory::Origin;
 use std::path::Path;
 
 use serde_yaml::{Mapping, Value};
@@ -302,4 +303,36 @@ pub(super) fn volume(
         Value::Mapping(value),
         vols,
     ))
+}
+
+/// Records a volume a service defines: its host `volume_<name>` in `group`
+/// and its stages, with `hive_volume`, and the typed volume.
+pub(super) fn record_volume(out: &mut Loaded, origin: &Origin, vol: Volume, group: &str) {
+    let inv = &mut out.inventory;
+    let vname = format!("volume_{}", vol.name);
+    inv.add_host(&vname, group);
+    for s in &vol.available_on {
+        inv.add_host(&vname, s.as_str());
+    }
+    let mut m = Mapping::new();
+    m.insert(sval("name"), sval(&vol.name));
+    match &vol.kind {
+        VolumeKind::Drbd { params, .. } => {
+            m.insert(sval("drbd"), params.clone());
+        }
+        VolumeKind::Nfs { params } => {
+            m.insert(sval("nfs"), params.clone());
+        }
+        VolumeKind::Driver {
+            driver,
+            driver_opts,
+        } => {
+            m.insert(sval("driver"), driver.clone());
+            if let Some(o) = driver_opts {
+                m.insert(sval("driver_options"), o.clone());
+            }
+        }
+    }
+    inv.set_variable(&vname, "hive_volume", Value::Mapping(m), origin);
+    out.volumes.insert(vol.name.clone(), vol);
 }

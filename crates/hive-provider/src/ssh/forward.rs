@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use ssh2::Channel;
 
-use super::session::{Conn, SshOptions, SshTarget};
+use super::known_hosts::HostKeyPolicy;
+use super::session::{Conn, SshOptions, SshSession, SshTarget};
 use crate::error::{ProviderError, Result};
 
 const BUF_LIMIT: usize = 256 * 1024;
@@ -272,5 +273,27 @@ fn pump_loop(
             }
             let _ = poll(&mut fds, PollTimeout::from(50u16));
         }
+    }
+}
+
+impl SshSession {
+    /// Forward the server's Unix socket `remote` (e.g.
+    /// `/var/run/docker.sock`) to a new Unix socket at `local`, over a
+    /// connection of its own, until the returned handle is dropped. Any
+    /// Docker API client can then use `unix://<local>`.
+    pub async fn forward_unix_socket(
+        &self,
+        remote: &str,
+        local: impl Into<PathBuf>,
+    ) -> Result<UnixSocketForward> {
+        let mut options = self.options.clone();
+        options.host_key_policy = HostKeyPolicy::Strict;
+        UnixSocketForward::start(
+            self.target().clone(),
+            options,
+            remote.to_string(),
+            local.into(),
+        )
+        .await
     }
 }

@@ -445,7 +445,7 @@ enum Job {
 /// handle is dropped. It implements [`Transport`].
 pub struct SshSession {
     target: SshTarget,
-    options: SshOptions,
+    pub(super) options: SshOptions,
     jobs: std::sync::Mutex<std_mpsc::Sender<Job>>,
     closed: Arc<AtomicBool>,
     host_key: HostKeyCheck,
@@ -514,26 +514,6 @@ impl SshSession {
     /// The target this session logged in to.
     pub fn target(&self) -> &SshTarget {
         &self.target
-    }
-
-    /// Forward the server's Unix socket `remote` (e.g.
-    /// `/var/run/docker.sock`) to a new Unix socket at `local`, over a
-    /// connection of its own, until the returned handle is dropped. Any
-    /// Docker API client can then use `unix://<local>`.
-    pub async fn forward_unix_socket(
-        &self,
-        remote: &str,
-        local: impl Into<PathBuf>,
-    ) -> Result<super::forward::UnixSocketForward> {
-        let mut options = self.options.clone();
-        options.host_key_policy = HostKeyPolicy::Strict;
-        super::forward::UnixSocketForward::start(
-            self.target.clone(),
-            options,
-            remote.to_string(),
-            local.into(),
-        )
-        .await
     }
 }
 
