@@ -47,6 +47,8 @@ pub struct TaskEvent {
     pub msg: Option<String>,
     /// Whether the task went through `ansible-playbook`.
     pub via_ansible: bool,
+    /// The module, for module tasks (`None` for includes).
+    pub module: Option<String>,
 }
 
 /// Everything a run did.
@@ -329,7 +331,13 @@ impl Runner {
             }
             let root = role.dir.path().map(|p| p.join("files")).unwrap_or_default();
             let scope = Arc::new(Scope {
-                renderer: Renderer::new(&root),
+                renderer: match role.dir.path() {
+                    Some(p) => Renderer::with_template_dirs(
+                        &root,
+                        vec![p.join("templates"), p.to_path_buf()],
+                    ),
+                    None => Renderer::new(&root),
+                },
                 role: role.clone(),
                 vars,
             });
@@ -435,6 +443,13 @@ impl Runner {
                 message: m,
             })?;
         Ok(Some(match (kind, v) {
+            (LoopKind::Together, Json::Array(lists)) => together(lists),
+            (LoopKind::Sequence, Json::String(spec)) => {
+                sequence(&spec).map_err(|message| Error::Template {
+                    context: format!("{} with_sequence", t.location),
+                    message,
+                })?
+            }
             (LoopKind::Dict, Json::Object(m)) => m
                 .into_iter()
                 .map(|(k, v)| json!({"key": k, "value": v}))
@@ -521,6 +536,7 @@ impl Runner {
                                     status: TaskStatus::Skipped,
                                     msg: None,
                                     via_ansible: false,
+                                    module: None,
                                 },
                             );
                             continue;
@@ -578,7 +594,11 @@ impl Runner {
                         return Ok(());
                     }
                     let vars = self.task_vars(st, scope, inh, t);
-                    let items = self.items(scope, t, &vars)?;
+                    // a loop that cannot be rendered fails the task, not the run
+                    let (items, loop_error) = match self.items(scope, t, &vars) {
+                        Ok(i) => (i, None),
+                        Err(e) => (None, Some(e.to_string())),
+                    };
                     let mut results = vec![];
                     let mut any_changed = false;
                     let mut any_failed = false;
@@ -592,7 +612,13 @@ impl Runner {
                         }
                         let conds: Vec<String> = inh.when.iter().chain(&t.when).cloned().collect();
                         let item_label = items.as_ref().map(|_| item.clone());
-                        if !self.conditions_hold(scope, &conds, &v, t)? {
+                        let holds = match &loop_error {
+                            Some(m) => Err(m.clone()),
+                            None => self
+                                .conditions_hold(scope, &conds, &v, t)
+                                .map_err(|e| e.to_string()),
+                        };
+                        if holds == Ok(false) {
                             let mut r = Map::new();
                             r.insert("skipped".into(), json!(true));
                             r.insert("changed".into(), json!(false));
@@ -609,18 +635,24 @@ impl Runner {
                                     status: TaskStatus::Skipped,
                                     msg: None,
                                     via_ansible: false,
+                                    module: Some(name.clone()),
                                 },
                             );
                             continue;
                         }
-                        let (outcome, via_ansible) = match self
-                            .run_module(st, scope, t, inh, name, args, raw, &v)
-                            .await
-                        {
-                            Ok(x) => x,
-                            Err(e @ (Error::Template { .. } | Error::Args { .. })) => {
-                                (Outcome::failed(e.to_string()), false)
+                        let ran = match holds {
+                            Err(m) => Ok((Outcome::failed(m), false)),
+                            Ok(_) => {
+                                self.run_module(st, scope, t, inh, name, args, raw, &v)
+                                    .await
                             }
+                        };
+                        let (outcome, via_ansible) = match ran {
+                            Ok(x) => x,
+                            Err(
+                                e
+                                @ (Error::Template { .. } | Error::Args { .. } | Error::Io { .. }),
+                            ) => (Outcome::failed(e.to_string()), false),
                             Err(e) => return Err(e),
                         };
                         let mut data = outcome.data.clone();
@@ -639,11 +671,29 @@ impl Runner {
                         }
                         let mut changed = outcome.changed;
                         let mut failed = outcome.failed;
+                        let mut outcome = outcome;
                         if let Some(cw) = &t.changed_when {
-                            changed = self.conditions_hold(scope, cw, &rv, t)?;
+                            match self.conditions_hold(scope, cw, &rv, t) {
+                                Ok(c) => changed = c,
+                                Err(e) => {
+                                    failed = true;
+                                    outcome.msg = Some(e.to_string());
+                                }
+                            }
                         }
-                        if let Some(fw) = &t.failed_when {
-                            failed = self.conditions_hold(scope, fw, &rv, t)?;
+                        if let Some(fw) =
+                            t.failed_when.as_ref().filter(|_| !failed || outcome.failed)
+                        {
+                            match self.conditions_hold(scope, fw, &rv, t) {
+                                Ok(f) => failed = f,
+                                Err(e) => {
+                                    failed = true;
+                                    outcome.msg = Some(e.to_string());
+                                }
+                            }
+                        }
+                        if let Some(m) = &outcome.msg {
+                            data.insert("msg".into(), json!(m));
                         }
                         data.insert("changed".into(), json!(changed));
                         data.insert("failed".into(), json!(failed));
@@ -679,11 +729,12 @@ impl Runner {
                                 }
                             }
                         }
-                        let ignore = match t.ignore_errors.as_ref().or(inh.ignore_errors.as_ref()) {
-                            Some(Json::Bool(b)) => *b,
-                            Some(Json::String(s)) => scope.renderer.is_true(s, &v).unwrap_or(false),
-                            _ => false,
-                        };
+                        let ignore = keyword_bool(
+                            t.ignore_errors.as_ref().or(inh.ignore_errors.as_ref()),
+                            &scope.renderer,
+                            &v,
+                            false,
+                        );
                         let status = if failed {
                             if ignore {
                                 TaskStatus::Ignored
@@ -724,6 +775,7 @@ impl Runner {
                                 status,
                                 msg,
                                 via_ansible,
+                                module: Some(name.clone()),
                             },
                         );
                         if changed {
@@ -744,10 +796,8 @@ impl Runner {
                                 self.flush_handlers(st).await?;
                             }
                         }
-                        if items.is_some() || failure.is_none() {
-                            if let (Some(reg), None) = (&t.register, &items) {
-                                st.facts.insert(reg.clone(), Json::Object(data));
-                            }
+                        if let (Some(reg), None) = (&t.register, &items) {
+                            st.facts.insert(reg.clone(), Json::Object(data));
                         }
                         if failure.is_some() && items.is_none() {
                             break;
@@ -837,25 +887,19 @@ impl Runner {
             },
             None => vec![],
         };
-        let become_on = match &t.become_ {
-            Some(Json::Bool(b)) => *b,
-            Some(Json::String(s)) => scope.renderer.is_true(s, vars).unwrap_or(false),
-            _ => true,
-        };
-        let user = if become_on {
-            t.become_user
-                .as_ref()
-                .or(inh.become_user.as_ref())
-                .map(|u| {
-                    scope
-                        .renderer
-                        .render_str(u, vars)
-                        .map(|j| json_text(&j))
-                        .unwrap_or_else(|_| u.clone())
-                })
-        } else {
-            None
-        };
+        let become_on = keyword_bool(t.become_.as_ref(), &scope.renderer, vars, true);
+        let become_user = t.become_user.as_ref().or(inh.become_user.as_ref());
+        let user = match become_user {
+            Some(u) if become_on => Some(u),
+            _ => t.remote_user.as_ref(),
+        }
+        .map(|u| {
+            scope
+                .renderer
+                .render_str(u, vars)
+                .map(|j| json_text(&j))
+                .unwrap_or_else(|_| u.clone())
+        });
         let ctx = Ctx {
             target: target_ref,
             check,
@@ -893,6 +937,8 @@ impl Runner {
                 "with_items",
                 "with_list",
                 "with_dict",
+                "with_together",
+                "with_sequence",
                 "loop_control",
                 "when",
                 "register",
@@ -992,6 +1038,148 @@ impl Runner {
             }
             Ok(())
         })
+    }
+}
+
+/// `with_together`: the lists zipped, the shorter ones padded with null.
+fn together(lists: Vec<Json>) -> Vec<Json> {
+    let lists: Vec<Vec<Json>> = lists
+        .into_iter()
+        .map(|l| match l {
+            Json::Array(a) => a,
+            other => vec![other],
+        })
+        .collect();
+    let n = lists.iter().map(Vec::len).max().unwrap_or(0);
+    (0..n)
+        .map(|i| {
+            Json::Array(
+                lists
+                    .iter()
+                    .map(|l| l.get(i).cloned().unwrap_or(Json::Null))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// `with_sequence`: `start=1 end=5 stride=1 format=%d`, `count=5`, or the
+/// shortcut `[start-]end[/stride][:format]`; items are strings.
+fn sequence(spec: &str) -> std::result::Result<Vec<Json>, String> {
+    let (pairs, rest) = crate::role::split_kv(spec);
+    let (mut start, mut end, mut stride, mut count, mut format) =
+        (1i64, None::<i64>, 1i64, None::<i64>, "%d".to_string());
+    let num = |k: &str, v: &str| -> std::result::Result<i64, String> {
+        let v = v.trim();
+        let parsed = if let Some(h) = v.strip_prefix("0x") {
+            i64::from_str_radix(h, 16)
+        } else if let Some(o) = v
+            .strip_prefix("0o")
+            .or_else(|| v.strip_prefix('0').filter(|o| !o.is_empty()))
+        {
+            i64::from_str_radix(o, 8)
+        } else {
+            v.parse()
+        };
+        parsed.map_err(|_| format!("with_sequence: {k}={v} is not an integer"))
+    };
+    let mut rest = rest.trim().to_string();
+    if !rest.is_empty() {
+        if let Some((r, f)) = rest.clone().split_once(':') {
+            format = f.to_string();
+            rest = r.to_string();
+        }
+        if let Some((r, s)) = rest.clone().split_once('/') {
+            stride = num("stride", s)?;
+            rest = r.to_string();
+        }
+        match rest.split_once('-') {
+            Some((a, b)) => {
+                start = num("start", a)?;
+                end = Some(num("end", b)?);
+            }
+            None => end = Some(num("end", &rest)?),
+        }
+    }
+    for (k, v) in &pairs {
+        match k.as_str() {
+            "start" => start = num(k, v)?,
+            "end" => end = Some(num(k, v)?),
+            "stride" => stride = num(k, v)?,
+            "count" => count = Some(num(k, v)?),
+            "format" => format = v.clone(),
+            other => {
+                return Err(format!(
+                    "with_sequence: unknown argument {other} (valid: start, end, count, stride, format)"
+                ));
+            }
+        }
+    }
+    let end = match (end, count) {
+        (Some(_), Some(_)) => return Err("with_sequence: end and count are exclusive".into()),
+        (Some(e), None) => e,
+        (None, Some(0)) => return Ok(vec![]),
+        (None, Some(c)) => start + (c - 1) * stride,
+        (None, None) => return Err("with_sequence: end or count is required".into()),
+    };
+    if stride == 0 {
+        return Ok(vec![]);
+    }
+    if (stride > 0 && end < start) || (stride < 0 && end > start) {
+        return Err("with_sequence: to count backwards make stride negative".into());
+    }
+    let mut out = vec![];
+    let mut i = start;
+    while (stride > 0 && i <= end) || (stride < 0 && i >= end) {
+        out.push(Json::String(printf_int(&format, i)));
+        i += stride;
+    }
+    Ok(out)
+}
+
+/// Python's `format % i` for one integer conversion (`%d`, `%02d`, `%x`,
+/// `%o`, `%s`).
+fn printf_int(format: &str, i: i64) -> String {
+    let Some(pos) = format.find('%') else {
+        return format.to_string();
+    };
+    let tail = &format[pos + 1..];
+    let spec_end = tail
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(tail.len());
+    let (flags, conv) = (&tail[..spec_end], tail[spec_end..].chars().next());
+    let width: usize = flags.trim_start_matches(['0', '-']).parse().unwrap_or(0);
+    let body = match conv {
+        Some('x') => format!("{i:x}"),
+        Some('X') => format!("{i:X}"),
+        Some('o') => format!("{i:o}"),
+        _ => i.to_string(),
+    };
+    let padded = if flags.starts_with('0') {
+        format!("{body:0>width$}")
+    } else if flags.starts_with('-') {
+        format!("{body:<width$}")
+    } else {
+        format!("{body:>width$}")
+    };
+    let after = conv.map(|c| &tail[spec_end + c.len_utf8()..]).unwrap_or("");
+    format!("{}{padded}{after}", &format[..pos])
+}
+
+/// A boolean task keyword: a YAML boolean, a YAML 1.1 spelling written as a
+/// string (`"yes"`, `"off"`), or a condition rendered with the task's
+/// variables; `default` when absent.
+fn keyword_bool(v: Option<&Json>, renderer: &Renderer, vars: &Vars, default: bool) -> bool {
+    match v {
+        Some(Json::Bool(b)) => *b,
+        Some(Json::Number(n)) => n.as_f64() != Some(0.0),
+        Some(Json::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "yes" | "true" | "on" | "y" | "1" => true,
+            "no" | "false" | "off" | "n" | "0" | "" => false,
+            _ => renderer.is_true(s, vars).unwrap_or(false),
+        },
+        Some(_) => true,
+        None => default,
     }
 }
 
