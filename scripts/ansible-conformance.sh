@@ -24,7 +24,7 @@ repo=$PWD
 cache=${CONFORMANCE_CACHE:-/var/tmp/hive-conformance}
 version=${ANSIBLE_CORE_VERSION:-2.18.19}
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
-image=${CONFORMANCE_IMAGE:-hive-conformance/debian:bookworm}
+image=${CONFORMANCE_IMAGE:-hive-conformance/debian:bookworm-2}
 baseline=$repo/tests/ansible-conformance/baseline.tsv
 targets=${TARGETS:-"lineinfile blockinfile replace copy file template stat command_shell tempfile"}
 with_ansible=0
@@ -45,8 +45,10 @@ if ! docker image inspect "$image" >/dev/null 2>&1; then
   docker rm -f "$container" >/dev/null 2>&1 || true
   docker run -d --name "$container" hive-test/debian:bookworm sleep 900 >/dev/null
   # what ansible-core's test containers have: Python for Ansible's side,
-  # file (stat's mimetype), acl (setfacl), sudo's local directory
-  docker exec "$container" sh -c 'apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends python3 file acl >/dev/null && mkdir -p /usr/local/etc/sudoers.d && rm -rf /var/lib/apt/lists/*'
+  # file (stat's mimetype), acl (setfacl), sudo's local directory, root's
+  # authorized_keys
+  docker exec "$container" sh -c 'apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends python3 file acl >/dev/null && rm -rf /var/lib/apt/lists/*
+    mkdir -p /usr/local/etc/sudoers.d /root/.ssh && echo "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHive conformance" >/root/.ssh/authorized_keys'
   docker commit "$container" "$image" >/dev/null
   docker rm -f "$container" >/dev/null
 fi

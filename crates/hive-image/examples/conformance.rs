@@ -41,19 +41,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let result = runner.apply(&target, std::slice::from_ref(role)).await;
     target.close().await;
     let events = events.lock().map(|v| v.clone()).unwrap_or_default();
-    let asserts = events
+    // one count per assert task, as Ansible's callback sees it: the items
+    // of a looped assert pass together
+    let mut asserts: Vec<(String, TaskStatus, Option<String>)> = vec![];
+    let mut prev_item = false;
+    for e in events
         .iter()
-        .filter(|e| e.module.as_deref() == Some("assert"));
+        .filter(|e| e.module.as_deref() == Some("assert"))
+    {
+        let failed = matches!(e.status, TaskStatus::Failed | TaskStatus::Ignored);
+        match asserts.last_mut() {
+            Some(last) if prev_item && e.item.is_some() && last.0 == e.task => {
+                if failed {
+                    last.1 = e.status;
+                    last.2 = e.msg.clone();
+                } else if last.1 == TaskStatus::Skipped {
+                    last.1 = e.status;
+                }
+            }
+            _ => asserts.push((e.task.clone(), e.status, e.msg.clone())),
+        }
+        prev_item = e.item.is_some();
+    }
     let (mut passed, mut failed) = (0, 0);
-    for e in asserts {
-        match e.status {
+    for (task, status, msg) in &asserts {
+        match status {
             TaskStatus::Ok | TaskStatus::Changed => passed += 1,
             TaskStatus::Failed | TaskStatus::Ignored => {
                 failed += 1;
                 println!(
-                    "failed-assert {}: {}",
-                    e.task,
-                    e.msg.as_deref().unwrap_or("").replace('\n', " ")
+                    "failed-assert {task}: {}",
+                    msg.as_deref().unwrap_or("").replace('\n', " ")
                 );
             }
             TaskStatus::Skipped => {}

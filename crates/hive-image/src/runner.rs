@@ -752,8 +752,16 @@ impl Runner {
                         if failed {
                             any_failed = true;
                             if !ignore {
-                                failure =
-                                    Some(outcome.msg.clone().unwrap_or_else(|| "failed".into()));
+                                let mut m = outcome.msg.clone().unwrap_or_else(|| "failed".into());
+                                // what a command said on its way out, for the report
+                                if let Some(err) = data
+                                    .get("stderr")
+                                    .and_then(|e| e.as_str())
+                                    .filter(|e| !e.trim().is_empty())
+                                {
+                                    m = format!("{m}: {}", err.trim());
+                                }
+                                failure = Some(m);
                             }
                         }
                         if items.is_some() {

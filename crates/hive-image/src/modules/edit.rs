@@ -116,12 +116,18 @@ pub(crate) async fn add_file_result(ctx: &Ctx<'_>, o: &mut Outcome) -> Result<()
     };
     let out = ctx
         .run(crate::target::ExecRequest::shell(format!(
-            "stat -c '%F|%a|%U|%G|%u|%g|%s' {} 2>/dev/null || echo absent",
-            shell_quote(&path)
+            "p={p}; stat -c '%F|%a|%U|%G|%u|%g|%s' \"$p\" 2>/dev/null || echo absent; \
+             if [ {sum} = 1 ] && [ -f \"$p\" ]; then md5sum <\"$p\" | cut -c1-32; fi",
+            p = shell_quote(&path),
+            sum = u8::from(o.data.contains_key("checksum")),
         )))
         .await?;
     let text = out.stdout_text();
-    let f: Vec<&str> = text.trim().split('|').collect();
+    let mut lines = text.lines();
+    let f: Vec<&str> = lines.next().unwrap_or("").trim().split('|').collect();
+    if let Some(md5) = lines.next().filter(|l| l.len() == 32) {
+        o.data.insert("md5sum".into(), json!(md5));
+    }
     if f.len() < 7 {
         o.data.entry("state").or_insert(json!("absent"));
         return Ok(());

@@ -65,12 +65,25 @@ pub(super) async fn copy(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
         let body = format!(
             "s={s}; d={d}; [ -d \"$d\" ] && d=\"$d/$(basename \"$s\")\"\n\
              if [ -f \"$d\" ] && {{ [ {f} = 0 ] || cmp -s \"$s\" \"$d\"; }}; then :; else C=1; hv_do cp -a \"$s\" \"$d\" || exit 1; fi\nhv_attrs \"$d\" {a}",
-            s = shell_quote(&src.0),
-            d = shell_quote(&p.dest.0),
+            s = super::shell_path(&src.0),
+            d = super::shell_path(&p.dest.0),
             f = u8::from(force),
             a = a.args()
         );
-        return ctx.script_outcome(&body, None).await;
+        let mut o = ctx
+            .script_outcome(&format!("{body}\necho \"hv_dest=$d\""), None)
+            .await?;
+        if let Some(d) = o.data.remove("stdout").and_then(|t| {
+            t.as_str().and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("hv_dest="))
+                    .map(str::to_string)
+            })
+        }) {
+            o.data.insert("dest".into(), json!(d));
+            o.data.insert("src".into(), json!(src.0));
+        }
+        return Ok(o);
     }
     let (data, base) = match (&p.content, &p.src) {
         (Some(c), _) => (
@@ -109,7 +122,11 @@ pub(super) async fn copy(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
     } else {
         p.dest.0.clone()
     };
-    put_content(ctx, &dest, base.as_deref(), &data, &a, force).await
+    let o = put_content(ctx, &dest, base.as_deref(), &data, &a, force).await?;
+    Ok(match &p.src {
+        Some(src) if !o.failed => o.with("src", json!(src.0)),
+        _ => o,
+    })
 }
 
 #[derive(Deserialize)]
@@ -188,6 +205,7 @@ pub(super) async fn template(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
         p.force.map(|b| b.0).unwrap_or(true),
     )
     .await
+    .map(|o| o.with("src", json!(p.src.0)))
 }
 
 #[derive(Deserialize)]
@@ -224,13 +242,13 @@ pub(super) async fn file(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
     );
     let a = attrs(&p.mode, &p.owner, &p.group);
     let path = super::shell_path(&p.path.0);
-    let state = p.state.map(|s| s.0).unwrap_or_else(|| {
-        if p.src.is_some() {
-            "link".into()
-        } else {
-            "file".into()
-        }
-    });
+    let state = p.state.map(|s| s.0).unwrap_or_else(|| "file".into());
+    if p.src.is_some() && !matches!(state.as_str(), "link" | "hard") {
+        return Ok(
+            Outcome::failed("src option requires state to be 'link' or 'hard'".into())
+                .with("path", json!(p.path.0)),
+        );
+    }
     let force = u8::from(p.force.map(|b| b.0).unwrap_or(false));
     let recurse = p.recurse.map(|b| b.0).unwrap_or(false);
     let body = match state.as_str() {
@@ -261,15 +279,25 @@ pub(super) async fn file(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
             "p={path}\nif [ -e \"$p\" ] || [ -L \"$p\" ]; then C=1; hv_do rm -rf \"$p\" || exit 1; fi"
         ),
         "link" | "hard" => {
-            let Some(src) = p.src else {
-                return Ok(Outcome::failed(format!(
-                    "src is required for state={state}"
-                )));
+            // without src, an existing link keeps its target
+            let s = match p.src {
+                Some(src) => shell_quote(&src.0),
+                None if state == "link" => format!(
+                    "\"$(readlink {path})\"; [ -n \"$s\" ] || {{ echo 'src is required for creating new symlinks' >&2; exit 1; }}"
+                ),
+                None => {
+                    return Ok(Outcome::failed(format!(
+                        "src is required for state={state}"
+                    )));
+                }
             };
-            let s = shell_quote(&src.0);
             if state == "link" {
                 format!(
-                    "p={path}; s={s}\nif [ -L \"$p\" ] && [ \"$(readlink \"$p\")\" = \"$s\" ]; then :; else\n  if [ -e \"$p\" ] && [ ! -L \"$p\" ] && [ {force} = 0 ]; then echo \"refusing to replace $p by a link (force: false)\" >&2; exit 1; fi\n  C=1; hv_do ln -sfn \"$s\" \"$p\" || exit 1; fi\nhv_attrs \"$p\" '' {o} {g}",
+                    "p={path}; s={s}\ncase \"$s\" in /*) a=\"$s\";; *) a=\"$(dirname \"$p\")/$s\";; esac\n\
+                     if [ ! -e \"$a\" ] && [ {force} = 0 ]; then echo \"src file does not exist, use \\\"force=yes\\\" if you really want to create the link: $a\" >&2; exit 1; fi\n\
+                     if [ -L \"$p\" ] && [ \"$(readlink \"$p\")\" = \"$s\" ]; then :; else\n  if [ -e \"$p\" ] && [ ! -L \"$p\" ] && [ {force} = 0 ]; then echo \"refusing to replace $p by a link (force: false)\" >&2; exit 1; fi\n  C=1; hv_do ln -sfn \"$s\" \"$p\" || exit 1; fi\nhv_attrs \"$p\" '' {o} {g}\nif [ -n {m} ] && [ {follow} = 1 ] && [ -e \"$p\" ]; then hv_attrs \"$(readlink -f \"$p\")\" {m} '' ''; fi",
+                    m = shell_quote(a.mode.as_deref().unwrap_or("")),
+                    follow = u8::from(p.follow.as_ref().is_none_or(|f| f.0)),
                     o = shell_quote(a.owner.as_deref().unwrap_or("")),
                     g = shell_quote(a.group.as_deref().unwrap_or(""))
                 )
@@ -286,7 +314,39 @@ pub(super) async fn file(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
             )));
         }
     };
-    let mut o = ctx.script_outcome(&body, None).await?;
+    // the state before and after, for Ansible's diff
+    let probe = "hv_st() { if [ -L \"$1\" ]; then echo link; elif [ -d \"$1\" ]; then echo directory; \
+                 elif [ -e \"$1\" ]; then if [ \"$(stat -c %h \"$1\")\" -gt 1 ]; then echo hard; else echo file; fi; else echo absent; fi; }\n\
+                 hv_desc() { echo \"$(hv_st \"$1\")|$(readlink \"$1\")|$(stat -c %a \"$1\" 2>/dev/null)\"; }";
+    let script = format!(
+        "{probe}\np={path}\nhv_before=$(hv_desc \"$p\")\n{body}\necho \"hv_before=$hv_before\"; echo \"hv_after=$(hv_desc \"$p\")\""
+    );
+    let mut o = ctx.script_outcome(&script, None).await?;
+    let stdout = o.data.remove("stdout").unwrap_or_default();
+    let text = stdout.as_str().unwrap_or("");
+    let desc = |key: &str| {
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or("absent||");
+        let f: Vec<&str> = line.splitn(3, '|').collect();
+        let mut m = serde_json::Map::new();
+        m.insert("path".into(), json!(p.path.0));
+        m.insert("state".into(), json!(f[0]));
+        if f[0] == "link" {
+            m.insert("src".into(), json!(f.get(1).copied().unwrap_or("")));
+        }
+        if let Some(mode) = f.get(2).filter(|m| !m.is_empty()) {
+            m.insert("mode".into(), json!(format!("{mode:0>4}")));
+        }
+        Json::Object(m)
+    };
+    if !o.failed {
+        o.data.insert(
+            "diff".into(),
+            json!({"before": desc("hv_before="), "after": desc("hv_after=")}),
+        );
+    }
     o.data.insert("path".into(), json!(p.path.0));
     o.data.insert("state".into(), json!(state));
     Ok(o)

@@ -4,6 +4,7 @@
 //! honours check mode.
 
 mod blockinfile;
+mod command;
 mod edit;
 mod files;
 mod lineinfile;
@@ -158,17 +159,35 @@ pub(crate) fn params<P: DeserializeOwned>(module: &str, args: Json, ctx: &Ctx<'_
     })
 }
 
-/// A path for a module script: quoted, with a leading `~` expanded on the
-/// target (Ansible expands `~` in path arguments with the remote user's home).
+/// `s` in double quotes for `sh`: `$VAR` still expands, nothing else.
+pub(crate) fn double_quote(s: &str) -> String {
+    let mut q = String::from("\"");
+    for c in s.chars() {
+        if matches!(c, '"' | '\\' | '`') {
+            q.push('\\');
+        }
+        q.push(c);
+    }
+    q.push('"');
+    q
+}
+
+/// A path for a module script: quoted, with a leading `~` and `$VAR`s
+/// expanded on the target (Ansible expands both in path arguments, with
+/// the remote user's environment).
 pub(crate) fn shell_path(p: &str) -> String {
     let home = "\"${HOME:-$(getent passwd \"$(id -u)\" | cut -d: -f6)}\"";
-    if p == "~" {
-        home.to_string()
-    } else if let Some(rest) = p.strip_prefix("~/") {
-        format!("{home}/{}", shell_quote(rest))
+    let (prefix, rest) = match p.strip_prefix('~') {
+        Some("") => return home.to_string(),
+        Some(r) if r.starts_with('/') => (home, r),
+        _ => ("", p),
+    };
+    let quoted = if rest.contains('$') {
+        double_quote(rest)
     } else {
-        shell_quote(p)
-    }
+        shell_quote(rest)
+    };
+    format!("{prefix}{quoted}")
 }
 
 pub(crate) fn sha1_hex(data: &[u8]) -> String {

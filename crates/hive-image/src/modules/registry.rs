@@ -6,7 +6,7 @@
 use futures::future::BoxFuture;
 use serde_json::Value as Json;
 
-use super::{Ctx, Outcome, blockinfile, files, lineinfile, packages, stat, system};
+use super::{Ctx, Outcome, blockinfile, command, files, lineinfile, packages, stat, system};
 use crate::error::Result;
 
 /// Runs a module: (module name as called, rendered arguments, context).
@@ -43,10 +43,11 @@ macro_rules! module {
 
 /// Every module hive runs natively.
 pub(crate) static MODULES: &[Module] = &[
-    module!("command", free_form, |n, a, c| system::command(n, a, c)
+    module!("command", free_form, |n, a, c| command::command(n, a, c)
         .await),
-    module!("shell", free_form, |n, a, c| system::command(n, a, c).await),
-    module!("raw", free_form, |n, a, c| system::command(n, a, c).await),
+    module!("shell", free_form, |n, a, c| command::command(n, a, c)
+        .await),
+    module!("raw", free_form, |n, a, c| command::command(n, a, c).await),
     module!("script", free_form, |_n, a, c| system::script(a, c).await),
     module!("copy", |_n, a, c| files::copy(a, c).await),
     module!("template", |_n, a, c| files::template(a, c).await),
