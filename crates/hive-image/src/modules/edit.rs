@@ -49,6 +49,7 @@ pub(crate) async fn write_text(
          if [ -n {v} ]; then cmd=$(printf '%s' {v} | sed \"s|%s|$t|g\"); out=$(sh -c \"$cmd\" 2>&1); rc=$?; \
          if [ $rc != 0 ]; then rm -f \"$t\"; echo \"failed to validate: rc:$rc error:$out\" >&2; exit 1; fi; fi\n  \
          if [ -f \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; chown --reference=\"$d\" \"$t\" 2>/dev/null; \
+         if command -v getfacl >/dev/null; then getfacl -p \"$d\" 2>/dev/null | setfacl --set-file=- \"$t\" 2>/dev/null; fi; \
          if [ {backup} = 1 ]; then B=\"$d.$$.$(date +%Y-%m-%d@%H:%M:%S)~\"; cp -p \"$d\" \"$B\" || exit 1; fi; fi\n  \
          mv -f \"$t\" \"$d\" || exit 1\n fi\nfi\n\
          CC=$C; C=0; hv_attrs \"$d\" {attrs}; echo \"attrs=$C\"; echo \"backup=$B\"; [ $CC = 1 ] && C=1",

@@ -242,6 +242,8 @@ pub(super) async fn file(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
     );
     let a = attrs(&p.mode, &p.owner, &p.group);
     let path = super::shell_path(&p.path.0);
+    // without state, a directory stays one (Ansible keeps the current state)
+    let explicit = u8::from(p.state.is_some());
     let state = p.state.map(|s| s.0).unwrap_or_else(|| "file".into());
     if p.src.is_some() && !matches!(state.as_str(), "link" | "hard") {
         return Ok(
@@ -268,7 +270,8 @@ pub(super) async fn file(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
             b
         }
         "file" => format!(
-            "p={path}\nif [ ! -e \"$p\" ]; then echo \"file $p is absent, cannot continue\" >&2; exit 1; fi\nhv_attrs \"$p\" {a}",
+            "p={path}\nif [ ! -e \"$p\" ]; then echo \"file ($p) is absent, cannot continue\" >&2; exit 1; fi\n\
+             if [ {explicit} = 1 ] && [ -d \"$p\" ] && [ ! -L \"$p\" ]; then echo \"file ($p) is directory, cannot continue\" >&2; exit 1; fi\nhv_attrs \"$p\" {a}",
             a = a.args()
         ),
         "touch" => format!(
@@ -295,7 +298,9 @@ pub(super) async fn file(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
                 format!(
                     "p={path}; s={s}\ncase \"$s\" in /*) a=\"$s\";; *) a=\"$(dirname \"$p\")/$s\";; esac\n\
                      if [ ! -e \"$a\" ] && [ {force} = 0 ]; then echo \"src file does not exist, use \\\"force=yes\\\" if you really want to create the link: $a\" >&2; exit 1; fi\n\
-                     if [ -L \"$p\" ] && [ \"$(readlink \"$p\")\" = \"$s\" ]; then :; else\n  if [ -e \"$p\" ] && [ ! -L \"$p\" ] && [ {force} = 0 ]; then echo \"refusing to replace $p by a link (force: false)\" >&2; exit 1; fi\n  C=1; hv_do ln -sfn \"$s\" \"$p\" || exit 1; fi\nhv_attrs \"$p\" '' {o} {g}\nif [ -n {m} ] && [ {follow} = 1 ] && [ -e \"$p\" ]; then hv_attrs \"$(readlink -f \"$p\")\" {m} '' ''; fi",
+                     if [ -L \"$p\" ] && [ \"$(readlink \"$p\")\" = \"$s\" ]; then :; else\n  if [ -d \"$p\" ] && [ ! -L \"$p\" ]; then if [ {force} = 0 ]; then echo \"refusing to convert from directory to symlink for $p\" >&2; exit 1; \
+                     elif [ -n \"$(ls -A \"$p\")\" ]; then echo \"the directory $p is not empty, refusing to convert it\" >&2; exit 1; else hv_do rmdir \"$p\"; fi; fi\n\
+                     if [ -e \"$p\" ] && [ ! -L \"$p\" ] && [ {force} = 0 ]; then echo \"refusing to convert from file to symlink for $p\" >&2; exit 1; fi\n  C=1; hv_do ln -sfn \"$s\" \"$p\" || exit 1; fi\nhv_attrs \"$p\" '' {o} {g}\nif [ -n {m} ] && [ {follow} = 1 ] && [ -e \"$p\" ]; then hv_attrs \"$(readlink -f \"$p\")\" {m} '' ''; fi",
                     m = shell_quote(a.mode.as_deref().unwrap_or("")),
                     follow = u8::from(p.follow.as_ref().is_none_or(|f| f.0)),
                     o = shell_quote(a.owner.as_deref().unwrap_or("")),
