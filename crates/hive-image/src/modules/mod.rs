@@ -1,7 +1,19 @@
 //! The modules hive runs natively. Each has a typed parameter struct with
 //! the real module's argument names and aliases (unknown arguments are
 //! errors), does its work in as few commands on the target as it can, and
-//! honours check mode.
+//! honours check mode. [`registry`] is the one table of them.
+//!
+//! Deliberate differences from Ansible's modules:
+//! - `command` expands `$VAR` in its words with the target's `sh`: a variable
+//!   that is not set becomes empty (Python's `expandvars` leaves it as
+//!   written).
+//! - Regular expressions go through a backtracking engine with Python's
+//!   syntax ([`pyre`]); Python-only constructs it lacks (e.g. conditional
+//!   groups) are refused with the pattern named.
+//! - `copy` and `template` ignore `validate` (lineinfile, blockinfile and
+//!   replace honour it); `copy` of a role directory is not supported.
+//! - Text edits keep the file's mode, owner and ACLs but not its SELinux
+//!   context or extended attributes.
 
 mod blockinfile;
 mod command;
