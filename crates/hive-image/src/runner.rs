@@ -16,6 +16,10 @@ use crate::role::{
 };
 use crate::target::{LocalTarget, Target};
 
+mod fallback;
+mod loops;
+use loops::{sequence, together};
+
 /// How a task execution ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskStatus {
@@ -921,113 +925,6 @@ impl Runner {
         Ok((modules::run(name, args, &ctx).await?, false))
     }
 
-    async fn run_fallback(
-        &self,
-        target: &dyn Target,
-        scope: &Scope,
-        raw: &serde_yaml::Value,
-        vars: &Vars,
-        check: bool,
-    ) -> Result<Outcome> {
-        let Some(ap) = &self.ansible_playbook else {
-            return Ok(Outcome::failed(
-                "module not supported and ansible-playbook not available".into(),
-            ));
-        };
-        let (conn, host) = target.ansible_connection();
-        let dir = tempfile_dir()?;
-        // hive already evaluated the loop, conditions, delegation and
-        // registration: Ansible runs the bare task once with the same variables
-        let mut task = yaml_to_json_lossy(raw);
-        if let Json::Object(m) = &mut task {
-            for k in [
-                "loop",
-                "with_items",
-                "with_list",
-                "with_dict",
-                "with_together",
-                "with_sequence",
-                "loop_control",
-                "when",
-                "register",
-                "notify",
-                "delegate_to",
-                "delegate_facts",
-                "changed_when",
-                "failed_when",
-                "ignore_errors",
-                "tags",
-                "local_action",
-            ] {
-                m.remove(k);
-            }
-        }
-        let play = json!([{
-            "hosts": "all",
-            "gather_facts": false,
-            "connection": conn,
-            "tasks": [task],
-        }]);
-        let play_path = dir.join("task.yml");
-        let vars_path = dir.join("vars.json");
-        let inv_path = dir.join("inventory");
-        let write = |p: &PathBuf, s: String| std::fs::write(p, s).map_err(Error::io(p));
-        write(
-            &play_path,
-            serde_json::to_string_pretty(&play).unwrap_or_default(),
-        )?;
-        let vars_json: Map<String, Json> = vars
-            .iter()
-            .filter(|(k, _)| !k.starts_with("ansible_"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        write(&vars_path, Json::Object(vars_json).to_string())?;
-        write(&inv_path, format!("{host}\n"))?;
-        let mut cmd = tokio::process::Command::new(ap);
-        cmd.arg("-i")
-            .arg(&inv_path)
-            .arg(&play_path)
-            .arg("-e")
-            .arg(format!("@{}", vars_path.display()));
-        if check {
-            cmd.arg("--check");
-        }
-        let mut lib: Vec<String> = self
-            .library
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        if let Some(p) = scope.role.dir.path() {
-            lib.push(p.join("library").display().to_string());
-        }
-        cmd.env("ANSIBLE_LIBRARY", lib.join(":"));
-        cmd.env("ANSIBLE_HOST_KEY_CHECKING", "False");
-        if let Some(p) = scope.role.dir.path() {
-            cmd.current_dir(p);
-        }
-        let out = cmd.output().await.map_err(|e| Error::Transport {
-            target: target.name(),
-            message: format!("cannot run {}: {e}", ap.display()),
-        })?;
-        let _ = std::fs::remove_dir_all(&dir);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        if !out.status.success() {
-            let tail: Vec<&str> = text.lines().rev().take(15).collect();
-            return Ok(Outcome::failed(format!(
-                "ansible-playbook failed ({}): {}",
-                out.status,
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            )));
-        }
-        let changed = text
-            .lines()
-            .any(|l| l.contains("changed=") && !l.contains("changed=0"));
-        Ok(Outcome {
-            changed,
-            ..Default::default()
-        })
-    }
-
     fn flush_handlers<'a>(&'a self, st: &'a mut State<'_>) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             if st.notified.is_empty() {
@@ -1049,131 +946,6 @@ impl Runner {
     }
 }
 
-/// `with_together`: the lists zipped, the shorter ones padded with null.
-fn together(lists: Vec<Json>) -> Vec<Json> {
-    let lists: Vec<Vec<Json>> = lists
-        .into_iter()
-        .map(|l| match l {
-            Json::Array(a) => a,
-            other => vec![other],
-        })
-        .collect();
-    let n = lists.iter().map(Vec::len).max().unwrap_or(0);
-    (0..n)
-        .map(|i| {
-            Json::Array(
-                lists
-                    .iter()
-                    .map(|l| l.get(i).cloned().unwrap_or(Json::Null))
-                    .collect(),
-            )
-        })
-        .collect()
-}
-
-/// `with_sequence`: `start=1 end=5 stride=1 format=%d`, `count=5`, or the
-/// shortcut `[start-]end[/stride][:format]`; items are strings.
-fn sequence(spec: &str) -> std::result::Result<Vec<Json>, String> {
-    let (pairs, rest) = crate::role::split_kv(spec);
-    let (mut start, mut end, mut stride, mut count, mut format) =
-        (1i64, None::<i64>, 1i64, None::<i64>, "%d".to_string());
-    let num = |k: &str, v: &str| -> std::result::Result<i64, String> {
-        let v = v.trim();
-        let parsed = if let Some(h) = v.strip_prefix("0x") {
-            i64::from_str_radix(h, 16)
-        } else if let Some(o) = v
-            .strip_prefix("0o")
-            .or_else(|| v.strip_prefix('0').filter(|o| !o.is_empty()))
-        {
-            i64::from_str_radix(o, 8)
-        } else {
-            v.parse()
-        };
-        parsed.map_err(|_| format!("with_sequence: {k}={v} is not an integer"))
-    };
-    let mut rest = rest.trim().to_string();
-    if !rest.is_empty() {
-        if let Some((r, f)) = rest.clone().split_once(':') {
-            format = f.to_string();
-            rest = r.to_string();
-        }
-        if let Some((r, s)) = rest.clone().split_once('/') {
-            stride = num("stride", s)?;
-            rest = r.to_string();
-        }
-        match rest.split_once('-') {
-            Some((a, b)) => {
-                start = num("start", a)?;
-                end = Some(num("end", b)?);
-            }
-            None => end = Some(num("end", &rest)?),
-        }
-    }
-    for (k, v) in &pairs {
-        match k.as_str() {
-            "start" => start = num(k, v)?,
-            "end" => end = Some(num(k, v)?),
-            "stride" => stride = num(k, v)?,
-            "count" => count = Some(num(k, v)?),
-            "format" => format = v.clone(),
-            other => {
-                return Err(format!(
-                    "with_sequence: unknown argument {other} (valid: start, end, count, stride, format)"
-                ));
-            }
-        }
-    }
-    let end = match (end, count) {
-        (Some(_), Some(_)) => return Err("with_sequence: end and count are exclusive".into()),
-        (Some(e), None) => e,
-        (None, Some(0)) => return Ok(vec![]),
-        (None, Some(c)) => start + (c - 1) * stride,
-        (None, None) => return Err("with_sequence: end or count is required".into()),
-    };
-    if stride == 0 {
-        return Ok(vec![]);
-    }
-    if (stride > 0 && end < start) || (stride < 0 && end > start) {
-        return Err("with_sequence: to count backwards make stride negative".into());
-    }
-    let mut out = vec![];
-    let mut i = start;
-    while (stride > 0 && i <= end) || (stride < 0 && i >= end) {
-        out.push(Json::String(printf_int(&format, i)));
-        i += stride;
-    }
-    Ok(out)
-}
-
-/// Python's `format % i` for one integer conversion (`%d`, `%02d`, `%x`,
-/// `%o`, `%s`).
-fn printf_int(format: &str, i: i64) -> String {
-    let Some(pos) = format.find('%') else {
-        return format.to_string();
-    };
-    let tail = &format[pos + 1..];
-    let spec_end = tail
-        .find(|c: char| c.is_ascii_alphabetic())
-        .unwrap_or(tail.len());
-    let (flags, conv) = (&tail[..spec_end], tail[spec_end..].chars().next());
-    let width: usize = flags.trim_start_matches(['0', '-']).parse().unwrap_or(0);
-    let body = match conv {
-        Some('x') => format!("{i:x}"),
-        Some('X') => format!("{i:X}"),
-        Some('o') => format!("{i:o}"),
-        _ => i.to_string(),
-    };
-    let padded = if flags.starts_with('0') {
-        format!("{body:0>width$}")
-    } else if flags.starts_with('-') {
-        format!("{body:<width$}")
-    } else {
-        format!("{body:>width$}")
-    };
-    let after = conv.map(|c| &tail[spec_end + c.len_utf8()..]).unwrap_or("");
-    format!("{}{padded}{after}", &format[..pos])
-}
-
 /// A boolean task keyword: a YAML boolean, a YAML 1.1 spelling written as a
 /// string (`"yes"`, `"off"`), or a condition rendered with the task's
 /// variables; `default` when absent.
@@ -1189,23 +961,6 @@ fn keyword_bool(v: Option<&Json>, renderer: &Renderer, vars: &Vars, default: boo
         Some(_) => true,
         None => default,
     }
-}
-
-fn yaml_to_json_lossy(v: &serde_yaml::Value) -> Json {
-    crate::role::yaml_to_json(v)
-}
-
-fn tempfile_dir() -> Result<PathBuf> {
-    let d = std::env::temp_dir().join(format!(
-        "hive-ansible-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    ));
-    std::fs::create_dir_all(&d).map_err(Error::io(&d))?;
-    Ok(d)
 }
 
 #[allow(dead_code)]
