@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test of hive: formatting, lints, docs, unit and integration tests
-# (including those against a real Docker engine, sshd and drbdadm), then the
+# (including those against a real Docker engine, sshd and drbdadm), the role
+# runner's conformance with ansible-core's integration targets, then the
 # README's main command exactly as written (scripts/quickstart.sh), whose
 # site is checked and removed again.
 set -euo pipefail
@@ -10,4 +11,7 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 cargo test --workspace
+# the role runner against ansible-core's own integration targets (bounded:
+# about two minutes once the image and ansible-core's sources are cached)
+./scripts/ansible-conformance.sh
 ./scripts/test-quickstart.sh

@@ -36,6 +36,14 @@ impl Renderer {
         }
     }
 
+    /// A renderer whose template files include and import others from
+    /// `dirs` (a role's `templates/`).
+    pub fn with_template_dirs(root_dir: &Path, dirs: Vec<std::path::PathBuf>) -> Self {
+        Renderer {
+            templar: Templar::with_template_dirs(root_dir, dirs),
+        }
+    }
+
     /// The text `omit` renders to.
     pub fn omit_token(&self) -> &str {
         self.templar.omit_token()
@@ -88,38 +96,6 @@ impl Renderer {
             .is_true(c, &self.scope(vars))
             .map_err(|e| e.full_message())
     }
-}
-
-/// Python's `\1` / `\g<name>` replacement syntax to the regex crate's.
-pub(crate) fn python_replacement(rep: &str) -> String {
-    let mut out = String::new();
-    let mut chars = rep.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => match chars.peek().copied() {
-                Some(d) if d.is_ascii_digit() => {
-                    chars.next();
-                    out.push_str(&format!("${{{d}}}"));
-                }
-                Some('g') => {
-                    chars.next();
-                    if chars.peek() == Some(&'<') {
-                        chars.next();
-                        let name: String = chars.by_ref().take_while(|&x| x != '>').collect();
-                        out.push_str(&format!("${{{name}}}"));
-                    }
-                }
-                Some('\\') => {
-                    chars.next();
-                    out.push('\\');
-                }
-                _ => out.push('\\'),
-            },
-            '$' => out.push_str("$$"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -85,6 +85,10 @@ pub enum LoopKind {
     Items,
     /// `with_dict:` (key/value pairs).
     Dict,
+    /// `with_together:` (lists zipped, the shorter ones padded with null).
+    Together,
+    /// `with_sequence:` (`start=1 end=5 stride=1 format=%d`, or `count=`).
+    Sequence,
 }
 
 /// What a task does.
@@ -157,6 +161,8 @@ pub struct Task {
     pub become_: Option<Json>,
     /// `become_user`.
     pub become_user: Option<String>,
+    /// `remote_user` (the user commands run as when not becoming another).
+    pub remote_user: Option<String>,
     /// `delegate_to`.
     pub delegate_to: Option<String>,
     /// `delegate_facts`.
@@ -182,43 +188,15 @@ impl Task {
     }
 }
 
-/// Modules hive runs natively.
-pub const NATIVE_MODULES: &[&str] = &[
-    "command",
-    "shell",
-    "raw",
-    "script",
-    "copy",
-    "template",
-    "file",
-    "lineinfile",
-    "blockinfile",
-    "replace",
-    "stat",
-    "get_url",
-    "unarchive",
-    "apt",
-    "apk",
-    "yum",
-    "dnf",
-    "package",
-    "pip",
-    "user",
-    "group",
-    "service",
-    "systemd",
-    "systemd_service",
-    "sysctl",
-    "wait_for",
-    "uri",
-    "set_fact",
-    "debug",
-    "fail",
-    "assert",
-    "meta",
-    "ipify_facts",
-    "pause",
-];
+/// Modules hive runs natively (the names of the one module table, in
+/// its order; anything else goes to `ansible-playbook`).
+pub static NATIVE_MODULES: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| {
+        crate::modules::registry::MODULES
+            .iter()
+            .map(|m| m.name)
+            .collect()
+    });
 
 const KEYWORDS: &[&str] = &[
     "name",
@@ -288,16 +266,8 @@ pub fn short_module(name: &str) -> &str {
 fn is_free_form(module: &str) -> bool {
     matches!(
         module,
-        "command"
-            | "shell"
-            | "raw"
-            | "script"
-            | "meta"
-            | "include_tasks"
-            | "import_tasks"
-            | "include_role"
-            | "import_role"
-    )
+        "include_tasks" | "import_tasks" | "include_role" | "import_role"
+    ) || crate::modules::registry::find(module).is_some_and(|m| m.free_form)
 }
 
 /// `s` without the words `key=value` of `pairs` (as `split_kv` found
@@ -314,6 +284,59 @@ fn strip_special_words(s: &str, pairs: &[(String, String)]) -> String {
         }
     }
     out.trim().to_string()
+}
+
+/// The escapes Ansible decodes in `key=value` arguments (`\\`, `\'`,
+/// `\"`, `\a\b\f\n\r\t\v`, `\xHH`, `\uHHHH`, `\UHHHHHHHH`); others
+/// (`\1`, `\d`) are kept as written.
+pub fn decode_escapes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(pos) = rest.find('\\') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        let mut chars = after.chars();
+        let simple = match chars.next() {
+            Some(c @ ('\\' | '\'' | '"')) => Some(c),
+            Some('a') => Some('\u{7}'),
+            Some('b') => Some('\u{8}'),
+            Some('f') => Some('\u{c}'),
+            Some('n') => Some('\n'),
+            Some('r') => Some('\r'),
+            Some('t') => Some('\t'),
+            Some('v') => Some('\u{b}'),
+            _ => None,
+        };
+        if let Some(c) = simple {
+            out.push(c);
+            rest = &after[1..];
+            continue;
+        }
+        let hex = match after.chars().next() {
+            Some('x') => 2,
+            Some('u') => 4,
+            Some('U') => 8,
+            _ => 0,
+        };
+        let decoded = (hex > 0)
+            .then(|| after.get(1..=hex))
+            .flatten()
+            .filter(|h| h.chars().all(|c| c.is_ascii_hexdigit()))
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+            .and_then(char::from_u32);
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &after[1 + hex..];
+            }
+            None => {
+                out.push('\\');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Splits `a=1 b="x y" free text` into key=value pairs and the rest.
@@ -373,6 +396,20 @@ fn shell_words(s: &str) -> Vec<String> {
         out.push(cur);
     }
     out
+}
+
+/// Parses a role file as Ansible does: YAML 1.1 scalars (`yes`/`no`/`on`/
+/// `off` are booleans, `0644` is octal, `!!null` and `!unsafe` accepted).
+pub fn parse_yaml(file: &str, text: &str) -> Result<serde_yaml::Value> {
+    hive_inventory::yaml::parse(Path::new(file), text)
+        .map(|n| n.to_value())
+        .map_err(|e| Error::Role {
+            file: e
+                .location()
+                .map(|l| format!("{}:{}", file, l.line))
+                .unwrap_or_else(|| file.to_string()),
+            message: format!("invalid YAML: {e}"),
+        })
 }
 
 /// Turns YAML into JSON values (keys as strings).
@@ -466,14 +503,7 @@ impl<'a> TaskParser<'a> {
 
     /// Parses the whole document (a list of tasks, or empty).
     pub fn parse(mut self, text: &str) -> Result<Vec<Task>> {
-        let doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| Error::Role {
-            file: format!(
-                "{}:{}",
-                self.file,
-                e.location().map(|l| l.line()).unwrap_or(0)
-            ),
-            message: format!("invalid YAML: {e}"),
-        })?;
+        let doc = parse_yaml(&self.file, text)?;
         match doc {
             serde_yaml::Value::Null => Ok(vec![]),
             serde_yaml::Value::Sequence(items) => self.tasks(&items),
@@ -511,6 +541,7 @@ impl<'a> TaskParser<'a> {
             tags: vec![],
             become_: None,
             become_user: None,
+            remote_user: None,
             delegate_to: None,
             delegate_facts: false,
             check_mode: None,
@@ -532,6 +563,8 @@ impl<'a> TaskParser<'a> {
                 "loop" | "with_list" => t.looping = Some((j, LoopKind::Loop)),
                 "with_items" => t.looping = Some((j, LoopKind::Items)),
                 "with_dict" => t.looping = Some((j, LoopKind::Dict)),
+                "with_together" => t.looping = Some((j, LoopKind::Together)),
+                "with_sequence" => t.looping = Some((j, LoopKind::Sequence)),
                 "loop_control" => {
                     if let Some(lv) = j.get("loop_var").and_then(|x| x.as_str()) {
                         t.loop_var = lv.to_string();
@@ -553,6 +586,7 @@ impl<'a> TaskParser<'a> {
                 "tags" => t.tags = strings(&j),
                 "become" => t.become_ = Some(j),
                 "become_user" => t.become_user = Some(json_text(&j)),
+                "remote_user" => t.remote_user = Some(json_text(&j)),
                 "delegate_to" => t.delegate_to = Some(json_text(&j)),
                 "delegate_facts" => t.delegate_facts = j.as_bool().unwrap_or(false),
                 "check_mode" => t.check_mode = j.as_bool(),
@@ -658,7 +692,7 @@ impl<'a> TaskParser<'a> {
                 let (pairs, rest) = split_kv(&s);
                 let mut o: serde_json::Map<String, Json> = pairs
                     .into_iter()
-                    .map(|(k, v)| (k, Json::String(v)))
+                    .map(|(k, v)| (k, Json::String(decode_escapes(&v))))
                     .collect();
                 if !rest.is_empty() {
                     o.insert("_raw_params".into(), Json::String(rest));
@@ -746,10 +780,7 @@ impl RoleLoader {
         let mut dependencies = vec![];
         if let Some(meta) = dir.read("meta/main.yml")? {
             let text = String::from_utf8_lossy(&meta);
-            let v: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| Error::Role {
-                file: dir.display("meta/main.yml"),
-                message: format!("invalid YAML: {e}"),
-            })?;
+            let v = parse_yaml(&dir.display("meta/main.yml"), &text)?;
             if let Some(serde_yaml::Value::Sequence(deps)) = v.get("dependencies") {
                 for d in deps {
                     match yaml_to_json(d) {
@@ -817,14 +848,7 @@ fn load_vars(dir: &RoleDir, rel: &str) -> Result<Vars> {
     let Some(b) = dir.read(rel)? else {
         return Ok(Vars::new());
     };
-    let v: serde_yaml::Value = serde_yaml::from_slice(&b).map_err(|e| Error::Role {
-        file: format!(
-            "{}:{}",
-            dir.display(rel),
-            e.location().map(|l| l.line()).unwrap_or(0)
-        ),
-        message: format!("invalid YAML: {e}"),
-    })?;
+    let v = parse_yaml(&dir.display(rel), &String::from_utf8_lossy(&b))?;
     match yaml_to_json(&v) {
         Json::Object(o) => Ok(o.into_iter().collect()),
         Json::Null => Ok(Vars::new()),
@@ -867,6 +891,7 @@ mod tests {
             &[("chdir".to_string(), "/tmp".to_string())],
         );
         assert_eq!(kept, "echo 'a  b'\necho two");
+        assert_eq!(decode_escapes(r"\\b(.+)\b \1 \x41"), "\\b(.+)\u{8} \\1 A");
         let Action::Block { block, rescue, .. } = &tasks[2].action else {
             panic!()
         };

@@ -16,6 +16,10 @@ use crate::role::{
 };
 use crate::target::{LocalTarget, Target};
 
+mod fallback;
+mod loops;
+use loops::{sequence, together};
+
 /// How a task execution ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskStatus {
@@ -47,6 +51,8 @@ pub struct TaskEvent {
     pub msg: Option<String>,
     /// Whether the task went through `ansible-playbook`.
     pub via_ansible: bool,
+    /// The module, for module tasks (`None` for includes).
+    pub module: Option<String>,
 }
 
 /// Everything a run did.
@@ -331,7 +337,13 @@ impl Runner {
             }
             let root = role.dir.path().map(|p| p.join("files")).unwrap_or_default();
             let scope = Arc::new(Scope {
-                renderer: Renderer::new(&root),
+                renderer: match role.dir.path() {
+                    Some(p) => Renderer::with_template_dirs(
+                        &root,
+                        vec![p.join("templates"), p.to_path_buf()],
+                    ),
+                    None => Renderer::new(&root),
+                },
                 role: role.clone(),
                 vars,
             });
@@ -437,6 +449,13 @@ impl Runner {
                 message: m,
             })?;
         Ok(Some(match (kind, v) {
+            (LoopKind::Together, Json::Array(lists)) => together(lists),
+            (LoopKind::Sequence, Json::String(spec)) => {
+                sequence(&spec).map_err(|message| Error::Template {
+                    context: format!("{} with_sequence", t.location),
+                    message,
+                })?
+            }
             (LoopKind::Dict, Json::Object(m)) => m
                 .into_iter()
                 .map(|(k, v)| json!({"key": k, "value": v}))
@@ -523,6 +542,7 @@ impl Runner {
                                     status: TaskStatus::Skipped,
                                     msg: None,
                                     via_ansible: false,
+                                    module: None,
                                 },
                             );
                             continue;
@@ -580,7 +600,11 @@ impl Runner {
                         return Ok(());
                     }
                     let vars = self.task_vars(st, scope, inh, t);
-                    let items = self.items(scope, t, &vars)?;
+                    // a loop that cannot be rendered fails the task, not the run
+                    let (items, loop_error) = match self.items(scope, t, &vars) {
+                        Ok(i) => (i, None),
+                        Err(e) => (None, Some(e.to_string())),
+                    };
                     let mut results = vec![];
                     let mut any_changed = false;
                     let mut any_failed = false;
@@ -594,7 +618,13 @@ impl Runner {
                         }
                         let conds: Vec<String> = inh.when.iter().chain(&t.when).cloned().collect();
                         let item_label = items.as_ref().map(|_| item.clone());
-                        if !self.conditions_hold(scope, &conds, &v, t)? {
+                        let holds = match &loop_error {
+                            Some(m) => Err(m.clone()),
+                            None => self
+                                .conditions_hold(scope, &conds, &v, t)
+                                .map_err(|e| e.to_string()),
+                        };
+                        if holds == Ok(false) {
                             let mut r = Map::new();
                             r.insert("skipped".into(), json!(true));
                             r.insert("changed".into(), json!(false));
@@ -611,18 +641,24 @@ impl Runner {
                                     status: TaskStatus::Skipped,
                                     msg: None,
                                     via_ansible: false,
+                                    module: Some(name.clone()),
                                 },
                             );
                             continue;
                         }
-                        let (outcome, via_ansible) = match self
-                            .run_module(st, scope, t, inh, name, args, raw, &v)
-                            .await
-                        {
-                            Ok(x) => x,
-                            Err(e @ (Error::Template { .. } | Error::Args { .. })) => {
-                                (Outcome::failed(e.to_string()), false)
+                        let ran = match holds {
+                            Err(m) => Ok((Outcome::failed(m), false)),
+                            Ok(_) => {
+                                self.run_module(st, scope, t, inh, name, args, raw, &v)
+                                    .await
                             }
+                        };
+                        let (outcome, via_ansible) = match ran {
+                            Ok(x) => x,
+                            Err(
+                                e
+                                @ (Error::Template { .. } | Error::Args { .. } | Error::Io { .. }),
+                            ) => (Outcome::failed(e.to_string()), false),
                             Err(e) => return Err(e),
                         };
                         let mut data = outcome.data.clone();
@@ -641,11 +677,29 @@ impl Runner {
                         }
                         let mut changed = outcome.changed;
                         let mut failed = outcome.failed;
+                        let mut outcome = outcome;
                         if let Some(cw) = &t.changed_when {
-                            changed = self.conditions_hold(scope, cw, &rv, t)?;
+                            match self.conditions_hold(scope, cw, &rv, t) {
+                                Ok(c) => changed = c,
+                                Err(e) => {
+                                    failed = true;
+                                    outcome.msg = Some(e.to_string());
+                                }
+                            }
                         }
-                        if let Some(fw) = &t.failed_when {
-                            failed = self.conditions_hold(scope, fw, &rv, t)?;
+                        if let Some(fw) =
+                            t.failed_when.as_ref().filter(|_| !failed || outcome.failed)
+                        {
+                            match self.conditions_hold(scope, fw, &rv, t) {
+                                Ok(f) => failed = f,
+                                Err(e) => {
+                                    failed = true;
+                                    outcome.msg = Some(e.to_string());
+                                }
+                            }
+                        }
+                        if let Some(m) = &outcome.msg {
+                            data.insert("msg".into(), json!(m));
                         }
                         data.insert("changed".into(), json!(changed));
                         data.insert("failed".into(), json!(failed));
@@ -681,11 +735,12 @@ impl Runner {
                                 }
                             }
                         }
-                        let ignore = match t.ignore_errors.as_ref().or(inh.ignore_errors.as_ref()) {
-                            Some(Json::Bool(b)) => *b,
-                            Some(Json::String(s)) => scope.renderer.is_true(s, &v).unwrap_or(false),
-                            _ => false,
-                        };
+                        let ignore = keyword_bool(
+                            t.ignore_errors.as_ref().or(inh.ignore_errors.as_ref()),
+                            &scope.renderer,
+                            &v,
+                            false,
+                        );
                         let status = if failed {
                             if ignore {
                                 TaskStatus::Ignored
@@ -703,8 +758,16 @@ impl Runner {
                         if failed {
                             any_failed = true;
                             if !ignore {
-                                failure =
-                                    Some(outcome.msg.clone().unwrap_or_else(|| "failed".into()));
+                                let mut m = outcome.msg.clone().unwrap_or_else(|| "failed".into());
+                                // what a command said on its way out, for the report
+                                if let Some(err) = data
+                                    .get("stderr")
+                                    .and_then(|e| e.as_str())
+                                    .filter(|e| !e.trim().is_empty())
+                                {
+                                    m = format!("{m}: {}", err.trim());
+                                }
+                                failure = Some(m);
                             }
                         }
                         if items.is_some() {
@@ -726,6 +789,7 @@ impl Runner {
                                 status,
                                 msg,
                                 via_ansible,
+                                module: Some(name.clone()),
                             },
                         );
                         if changed {
@@ -746,10 +810,8 @@ impl Runner {
                                 self.flush_handlers(st).await?;
                             }
                         }
-                        if items.is_some() || failure.is_none() {
-                            if let (Some(reg), None) = (&t.register, &items) {
-                                st.facts.insert(reg.clone(), Json::Object(data));
-                            }
+                        if let (Some(reg), None) = (&t.register, &items) {
+                            st.facts.insert(reg.clone(), Json::Object(data));
                         }
                         if failure.is_some() && items.is_none() {
                             break;
@@ -849,25 +911,19 @@ impl Runner {
             },
             None => vec![],
         };
-        let become_on = match &t.become_ {
-            Some(Json::Bool(b)) => *b,
-            Some(Json::String(s)) => scope.renderer.is_true(s, vars).unwrap_or(false),
-            _ => true,
-        };
-        let user = if become_on {
-            t.become_user
-                .as_ref()
-                .or(inh.become_user.as_ref())
-                .map(|u| {
-                    scope
-                        .renderer
-                        .render_str(u, vars)
-                        .map(|j| json_text(&j))
-                        .unwrap_or_else(|_| u.clone())
-                })
-        } else {
-            None
-        };
+        let become_on = keyword_bool(t.become_.as_ref(), &scope.renderer, vars, true);
+        let become_user = t.become_user.as_ref().or(inh.become_user.as_ref());
+        let user = match become_user {
+            Some(u) if become_on => Some(u),
+            _ => t.remote_user.as_ref(),
+        }
+        .map(|u| {
+            scope
+                .renderer
+                .render_str(u, vars)
+                .map(|j| json_text(&j))
+                .unwrap_or_else(|_| u.clone())
+        });
         let ctx = Ctx {
             target: target_ref,
             check,
@@ -879,142 +935,6 @@ impl Runner {
             task: t.location.clone(),
         };
         Ok((modules::run(name, args, &ctx).await?, false))
-    }
-
-    async fn run_fallback(
-        &self,
-        target: &dyn Target,
-        scope: &Scope,
-        raw: &serde_yaml::Value,
-        (module, args): (&str, &Json),
-        vars: &Vars,
-        check: bool,
-    ) -> Result<Outcome> {
-        let Some(ap) = &self.ansible_playbook else {
-            return Ok(Outcome::failed(
-                "module not supported and ansible-playbook not available".into(),
-            ));
-        };
-        let (conn, host) = target.ansible_connection();
-        let dir = tempfile_dir()?;
-        // hive already evaluated the loop, conditions, delegation and
-        // registration: Ansible runs the bare task once with the same variables
-        let mut task = yaml_to_json_lossy(raw);
-        if let Json::Object(m) = &mut task {
-            for k in [
-                "loop",
-                "with_items",
-                "with_list",
-                "with_dict",
-                "loop_control",
-                "when",
-                "register",
-                "notify",
-                "delegate_to",
-                "delegate_facts",
-                "changed_when",
-                "failed_when",
-                "ignore_errors",
-                "tags",
-                "local_action",
-            ] {
-                m.remove(k);
-            }
-            // The arguments as hive rendered them: they may use what only
-            // hive knows (groups, hostvars and the facts of this run).
-            m.insert(module.to_string(), args.clone());
-        }
-        let play = json!([{
-            "hosts": "all",
-            "gather_facts": false,
-            "connection": conn,
-            "tasks": [task],
-        }]);
-        let play_path = dir.join("task.yml");
-        let vars_path = dir.join("vars.json");
-        let inv_path = dir.join("inventory");
-        let write = |p: &PathBuf, s: String| std::fs::write(p, s).map_err(Error::io(p));
-        write(
-            &play_path,
-            serde_json::to_string_pretty(&play).unwrap_or_default(),
-        )?;
-        let vars_json: Map<String, Json> = vars
-            .iter()
-            .filter(|(k, _)| !k.starts_with("ansible_"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        write(&vars_path, Json::Object(vars_json).to_string())?;
-        let mut line = host;
-        for (k, v) in target.ansible_vars() {
-            line.push_str(&format!(" {k}={v}"));
-        }
-        write(&inv_path, format!("{line}\n"))?;
-        crate::ansible::write_connection_plugin(&dir)?;
-        let mut cmd = tokio::process::Command::new(ap);
-        cmd.arg("-i")
-            .arg(&inv_path)
-            .arg(&play_path)
-            .arg("-e")
-            .arg(format!("@{}", vars_path.display()));
-        if check {
-            cmd.arg("--check");
-        }
-        let mut lib: Vec<String> = self
-            .library
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        if let Some(p) = scope.role.dir.path() {
-            let role_lib = p.join("library");
-            lib.push(
-                std::path::absolute(&role_lib)
-                    .unwrap_or(role_lib)
-                    .display()
-                    .to_string(),
-            );
-        }
-        cmd.env("ANSIBLE_LIBRARY", lib.join(":"));
-        // what the modules of a project's lib/ share (lib/module_utils)
-        let utils: Vec<String> = self
-            .library
-            .iter()
-            .map(|p| p.join("module_utils"))
-            .filter(|p| p.is_dir())
-            .map(|p| p.display().to_string())
-            .collect();
-        if !utils.is_empty() {
-            cmd.env("ANSIBLE_MODULE_UTILS", utils.join(":"));
-        }
-        cmd.env("ANSIBLE_HOST_KEY_CHECKING", "False");
-        cmd.env("ANSIBLE_CONNECTION_PLUGINS", &dir);
-        cmd.env("ANSIBLE_PIPELINING", "True");
-        cmd.env("ANSIBLE_PYTHON_INTERPRETER", "auto_silent");
-        if let Some(p) = scope.role.dir.path() {
-            cmd.current_dir(p);
-        }
-        let out = cmd.output().await.map_err(|e| Error::Transport {
-            target: target.name(),
-            message: format!("cannot run {}: {e}", ap.display()),
-        })?;
-        let _ = std::fs::remove_dir_all(&dir);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        if !out.status.success() {
-            // what Ansible says on standard error, then the end of its report
-            let all = format!("{}{text}", String::from_utf8_lossy(&out.stderr));
-            let tail: Vec<&str> = all.lines().rev().take(15).collect();
-            return Ok(Outcome::failed(format!(
-                "ansible-playbook failed ({}): {}",
-                out.status,
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            )));
-        }
-        let changed = text
-            .lines()
-            .any(|l| l.contains("changed=") && !l.contains("changed=0"));
-        Ok(Outcome {
-            changed,
-            ..Default::default()
-        })
     }
 
     fn flush_handlers<'a>(&'a self, st: &'a mut State<'_>) -> BoxFuture<'a, Result<()>> {
@@ -1038,24 +958,21 @@ impl Runner {
     }
 }
 
-fn yaml_to_json_lossy(v: &serde_yaml::Value) -> Json {
-    crate::role::yaml_to_json(v)
-}
-
-fn tempfile_dir() -> Result<PathBuf> {
-    let d = std::env::temp_dir().join(format!(
-        "hive-ansible-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    ));
-    std::fs::create_dir_all(&d).map_err(Error::io(&d))?;
-    // it holds the run's variables, secrets included
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).map_err(Error::io(&d))?;
-    Ok(d)
+/// A boolean task keyword: a YAML boolean, a YAML 1.1 spelling written as a
+/// string (`"yes"`, `"off"`), or a condition rendered with the task's
+/// variables; `default` when absent.
+fn keyword_bool(v: Option<&Json>, renderer: &Renderer, vars: &Vars, default: bool) -> bool {
+    match v {
+        Some(Json::Bool(b)) => *b,
+        Some(Json::Number(n)) => n.as_f64() != Some(0.0),
+        Some(Json::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "yes" | "true" | "on" | "y" | "1" => true,
+            "no" | "false" | "off" | "n" | "0" | "" => false,
+            _ => renderer.is_true(s, vars).unwrap_or(false),
+        },
+        Some(_) => true,
+        None => default,
+    }
 }
 
 #[allow(dead_code)]

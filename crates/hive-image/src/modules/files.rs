@@ -3,11 +3,13 @@
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use super::{Attrs, B, Ctx, L, Outcome, S, params, put_content, script_result};
+use super::edit::{WriteOpts, write_text};
+use super::pyre::PyRegex;
+use super::{Attrs, B, Ctx, L, M, Outcome, S, params, put_content, script_result};
 use crate::error::Result;
 use crate::target::{ExecRequest, shell_quote};
 
-fn attrs(mode: &Option<S>, owner: &Option<S>, group: &Option<S>) -> Attrs {
+fn attrs(mode: &Option<M>, owner: &Option<S>, group: &Option<S>) -> Attrs {
     Attrs {
         mode: mode
             .as_ref()
@@ -24,14 +26,14 @@ pub(super) struct CopyP {
     src: Option<S>,
     content: Option<Json>,
     dest: S,
-    mode: Option<S>,
+    mode: Option<M>,
     owner: Option<S>,
     group: Option<S>,
     #[serde(alias = "thirsty")]
     force: Option<B>,
     remote_src: Option<B>,
     backup: Option<B>,
-    directory_mode: Option<S>,
+    directory_mode: Option<M>,
     validate: Option<S>,
     follow: Option<B>,
     local_follow: Option<B>,
@@ -63,12 +65,25 @@ pub(super) async fn copy(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
         let body = format!(
             "s={s}; d={d}; [ -d \"$d\" ] && d=\"$d/$(basename \"$s\")\"\n\
              if [ -f \"$d\" ] && {{ [ {f} = 0 ] || cmp -s \"$s\" \"$d\"; }}; then :; else C=1; hv_do cp -a \"$s\" \"$d\" || exit 1; fi\nhv_attrs \"$d\" {a}",
-            s = shell_quote(&src.0),
-            d = shell_quote(&p.dest.0),
+            s = super::shell_path(&src.0),
+            d = super::shell_path(&p.dest.0),
             f = u8::from(force),
             a = a.args()
         );
-        return ctx.script_outcome(&body, None).await;
+        let mut o = ctx
+            .script_outcome(&format!("{body}\necho \"hv_dest=$d\""), None)
+            .await?;
+        if let Some(d) = o.data.remove("stdout").and_then(|t| {
+            t.as_str().and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("hv_dest="))
+                    .map(str::to_string)
+            })
+        }) {
+            o.data.insert("dest".into(), json!(d));
+            o.data.insert("src".into(), json!(src.0));
+        }
+        return Ok(o);
     }
     let (data, base) = match (&p.content, &p.src) {
         (Some(c), _) => (
@@ -107,7 +122,11 @@ pub(super) async fn copy(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
     } else {
         p.dest.0.clone()
     };
-    put_content(ctx, &dest, base.as_deref(), &data, &a, force).await
+    let o = put_content(ctx, &dest, base.as_deref(), &data, &a, force).await?;
+    Ok(match &p.src {
+        Some(src) if !o.failed => o.with("src", json!(src.0)),
+        _ => o,
+    })
 }
 
 #[derive(Deserialize)]
@@ -115,7 +134,7 @@ pub(super) async fn copy(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
 pub(super) struct TemplateP {
     src: S,
     dest: S,
-    mode: Option<S>,
+    mode: Option<M>,
     owner: Option<S>,
     group: Option<S>,
     force: Option<B>,
@@ -186,6 +205,7 @@ pub(super) async fn template(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
         p.force.map(|b| b.0).unwrap_or(true),
     )
     .await
+    .map(|o| o.with("src", json!(p.src.0)))
 }
 
 #[derive(Deserialize)]
@@ -195,7 +215,7 @@ pub(super) struct FileP {
     path: S,
     state: Option<S>,
     src: Option<S>,
-    mode: Option<S>,
+    mode: Option<M>,
     owner: Option<S>,
     group: Option<S>,
     recurse: Option<B>,
@@ -221,14 +241,16 @@ pub(super) async fn file(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
         &p.attributes,
     );
     let a = attrs(&p.mode, &p.owner, &p.group);
-    let path = shell_quote(&p.path.0);
-    let state = p.state.map(|s| s.0).unwrap_or_else(|| {
-        if p.src.is_some() {
-            "link".into()
-        } else {
-            "file".into()
-        }
-    });
+    let path = super::shell_path(&p.path.0);
+    // without state, a directory stays one (Ansible keeps the current state)
+    let explicit = u8::from(p.state.is_some());
+    let state = p.state.map(|s| s.0).unwrap_or_else(|| "file".into());
+    if p.src.is_some() && !matches!(state.as_str(), "link" | "hard") {
+        return Ok(
+            Outcome::failed("src option requires state to be 'link' or 'hard'".into())
+                .with("path", json!(p.path.0)),
+        );
+    }
     let force = u8::from(p.force.map(|b| b.0).unwrap_or(false));
     let recurse = p.recurse.map(|b| b.0).unwrap_or(false);
     let body = match state.as_str() {
@@ -248,7 +270,8 @@ pub(super) async fn file(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
             b
         }
         "file" => format!(
-            "p={path}\nif [ ! -e \"$p\" ]; then echo \"file $p is absent, cannot continue\" >&2; exit 1; fi\nhv_attrs \"$p\" {a}",
+            "p={path}\nif [ ! -e \"$p\" ]; then echo \"file ($p) is absent, cannot continue\" >&2; exit 1; fi\n\
+             if [ {explicit} = 1 ] && [ -d \"$p\" ] && [ ! -L \"$p\" ]; then echo \"file ($p) is directory, cannot continue\" >&2; exit 1; fi\nhv_attrs \"$p\" {a}",
             a = a.args()
         ),
         "touch" => format!(
@@ -259,15 +282,27 @@ pub(super) async fn file(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
             "p={path}\nif [ -e \"$p\" ] || [ -L \"$p\" ]; then C=1; hv_do rm -rf \"$p\" || exit 1; fi"
         ),
         "link" | "hard" => {
-            let Some(src) = p.src else {
-                return Ok(Outcome::failed(format!(
-                    "src is required for state={state}"
-                )));
+            // without src, an existing link keeps its target
+            let s = match p.src {
+                Some(src) => shell_quote(&src.0),
+                None if state == "link" => format!(
+                    "\"$(readlink {path})\"; [ -n \"$s\" ] || {{ echo 'src is required for creating new symlinks' >&2; exit 1; }}"
+                ),
+                None => {
+                    return Ok(Outcome::failed(format!(
+                        "src is required for state={state}"
+                    )));
+                }
             };
-            let s = shell_quote(&src.0);
             if state == "link" {
                 format!(
-                    "p={path}; s={s}\nif [ -L \"$p\" ] && [ \"$(readlink \"$p\")\" = \"$s\" ]; then :; else\n  if [ -e \"$p\" ] && [ ! -L \"$p\" ] && [ {force} = 0 ]; then echo \"refusing to replace $p by a link (force: false)\" >&2; exit 1; fi\n  C=1; hv_do ln -sfn \"$s\" \"$p\" || exit 1; fi\nhv_attrs \"$p\" '' {o} {g}",
+                    "p={path}; s={s}\ncase \"$s\" in /*) a=\"$s\";; *) a=\"$(dirname \"$p\")/$s\";; esac\n\
+                     if [ ! -e \"$a\" ] && [ {force} = 0 ]; then echo \"src file does not exist, use \\\"force=yes\\\" if you really want to create the link: $a\" >&2; exit 1; fi\n\
+                     if [ -L \"$p\" ] && [ \"$(readlink \"$p\")\" = \"$s\" ]; then :; else\n  if [ -d \"$p\" ] && [ ! -L \"$p\" ]; then if [ {force} = 0 ]; then echo \"refusing to convert from directory to symlink for $p\" >&2; exit 1; \
+                     elif [ -n \"$(ls -A \"$p\")\" ]; then echo \"the directory $p is not empty, refusing to convert it\" >&2; exit 1; else hv_do rmdir \"$p\"; fi; fi\n\
+                     if [ -e \"$p\" ] && [ ! -L \"$p\" ] && [ {force} = 0 ]; then echo \"refusing to convert from file to symlink for $p\" >&2; exit 1; fi\n  C=1; hv_do ln -sfn \"$s\" \"$p\" || exit 1; fi\nhv_attrs \"$p\" '' {o} {g}\nif [ -n {m} ] && [ {follow} = 1 ] && [ -e \"$p\" ]; then hv_attrs \"$(readlink -f \"$p\")\" {m} '' ''; fi",
+                    m = shell_quote(a.mode.as_deref().unwrap_or("")),
+                    follow = u8::from(p.follow.as_ref().is_none_or(|f| f.0)),
                     o = shell_quote(a.owner.as_deref().unwrap_or("")),
                     g = shell_quote(a.group.as_deref().unwrap_or(""))
                 )
@@ -284,20 +319,52 @@ pub(super) async fn file(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
             )));
         }
     };
-    let mut o = ctx.script_outcome(&body, None).await?;
+    // the state before and after, for Ansible's diff
+    let probe = "hv_st() { if [ -L \"$1\" ]; then echo link; elif [ -d \"$1\" ]; then echo directory; \
+                 elif [ -e \"$1\" ]; then if [ \"$(stat -c %h \"$1\")\" -gt 1 ]; then echo hard; else echo file; fi; else echo absent; fi; }\n\
+                 hv_desc() { echo \"$(hv_st \"$1\")|$(readlink \"$1\")|$(stat -c %a \"$1\" 2>/dev/null)\"; }";
+    let script = format!(
+        "{probe}\np={path}\nhv_before=$(hv_desc \"$p\")\n{body}\necho \"hv_before=$hv_before\"; echo \"hv_after=$(hv_desc \"$p\")\""
+    );
+    let mut o = ctx.script_outcome(&script, None).await?;
+    let stdout = o.data.remove("stdout").unwrap_or_default();
+    let text = stdout.as_str().unwrap_or("");
+    let desc = |key: &str| {
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or("absent||");
+        let f: Vec<&str> = line.splitn(3, '|').collect();
+        let mut m = serde_json::Map::new();
+        m.insert("path".into(), json!(p.path.0));
+        m.insert("state".into(), json!(f[0]));
+        if f[0] == "link" {
+            m.insert("src".into(), json!(f.get(1).copied().unwrap_or("")));
+        }
+        if let Some(mode) = f.get(2).filter(|m| !m.is_empty()) {
+            m.insert("mode".into(), json!(format!("{mode:0>4}")));
+        }
+        Json::Object(m)
+    };
+    if !o.failed {
+        o.data.insert(
+            "diff".into(),
+            json!({"before": desc("hv_before="), "after": desc("hv_after=")}),
+        );
+    }
     o.data.insert("path".into(), json!(p.path.0));
     o.data.insert("state".into(), json!(state));
     Ok(o)
 }
 
 /// Reads a text file of the target: `None` when absent.
-async fn read_text(
+pub(super) async fn read_text(
     ctx: &Ctx<'_>,
     path: &str,
 ) -> Result<std::result::Result<Option<String>, String>> {
     let req = ExecRequest::shell(format!(
         "if [ -f {p} ]; then cat {p}; elif [ -e {p} ]; then echo \"{p} is not a regular file\" >&2; exit 2; else exit 3; fi",
-        p = shell_quote(path)
+        p = super::shell_path(path)
     ));
     let out = ctx.run(req).await?;
     Ok(match out.status {
@@ -305,298 +372,6 @@ async fn read_text(
         3 => Ok(None),
         _ => Err(out.stderr_text()),
     })
-}
-
-fn lines_of(text: &str) -> Vec<String> {
-    text.lines().map(|l| l.to_string()).collect()
-}
-
-fn join_lines(lines: &[String]) -> String {
-    if lines.is_empty() {
-        String::new()
-    } else {
-        format!("{}\n", lines.join("\n"))
-    }
-}
-
-async fn write_edit(
-    ctx: &Ctx<'_>,
-    path: &str,
-    before: Option<&str>,
-    after: &str,
-    a: &Attrs,
-    msg: &str,
-) -> Result<Outcome> {
-    let mut o = put_content(ctx, path, None, after.as_bytes(), a, true).await?;
-    if before == Some(after) && !o.changed {
-        o.msg = Some(String::new());
-    } else {
-        o.msg = Some(msg.to_string());
-    }
-    Ok(o)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct LineinfileP {
-    #[serde(alias = "dest", alias = "destfile", alias = "name")]
-    path: S,
-    #[serde(alias = "regex")]
-    regexp: Option<S>,
-    search_string: Option<S>,
-    #[serde(alias = "value")]
-    line: Option<S>,
-    state: Option<S>,
-    insertafter: Option<S>,
-    insertbefore: Option<S>,
-    create: Option<B>,
-    backrefs: Option<B>,
-    firstmatch: Option<B>,
-    backup: Option<B>,
-    mode: Option<S>,
-    owner: Option<S>,
-    group: Option<S>,
-    validate: Option<S>,
-    unsafe_writes: Option<B>,
-    attributes: Option<S>,
-    others: Option<S>,
-}
-
-/// The pure edit of lineinfile: the new lines.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn lineinfile_edit(
-    lines: &[String],
-    regexp: Option<&regex::Regex>,
-    search: Option<&str>,
-    line: Option<&str>,
-    present: bool,
-    insertafter: Option<&str>,
-    insertbefore: Option<&str>,
-    backrefs: bool,
-) -> std::result::Result<Vec<String>, String> {
-    let matches = |l: &str| -> bool {
-        match (regexp, search) {
-            (Some(r), _) => r.is_match(l),
-            (None, Some(s)) => l.contains(s),
-            (None, None) => Some(l) == line,
-        }
-    };
-    let mut out = lines.to_vec();
-    if !present {
-        out.retain(|l| !matches(l));
-        return Ok(out);
-    }
-    let line = line.ok_or("line is required with state=present")?;
-    if let Some(i) = out.iter().rposition(|l| matches(l)) {
-        let new = match (backrefs, regexp) {
-            (true, Some(r)) => {
-                let rep = crate::render::python_replacement(line);
-                r.replace(&out[i], rep.as_str()).into_owned()
-            }
-            _ => line.to_string(),
-        };
-        out[i] = new;
-        return Ok(out);
-    }
-    if backrefs {
-        return Ok(out);
-    }
-    if (regexp.is_some() || search.is_some()) && out.iter().any(|l| l == line) {
-        return Ok(out);
-    }
-    let pos = match (insertafter, insertbefore) {
-        (Some(a), _) if a != "EOF" => {
-            let r = regex::Regex::new(a).map_err(|e| format!("insertafter: {e}"))?;
-            out.iter()
-                .rposition(|l| r.is_match(l))
-                .map(|i| i + 1)
-                .unwrap_or(out.len())
-        }
-        (_, Some("BOF")) => 0,
-        (_, Some(b)) => {
-            let r = regex::Regex::new(b).map_err(|e| format!("insertbefore: {e}"))?;
-            out.iter().rposition(|l| r.is_match(l)).unwrap_or(out.len())
-        }
-        _ => out.len(),
-    };
-    out.insert(pos, line.to_string());
-    Ok(out)
-}
-
-pub(super) async fn lineinfile(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
-    let p: LineinfileP = params("lineinfile", args, ctx)?;
-    let _ = (
-        &p.firstmatch,
-        &p.backup,
-        &p.validate,
-        &p.unsafe_writes,
-        &p.attributes,
-        &p.others,
-    );
-    let re = match &p.regexp {
-        Some(r) => match regex::Regex::new(&r.0) {
-            Ok(x) => Some(x),
-            Err(e) => return Ok(Outcome::failed(format!("invalid regexp: {e}"))),
-        },
-        None => None,
-    };
-    let present = p.state.as_ref().map(|s| s.0.as_str()) != Some("absent");
-    let a = attrs(&p.mode, &p.owner, &p.group);
-    let text = match read_text(ctx, &p.path.0).await? {
-        Err(e) => return Ok(Outcome::failed(e)),
-        Ok(None) if present && !p.create.map(|b| b.0).unwrap_or(false) => {
-            return Ok(Outcome::failed(format!(
-                "Destination {} does not exist !",
-                p.path.0
-            )));
-        }
-        Ok(None) if !present => return Ok(Outcome::ok(false)),
-        Ok(t) => t,
-    };
-    let lines = lines_of(text.as_deref().unwrap_or(""));
-    let new = match lineinfile_edit(
-        &lines,
-        re.as_ref(),
-        p.search_string.as_ref().map(|s| s.0.as_str()),
-        p.line.as_ref().map(|s| s.0.as_str()),
-        present,
-        p.insertafter.as_ref().map(|s| s.0.as_str()),
-        p.insertbefore.as_ref().map(|s| s.0.as_str()),
-        p.backrefs.map(|b| b.0).unwrap_or(false),
-    ) {
-        Ok(n) => n,
-        Err(e) => return Ok(Outcome::failed(e)),
-    };
-    let after = if new == lines {
-        text.clone().unwrap_or_default()
-    } else {
-        join_lines(&new)
-    };
-    write_edit(ctx, &p.path.0, text.as_deref(), &after, &a, "line changed").await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct BlockinfileP {
-    #[serde(alias = "dest", alias = "destfile", alias = "name")]
-    path: S,
-    #[serde(alias = "content")]
-    block: Option<S>,
-    marker: Option<S>,
-    marker_begin: Option<S>,
-    marker_end: Option<S>,
-    state: Option<S>,
-    insertafter: Option<S>,
-    insertbefore: Option<S>,
-    create: Option<B>,
-    backup: Option<B>,
-    mode: Option<S>,
-    owner: Option<S>,
-    group: Option<S>,
-    validate: Option<S>,
-    append_newline: Option<B>,
-    prepend_newline: Option<B>,
-    unsafe_writes: Option<B>,
-    attributes: Option<S>,
-}
-
-pub(super) async fn blockinfile(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
-    let p: BlockinfileP = params("blockinfile", args, ctx)?;
-    let _ = (
-        &p.backup,
-        &p.validate,
-        &p.append_newline,
-        &p.prepend_newline,
-        &p.unsafe_writes,
-        &p.attributes,
-    );
-    let marker = p
-        .marker
-        .map(|m| m.0)
-        .unwrap_or_else(|| "# {mark} ANSIBLE MANAGED BLOCK".into());
-    let begin = marker.replace(
-        "{mark}",
-        p.marker_begin
-            .as_ref()
-            .map(|m| m.0.as_str())
-            .unwrap_or("BEGIN"),
-    );
-    let end = marker.replace(
-        "{mark}",
-        p.marker_end.as_ref().map(|m| m.0.as_str()).unwrap_or("END"),
-    );
-    let present = p.state.as_ref().map(|s| s.0.as_str()) != Some("absent");
-    let text = match read_text(ctx, &p.path.0).await? {
-        Err(e) => return Ok(Outcome::failed(e)),
-        Ok(None) if present && !p.create.map(|b| b.0).unwrap_or(false) => {
-            return Ok(Outcome::failed(format!(
-                "Path {} does not exist !",
-                p.path.0
-            )));
-        }
-        Ok(None) if !present => return Ok(Outcome::ok(false)),
-        Ok(t) => t,
-    };
-    let mut lines = lines_of(text.as_deref().unwrap_or(""));
-    let b = lines.iter().position(|l| *l == begin);
-    let e = lines.iter().position(|l| *l == end);
-    let mut insert_at = None;
-    if let (Some(b), Some(e)) = (b, e) {
-        if b < e {
-            lines.drain(b..=e);
-            insert_at = Some(b);
-        }
-    }
-    let block = p.block.map(|b| b.0).unwrap_or_default();
-    if present && !block.is_empty() {
-        let mut new = vec![begin.clone()];
-        new.extend(block.trim_end_matches('\n').lines().map(|l| l.to_string()));
-        new.push(end.clone());
-        let at = insert_at.unwrap_or_else(|| match (&p.insertafter, &p.insertbefore) {
-            (Some(a), _) if a.0 != "EOF" => regex::Regex::new(&a.0)
-                .ok()
-                .and_then(|r| lines.iter().rposition(|l| r.is_match(l)))
-                .map(|i| i + 1)
-                .unwrap_or(lines.len()),
-            (_, Some(b)) if b.0 == "BOF" => 0,
-            (_, Some(b)) => regex::Regex::new(&b.0)
-                .ok()
-                .and_then(|r| lines.iter().rposition(|l| r.is_match(l)))
-                .unwrap_or(lines.len()),
-            _ => lines.len(),
-        });
-        lines.splice(at..at, new);
-    }
-    let after = join_lines(&lines);
-    let a = attrs(&p.mode, &p.owner, &p.group);
-    if !present
-        && text
-            .as_deref()
-            .map(|t| lines_of(t) == lines)
-            .unwrap_or(true)
-    {
-        return Ok(Outcome::ok(false));
-    }
-    let before = text.as_deref().map(|t| {
-        if lines_of(t) == lines {
-            after.as_str()
-        } else {
-            t
-        }
-    });
-    write_edit(
-        ctx,
-        &p.path.0,
-        before,
-        if before == Some(after.as_str()) {
-            text.as_deref().unwrap_or("")
-        } else {
-            &after
-        },
-        &a,
-        "Block inserted",
-    )
-    .await
 }
 
 #[derive(Deserialize)]
@@ -610,7 +385,7 @@ pub(super) struct ReplaceP {
     before: Option<S>,
     backup: Option<B>,
     encoding: Option<S>,
-    mode: Option<S>,
+    mode: Option<M>,
     owner: Option<S>,
     group: Option<S>,
     validate: Option<S>,
@@ -619,133 +394,107 @@ pub(super) struct ReplaceP {
     attributes: Option<S>,
 }
 
+/// `replace`, ported from Ansible's module (Python regular expressions,
+/// `after`/`before` delimiting one section, "N replacements made").
 pub(super) async fn replace(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
     let p: ReplaceP = params("replace", args, ctx)?;
-    let _ = (
-        &p.backup,
-        &p.encoding,
-        &p.validate,
-        &p.others,
-        &p.unsafe_writes,
-        &p.attributes,
-    );
-    let re = match regex::RegexBuilder::new(&p.regexp.0)
-        .multi_line(true)
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => return Ok(Outcome::failed(format!("invalid regexp: {e}"))),
-    };
-    let text = match read_text(ctx, &p.path.0).await? {
-        Err(e) => return Ok(Outcome::failed(e)),
+    let _ = (&p.encoding, &p.others, &p.unsafe_writes, &p.attributes);
+    let path = p.path.0.as_str();
+    let template = p.replace.as_ref().map(|r| r.0.as_str()).unwrap_or("");
+    if let Err(e) = PyRegex::check_template(template) {
+        return Ok(Outcome::failed(format!(
+            "Unable to process replace due to error: {e}"
+        )));
+    }
+    let text = match read_text(ctx, path).await? {
+        Err(_) => {
+            return Ok(
+                Outcome::failed(format!("Path {path} is a directory !")).with("rc", json!(256))
+            );
+        }
         Ok(None) => {
-            return Ok(Outcome::failed(format!(
-                "Path {} does not exist !",
-                p.path.0
-            )));
+            return Ok(
+                Outcome::failed(format!("Path {path} does not exist !")).with("rc", json!(257))
+            );
         }
         Ok(Some(t)) => t,
     };
-    let start = p
+    let after = p
         .after
         .as_ref()
-        .and_then(|a| regex::Regex::new(&a.0).ok())
-        .and_then(|r| r.find(&text).map(|m| m.end()))
-        .unwrap_or(0);
-    let end = p
+        .map(|s| s.0.as_str())
+        .filter(|s| !s.is_empty());
+    let before = p
         .before
         .as_ref()
-        .and_then(|b| regex::Regex::new(&b.0).ok())
-        .and_then(|r| r.find(&text[start..]).map(|m| start + m.start()))
-        .unwrap_or(text.len());
-    let rep =
-        crate::render::python_replacement(p.replace.as_ref().map(|r| r.0.as_str()).unwrap_or(""));
-    let mid = re.replace_all(&text[start..end], rep.as_str());
-    let after = format!("{}{}{}", &text[..start], mid, &text[end..]);
-    write_edit(
-        ctx,
-        &p.path.0,
-        Some(&text),
-        &after,
-        &attrs(&p.mode, &p.owner, &p.group),
-        "replaced",
-    )
-    .await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct StatP {
-    #[serde(alias = "dest", alias = "name")]
-    path: S,
-    follow: Option<B>,
-    get_checksum: Option<B>,
-    checksum_algorithm: Option<S>,
-    get_mime: Option<B>,
-    get_attributes: Option<B>,
-    get_md5: Option<B>,
-}
-
-pub(super) async fn stat(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
-    let p: StatP = params("stat", args, ctx)?;
-    let _ = (&p.get_mime, &p.get_attributes, &p.get_md5);
-    let follow = if p.follow.map(|b| b.0).unwrap_or(false) {
-        "-L "
-    } else {
-        ""
+        .map(|s| s.0.as_str())
+        .filter(|s| !s.is_empty());
+    let pattern = match (after, before) {
+        (Some(a), Some(b)) => Some(format!("(?s){a}(?P<subsection>.*?){b}")),
+        (Some(a), None) => Some(format!("(?s){a}(?P<subsection>.*)")),
+        (None, Some(b)) => Some(format!("(?s)(?P<subsection>.*){b}")),
+        (None, None) => None,
     };
-    let sum = if p.get_checksum.map(|b| b.0).unwrap_or(true) {
-        match p
-            .checksum_algorithm
-            .as_ref()
-            .map(|a| a.0.as_str())
-            .unwrap_or("sha1")
-        {
-            "sha256" => "sha256sum",
-            "md5" => "md5sum",
-            _ => "sha1sum",
+    let (start, end) = match &pattern {
+        None => (0, text.len()),
+        Some(pat) => {
+            let section = match PyRegex::new("after/before", pat) {
+                Ok(r) => r,
+                Err(e) => return Ok(Outcome::failed(e)),
+            };
+            match section.group_range(&text, "subsection") {
+                Some(r) => r,
+                None => {
+                    return Ok(Outcome {
+                        msg: Some(format!(
+                            "Pattern for before/after params did not match the given file: {}",
+                            pat.trim_start_matches("(?s)")
+                        )),
+                        ..Default::default()
+                    }
+                    .with("rc", json!(0)));
+                }
+            }
         }
-    } else {
-        ""
     };
-    let script = format!(
-        "p={q}\nif [ -e \"$p\" ] || [ -L \"$p\" ]; then stat {follow}-c '%F|%a|%U|%G|%u|%g|%s|%Y|%i|%h' \"$p\"; \
-         if [ -n '{sum}' ] && [ -f \"$p\" ] && [ -r \"$p\" ]; then {sum} <\"$p\" | cut -d' ' -f1; else echo; fi; readlink \"$p\" || echo; else echo ABSENT; fi",
-        q = shell_quote(&p.path.0)
+    let re = match PyRegex::new("regexp", &format!("(?m){}", p.regexp.0)) {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(Outcome::failed(format!(
+                "Unable to process replace due to error: {e}"
+            )));
+        }
+    };
+    let section = &text[start..end];
+    let (new, n) = re.replace_all(
+        section,
+        p.replace.as_ref().map(|r| r.0.as_str()).unwrap_or(""),
     );
-    let out = ctx.run(ExecRequest::shell(script)).await?;
-    if out.status != 0 {
-        return Ok(Outcome::failed(out.stderr_text()));
-    }
-    let text = out.stdout_text();
-    let mut lines = text.lines();
-    let first = lines.next().unwrap_or("ABSENT");
-    let st = if first == "ABSENT" {
-        json!({"exists": false})
+    let (after_text, msg) = if n > 0 && new != section {
+        (
+            format!("{}{}{}", &text[..start], new, &text[end..]),
+            format!("{n} replacements made"),
+        )
     } else {
-        let f: Vec<&str> = first.split('|').collect();
-        let get = |i: usize| f.get(i).copied().unwrap_or("");
-        let num = |i: usize| get(i).parse::<i64>().unwrap_or(0);
-        let kind = get(0);
-        let checksum = lines.next().unwrap_or("").to_string();
-        let target = lines.next().unwrap_or("").to_string();
-        let mut m = json!({
-            "exists": true, "path": p.path.0, "mode": format!("{:0>4}", get(1)),
-            "pw_name": get(2), "gr_name": get(3), "uid": num(4), "gid": num(5), "size": num(6),
-            "mtime": num(7), "inode": num(8), "nlink": num(9),
-            "isdir": kind == "directory", "isreg": kind.starts_with("regular"), "islnk": kind == "symbolic link",
-            "isfifo": kind == "fifo", "issock": kind == "socket", "isblk": kind.starts_with("block"), "ischr": kind.starts_with("character"),
-        });
-        if !checksum.is_empty() {
-            m["checksum"] = json!(checksum);
-        }
-        if !target.is_empty() {
-            m["lnk_source"] = json!(target);
-            m["lnk_target"] = json!(target);
-        }
-        m
+        (text.clone(), String::new())
     };
-    Ok(Outcome::ok(false).with("stat", st))
+    let mut o = write_text(
+        ctx,
+        path,
+        Some(&text),
+        &after_text,
+        &attrs(&p.mode, &p.owner, &p.group),
+        &msg,
+        WriteOpts {
+            backup: p.backup.is_some_and(|b| b.0),
+            validate: p.validate.as_ref().map(|s| s.0.as_str()),
+            create_parents: false,
+            backup_key: "backup_file",
+        },
+    )
+    .await?;
+    o.data.insert("rc".into(), json!(0));
+    Ok(o)
 }
 
 /// Fetches a URL on the target with curl or wget, or on the mother machine
@@ -815,7 +564,7 @@ pub(super) async fn fetch(
 pub(super) struct GetUrlP {
     url: S,
     dest: S,
-    mode: Option<S>,
+    mode: Option<M>,
     owner: Option<S>,
     group: Option<S>,
     force: Option<B>,
@@ -928,7 +677,7 @@ pub(super) struct UnarchiveP {
     include: Option<L>,
     keep_newer: Option<B>,
     extra_opts: Option<L>,
-    mode: Option<S>,
+    mode: Option<M>,
     owner: Option<S>,
     group: Option<S>,
     validate_certs: Option<B>,
@@ -1013,56 +762,4 @@ pub(super) async fn unarchive(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
     let mut o = ctx.script_outcome(&body, None).await?;
     o.data.insert("dest".into(), json!(p.dest.0));
     Ok(o)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::lineinfile_edit;
-
-    fn check(
-        lines: &[&str],
-        regexp: Option<&str>,
-        line: &str,
-        present: bool,
-        after: Option<&str>,
-        expected: &[&str],
-    ) {
-        let lines: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
-        let re = regexp.map(|r| regex::Regex::new(r).unwrap());
-        let out = lineinfile_edit(
-            &lines,
-            re.as_ref(),
-            None,
-            Some(line),
-            present,
-            after,
-            None,
-            false,
-        )
-        .unwrap();
-        assert_eq!(out, expected);
-    }
-
-    #[test]
-    fn lineinfile_edits() {
-        check(&["a", "b"], None, "c", true, None, &["a", "b", "c"]);
-        check(&["a", "c"], None, "c", true, None, &["a", "c"]);
-        check(
-            &["x=1", "y=2"],
-            Some("^x="),
-            "x=3",
-            true,
-            None,
-            &["x=3", "y=2"],
-        );
-        check(
-            &["x=1", "y=2"],
-            Some("^z="),
-            "z=3",
-            true,
-            Some("^x="),
-            &["x=1", "z=3", "y=2"],
-        );
-        check(&["x=1", "y=2"], Some("^x="), "", false, None, &["y=2"]);
-    }
 }

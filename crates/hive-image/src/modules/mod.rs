@@ -1,10 +1,29 @@
 //! The modules hive runs natively. Each has a typed parameter struct with
 //! the real module's argument names and aliases (unknown arguments are
 //! errors), does its work in as few commands on the target as it can, and
-//! honours check mode.
+//! honours check mode. [`registry`] is the one table of them.
+//!
+//! Deliberate differences from Ansible's modules:
+//! - `command` expands `$VAR` in its words with the target's `sh`: a variable
+//!   that is not set becomes empty (Python's `expandvars` leaves it as
+//!   written).
+//! - Regular expressions go through a backtracking engine with Python's
+//!   syntax ([`pyre`]); Python-only constructs it lacks (e.g. conditional
+//!   groups) are refused with the pattern named.
+//! - `copy` and `template` ignore `validate` (lineinfile, blockinfile and
+//!   replace honour it); `copy` of a role directory is not supported.
+//! - Text edits keep the file's mode, owner and ACLs but not its SELinux
+//!   context or extended attributes.
 
+mod blockinfile;
+mod command;
+mod edit;
 mod files;
+mod lineinfile;
 mod packages;
+mod pyre;
+pub(crate) mod registry;
+mod stat;
 mod system;
 
 use serde::de::DeserializeOwned;
@@ -83,6 +102,27 @@ impl<'de> Deserialize<'de> for S {
     }
 }
 
+/// A file mode: text as written (`'0644'`, `u+rwx`), or a number, which
+/// YAML 1.1 reads in octal when written `0644` (Ansible's `mode: 0644`):
+/// numbers are given back in octal.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct M(pub String);
+impl<'de> Deserialize<'de> for M {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        match Json::deserialize(d)? {
+            Json::Number(n) => match n.as_u64() {
+                Some(v) => Ok(M(format!("0{v:o}"))),
+                None => Err(serde::de::Error::custom(format!(
+                    "expected a mode, got {n}"
+                ))),
+            },
+            other => S::deserialize(other)
+                .map(|s| M(s.0))
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 /// A boolean argument (`yes`/`no`/`true`/`1` … accepted).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct B(pub bool);
@@ -129,6 +169,37 @@ pub(crate) fn params<P: DeserializeOwned>(module: &str, args: Json, ctx: &Ctx<'_
         module: module.into(),
         message: e.to_string(),
     })
+}
+
+/// `s` in double quotes for `sh`: `$VAR` still expands, nothing else.
+pub(crate) fn double_quote(s: &str) -> String {
+    let mut q = String::from("\"");
+    for c in s.chars() {
+        if matches!(c, '"' | '\\' | '`') {
+            q.push('\\');
+        }
+        q.push(c);
+    }
+    q.push('"');
+    q
+}
+
+/// A path for a module script: quoted, with a leading `~` and `$VAR`s
+/// expanded on the target (Ansible expands both in path arguments, with
+/// the remote user's environment).
+pub(crate) fn shell_path(p: &str) -> String {
+    let home = "\"${HOME:-$(getent passwd \"$(id -u)\" | cut -d: -f6)}\"";
+    let (prefix, rest) = match p.strip_prefix('~') {
+        Some("") => return home.to_string(),
+        Some(r) if r.starts_with('/') => (home, r),
+        _ => ("", p),
+    };
+    let quoted = if rest.contains('$') {
+        double_quote(rest)
+    } else {
+        shell_quote(rest)
+    };
+    format!("{prefix}{quoted}")
 }
 
 pub(crate) fn sha1_hex(data: &[u8]) -> String {
@@ -241,7 +312,7 @@ pub(crate) struct Attrs {
 }
 
 impl Attrs {
-    fn args(&self) -> String {
+    pub(crate) fn args(&self) -> String {
         format!(
             "{} {} {}",
             shell_quote(self.mode.as_deref().unwrap_or("")),
@@ -282,7 +353,7 @@ pub(crate) async fn put_content(
              if {same}; then :; else C=1\n  if [ \"$CHECK\" != 1 ]; then t=\"$d.hive-tmp$$\"; m={mode}; \
              [ -n \"$m\" ] || {{ [ -f \"$d\" ] && m=$(stat -c %a \"$d\"); }}; cat >\"$t\" || exit 1; \
              [ -z \"$m\" ] || chmod \"$m\" \"$t\"; mv -f \"$t\" \"$d\" || exit 1; fi\nfi\nhv_attrs \"$d\" {attrs}\necho \"$d\"",
-            dest = shell_quote(dest),
+            dest = shell_path(dest),
             mode = shell_quote(&mode),
             attrs = attrs.args()
         );
@@ -306,7 +377,7 @@ pub(crate) async fn put_content(
     // transfer only when different
     let probe = format!(
         "d={dest}\n{into_dir}if {same}; then echo same; else echo differ; fi\necho \"$d\"",
-        dest = shell_quote(dest)
+        dest = shell_path(dest)
     );
     let out = ctx.script(&probe, None).await?;
     let text = out.stdout_text();
@@ -340,47 +411,29 @@ pub(crate) async fn put_content(
     Ok(o)
 }
 
-/// Runs module `name` with rendered `args`.
+/// Modules whose result describes the file they leave (`state`, `mode`,
+/// `owner`, `group`, `uid`, `gid`, `size`), as Ansible's file modules do.
+const FILE_RESULT: &[&str] = &["copy", "template", "file"];
+
+/// Runs module `name` with rendered `args` (through the [`registry`]).
 pub(crate) async fn run(name: &str, args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
-    match name {
-        "command" | "shell" | "raw" => system::command(name, args, ctx).await,
-        "script" => system::script(args, ctx).await,
-        "copy" => files::copy(args, ctx).await,
-        "template" => files::template(args, ctx).await,
-        "file" => files::file(args, ctx).await,
-        "lineinfile" => files::lineinfile(args, ctx).await,
-        "blockinfile" => files::blockinfile(args, ctx).await,
-        "replace" => files::replace(args, ctx).await,
-        "stat" => files::stat(args, ctx).await,
-        "get_url" => files::get_url(args, ctx).await,
-        "unarchive" => files::unarchive(args, ctx).await,
-        "apt" => packages::apt(args, ctx).await,
-        "apk" => packages::apk(args, ctx).await,
-        "yum" | "dnf" => packages::yum(name, args, ctx).await,
-        "package" => packages::package(args, ctx).await,
-        "pip" => packages::pip(args, ctx).await,
-        "user" => system::user(args, ctx).await,
-        "group" => system::group(args, ctx).await,
-        "service" | "systemd" | "systemd_service" => system::service(name, args, ctx).await,
-        "sysctl" => system::sysctl(args, ctx).await,
-        "wait_for" => system::wait_for(args, ctx).await,
-        "uri" => system::uri(args, ctx).await,
-        "ipify_facts" => system::ipify_facts(args, ctx).await,
-        "pause" => system::pause(args, ctx).await,
-        "set_fact" => set_fact(args, ctx),
-        "debug" => debug(args, ctx),
-        "fail" => fail(args, ctx),
-        "assert" => assert(args, ctx),
-        "meta" => Ok(Outcome::ok(false)),
-        other => Err(Error::Args {
+    match registry::find(name) {
+        Some(m) => {
+            let mut o = (m.run)(name, args, ctx).await?;
+            if FILE_RESULT.contains(&name) && !o.failed {
+                edit::add_file_result(ctx, &mut o).await?;
+            }
+            Ok(o)
+        }
+        None => Err(Error::Args {
             task: ctx.task.clone(),
-            module: other.into(),
+            module: name.into(),
             message: "module not implemented".into(),
         }),
     }
 }
 
-fn set_fact(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
+pub(crate) fn set_fact(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
     let Json::Object(mut m) = args else {
         return Err(Error::Args {
             task: ctx.task.clone(),
@@ -404,7 +457,7 @@ struct DebugP {
     verbosity: Option<S>,
 }
 
-fn debug(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
+pub(crate) fn debug(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
     let p: DebugP = params("debug", args, ctx)?;
     let _ = p.verbosity;
     let msg = match (p.msg, p.var) {
@@ -430,7 +483,7 @@ struct FailP {
     msg: Option<S>,
 }
 
-fn fail(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
+pub(crate) fn fail(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
     let p: FailP = params("fail", args, ctx)?;
     Ok(Outcome::failed(
         p.msg
@@ -449,7 +502,7 @@ struct AssertP {
     quiet: Option<B>,
 }
 
-fn assert(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
+pub(crate) fn assert(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
     let that = match args.get("that") {
         Some(Json::String(s)) => Json::Array(vec![Json::String(s.clone())]),
         Some(other) => other.clone(),

@@ -9,126 +9,6 @@ use crate::target::{ExecRequest, shell_quote};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct CommandP {
-    #[serde(rename = "_raw_params")]
-    raw: Option<S>,
-    cmd: Option<S>,
-    argv: Option<L>,
-    chdir: Option<S>,
-    creates: Option<S>,
-    removes: Option<S>,
-    executable: Option<S>,
-    stdin: Option<S>,
-    stdin_add_newline: Option<B>,
-    strip_empty_ends: Option<B>,
-    warn: Option<B>,
-    expand_argument_vars: Option<B>,
-}
-
-pub(super) async fn command(module: &str, args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
-    let p: CommandP = params(module, args, ctx)?;
-    let _ = (&p.warn, &p.expand_argument_vars);
-    let text = p.raw.or(p.cmd).map(|s| s.0);
-    let mut pre = String::new();
-    if let Some(c) = &p.creates {
-        pre.push_str(&format!(
-            "[ -e {} ] && {{ printf '__hive_skip__'; exit 0; }}\n",
-            shell_quote(&c.0)
-        ));
-    }
-    if let Some(r) = &p.removes {
-        pre.push_str(&format!(
-            "[ -e {} ] || {{ printf '__hive_skip__'; exit 0; }}\n",
-            shell_quote(&r.0)
-        ));
-    }
-    if ctx.check {
-        if !pre.is_empty() {
-            let out = ctx.run(ExecRequest::shell(format!("{pre}exit 3"))).await?;
-            if out.stdout_text() == "__hive_skip__" {
-                return Ok(Outcome::default().with("rc", json!(0)));
-            }
-        }
-        return Ok(Outcome {
-            skipped: true,
-            msg: Some("command would have run if not in check mode".into()),
-            ..Default::default()
-        });
-    }
-    if let Some(d) = &p.chdir {
-        pre.push_str(&format!("cd {} || exit 1\n", shell_quote(&d.0)));
-    }
-    let run = match (module, &p.argv, &text) {
-        ("command", Some(argv), _) => format!(
-            "exec {}",
-            argv.0
-                .iter()
-                .map(|a| shell_quote(a))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ),
-        ("command", None, Some(t)) => format!("exec {t}"),
-        (_, _, Some(t)) => {
-            let sh = p
-                .executable
-                .as_ref()
-                .map(|e| e.0.clone())
-                .unwrap_or_else(|| "/bin/sh".into());
-            format!("exec {} -c {}", shell_quote(&sh), shell_quote(t))
-        }
-        _ => return Ok(Outcome::failed("no command given".into())),
-    };
-    let mut req = ExecRequest::shell(format!("{pre}{run}"));
-    if let Some(s) = &p.stdin {
-        let mut data = s.0.clone();
-        if p.stdin_add_newline.map(|b| b.0).unwrap_or(true) {
-            data.push('\n');
-        }
-        req.stdin = Some(data.into_bytes());
-    }
-    let out = ctx.run(req).await?;
-    let mut stdout = out.stdout_text();
-    if stdout == "__hive_skip__" && out.status == 0 {
-        return Ok(Outcome::default()
-            .with("rc", json!(0))
-            .with("stdout", json!(""))
-            .with("stdout_lines", json!([])));
-    }
-    let mut stderr = out.stderr_text();
-    if p.strip_empty_ends.map(|b| b.0).unwrap_or(true) {
-        stdout = stdout.trim_end_matches(['\n', '\r']).to_string();
-        stderr = stderr.trim_end_matches(['\n', '\r']).to_string();
-    }
-    let mut o = Outcome {
-        changed: true,
-        failed: out.status != 0,
-        msg: if out.status != 0 {
-            Some(format!(
-                "non-zero return code {}: {}",
-                out.status,
-                stderr.trim()
-            ))
-        } else {
-            None
-        },
-        ..Default::default()
-    };
-    o.data.insert("rc".into(), json!(out.status));
-    o.data.insert(
-        "stdout_lines".into(),
-        json!(stdout.lines().collect::<Vec<_>>()),
-    );
-    o.data.insert(
-        "stderr_lines".into(),
-        json!(stderr.lines().collect::<Vec<_>>()),
-    );
-    o.data.insert("stdout".into(), json!(stdout));
-    o.data.insert("stderr".into(), json!(stderr));
-    Ok(o)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct ScriptP {
     #[serde(rename = "_raw_params")]
     raw: Option<S>,
@@ -343,7 +223,32 @@ pub(super) async fn user(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
             },
         )
     };
+    // what Ansible returns of the account: its ids, home and shell
+    let body = format!(
+        "{body}\ngetent passwd {n} | cut -d: -f3,4,6,7 | sed 's/^/hv_user=/'",
+        n = shell_quote(&p.name.0)
+    );
     let mut o = ctx.script_outcome(&body, None).await?;
+    let stdout = o.data.remove("stdout").unwrap_or_default();
+    if let Some(line) = stdout
+        .as_str()
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("hv_user=")))
+    {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() == 4 {
+            o.data
+                .insert("uid".into(), json!(f[0].parse::<i64>().unwrap_or(0)));
+            o.data
+                .insert("group".into(), json!(f[1].parse::<i64>().unwrap_or(0)));
+            o.data.insert("home".into(), json!(f[2]));
+            o.data.insert("shell".into(), json!(f[3]));
+        }
+    }
+    let absent = o.data.get("home").is_none();
+    o.data.insert(
+        "state".into(),
+        json!(if absent { "absent" } else { "present" }),
+    );
     o.data.insert("name".into(), json!(p.name.0));
     Ok(o)
 }

@@ -71,8 +71,25 @@ fn format_value(
 }
 
 impl Inner {
-    pub(crate) fn new(root: PathBuf, omit: String) -> Inner {
+    pub(crate) fn new(root: PathBuf, omit: String, template_dirs: Vec<PathBuf>) -> Inner {
         let mut env = Environment::new();
+        if !template_dirs.is_empty() {
+            env.set_loader(move |name: &str| {
+                for d in &template_dirs {
+                    match std::fs::read_to_string(d.join(name)) {
+                        Ok(text) => return Ok(Some(text)),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            return Err(Error::new(
+                                ErrorKind::InvalidOperation,
+                                format!("cannot read template {name} in {}: {e}", d.display()),
+                            ));
+                        }
+                    }
+                }
+                Ok(None)
+            });
+        }
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(false);
@@ -81,6 +98,7 @@ impl Inner {
         env.set_formatter(format_value);
         env.set_unknown_method_callback(super::filters::call_method);
         super::filters::register(&mut env);
+        super::files::register(&mut env);
         super::lookups::register(&mut env, Arc::new(root.clone()));
         env.add_function("_hive_tuple", |items: minijinja::value::Rest<Value>| {
             Value::from_object(super::scope::Tuple(items.0))

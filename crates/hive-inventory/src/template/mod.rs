@@ -42,6 +42,7 @@
 
 pub mod defaults;
 mod engine;
+mod files;
 mod filters;
 mod ipaddr;
 mod lookups;
@@ -189,10 +190,17 @@ fn omit_placeholder() -> &'static str {
 impl Templar {
     /// An environment whose lookups are relative to `root_dir`.
     pub fn new(root_dir: &Path) -> Templar {
+        Templar::with_template_dirs(root_dir, vec![])
+    }
+
+    /// A templar whose `{% include %}`, `{% import %}` and `{% extends %}`
+    /// find templates by name in `dirs` (a role's `templates/`), in order.
+    pub fn with_template_dirs(root_dir: &Path, dirs: Vec<std::path::PathBuf>) -> Templar {
         Templar {
             inner: Arc::new(Inner::new(
                 root_dir.to_path_buf(),
                 omit_placeholder().to_string(),
+                dirs,
             )),
         }
     }
