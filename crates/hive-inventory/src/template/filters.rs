@@ -7,7 +7,7 @@ use minijinja::{Environment, Error, ErrorKind, State};
 use regex::{Regex, RegexBuilder};
 
 use super::pyset::PySet;
-use super::pyvalue::{py_float, py_str, yaml_to_value};
+use super::pyvalue::{check_size, py_float, py_str, yaml_to_value};
 use super::scope::{Missing, is_undefined, missing_message, undefined_error};
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -35,6 +35,7 @@ pub(crate) fn truthy_str(s: &str) -> Option<bool> {
 
 fn items_of(v: &Value) -> Result<Vec<Value>, Error> {
     check_defined(v)?;
+    check_size(v).map_err(invalid)?;
     Ok(v.try_iter()?.collect())
 }
 
@@ -88,6 +89,10 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         })
     });
     env.add_filter("int", to_int);
+    env.add_filter("list", |state: &State, v: Value| -> Result<Value, Error> {
+        check_size(&v).map_err(invalid)?;
+        minijinja::filters::list(state, v)
+    });
     env.add_filter(
         "float",
         |v: Value, default: Option<f64>| -> Result<Value, Error> {
