@@ -179,7 +179,7 @@ where
 {
     let deadline = env_u64("HIVE_FUZZ_SECONDS").map(|s| Instant::now() + Duration::from_secs(s));
     let cases = match deadline {
-        Some(_) => 500,
+        Some(_) => 64,
         None => env_u64("PROPTEST_CASES").map_or(cases, |c| c as u32),
     };
     let start = Instant::now();

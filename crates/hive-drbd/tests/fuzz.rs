@@ -181,7 +181,7 @@ fn check(text: String) -> Check {
 }
 
 #[test]
-fn status_readers_take_any_text() {
+fn fuzz_drbd_status_readers() {
     fuzz("drbd status readers", 256, text(), check);
 }
 

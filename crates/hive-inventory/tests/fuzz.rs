@@ -722,7 +722,7 @@ fn check_location(e: &Error, inventory: &Path) -> Check {
 }
 
 #[test]
-fn loader_takes_generated_projects() {
+fn fuzz_loader_generated_projects() {
     fuzz(
         "inventory loader, generated",
         96,
@@ -732,7 +732,7 @@ fn loader_takes_generated_projects() {
 }
 
 #[test]
-fn loader_takes_mutated_fixtures() {
+fn fuzz_loader_mutated_fixtures() {
     fuzz(
         "inventory loader, mutated fixtures",
         96,
@@ -794,7 +794,7 @@ fn render((template, vars): (String, Vec<(String, Y)>)) -> Check {
 }
 
 #[test]
-fn templates_render_or_fail() {
+fn fuzz_template_engine() {
     fuzz(
         "template engine",
         256,
