@@ -16,35 +16,27 @@ use proptest::sample::select;
 use support::{Check, apply_text_edits, fuzz, text_edit};
 use yaml::{Y, apply_tree_edits, from_value, tree, tree_edit};
 
-/// Task keywords the parser gives a meaning to, and some it only accepts.
-const KEYWORDS: &[&str] = &[
-    "name",
-    "when",
-    "loop",
-    "with_items",
-    "with_list",
-    "with_dict",
-    "loop_control",
-    "register",
-    "changed_when",
-    "failed_when",
-    "ignore_errors",
-    "notify",
-    "listen",
-    "vars",
-    "args",
-    "environment",
-    "tags",
-    "become",
-    "become_user",
-    "delegate_to",
-    "delegate_facts",
-    "check_mode",
-    "until",
-    "retries",
-    "no_log",
-    "run_once",
-];
+/// Task keywords: the keys of the fixtures' tasks that are no module.
+static KEYWORDS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    fn walk(v: &serde_yaml::Value, out: &mut Vec<String>) {
+        for task in v.as_sequence().into_iter().flatten() {
+            for (k, v) in task.as_mapping().into_iter().flatten() {
+                let Some(k) = k.as_str() else { continue };
+                if !NATIVE_MODULES.contains(&k) && !out.iter().any(|o| o == k) {
+                    out.push(k.to_string());
+                }
+                walk(v, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for text in FIXTURES.iter() {
+        if let Ok(v) = serde_yaml::from_str(text) {
+            walk(&v, &mut out);
+        }
+    }
+    out
+});
 const ARG_KEYS: &[&str] = &[
     "name",
     "src",
@@ -128,8 +120,13 @@ fn pick<'a>(from: impl IntoIterator<Item = &'a &'a str>) -> BoxedStrategy<String
     select(words).boxed()
 }
 
-fn word(from: &[&str]) -> BoxedStrategy<String> {
+fn word<'a>(from: impl IntoIterator<Item = &'a &'a str>) -> BoxedStrategy<String> {
     prop_oneof![8 => pick(from), 1 => "[a-z_.]{1,12}", 1 => "\\PC{0,8}"].boxed()
+}
+
+fn keyword() -> BoxedStrategy<String> {
+    let words: Vec<&str> = KEYWORDS.iter().map(String::as_str).collect();
+    word(&words)
 }
 
 /// A module name: native, with a collection prefix, or unknown.
@@ -173,7 +170,7 @@ fn args() -> BoxedStrategy<Y> {
 
 /// A task: a module or a block, keywords, maybe a stray key.
 fn task(tasks: BoxedStrategy<Y>) -> BoxedStrategy<Y> {
-    let keyword = (word(KEYWORDS), prop_oneof![4 => scalar(), 1 => value()]);
+    let keyword = (keyword(), prop_oneof![4 => scalar(), 1 => value()]);
     let nested = (select(&["block", "rescue", "always", "block"][..]), tasks)
         .prop_map(|(k, t)| (k.to_string(), t));
     let action = (
@@ -241,10 +238,10 @@ type Role = Vec<(String, String)>;
 fn mutated_fixture() -> BoxedStrategy<String> {
     let line = prop_oneof![
         (module(), word(SCALARS)).prop_map(|(m, a)| format!("- {m}: {a}")),
-        (word(KEYWORDS), word(SCALARS)).prop_map(|(k, v)| format!("  {k}: {v}")),
+        (keyword(), word(SCALARS)).prop_map(|(k, v)| format!("  {k}: {v}")),
         "\\PC{0,20}",
     ];
-    let any_key = prop_oneof![module(), word(KEYWORDS), word(ARG_KEYS)];
+    let any_key = prop_oneof![module(), keyword(), word(ARG_KEYS)];
     (
         0..FIXTURES.len(),
         proptest::collection::vec(tree_edit(any_key, args()), 0..4),
@@ -349,6 +346,13 @@ fn fuzz_role_loader() {
 #[test]
 fn fixtures_are_read() {
     assert!(FIXTURES.len() >= 5, "{} tasks files", FIXTURES.len());
+    for k in ["name", "when", "register", "block", "loop"] {
+        assert!(
+            KEYWORDS.iter().any(|w| w == k),
+            "{k} not in {:?}",
+            *KEYWORDS
+        );
+    }
     assert!(names_a_line("roles/r/tasks/main.yml:3"));
     assert!(!names_a_line("roles/r/tasks/main.yml:0"));
     assert!(!names_a_line("roles/r/meta/main.yml"));
