@@ -18,7 +18,7 @@ use proptest::sample::select;
 use support::{Check, TextEdit, apply_text_edits, fuzz, text_edit};
 use yaml::{TreeEdit, Y, apply_tree_edits, from_value, tree, tree_edit};
 
-const NETWORK_KEYS: &[&str] = &["driver", "ipam", "driver_opts", "config", "subnet"];
+const NETWORK_KEYS: &[&str] = &["driver", "ipam", "driver_opts"];
 /// The keys of stages, subnets, volumes and their `drbd:` in the fixtures.
 static STAGE_KEYS: LazyLock<Vec<String>> = LazyLock::new(|| fixture_keys(&["stages", "*"]));
 static SUBNET_KEYS: LazyLock<Vec<String>> =
@@ -108,6 +108,10 @@ const SCALARS: &[&str] = &[
     "a b",
     "'quoted'",
     "\"dq\\u00e9\"",
+];
+
+/// Scalars that break the YAML around them, or that YAML reads its own way.
+const WILD: &[&str] = &[
     "&anchor a",
     "*alias",
     "!!str 1",
@@ -137,7 +141,7 @@ fn pick(from: &[impl AsRef<str>]) -> BoxedStrategy<String> {
 }
 
 fn names(from: &[impl AsRef<str>]) -> BoxedStrategy<String> {
-    prop_oneof![8 => pick(from), 1 => "[a-z_]{1,12}", 1 => "\\PC{0,8}"].boxed()
+    prop_oneof![24 => pick(from), 2 => "[a-z_]{1,12}", 1 => "\\PC{0,8}"].boxed()
 }
 
 // ---- templates ---------------------------------------------------------
@@ -379,7 +383,7 @@ fn garbled_template() -> BoxedStrategy<String> {
 /// A template as a YAML scalar (quoted, since `{` starts a flow mapping).
 fn template_scalar() -> BoxedStrategy<String> {
     prop_oneof![
-        4 => template().prop_map(|t| serde_json::to_string(&t).unwrap_or_default()),
+        12 => template().prop_map(|t| serde_json::to_string(&t).unwrap_or_default()),
         1 => template().prop_map(|t| t.replace('\n', " ")),
     ]
     .boxed()
@@ -389,11 +393,12 @@ fn template_scalar() -> BoxedStrategy<String> {
 
 fn scalar() -> BoxedStrategy<String> {
     prop_oneof![
-        6 => pick(SCALARS),
+        12 => pick(SCALARS),
+        1 => pick(WILD),
         1 => names(&StageName::NAMES),
         1 => names(&Provider::NAMES),
         2 => template_scalar(),
-        1 => "[a-zA-Z0-9 ._:/-]{0,16}",
+        1 => "[a-zA-Z0-9 ._/-]{0,16}",
         1 => any::<i64>().prop_map(|i| i.to_string()),
     ]
     .boxed()
@@ -450,21 +455,81 @@ fn stage() -> BoxedStrategy<Y> {
         .boxed()
 }
 
-fn hive_doc() -> BoxedStrategy<Y> {
+/// Mostly nothing, sometimes some of `items`.
+fn sometimes<T: Clone + std::fmt::Debug + 'static>(
+    items: impl Strategy<Value = Vec<T>> + 'static,
+) -> BoxedStrategy<Vec<T>> {
+    prop_oneof![3 => Just(Vec::new()), 1 => items].boxed()
+}
+
+/// `plugin:` mostly `name`, sometimes another or none.
+fn plugin(name: &'static str) -> BoxedStrategy<&'static str> {
+    prop_oneof![12 => Just(name), 1 => select(&["hive_inventory", "hive_services", "x", "~"][..])]
+        .boxed()
+}
+
+/// A service the loader takes, with a few entries of any kind added.
+fn sound_service() -> BoxedStrategy<Y> {
     (
+        select(&["busybox", "mariadb:10.4", "app:1"][..]),
+        proptest::option::of(select(&["80", "8080:80", "53/udp", "443:443/tcp"][..])),
+        proptest::collection::vec((names(SERVICE_PARAMS), leafy(scalar_y())), 0..2),
+    )
+        .prop_map(|(image, port, extra)| {
+            let mut entries = vec![("image".to_string(), Y::s(image))];
+            if let Some(p) = port {
+                entries.push(("ports".to_string(), Y::Seq(vec![Y::s(p)])));
+            }
+            entries.extend(extra);
+            Y::Map(entries)
+        })
+        .boxed()
+}
+
+/// A stage the loader takes, with a few entries of any kind added.
+fn sound_stage() -> BoxedStrategy<Y> {
+    (
+        select(&Provider::NAMES[..]),
         select(
             &[
-                "hive_inventory",
-                "hive_inventory",
-                "hive_inventory",
-                "hive_services",
-                "x",
-                "~",
+                "192.168.56.0/27",
+                "10.0.0.0/24",
+                "172.16.0.0/16",
+                "192.168.1.0/29",
             ][..],
         ),
-        scalar(),
-        proptest::collection::vec((names(&StageName::NAMES), leafy(stage())), 0..4),
-        proptest::collection::vec((any_key(), value()), 0..2),
+        0..6u8,
+        any::<bool>(),
+        proptest::collection::vec((names(&STAGE_KEYS), leafy(scalar_y())), 0..3),
+    )
+        .prop_map(|(provider, cidr, hosts, separate, extra)| {
+            let mut entries = vec![
+                ("provider".to_string(), Y::s(provider)),
+                ("cidr".to_string(), Y::s(cidr)),
+                ("number_of_hosts".to_string(), Y::Scalar(hosts.to_string())),
+                (
+                    "separate_repository".to_string(),
+                    Y::Scalar(separate.to_string()),
+                ),
+            ];
+            entries.extend(extra);
+            Y::Map(entries)
+        })
+        .boxed()
+}
+
+fn hive_doc() -> BoxedStrategy<Y> {
+    (
+        plugin("hive_inventory"),
+        prop_oneof![3 => "[a-z]{1,8}(\\.[a-z]{2,5})?", 1 => scalar()],
+        proptest::collection::vec(
+            (
+                names(&StageName::NAMES),
+                prop_oneof![2 => sound_stage(), 1 => leafy(stage())],
+            ),
+            0..4,
+        ),
+        sometimes(proptest::collection::vec((any_key(), value()), 1..3)),
     )
         .prop_map(|(plugin, name, stages, extra)| {
             let mut doc = vec![
@@ -508,9 +573,12 @@ fn service() -> BoxedStrategy<Y> {
 fn services_doc() -> BoxedStrategy<Y> {
     let network = leafy(entries(names(NETWORK_KEYS), value(), 4));
     (
-        select(&["hive_services", "hive_services", "hive_inventory", "~"][..]),
+        plugin("hive_services"),
         proptest::collection::vec(
-            (names(&["db", "web", "app", "powerdns"]), leafy(service())),
+            (
+                names(&["db", "web", "app", "powerdns"]),
+                prop_oneof![2 => sound_service(), 1 => leafy(service())],
+            ),
             0..4,
         ),
         proptest::collection::vec((names(&["front", "back"]), network), 0..2),
@@ -647,7 +715,7 @@ fn generated_project() -> BoxedStrategy<Files> {
         hive_doc(),
         services_doc(),
         proptest::option::of(vars_doc()),
-        proptest::collection::vec(text_edit(line), 0..2),
+        sometimes(proptest::collection::vec(text_edit(line), 1..3)),
     )
         .prop_map(|(hive, services, vars, edits)| {
             let mut files = vec![
