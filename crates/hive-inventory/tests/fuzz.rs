@@ -931,3 +931,31 @@ fn loops_and_long_sequences_are_bounded() {
         Ok(serde_yaml::Value::from("100000"))
     );
 }
+
+#[test]
+fn unique_of_long_lists_is_fast() {
+    // `range(100000) | unique` compared every pair of items: minutes
+    let templar = Templar::new(LOOKUP_ROOT.path());
+    let vars = Vars::new();
+    let start = std::time::Instant::now();
+    let r = templar.render_str(
+        "{{ (range(100000) | list + range(50000) | list) | unique | length }}",
+        &vars,
+    );
+    assert_eq!(r.map_err(|e| e.to_string()), Ok("100000".into()));
+    let r = templar.render_str(
+        "{{ (range(100000) | map('string') | list + ['1']) | unique | length }}",
+        &vars,
+    );
+    assert_eq!(r.map_err(|e| e.to_string()), Ok("100000".into()));
+    assert!(
+        start.elapsed() < support::TIME_BOUND,
+        "{:?}",
+        start.elapsed()
+    );
+    let mixed = templar.render_str("{{ [1, '1', 1, 'a', 'a', 2.0, 2] | unique }}", &vars);
+    assert_eq!(
+        mixed.map_err(|e| e.to_string()),
+        Ok(serde_yaml::from_str("[1, '1', 'a', 2.0]").expect("YAML"))
+    );
+}

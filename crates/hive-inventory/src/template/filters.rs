@@ -487,6 +487,15 @@ fn set_op(
 }
 
 fn unique(items: Vec<Value>) -> Vec<Value> {
+    // strings alone, or integers alone, are equal when their texts are
+    let strings = items.iter().all(|v| v.kind() == ValueKind::String);
+    if strings || items.iter().all(Value::is_integer) {
+        let mut seen = std::collections::HashSet::new();
+        return items
+            .into_iter()
+            .filter(|v| seen.insert(v.to_string()))
+            .collect();
+    }
     let mut out: Vec<Value> = Vec::with_capacity(items.len());
     for i in items {
         if !out.contains(&i) {
