@@ -348,7 +348,21 @@ fn quickstart_site_from_nothing() {
     );
     // Scaled back (deploy-services keeps a count scaled by hand when the
     // inventory gives none, as the original does), it is healthy again.
-    let scaled = hive(&root, &["ssh", "-t", &format!("p-hive0.{SITE}"), "--", "sudo", "docker", "service", "scale", "-d", "web=1"]);
+    let scaled = hive(
+        &root,
+        &[
+            "ssh",
+            "-t",
+            &format!("p-hive0.{SITE}"),
+            "--",
+            "sudo",
+            "docker",
+            "service",
+            "scale",
+            "-d",
+            "web=1",
+        ],
+    );
     assert!(scaled.status.success(), "{}", text(&scaled));
     assert!(healthy().contains(": healthy"));
     let stopped = Command::new("docker")

@@ -833,6 +833,29 @@ pub fn yml_name(n: &str) -> String {
     }
 }
 
+/// `e` with a line when the YAML parser gave none (serde_yaml has no
+/// position for some errors): where hive-inventory's parser stops, else 1.
+fn with_line(e: Error, text: &str) -> Error {
+    match e {
+        Error::Role { file, message } if file.ends_with(":0") => {
+            let line = yaml_line(text);
+            Error::Role {
+                file: format!("{}:{line}", &file[..file.len() - 2]),
+                message,
+            }
+        }
+        e => e,
+    }
+}
+
+fn yaml_line(text: &str) -> usize {
+    hive_inventory::yaml::parse(Path::new(""), text)
+        .err()
+        .and_then(|e| e.location().map(|l| l.line))
+        .filter(|&l| l > 0)
+        .unwrap_or(1)
+}
+
 /// Loads a tasks file of a role; `None` when absent.
 pub fn load_tasks(dir: &RoleDir, rel: &str) -> Result<Option<Vec<Task>>> {
     let Some(b) = dir.read(rel)? else {
@@ -842,6 +865,7 @@ pub fn load_tasks(dir: &RoleDir, rel: &str) -> Result<Option<Vec<Task>>> {
     TaskParser::new(dir.display(rel), &text)
         .parse(&text)
         .map(Some)
+        .map_err(|e| with_line(e, &text))
 }
 
 fn load_vars(dir: &RoleDir, rel: &str) -> Result<Vars> {

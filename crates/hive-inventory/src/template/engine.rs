@@ -29,6 +29,9 @@ pub(crate) enum Failure {
     Fatal(TemplateError),
 }
 
+/// Instructions one render may run: far above any real template.
+const MAX_FUEL: u64 = 2_000_000;
+
 /// The environment and settings shared by every render of a `Templar`.
 pub(crate) struct Inner {
     pub(crate) env: Environment<'static>,
@@ -95,6 +98,8 @@ impl Inner {
         env.set_lstrip_blocks(false);
         env.set_keep_trailing_newline(false);
         env.set_recursion_limit(400);
+        // bounds loops (`range(100000)` in `range(100000)`) to seconds
+        env.set_fuel(Some(MAX_FUEL));
         env.set_formatter(format_value);
         env.set_unknown_method_callback(super::filters::call_method);
         super::filters::register(&mut env);
@@ -199,6 +204,13 @@ impl Inner {
     /// Evaluates a bare expression (a `when:` condition).
     pub(crate) fn eval_condition(&self, cond: &str, scope: &Value) -> Result<bool, Failure> {
         let src = cond.trim();
+        if let Some(at) = variable_end(src) {
+            // minijinja's expression lexer panics on a `}}` it pops its state with
+            return Err(Failure::Fatal(TemplateError::Syntax {
+                template: src.to_string(),
+                message: format!("syntax error: unexpected `}}}}` at character {}", at + 1),
+            }));
+        }
         let expr = self.env.compile_expression(src).map_err(|e| {
             Failure::Fatal(TemplateError::Syntax {
                 template: src.to_string(),
@@ -257,6 +269,27 @@ fn classify(src: &str, e: &Error) -> Failure {
 }
 
 /// An error's message with its cause chain, without the template dump.
+/// Where a bare expression has `}}` outside strings and brackets, if it does.
+fn variable_end(src: &str) -> Option<usize> {
+    let (mut depth, mut quote, mut escaped) = (0usize, None, false);
+    for (i, c) in src.char_indices() {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' if depth > 0 => depth -= 1,
+                '}' if src[i..].starts_with("}}") => return Some(i),
+                _ => {}
+            },
+        }
+    }
+    None
+}
+
 pub(crate) fn error_text(e: &Error) -> String {
     let mut msg = match e.detail() {
         Some(d) => format!("{}: {d}", e.kind()),

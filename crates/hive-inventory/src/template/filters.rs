@@ -7,7 +7,7 @@ use minijinja::{Environment, Error, ErrorKind, State};
 use regex::{Regex, RegexBuilder};
 
 use super::pyset::PySet;
-use super::pyvalue::{py_float, py_str, yaml_to_value};
+use super::pyvalue::{check_size, py_float, py_str, yaml_to_value};
 use super::scope::{Missing, is_undefined, missing_message, undefined_error};
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -35,6 +35,7 @@ pub(crate) fn truthy_str(s: &str) -> Option<bool> {
 
 fn items_of(v: &Value) -> Result<Vec<Value>, Error> {
     check_defined(v)?;
+    check_size(v).map_err(invalid)?;
     Ok(v.try_iter()?.collect())
 }
 
@@ -88,6 +89,10 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         })
     });
     env.add_filter("int", to_int);
+    env.add_filter("list", |state: &State, v: Value| -> Result<Value, Error> {
+        check_size(&v).map_err(invalid)?;
+        minijinja::filters::list(state, v)
+    });
     env.add_filter(
         "float",
         |v: Value, default: Option<f64>| -> Result<Value, Error> {
@@ -482,6 +487,15 @@ fn set_op(
 }
 
 fn unique(items: Vec<Value>) -> Vec<Value> {
+    // strings alone, or integers alone, are equal when their texts are
+    let strings = items.iter().all(|v| v.kind() == ValueKind::String);
+    if strings || items.iter().all(Value::is_integer) {
+        let mut seen = std::collections::HashSet::new();
+        return items
+            .into_iter()
+            .filter(|v| seen.insert(v.to_string()))
+            .collect();
+    }
     let mut out: Vec<Value> = Vec::with_capacity(items.len());
     for i in items {
         if !out.contains(&i) {

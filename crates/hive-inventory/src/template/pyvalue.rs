@@ -133,6 +133,7 @@ pub(crate) fn py_text(v: &Value, top: bool, out: &mut String) -> Result<(), Stri
     if let Some(msg) = missing_message(v) {
         return Err(msg);
     }
+    check_size(v)?;
     match v.kind() {
         ValueKind::Undefined => {
             if top {
@@ -214,6 +215,21 @@ pub(crate) fn py_text(v: &Value, top: bool, out: &mut String) -> Result<(), Stri
             out.push_str(&v.to_string());
             Ok(())
         }
+    }
+}
+
+/// Items a sequence or mapping may have where hive walks it (`[1] * 10**9`
+/// is a lazy sequence of a billion items).
+pub(crate) const MAX_ITEMS: usize = 1_000_000;
+
+/// Refuses a sequence or mapping of more than [`MAX_ITEMS`] items.
+pub(crate) fn check_size(v: &Value) -> Result<(), String> {
+    match v.len() {
+        Some(n) if n > MAX_ITEMS && v.kind() != ValueKind::String => Err(format!(
+            "a {} of {n} items is more than hive handles ({MAX_ITEMS})",
+            v.kind()
+        )),
+        _ => Ok(()),
     }
 }
 
