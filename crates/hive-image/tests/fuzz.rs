@@ -370,8 +370,5 @@ fn yaml_errors_without_a_position_get_a_line() {
     let e = RoleLoader::new([dir.path().to_path_buf()])
         .load("r", None)
         .expect_err("invalid YAML");
-    assert!(
-        e.to_string().contains("tasks/main.yml:1: "),
-        "{e}"
-    );
+    assert!(e.to_string().contains("tasks/main.yml:1: "), "{e}");
 }
