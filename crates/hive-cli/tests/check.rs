@@ -190,3 +190,19 @@ fn every_problem_at_once_sorted_and_as_json() {
         "{doc:#}"
     );
 }
+
+#[test]
+fn a_module_argument_it_does_not_have() {
+    check(
+        "arguments",
+        &[],
+        |root| {
+            edit(root, "roles/web/tasks/main.yml", |t| {
+                format!("{t}- name: a typo\n  file:\n    path: /srv\n    stat: directory\n")
+            })
+        },
+        &[
+            "roles/web/tasks/main.yml:16: file: invalid arguments: unknown field `stat`, expected one of",
+        ],
+    );
+}

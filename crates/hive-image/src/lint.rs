@@ -2,7 +2,8 @@
 //! and parses, with its dependencies, statically named task files and
 //! roles; every module is known (native, or available elsewhere as the
 //! caller decides: a project's `lib/`, an installed `ansible-playbook`);
-//! every static `src` of `copy`/`template` is a file of the role.
+//! every native module's arguments are ones it has (none missing); every
+//! static `src` of `copy`/`template` is a file of the role.
 //!
 //! `hive check` uses it to find, without a server, what `build-images`
 //! and `initialize-services` would meet.
@@ -151,6 +152,10 @@ impl<'a> RoleLint<'a> {
             );
             return;
         }
+        if let Some(problem) = crate::modules::registry::check_args(name, args) {
+            self.push(&t.location, format!("{name}: invalid arguments: {problem}"));
+            return;
+        }
         let folder = match name {
             "template" => "templates",
             "copy" | "script" | "unarchive" => "files",
@@ -205,7 +210,7 @@ mod tests {
         write(
             roles,
             "web/tasks/main.yml",
-            "- copy: src=index.html dest=/x\n- template: src=missing.j2 dest=/y\n- no_such_module: a=b\n- include_tasks: gone.yml\n- include_role:\n    name: absent\n- custom_mod: x=1\n",
+            "- copy: src=index.html dest=/x\n- template: src=missing.j2 dest=/y\n- no_such_module: a=b\n- include_tasks: gone.yml\n- include_role:\n    name: absent\n- custom_mod: x=1\n- file: path=/x stat=directory\n",
         );
         write(roles, "web/files/index.html", "hi");
         write(roles, "web/meta/main.yml", "dependencies: [base]\n");
@@ -221,7 +226,7 @@ mod tests {
             .map(|f| format!("{} {}", f.location, f.message))
             .collect();
         let main = roles.join("web/tasks/main.yml").display().to_string();
-        assert_eq!(found.len(), 5, "{found:#?}");
+        assert_eq!(found.len(), 6, "{found:#?}");
         assert!(found[0].starts_with(&format!("{main}:2 template: src missing.j2")));
         assert!(found[1].starts_with(&format!("{main}:3 module no_such_module is not known")));
         assert!(found[2].contains(":4 included tasks file"), "{}", found[2]);
@@ -230,6 +235,13 @@ mod tests {
             "{}",
             found[3]
         );
-        assert!(found[4].starts_with("hive.yml:9 role nothere not found"));
+        assert!(
+            found[4].starts_with(&format!(
+                "{main}:8 file: invalid arguments: unknown field `stat`"
+            )),
+            "{}",
+            found[4]
+        );
+        assert!(found[5].starts_with("hive.yml:9 role nothere not found"));
     }
 }

@@ -386,13 +386,17 @@ impl StageSite<'_> {
                 _ => String::new(),
             })
         };
-        ctx.logging.tls_logging = render_str("{{ hive_tls_logging | default(false) | bool }}")?
+        let tls = render_str("{{ hive_tls_logging | default(false) | bool }}")?
             .eq_ignore_ascii_case("true");
-        if let Ok(port) = render_str("{{ hive_safe_syslog_port }}")?.parse() {
-            ctx.logging.syslog_port = port;
-        }
+        let port = render_str("{{ hive_safe_syslog_port }}")?.parse().ok();
         let home = render_str("{{ hive_home_dir }}")?;
-        ctx.logging.tls_cert_dir = format!("{home}/.docker");
+        if let Some(logging) = ctx.logging.as_mut() {
+            logging.tls_logging = tls;
+            if let Some(port) = port {
+                logging.syslog_port = port;
+            }
+            logging.tls_cert_dir = format!("{home}/.docker");
+        }
         let user = render_str("{{ hive_safe_docker_login_user }}")?;
         if let Ok(pw) = std::fs::read_to_string(self.context_dir().join("registry_password")) {
             ctx.registry_login = Some(hive_swarm::RegistryLogin {

@@ -205,11 +205,15 @@ pub async fn site_status(site: &StageSite<'_>, last_runs: usize) -> Result<SiteS
             )),
             _ => {}
         }
-        if status.disk_used_percent.is_some_and(|p| p >= 90) {
+        // Nearly full: 95 % used or less than 1 GiB left.
+        let full = status.disk_used_percent.is_some_and(|p| p >= 95)
+            || status.disk_free_bytes.is_some_and(|b| b < 1 << 30);
+        if full {
             problems.push(format!(
-                "server {}: root file system {}% full",
+                "server {}: root file system {}% full ({} bytes free)",
                 s.name,
-                status.disk_used_percent.unwrap_or_default()
+                status.disk_used_percent.unwrap_or_default(),
+                status.disk_free_bytes.unwrap_or_default()
             ));
         }
         servers.push(status);

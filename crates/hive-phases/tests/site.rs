@@ -122,7 +122,10 @@ fn services_render_into_swarm_definitions() {
 
     let ctx = site.swarm_stage().unwrap();
     assert_eq!(ctx.registry, "s-hive3.pdns:5000");
-    assert_eq!(ctx.logging.repository_server, "s-hive3.pdns");
+    assert_eq!(
+        ctx.logging.as_ref().unwrap().repository_server,
+        "s-hive3.pdns"
+    );
     assert_eq!(ctx.servers.len(), 4);
     assert_eq!(ctx.servers[0].private_ip, "192.168.0.5");
 }

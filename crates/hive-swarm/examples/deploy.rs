@@ -14,9 +14,10 @@
 //!   environment: {GREETING: hello}
 //! ```
 //!
-//! The local Docker engine must be a swarm manager. Images are used as the
-//! engine has them (no pull), and logs go to the default syslog address of
-//! a repository server at 127.0.0.1.
+//! The local Docker engine must be a swarm manager; nothing else of hive is
+//! needed: no repository server, no registry, no log collector (services
+//! log with the engine's default driver unless they give `logging`).
+//! Images are used as the engine has them (no pull).
 
 use std::time::Duration;
 
@@ -37,10 +38,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let services: IndexMap<String, ServiceDefinition> =
         serde_yaml::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
 
-    // The stage: one hive (this engine), its networks, its registry.
+    // The stage: one hive (this engine) and its networks.
     let docker = bollard::Docker::connect_with_local_defaults()?;
     let hives = vec![Hive::new("localhost", docker)];
-    let stage = StageContext::new("private", "127.0.0.1:5000", "127.0.0.1");
+    let stage = StageContext::standalone("private");
 
     if !destroy {
         let networks = hive_swarm::build_networks(&hives[0], &stage, check).await?;

@@ -605,9 +605,15 @@ pub struct StageContext {
     /// Every server of the stage in inventory order, with private IPs.
     #[serde(default)]
     pub servers: Vec<Server>,
-    /// Default logging destination.
-    pub logging: LogDestination,
-    /// Private registry address (`host:port`) where built images are.
+    /// Default logging destination: a hive site's repository server. `None`
+    /// (a swarm without hive's log collector): services without their own
+    /// `logging` use the engine's default log driver.
+    #[serde(default)]
+    pub logging: Option<LogDestination>,
+    /// Private registry address (`host:port`) where built images are; empty
+    /// when there is none (then only services with an image reference can
+    /// be deployed).
+    #[serde(default)]
     pub registry: String,
     /// Login to the private registry.
     pub registry_login: Option<RegistryLogin>,
@@ -649,12 +655,12 @@ impl StageContext {
         StageContext {
             stage: stage.to_string(),
             servers: Vec::new(),
-            logging: LogDestination {
+            logging: Some(LogDestination {
                 repository_server: repository_server.to_string(),
                 syslog_port: default_syslog_port(),
                 tls_logging: false,
                 tls_cert_dir: String::new(),
-            },
+            }),
             registry: registry.to_string(),
             registry_login: None,
             external_registries: Vec::new(),
@@ -663,6 +669,20 @@ impl StageContext {
             internal_cidr: None,
             tag_mapping: TagMapping::default(),
             default_network: default_network_name(),
+        }
+    }
+
+    /// A stage of any swarm, without a hive site around it: no private
+    /// registry, no log collector (the engine's default log driver).
+    ///
+    /// ```
+    /// let stage = hive_swarm::StageContext::standalone("demo");
+    /// assert!(stage.logging.is_none() && stage.registry.is_empty());
+    /// ```
+    pub fn standalone(stage: &str) -> Self {
+        StageContext {
+            logging: None,
+            ..StageContext::new(stage, "", "")
         }
     }
 

@@ -14,9 +14,9 @@ use indexmap::IndexMap;
 
 use crate::Error;
 use crate::definition::{
-    CommandLine, CommandLineOrShell, DurationValue, ImageSource, MemoryValue, MountType,
-    NetworkAttachment, PortDefinition, PortMode, Protocol, Scalar, ServiceDefinition, ServiceMode,
-    StageContext, VolumeMount,
+    CommandLine, CommandLineOrShell, DurationValue, ImageSource, LogDestination, MemoryValue,
+    MountType, NetworkAttachment, PortDefinition, PortMode, Protocol, Scalar, ServiceDefinition,
+    ServiceMode, StageContext, VolumeMount,
 };
 
 /// The label telling whether a service is standalone (`True` / `False`).
@@ -67,6 +67,12 @@ pub fn image_reference(
                         ),
                     )
                 })?
+            } else if stage.registry.is_empty() {
+                return Err(invalid(
+                    service,
+                    "image",
+                    "a built image needs the site's registry, and this stage has none; give an image reference instead",
+                ));
             } else {
                 format!("{}/image_{}:latest", stage.registry, service)
             }
@@ -167,7 +173,7 @@ pub fn service_spec(
     let mounts: Vec<Mount> = volumes.iter().map(mount).collect();
 
     let log_driver = match &d.logging {
-        Some(l) => TaskSpecLogDriver {
+        Some(l) => Some(TaskSpecLogDriver {
             name: Some(l.driver.clone()),
             options: Some(
                 l.options
@@ -175,8 +181,8 @@ pub fn service_spec(
                     .map(|(k, v)| (k.clone(), v.to_docker_string()))
                     .collect(),
             ),
-        },
-        None => default_logging(service, stage),
+        }),
+        None => stage.logging.as_ref().map(|l| default_logging(service, l)),
     };
 
     let health_check = match &d.healthcheck {
@@ -399,7 +405,7 @@ pub fn service_spec(
             restart_policy,
             placement,
             networks: non_empty(networks),
-            log_driver: Some(log_driver),
+            log_driver,
             ..Default::default()
         }),
         mode: Some(mode),
@@ -413,8 +419,7 @@ pub fn service_spec(
 
 /// The default log driver: syslog to the repository server, tagged with the
 /// service name; TCP with TLS when the stage logs over TLS, else UDP.
-fn default_logging(service: &str, stage: &StageContext) -> TaskSpecLogDriver {
-    let l = &stage.logging;
+fn default_logging(service: &str, l: &LogDestination) -> TaskSpecLogDriver {
     let scheme = if l.tls_logging { "tcp+tls" } else { "udp" };
     let mut options = HashMap::new();
     options.insert(

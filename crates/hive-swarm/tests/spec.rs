@@ -95,8 +95,9 @@ fn replicas_rule() {
 #[test]
 fn default_logging_over_tls_and_networks() {
     let mut st = stage();
-    st.logging.tls_logging = true;
-    st.logging.tls_cert_dir = "/home/admin/.docker".into();
+    let logging = st.logging.as_mut().unwrap();
+    logging.tls_logging = true;
+    logging.tls_cert_dir = "/home/admin/.docker".into();
     st.networks.insert("backnet".into(), Default::default());
     let spec = service_spec("pdns", &def("image: x"), &st, None).unwrap();
     let task = spec.task_template.unwrap();
@@ -200,4 +201,39 @@ fn stop_signal_reaches_the_container_spec() {
             .stop_signal,
         None
     );
+}
+
+#[test]
+fn a_swarm_without_a_hive_site_needs_no_registry_and_no_log_collector() {
+    let st = StageContext::standalone("demo");
+    let spec = service_spec("hello", &def("image: hive-test/busybox:1"), &st, None).unwrap();
+    let task = spec.task_template.unwrap();
+    assert_eq!(task.log_driver, None, "the engine's default log driver");
+    // A service's own logging is kept.
+    let own = service_spec(
+        "hello",
+        &def("image: x\nlogging: {driver: json-file}"),
+        &st,
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        own.task_template
+            .unwrap()
+            .log_driver
+            .unwrap()
+            .name
+            .as_deref(),
+        Some("json-file")
+    );
+    // A built image needs the site's registry: a clear error.
+    let e = service_spec(
+        "web",
+        &def("image: {from: debian, roles: [web]}"),
+        &st,
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("needs the site's registry"), "{e}");
 }

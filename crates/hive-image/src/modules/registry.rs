@@ -83,6 +83,63 @@ pub(crate) static MODULES: &[Module] = &[
     module!("meta", free_form, |_n, _a, _c| Ok(Outcome::default())),
 ];
 
+/// Checks a module's arguments against its parameter type.
+type ParamsFn = fn(Json) -> std::result::Result<(), String>;
+
+fn params_of<P: serde::de::DeserializeOwned>(args: Json) -> std::result::Result<(), String> {
+    serde_json::from_value::<P>(args)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// The parameter type of each native module that takes `key: value`
+/// arguments (the free-form ones and `set_fact` take anything).
+static PARAMS: &[(&str, ParamsFn)] = &[
+    ("copy", params_of::<files::CopyP>),
+    ("template", params_of::<files::TemplateP>),
+    ("file", params_of::<files::FileP>),
+    ("lineinfile", params_of::<lineinfile::LineinfileP>),
+    ("blockinfile", params_of::<blockinfile::BlockinfileP>),
+    ("replace", params_of::<files::ReplaceP>),
+    ("stat", params_of::<stat::StatP>),
+    ("tempfile", params_of::<stat::TempfileP>),
+    ("get_url", params_of::<files::GetUrlP>),
+    ("unarchive", params_of::<files::UnarchiveP>),
+    ("apt", params_of::<packages::AptP>),
+    ("apk", params_of::<packages::ApkP>),
+    ("yum", params_of::<packages::YumP>),
+    ("dnf", params_of::<packages::YumP>),
+    ("package", params_of::<packages::PackageP>),
+    ("pip", params_of::<packages::PipP>),
+    ("user", params_of::<system::UserP>),
+    ("group", params_of::<system::GroupP>),
+    ("service", params_of::<system::ServiceP>),
+    ("systemd", params_of::<system::ServiceP>),
+    ("systemd_service", params_of::<system::ServiceP>),
+    ("sysctl", params_of::<system::SysctlP>),
+    ("wait_for", params_of::<system::WaitForP>),
+    ("uri", params_of::<system::UriP>),
+    ("ipify_facts", params_of::<system::IpifyP>),
+    ("pause", params_of::<system::PauseP>),
+    ("debug", params_of::<super::DebugP>),
+    ("fail", params_of::<super::FailP>),
+    ("assert", params_of::<super::AssertP>),
+];
+
+/// What is wrong with the arguments of a task of native module `name`, as
+/// written (before rendering): an argument the module does not have, or
+/// one it needs that is missing. Values are not judged (a template may
+/// stand for any of them); `None` when nothing can be said.
+pub fn check_args(name: &str, args: &Json) -> Option<String> {
+    let (_, check) = PARAMS.iter().find(|(n, _)| *n == name)?;
+    if !args.is_object() {
+        return None;
+    }
+    let message = check(args.clone()).err()?;
+    (message.starts_with("unknown field") || message.starts_with("missing field"))
+        .then_some(message)
+}
+
 /// The native module called `name`.
 pub(crate) fn find(name: &str) -> Option<&'static Module> {
     MODULES.iter().find(|m| m.name == name)
@@ -91,6 +148,39 @@ pub(crate) fn find(name: &str) -> Option<&'static Module> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_module_with_key_value_arguments_has_its_parameter_type() {
+        for m in MODULES {
+            let typed = PARAMS.iter().any(|(n, _)| *n == m.name);
+            let untyped = m.free_form || m.name == "set_fact";
+            assert!(
+                typed != untyped,
+                "{}: parameter type listed {typed}",
+                m.name
+            );
+        }
+        for (n, _) in PARAMS {
+            assert!(find(n).is_some(), "{n} is not a native module");
+        }
+        let args = |j: &str| serde_json::from_str::<Json>(j).unwrap();
+        assert_eq!(
+            check_args("copy", &args(r#"{"src": "a", "dest": "/b"}"#)),
+            None
+        );
+        assert_eq!(
+            check_args(
+                "copy",
+                &args(r#"{"src": "a", "dest": "{{ d }}", "mode": "{{ m }}"}"#)
+            ),
+            None
+        );
+        let e = check_args("copy", &args(r#"{"src": "a", "dets": "/b"}"#)).unwrap();
+        assert!(e.starts_with("unknown field `dets`"), "{e}");
+        let e = check_args("lineinfile", &args(r#"{"line": "x"}"#)).unwrap();
+        assert!(e.contains("missing field") || e.contains("path"), "{e}");
+        assert_eq!(check_args("shell", &args(r#"{"_raw_params": "ls"}"#)), None);
+    }
 
     #[test]
     fn names_are_unique_and_the_public_list_is_the_table() {
