@@ -18,8 +18,8 @@
 //! });
 //! let orchestrator = Orchestrator::new(&site, options, show)?;
 //! let run = orchestrator
-//!     .run_all(hive_phases::Phase::BuildInfra, "my-tool plan", std::future::pending())
-//!     .await;
+//!     .run_all(Some(hive_phases::Phase::BuildInfra), "my-tool plan", std::future::pending())
+//!     .await?;
 //! println!("{} change(s) would be made", run.document.changes);
 //! # Ok(()) }
 //! ```
