@@ -323,22 +323,16 @@ fn quickstart_site_from_nothing() {
     assert!(resumed.status.success(), "{}", text(&resumed));
 
     // A stopped service and a stopped hive make the site unhealthy.
-    let scaled = hive(
-        &root,
-        &[
-            "ssh",
-            "-t",
-            &format!("p-hive0.{SITE}"),
-            "--",
-            "sudo",
-            "docker",
-            "service",
-            "scale",
-            "-d",
-            "web=0",
-        ],
-    );
-    assert!(scaled.status.success(), "{}", text(&scaled));
+    let scale_web = |replicas: u32| {
+        let web = format!("web={replicas}");
+        let hive0 = format!("p-hive0.{SITE}");
+        let args = [
+            "ssh", "-t", &hive0, "--", "sudo", "docker", "service", "scale", "-d", &web,
+        ];
+        let scaled = hive(&root, &args);
+        assert!(scaled.status.success(), "{}", text(&scaled));
+    };
+    scale_web(0);
     let o = hive(&root, &["status"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
@@ -348,22 +342,7 @@ fn quickstart_site_from_nothing() {
     );
     // Scaled back (deploy-services keeps a count scaled by hand when the
     // inventory gives none, as the original does), it is healthy again.
-    let scaled = hive(
-        &root,
-        &[
-            "ssh",
-            "-t",
-            &format!("p-hive0.{SITE}"),
-            "--",
-            "sudo",
-            "docker",
-            "service",
-            "scale",
-            "-d",
-            "web=1",
-        ],
-    );
-    assert!(scaled.status.success(), "{}", text(&scaled));
+    scale_web(1);
     assert!(healthy().contains(": healthy"));
     let stopped = Command::new("docker")
         .args(["stop", &format!("hive-p-hive2.{SITE}")])

@@ -119,14 +119,6 @@ impl ModuleSources {
         ModuleSources::default()
     }
 
-    /// Only these modules are available besides hive's and the project's
-    /// (`None`: no Ansible).
-    pub fn with_ansible(modules: Option<HashSet<String>>) -> Self {
-        let ansible = std::sync::OnceLock::new();
-        let _ = ansible.set(modules);
-        ModuleSources { ansible }
-    }
-
     /// Whether an installed Ansible provides module `name`.
     pub fn ansible_has(&self, name: &str) -> bool {
         self.ansible

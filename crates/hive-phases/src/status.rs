@@ -424,11 +424,9 @@ async fn volume_status(
             let users: Vec<&ServiceStatus> = services
                 .iter()
                 .filter(|s| {
-                    definitions.get(&s.name).is_some_and(|d| {
-                        serde_json::to_value(&d.volumes)
-                            .map(|j| j.to_string().contains(&format!("\"{}\"", v.name)))
-                            .unwrap_or(false)
-                    })
+                    definitions
+                        .get(&s.name)
+                        .is_some_and(|d| d.volumes.iter().any(|m| m.source == v.name))
                 })
                 .collect();
             let on: Vec<String> = users.iter().flat_map(|s| s.on.clone()).collect();
