@@ -9,7 +9,7 @@ set -euo pipefail
 
 need_pkgs=(docker.io openssh-server openssh-client drbd-utils debootstrap
   busybox-static apache2-utils docker-registry libssl-dev pkg-config lvm2 parted
-  iproute2 iptables ca-certificates curl ansible-core dnsutils python3-pip python3-venv)
+  iproute2 iptables ca-certificates curl ansible-core dnsutils python3-pip python3-venv jq)
 
 missing=()
 for p in "${need_pkgs[@]}"; do

@@ -1,5 +1,6 @@
-//! Providers create, halt and destroy the servers of a hive stage, and this
-//! crate reaches them over SSH.
+#![doc = include_str!("../README.md")]
+//!
+//! # Contents
 //!
 //! - [`Provider`]: the small async trait every provider implements
 //!   (`build`, `halt`, `destroy`, `endpoints`, `validate`); built-in
@@ -12,6 +13,16 @@
 //!   over SSH by [`SshSession`], pooled per stage by [`SshPool`].
 //! - [`build_infra`], [`halt_infra`], [`destroy_infra`]: the build-infra
 //!   phase; [`ssh_command`]: the command line behind `hive ssh`.
+
+#![deny(missing_docs)]
+
+// The crates whose types appear in this crate's API, for users to build
+// against the same versions.
+pub use async_trait::async_trait;
+pub use bollard::{self, Docker};
+pub use ipnet::{self, Ipv4Net};
+pub use tokio::sync::mpsc::UnboundedSender;
+pub use {serde_json, ssh2};
 
 mod docker;
 mod error;
