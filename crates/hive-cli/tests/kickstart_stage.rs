@@ -188,9 +188,9 @@ fn build_infra_writes_a_valid_kickstart_file_per_server_once() {
 
     // ksvalidator refuses what is not kickstart: its verdict above counts.
     let broken = root.join("broken.ks");
-    let mut text = std::fs::read_to_string(&files[0]).unwrap();
-    text.push_str("part /var --fstype=xfs --size=lots\n");
-    std::fs::write(&broken, text).unwrap();
+    let mut bad = std::fs::read_to_string(&files[0]).unwrap();
+    bad.push_str("part /var --fstype=xfs --size=lots\n");
+    std::fs::write(&broken, bad).unwrap();
     assert!(
         validate(&broken).is_err(),
         "ksvalidator accepted a broken file"
@@ -228,6 +228,15 @@ fn build_infra_writes_a_valid_kickstart_file_per_server_once() {
         std::fs::read_to_string(&files[0])
             .unwrap()
             .contains("--size=47683\n")
+    );
+
+    // The files are made for the whole stage.
+    let o = run(&["build-infra", "-l", "hive2.bare"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("build-infra -l is not supported with the kickstart provider"),
+        "{}",
+        text(&o)
     );
 
     // -D removes the media, never the servers.

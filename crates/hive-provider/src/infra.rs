@@ -403,11 +403,21 @@ fn limited_stage(
     stage: &StageSpec,
     limit: &[String],
 ) -> Result<StageSpec> {
-    if provider.name() == "vagrant" {
+    let whole = match provider.name() {
+        "vagrant" => Some("its Vagrantfile holds every server"),
+        "kickstart" => {
+            Some("each server's kickstart file takes its addresses by its place in the stage")
+        }
+        _ => None,
+    };
+    if let Some(why) = whole {
         return Err(ProviderError::InvalidStage {
             stage: stage.stage.clone(),
             key: "provider".into(),
-            message: "build-infra -l is not supported with the vagrant provider (its Vagrantfile holds every server); run build-infra without -l".into(),
+            message: format!(
+                "build-infra -l is not supported with the {} provider ({why}); run build-infra without -l",
+                provider.name()
+            ),
         });
     }
     let known = || {
