@@ -2,7 +2,7 @@
 //! build-infra prepares, as hive-builder's `kickstart` role does.
 //!
 //! For each server of the stage it writes a kickstart file for the RHEL 8
-//! family, `<context>/iso/<host>.ks` (the server's short name), from the
+//! family (valid for RHEL 9 as well), `<context>/iso/<host>.ks` (the server's short name), from the
 //! stage's `kickstart_config`: the target disk, the static networks (one
 //! address of `ips` per server, in server order; VLANs and bonds), the
 //! partitions sized from the server's `memory_size` and `disk_size`, the
@@ -31,7 +31,9 @@ use crate::provider::{Provider, ProviderReport, ServerChange};
 use crate::stage::{Endpoint, StageSpec, stage_password, write_atomic};
 use crate::transport::shell_quote;
 
-/// The kickstart syntax version the files are written for (`ksvalidator -v`).
+/// The kickstart syntax version the files are written for (`ksvalidator
+/// -v`), the release the original targets; they hold nothing that RHEL 9
+/// refuses (`timezone --utc` rather than the older `--isUtc`).
 pub const KICKSTART_VERSION: &str = "RHEL8";
 
 /// The volume label of the installation media the menus boot from.
@@ -205,7 +207,6 @@ impl KickstartProvider {
         let mut ks = format!(
             "#version={KICKSTART_VERSION}\n\
              # {name}: server {number} of stage {stage} of {site}, written by hive build-infra\n\
-             authselect --enableshadow --passalgo=sha512\n\
              text\n\
              firstboot --enable\n\
              ignoredisk --only-use={target}\n\
@@ -222,7 +223,7 @@ impl KickstartProvider {
         ks.push_str(&format!(
             "rootpw --plaintext \"{quoted}\"\n\
              user --name={admin} --password=\"{quoted}\" --plaintext\n\
-             timezone {timezone} --isUtc\n\
+             timezone {timezone} --utc\n\
              bootloader --append=\"crashkernel=auto\" --location=mbr --boot-drive={target}\n\
              clearpart --all --initlabel --drives={target}\n\
              part /boot/efi --fstype=efi --ondisk={target} --size=200\n\
