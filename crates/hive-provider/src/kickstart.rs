@@ -434,3 +434,87 @@ impl Provider for KickstartProvider {
         Ok(stage.private_endpoints(22))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stage::{ServerRole, ServerSpec};
+
+    fn stage(config: serde_json::Value) -> StageSpec {
+        let mut s = StageSpec::new(
+            "bare",
+            "production",
+            "kickstart",
+            "192.0.2.0/24".parse().unwrap(),
+            "/nonexistent",
+        );
+        for i in 0..2u8 {
+            let ip = format!("192.0.2.{}", 10 + i).parse().unwrap();
+            s.servers.push(ServerSpec::new(
+                format!("hive{i}.bare"),
+                ServerRole::Hive,
+                ip,
+            ));
+        }
+        s.attributes.insert("kickstart_config".into(), config);
+        s
+    }
+
+    fn refused(config: serde_json::Value) -> String {
+        KickstartProvider::attributes(&stage(config))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn settings_are_refused_with_the_key_and_what_is_valid() {
+        let e = refused(serde_json::json!({"networks": []}));
+        assert!(
+            e.contains("kickstart_config.networks") && e.contains("at least one"),
+            "{e}"
+        );
+        let e = refused(
+            serde_json::json!({"networks": [{"interface": "eth0", "ips": ["10.0.0.1", "10.0.0.2"]}]}),
+        );
+        assert!(
+            e.contains("networks[0].netmask") && e.contains("255.255.255.0"),
+            "{e}"
+        );
+        let e = refused(serde_json::json!({"networks": [{"interface": "eth0", "vlanid": 4095}]}));
+        assert!(
+            e.contains("networks[0].vlanid") && e.contains("1 to 4094"),
+            "{e}"
+        );
+        let e =
+            refused(serde_json::json!({"networks": [{"interface": "eth0", "gatway": "10.0.0.1"}]}));
+        assert!(e.contains("gatway"), "{e}");
+    }
+
+    #[test]
+    fn an_interface_without_addresses_has_no_ipv4() {
+        let s = stage(serde_json::json!({"networks": [
+            {"interface": "eth0", "ips": ["10.0.0.1", "10.0.0.2"], "netmask": "255.0.0.0"},
+            {"interface": "eth1"}
+        ]}));
+        let a = KickstartProvider::attributes(&s).unwrap();
+        let ks = KickstartProvider::kickstart_file(
+            &s,
+            &a.kickstart_config,
+            1,
+            "pw\"x",
+            "ssh-ed25519 AAAA k",
+        );
+        assert!(
+            ks.contains("--device=eth0 --noipv6 --ip=10.0.0.2 --netmask=255.0.0.0\n"),
+            "{ks}"
+        );
+        assert!(ks.contains("--device=eth1 --noipv6 --noipv4\n"), "{ks}");
+        assert!(ks.contains("rootpw --plaintext \"pw\\\"x\"\n"), "{ks}");
+        assert!(ks.contains("ignoredisk --only-use=sda\n"), "{ks}");
+        assert!(ks.contains("timezone Etc/GMT --utc\n"), "{ks}");
+        assert!(
+            ks.contains("--size=10240\n") && ks.contains("--size=95367\n"),
+            "{ks}"
+        );
+    }
+}
