@@ -9,7 +9,8 @@ set -euo pipefail
 
 need_pkgs=(docker.io openssh-server openssh-client drbd-utils debootstrap
   busybox-static apache2-utils docker-registry libssl-dev pkg-config lvm2 parted
-  iproute2 iptables ca-certificates curl ansible-core dnsutils python3-pip python3-venv)
+  iproute2 iptables ca-certificates curl ansible-core dnsutils python3-pip python3-venv jq
+  xorriso)
 
 missing=()
 for p in "${need_pkgs[@]}"; do
@@ -34,6 +35,14 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { echo "setup-machine: dockerd did not start, see /var/log/hive-dockerd.log" >&2; exit 1; }
 fi
 echo "setup-machine: docker engine $(docker version --format '{{.Server.Version}}') ready"
+
+# ksvalidator (PyPI pykickstart), which checks the kickstart provider's files.
+ks_venv=/opt/hive-tools/pykickstart
+if ! "$ks_venv/bin/ksvalidator" --help >/dev/null 2>&1; then
+  echo "setup-machine: installing pykickstart in $ks_venv"
+  python3 -m venv "$ks_venv"
+  "$ks_venv/bin/pip" install -q pykickstart
+fi
 
 # Local images that tests build on (Docker Hub is not reachable here).
 for s in "$(dirname "$0")"/images/*.sh; do

@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+# every crate ready for crates.io: metadata, README as crate docs, package contents
+./scripts/check-packages.sh
 cargo test --workspace
 # the role runner against ansible-core's own integration targets (bounded:
 # about two minutes once the image and ansible-core's sources are cached)

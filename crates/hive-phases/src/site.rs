@@ -175,6 +175,11 @@ impl<'p> StageSite<'p> {
                 serde_yaml::Value::String(s) => s.trim().parse().ok(),
                 _ => None,
             };
+            let timezone = self.render_for(&first.name, "{{ hive_timezone | default('') }}")?;
+            spec.timezone = timezone
+                .as_str()
+                .filter(|tz| !tz.is_empty())
+                .map(str::to_string);
             spec.sshd_port = port
                 .and_then(|p| u16::try_from(p).ok())
                 .filter(|&p| p != 0)

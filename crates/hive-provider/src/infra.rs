@@ -56,8 +56,13 @@ pub struct BuildInfraReport {
     pub provider: ProviderReport,
     /// The stage key pair was generated in this run.
     pub key_generated: bool,
-    /// Per server, in stage order.
+    /// Per server reached, in stage order.
     pub servers: Vec<ServerAccess>,
+    /// The servers that do not answer yet, for a provider whose servers are
+    /// installed later ([`Provider::installs_servers_later`]): they are in
+    /// ssh_config, and a build-infra after their installation pins their
+    /// host keys.
+    pub not_installed: Vec<Endpoint>,
     /// The ssh_config written.
     pub ssh_config: PathBuf,
     /// The known_hosts holding the pins.
@@ -305,27 +310,58 @@ pub async fn build_infra(
         tracing::warn!("{w}");
     }
     let endpoints = provider.endpoints(stage).await?;
-    let futs = endpoints
-        .iter()
-        .map(|e| reach_server(stage, e, report.change_of(&e.name), options, &public_key));
-    let servers = futures::future::join_all(futs)
+    let later = provider.installs_servers_later();
+    let reach_options = if later {
+        // Servers installed from what the provider wrote: one attempt each.
+        BuildInfraOptions {
+            ssh_wait: Duration::ZERO,
+            connect_timeout: options.connect_timeout.min(Duration::from_secs(3)),
+            ..options.clone()
+        }
+    } else {
+        options.clone()
+    };
+    let futs = endpoints.iter().map(|e| async {
+        let reached = reach_server(
+            stage,
+            e,
+            report.change_of(&e.name),
+            &reach_options,
+            &public_key,
+        )
+        .await;
+        match reached {
+            Err(ProviderError::Connect { .. } | ProviderError::Timeout { .. }) if later => Ok(None),
+            r => r.map(Some),
+        }
+    });
+    let reached = futures::future::join_all(futs)
         .await
         .into_iter()
         .collect::<Result<Vec<_>>>()?;
+    let not_installed: Vec<Endpoint> = endpoints
+        .iter()
+        .zip(&reached)
+        .filter(|(_, r)| r.is_none())
+        .map(|(e, _)| e.clone())
+        .collect();
+    let servers: Vec<ServerAccess> = reached.into_iter().flatten().collect();
     let kh = absolute(&stage.known_hosts_path());
     if !kh.exists() {
         write_atomic(&kh, b"", 0o644)?;
     }
     let mut hosts: Vec<SshHost> = servers
         .iter()
-        .map(|s| SshHost {
-            name: s.endpoint.name.clone(),
-            host_name: s.endpoint.address.clone(),
-            port: s.endpoint.port,
-            user: s.endpoint.user.clone(),
-            identity_file: Some(absolute(&s.endpoint.key)),
+        .map(|s| &s.endpoint)
+        .chain(&not_installed)
+        .map(|e| SshHost {
+            name: e.name.clone(),
+            host_name: e.address.clone(),
+            port: e.port,
+            user: e.user.clone(),
+            identity_file: Some(absolute(&e.key)),
             known_hosts: Some(kh.clone()),
-            role: Some(s.endpoint.role),
+            role: Some(e.role),
             line: 0,
         })
         .collect();
@@ -355,6 +391,7 @@ pub async fn build_infra(
         provider: report,
         key_generated,
         servers,
+        not_installed,
         ssh_config,
         known_hosts: kh,
     })
@@ -366,11 +403,21 @@ fn limited_stage(
     stage: &StageSpec,
     limit: &[String],
 ) -> Result<StageSpec> {
-    if provider.name() == "vagrant" {
+    let whole = match provider.name() {
+        "vagrant" => Some("its Vagrantfile holds every server"),
+        "kickstart" => {
+            Some("each server's kickstart file takes its addresses by its place in the stage")
+        }
+        _ => None,
+    };
+    if let Some(why) = whole {
         return Err(ProviderError::InvalidStage {
             stage: stage.stage.clone(),
             key: "provider".into(),
-            message: "build-infra -l is not supported with the vagrant provider (its Vagrantfile holds every server); run build-infra without -l".into(),
+            message: format!(
+                "build-infra -l is not supported with the {} provider ({why}); run build-infra without -l",
+                provider.name()
+            ),
         });
     }
     let known = || {

@@ -20,6 +20,8 @@ pub enum ServerChange {
     Stopped,
     /// It existed and was removed.
     Destroyed,
+    /// It existed and was brought up to date (a file rewritten).
+    Updated,
     /// Nothing needed doing.
     Unchanged,
 }
@@ -31,6 +33,7 @@ impl fmt::Display for ServerChange {
             ServerChange::Started => "started",
             ServerChange::Stopped => "stopped",
             ServerChange::Destroyed => "destroyed",
+            ServerChange::Updated => "updated",
             ServerChange::Unchanged => "unchanged",
         })
     }
@@ -95,7 +98,22 @@ pub trait Provider: Send + Sync {
 
     /// How each server is reached, in stage order (after `build`).
     async fn endpoints(&self, stage: &StageSpec) -> Result<Vec<Endpoint>>;
+
+    /// What `build` would do, computed the same way and changing nothing
+    /// (build-infra's check mode), for a provider that can tell; `None`
+    /// (the default) lets check mode list the stage's servers instead.
+    fn plan(&self, _stage: &StageSpec) -> Result<Option<ProviderReport>> {
+        Ok(None)
+    }
+
+    /// Whether the servers are installed after `build`, from what it wrote
+    /// (kickstart media), rather than running when it returns. build-infra
+    /// then makes one attempt to reach each server instead of waiting, and
+    /// lists those that do not answer yet as not installed.
+    fn installs_servers_later(&self) -> bool {
+        false
+    }
 }
 
 /// Providers of hive-builder that hive does not implement yet.
-pub const NOT_YET_SUPPORTED: &[&str] = &["aws", "gcp", "azure", "openstack", "kickstart"];
+pub const NOT_YET_SUPPORTED: &[&str] = &["aws", "gcp", "azure", "openstack"];

@@ -39,8 +39,8 @@ impl fmt::Debug for ProviderRegistry {
 }
 
 impl ProviderRegistry {
-    /// The built-in providers: `docker`, `prepared` and `vagrant`, and the
-    /// names of [`NOT_YET_SUPPORTED`].
+    /// The built-in providers: `docker`, `kickstart`, `prepared` and
+    /// `vagrant`, and the names of [`NOT_YET_SUPPORTED`].
     pub fn builtin() -> Self {
         let mut registry = ProviderRegistry {
             entries: NOT_YET_SUPPORTED
@@ -49,6 +49,9 @@ impl ProviderRegistry {
                 .collect(),
         };
         registry.register("docker", || Box::new(crate::docker::DockerProvider::new()));
+        registry.register("kickstart", || {
+            Box::new(crate::kickstart::KickstartProvider)
+        });
         registry.register("prepared", || Box::new(crate::prepared::PreparedProvider));
         registry.register("vagrant", || {
             Box::new(crate::vagrant::VagrantProvider::new())
@@ -106,8 +109,8 @@ impl ProviderRegistry {
 }
 
 /// The built-in provider named by `stage.provider` (see
-/// [`ProviderRegistry::builtin`]): `docker`, `prepared` or `vagrant`. The
-/// cloud providers, openstack and kickstart give
+/// [`ProviderRegistry::builtin`]): `docker`, `kickstart`, `prepared` or
+/// `vagrant`. The cloud providers and openstack give
 /// [`ProviderError::NotYetSupported`].
 ///
 /// ```

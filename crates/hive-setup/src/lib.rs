@@ -1,5 +1,6 @@
-//! The setup-hosts phase: configure every server of a stage over SSH, as
-//! typed, idempotent steps, on all servers in parallel.
+#![doc = include_str!("../README.md")]
+//!
+//! # How the steps run
 //!
 //! Each step ([`StepTag`], the tags of `-T`) describes what it manages on a
 //! server as items (whole files, marked blocks in files, and states probed
@@ -16,6 +17,15 @@
 //! root with optional standard input; the `swarm` step talks to the hives'
 //! Docker engines with hive-swarm's cluster API ([`hive_swarm::Engine`]),
 //! reached through an [`EngineConnector`].
+
+#![deny(missing_docs)]
+
+// The crates whose types appear in this crate's API, for users to build
+// against the same versions.
+pub use hive_drbd;
+pub use hive_provider;
+pub use hive_swarm;
+pub use {async_trait::async_trait, bcrypt, ipnet, rcgen, tokio};
 
 mod drbd;
 mod error;

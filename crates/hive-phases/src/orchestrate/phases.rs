@@ -91,6 +91,9 @@ impl Orchestrator<'_> {
         for w in provider.validate(spec).map_err(Error::provider)? {
             (self.progress)(Progress::Warning(w));
         }
+        if let Some(report) = provider.plan(spec).map_err(Error::provider)? {
+            return Ok(self.provider_plan(&report));
+        }
         let n = spec.servers.len();
         if spec.ssh_config_path().exists() {
             self.line(format!(
@@ -108,6 +111,37 @@ impl Orchestrator<'_> {
             changes.push(Change::new("server", &s.name, "create").on(&s.name));
         }
         Ok(changes)
+    }
+
+    /// The plan of a provider that computes its own (what it would write).
+    fn provider_plan(&self, report: &hive_provider::ProviderReport) -> Vec<Change> {
+        let pending = || {
+            report
+                .resources
+                .iter()
+                .filter(|(_, c)| *c != hive_provider::ServerChange::Unchanged)
+        };
+        if pending().next().is_none() {
+            self.line(format!(
+                "=== build-infra: check mode: provider {}: no change",
+                self.spec.provider
+            ));
+            return Vec::new();
+        }
+        self.line(format!(
+            "=== build-infra: check mode: provider {} would write:",
+            self.spec.provider
+        ));
+        pending()
+            .map(|(path, c)| {
+                let action = match c {
+                    hive_provider::ServerChange::Created => "create",
+                    _ => "update",
+                };
+                self.line(format!("  {path}: {action}"));
+                Change::new("local", path, action)
+            })
+            .collect()
     }
 
     /// build-infra: build the servers, wait for SSH, report what happened.
@@ -165,6 +199,19 @@ impl Orchestrator<'_> {
                 }
             ));
         }
+        for e in &report.not_installed {
+            self.line(format!(
+                "  {}: not installed yet ({}@{} does not answer): boot it from the installation media, then run build-infra again to pin its host key",
+                e.name,
+                e.user,
+                e.socket_text()
+            ));
+        }
+        for (path, c) in &report.provider.resources {
+            if *c != hive_provider::ServerChange::Unchanged {
+                self.line(format!("  {path}: {c}"));
+            }
+        }
         for w in &report.provider.warnings {
             (self.progress)(Progress::Warning(w.clone()));
         }
@@ -190,6 +237,14 @@ impl Orchestrator<'_> {
             .filter(|(_, c)| *c != hive_provider::ServerChange::Unchanged)
             .map(|(name, c)| Change::new("server", name, c.to_string()).on(name))
             .collect();
+        changes.extend(
+            report
+                .provider
+                .resources
+                .iter()
+                .filter(|(_, c)| *c != hive_provider::ServerChange::Unchanged)
+                .map(|(path, c)| Change::new("local", path, c.to_string())),
+        );
         if report.key_generated {
             changes.push(Change::new(
                 "local",
