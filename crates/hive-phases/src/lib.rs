@@ -28,6 +28,7 @@
 //! assert!(plan.contains(&Phase::DeployServices));
 //! ```
 
+pub mod backup;
 pub mod check;
 mod engines;
 mod error;

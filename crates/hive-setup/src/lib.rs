@@ -17,9 +17,11 @@
 //! Docker engines with hive-swarm's cluster API ([`hive_swarm::Engine`]),
 //! reached through an [`EngineConnector`].
 
+mod backup;
 mod drbd;
 mod error;
 mod item;
+mod locks;
 mod net;
 mod os;
 mod params;
@@ -32,6 +34,10 @@ mod steps;
 mod swarm;
 mod transport;
 
+pub use backup::{
+    BACKUP_COMMAND, BACKUP_DEFINITIONS_DIR, BackupScript, REGISTRY_BACKUP, admin_home,
+    backup_definition, backup_ext,
+};
 pub use drbd::{DrbdHostSetup, ShellRunner};
 pub use error::{Result, SetupHostsError};
 pub use net::InternalNetworks;
