@@ -193,6 +193,31 @@ fn backup_destroy_rebuild_restore() {
     );
     in_service("db", "mv /var/lib/db/rows.db.away /var/lib/db/rows.db");
 
+    // The same for programs.
+    let doc = json(&root, &["-o", "json", "backup", "-l", "files"]);
+    assert_eq!(doc["action"], "backup", "{doc:#}");
+    assert_eq!(doc["results"][0]["service"], "files", "{doc:#}");
+    assert_eq!(doc["results"][0]["status"], "ok", "{doc:#}");
+    let extra = doc["results"][0]["mother_copy"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::remove_file(&extra).unwrap();
+    on(
+        REPOSITORY,
+        &format!(
+            "cd /home/admin/backup && rm {} && ln -sfn {} backup-files-latest.tar.gz",
+            doc["results"][0]["file"].as_str().unwrap(),
+            copies
+                .iter()
+                .find(|c| c.starts_with("backup-files-"))
+                .unwrap()
+        ),
+    );
+    // The registry's data, as it was backed up.
+    let registry_data = "cd $(docker volume inspect -f '{{.Mountpoint}}' hive-registry-data) && find . -type f -exec sha256sum {} + | sort";
+    let registry_before = on(REPOSITORY, registry_data);
+
     // --list, for programs.
     let listing = json(&root, &["-o", "json", "backup", "--list"]);
     let backups = listing["backups"].as_array().unwrap();
@@ -244,6 +269,18 @@ fn backup_destroy_rebuild_restore() {
             "{c}"
         );
     }
+
+    // The registry's data too (the registry is stopped meanwhile).
+    let out = run_ok(&root, &["restore", "-l", "hive-registry"]);
+    assert!(out.contains("hive-registry: restore ok"), "{out}");
+    assert_eq!(on(REPOSITORY, registry_data), registry_before);
+    assert_eq!(
+        on(
+            REPOSITORY,
+            "docker inspect -f '{{.State.Running}}' registry"
+        ),
+        "true\n"
+    );
 
     // The latest backups, as the repository server now has them.
     let out = run_ok(&root, &["restore", "-l", "files"]);

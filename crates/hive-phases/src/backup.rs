@@ -166,9 +166,16 @@ pub async fn install_definitions(
     };
     let touched = |s: &str| limit.is_empty() || limit.iter().any(|l| l == s);
     let repo = Repository::connect(site).await?;
+    // The directory is setup-hosts' (backup step); made here too for a
+    // site set up before it existed.
+    let make = if check || wanted.is_empty() {
+        String::new()
+    } else {
+        format!("[ -d {BACKUP_DEFINITIONS_DIR} ] || install -d -m 755 {BACKUP_DEFINITIONS_DIR}; ")
+    };
     let out = repo
         .run(&format!(
-            "cd {BACKUP_DEFINITIONS_DIR} 2>/dev/null || exit 0; for f in *; do [ -f \"$f\" ] && printf '%s\\t%s\\n' \"$f\" \"$(sha256sum <\"$f\" | cut -c1-64)\"; done; true"
+            "{make}cd {BACKUP_DEFINITIONS_DIR} 2>/dev/null || exit 0; for f in *; do [ -f \"$f\" ] && printf '%s\\t%s\\n' \"$f\" \"$(sha256sum <\"$f\" | cut -c1-64)\"; done; true"
         ))
         .await?;
     let present: BTreeMap<String, String> = out
@@ -336,9 +343,14 @@ async fn run_command(repo: &Repository, args: &str) -> Result<Vec<BackupOutcome>
         .map(|(_, o)| o)
         .collect();
     if out.status != 0 && results.iter().all(|r| r.status != "failed") {
+        let hint = if out.status == 127 {
+            " (the backup command is not installed there: run `hive setup-hosts -T backup`)"
+        } else {
+            ""
+        };
         return Err(Error::Backup {
             message: format!(
-                "{}: {BACKUP_COMMAND} {args} failed with status {}: {}",
+                "{}: {BACKUP_COMMAND} {args} failed with status {}{hint}: {}",
                 repo.host,
                 out.status,
                 out.stderr_text().trim()

@@ -9,9 +9,9 @@ use hive_phases::site::StageSite;
 
 use super::Globals;
 
-/// Options of `hive backup`.
+/// The services a backup or restore acts on, and check mode.
 #[derive(Args, Debug)]
-pub struct BackupArgs {
+pub struct Selection {
     /// Only these services (comma separated; `hive-registry` is the site
     /// registry).
     #[arg(
@@ -21,34 +21,31 @@ pub struct BackupArgs {
         value_name = "SERVICE"
     )]
     pub limit: Vec<String>,
+    /// Check mode: print what would be done and change nothing.
+    #[arg(short = 'C', long = "check")]
+    pub check: bool,
+}
+
+/// Options of `hive backup`.
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    selection: Selection,
     /// List the backups on the repository server and on this machine
     /// instead of taking one.
     #[arg(long = "list", conflicts_with_all = ["limit", "check"])]
     pub list: bool,
-    /// Check mode: print what would be backed up and change nothing.
-    #[arg(short = 'C', long = "check")]
-    pub check: bool,
 }
 
 /// Options of `hive restore`.
 #[derive(Args, Debug)]
 pub struct RestoreArgs {
-    /// Only these services (comma separated; `hive-registry` is the site
-    /// registry).
-    #[arg(
-        short = 'l',
-        long = "limit",
-        value_delimiter = ',',
-        value_name = "SERVICE"
-    )]
-    pub limit: Vec<String>,
+    #[command(flatten)]
+    selection: Selection,
     /// Restore the backups taken at this time (YYYYmmddHHMMSS, as `hive
     /// backup --list` shows) instead of the latest.
     #[arg(long = "from", value_name = "TIMESTAMP", value_parser = stamp)]
     pub from: Option<String>,
-    /// Check mode: print what would be restored and change nothing.
-    #[arg(short = 'C', long = "check")]
-    pub check: bool,
 }
 
 fn stamp(s: &str) -> Result<String, String> {
@@ -145,7 +142,11 @@ pub fn backup(globals: &Globals, args: &BackupArgs) -> Result<ExitCode> {
         let listing = rt.block_on(hive_phases::backup::list(&site))?;
         return print_listing(globals, &listing);
     }
-    let report = rt.block_on(hive_phases::backup::backup(&site, &args.limit, args.check))?;
+    let report = rt.block_on(hive_phases::backup::backup(
+        &site,
+        &args.selection.limit,
+        args.selection.check,
+    ))?;
     print_report(globals, &report)
 }
 
@@ -155,9 +156,9 @@ pub fn restore(globals: &Globals, args: &RestoreArgs) -> Result<ExitCode> {
     let site = StageSite::new(&project)?;
     let report = super::runtime()?.block_on(hive_phases::backup::restore(
         &site,
-        &args.limit,
+        &args.selection.limit,
         args.from.as_deref(),
-        args.check,
+        args.selection.check,
     ))?;
     print_report(globals, &report)
 }
