@@ -136,6 +136,10 @@ fn backup_destroy_rebuild_restore() {
     let again = json(&root, &["-o", "json", "setup-hosts", "-T", "backup"]);
     let changes = again["phases"][0]["changes"].as_array().unwrap();
     assert!(changes.is_empty(), "{again:#}");
+    // The same for the services' definitions written by deploy-services.
+    let again = json(&root, &["-o", "json", "deploy-services"]);
+    let changes = again["phases"][0]["changes"].as_array().unwrap();
+    assert!(changes.is_empty(), "{again:#}");
 
     // -C plans and takes nothing.
     let plan = run_ok(&root, &["backup", "-C"]);

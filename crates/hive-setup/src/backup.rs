@@ -4,6 +4,7 @@
 //! to it (the original's `service-backup`).
 
 use super::item::Item;
+use super::os::OsFamily;
 use super::params::{Server, ServerRole, SetupHostsParams};
 use super::shell::quote;
 
@@ -101,7 +102,7 @@ const TIMER_UNIT: &str = "# Managed by hive setup-hosts (backup step).\n[Unit]\n
 /// backup command, its configuration, the definitions directory, and the
 /// daily run at 01:00 (a systemd timer when systemd runs the server, a
 /// cron entry otherwise). Nothing on the other servers.
-pub(crate) fn backup_items(p: &SetupHostsParams, server: &Server) -> Vec<Item> {
+pub(crate) fn backup_items(p: &SetupHostsParams, server: &Server, os: OsFamily) -> Vec<Item> {
     if server.role != ServerRole::Repository {
         return Vec::new();
     }
@@ -109,6 +110,11 @@ pub(crate) fn backup_items(p: &SetupHostsParams, server: &Server) -> Vec<Item> {
         "# Managed by hive setup-hosts (backup step).\n0 1 * * * root {BACKUP_COMMAND} >>/var/log/hive-backup.log 2>&1\n"
     );
     let cron_b64 = b64(&cron);
+    let cron_package = match os {
+        OsFamily::Debian => "cron",
+        OsFamily::RedHat { .. } => "cronie",
+    };
+    let install_cron = os.install_packages(&[cron_package]);
     vec![
         Item::file(BACKUP_COMMAND, SCRIPT, 0o755),
         Item::file(CONFIG, config(p), 0o644),
@@ -123,11 +129,11 @@ pub(crate) fn backup_items(p: &SetupHostsParams, server: &Server) -> Vec<Item> {
             "daily backup at 01:00",
             format!(
                 "if [ -d /run/systemd/system ]; then systemctl is-enabled -q hive-backup.timer && systemctl is-active -q hive-backup.timer; \
-else [ \"$(cat {CRON} 2>/dev/null | base64 -w0)\" = {cron_b64} ]; fi"
+else [ \"$(cat {CRON} 2>/dev/null | base64 -w0)\" = {cron_b64} ] && {{ command -v cron || command -v crond; }} >/dev/null; fi"
             ),
             format!(
                 "if [ -d /run/systemd/system ]; then systemctl daemon-reload; systemctl enable -q --now hive-backup.timer; \
-else echo {cron_b64} | base64 -d >{CRON}; chmod 644 {CRON}; fi"
+else {{ command -v cron || command -v crond; }} >/dev/null || {{ {install_cron}; }}; echo {cron_b64} | base64 -d >{CRON}; chmod 644 {CRON}; fi"
             ),
         ),
     ]
@@ -168,8 +174,8 @@ mod tests {
             server("r", ServerRole::Repository),
         ];
         let p = SetupHostsParams::new("s", "site", "/tmp", servers.clone());
-        assert!(backup_items(&p, &servers[0]).is_empty());
-        let items = backup_items(&p, &servers[1]);
+        assert!(backup_items(&p, &servers[0], OsFamily::Debian).is_empty());
+        let items = backup_items(&p, &servers[1], OsFamily::Debian);
         let names: Vec<String> = items.iter().map(Item::describe).collect();
         assert!(
             names.contains(&format!("file {BACKUP_COMMAND}")),

@@ -576,7 +576,7 @@ impl SetupHosts {
             StepTag::Docker => steps::docker_items(p, &inputs, os),
             StepTag::Firewall => steps::firewall_items(p),
             StepTag::Logs => steps::logs_items(p, &h.server, os),
-            StepTag::Backup => super::backup::backup_items(p, &h.server),
+            StepTag::Backup => super::backup::backup_items(p, &h.server, os),
             _ => Vec::new(),
         };
         let r = self.converge_on(&h.server.name, tag, &items).await;
