@@ -80,11 +80,14 @@ impl OsFamily {
         match self {
             // apt-get waits for dpkg's locks (DPkg::Lock::Timeout) and is
             // retried while another apt holds the lists lock, which that
-            // option does not cover; both bounded.
+            // option does not cover; both bounded. A dpkg killed half-way
+            // (by a killed run) is completed once with `dpkg --configure -a`.
             OsFamily::Debian => format!(
                 "export DEBIAN_FRONTEND=noninteractive; : >/tmp/hive-apt.log; \
-                 hive_apt() {{ n=0; while :; do apt-get -o DPkg::Lock::Timeout={secs} \"$@\" >/tmp/hive-apt.out 2>&1; s=$?; cat /tmp/hive-apt.out >>/tmp/hive-apt.log; \
-                 if [ $s -ne 0 ] && [ $n -lt {tries} ] && grep -q 'Could not get lock' /tmp/hive-apt.out; then n=$((n+1)); sleep 2; else return $s; fi; done; }}; \
+                 hive_apt() {{ n=0; c=0; while :; do apt-get -o DPkg::Lock::Timeout={secs} \"$@\" >/tmp/hive-apt.out 2>&1; s=$?; cat /tmp/hive-apt.out >>/tmp/hive-apt.log; \
+                 if [ $s -ne 0 ] && [ $n -lt {tries} ] && grep -q 'Could not get lock' /tmp/hive-apt.out; then n=$((n+1)); sleep 2; \
+                 elif [ $s -ne 0 ] && [ $c = 0 ] && grep -q 'dpkg was interrupted' /tmp/hive-apt.out; then c=1; dpkg --configure -a >>/tmp/hive-apt.log 2>&1; \
+                 else return $s; fi; done; }}; \
                  hive_apt install -y -q --no-install-recommends {list} || \
                  {{ hive_apt update -q && hive_apt install -y -q --no-install-recommends {list}; }} || \
                  {{ tail -n 20 /tmp/hive-apt.log >&2; exit 1; }}",

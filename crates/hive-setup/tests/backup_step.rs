@@ -2,7 +2,8 @@
 //! that does not run systemd (the docker-provider servers do; their timer
 //! is checked by hive-cli's backup_site test): the daily run becomes a
 //! cron entry and cron is installed, while a killed run's `apt-get` still
-//! holds apt's lists lock (the install waits for it instead of failing);
+//! holds apt's lists lock and its dpkg was left half-way (the install
+//! waits for the lock and completes dpkg's work instead of failing);
 //! a second run changes nothing; the backup command lists the services
 //! deploy-services would define and names what is valid when asked for an
 //! unknown one.
@@ -103,7 +104,8 @@ async fn backup_step_without_systemd() {
     ]);
     assert!(ok, "{out}");
     let _remove = Remove;
-    let (ok, out) = on("useradd -m admin");
+    // The admin user, and a dpkg a killed run left half-way.
+    let (ok, out) = on("useradd -m admin && touch /var/lib/dpkg/updates/0001");
     assert!(ok, "{out}");
     // A killed run's apt-get, holding the lists lock for a while.
     let (ok, out) = docker(&[
@@ -150,6 +152,7 @@ async fn backup_step_without_systemd() {
         log.contains("Could not get lock /var/lib/apt/lists/lock"),
         "the lock was not met: {log}"
     );
+    assert!(log.contains("dpkg was interrupted"), "{log}");
     let (ok, cron) = on("cat /etc/cron.d/hive-backup; command -v cron");
     assert!(ok, "{cron}");
     assert!(
