@@ -24,6 +24,7 @@ pub use indexmap::{self, IndexMap};
 pub use {hive_drbd, hive_image, hive_inventory, hive_provider, hive_swarm};
 pub use {serde_json, serde_yaml, time, tokio};
 
+pub mod backup;
 pub mod check;
 mod engines;
 mod error;

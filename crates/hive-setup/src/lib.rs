@@ -27,9 +27,11 @@ pub use hive_provider;
 pub use hive_swarm;
 pub use {async_trait::async_trait, bcrypt, ipnet, rcgen, tokio};
 
+mod backup;
 mod drbd;
 mod error;
 mod item;
+mod locks;
 mod net;
 mod os;
 mod params;
@@ -42,6 +44,10 @@ mod steps;
 mod swarm;
 mod transport;
 
+pub use backup::{
+    BACKUP_COMMAND, BACKUP_DEFINITIONS_DIR, BackupScript, REGISTRY_BACKUP, admin_home,
+    backup_definition, backup_ext,
+};
 pub use drbd::{DrbdHostSetup, ShellRunner};
 pub use error::{Result, SetupHostsError};
 pub use net::InternalNetworks;

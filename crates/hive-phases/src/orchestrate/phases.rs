@@ -276,6 +276,11 @@ impl Orchestrator<'_> {
                     });
                 }
             }
+            SetupEvent::Waiting {
+                step,
+                host,
+                message,
+            } => progress(Progress::Line(format!("  {host}: {step}: {message}"))),
             SetupEvent::StepDone {
                 step,
                 host,
@@ -498,6 +503,21 @@ impl Orchestrator<'_> {
         for l in swarm_report_lines("deploy-services", &report) {
             self.line(l);
         }
-        Ok(swarm_changes(&report))
+        let mut changes = swarm_changes(&report);
+        // The services' backup definitions on the repository server (the
+        // original's service-backup).
+        let o = &self.options;
+        let backups =
+            crate::backup::install_definitions(site, &o.limit, o.destroy, o.check).await?;
+        for c in &backups {
+            self.line(format!(
+                "  backup definitions of {}: {}{}",
+                c.resource,
+                c.action,
+                if o.check { " (would be made)" } else { "" }
+            ));
+        }
+        changes.extend(backups);
+        Ok(changes)
     }
 }
