@@ -147,6 +147,12 @@ fn secrets_never_printed_nor_logged() {
 
     let built = printed.run(&root, &["-vv", "all"]);
     assert!(built.status.success(), "{}", text(&built));
+    // -vv shows the libraries' debug events (there is something to search).
+    assert!(
+        String::from_utf8_lossy(&built.stderr).contains(" DEBUG hive_"),
+        "{}",
+        text(&built)
+    );
     let again = printed.run(&root, &["-o", "json", "all"]);
     assert!(again.status.success(), "{}", text(&again));
     let doc: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
@@ -285,8 +291,11 @@ echo '=== journalctl'; journalctl --no-pager -o export 2>/dev/null; true";
     for (place, data) in &places {
         let kind = if place.starts_with("std") {
             "output of hive"
+        } else if place.ends_with("journalctl") {
+            assert!(!data.is_empty(), "{place}: empty");
+            "journals of the servers"
         } else if place.starts_with(container(0).split("p-hive").next().unwrap()) {
-            "logs of the servers"
+            "/var/log and /run/log of the servers"
         } else {
             "files under .hive/"
         };
