@@ -10,7 +10,7 @@ use crate::provider::{Provider, ProviderReport, ServerChange};
 use crate::ssh::known_hosts;
 use crate::ssh::{SshAuth, SshOptions, SshSession, SshTarget};
 use crate::ssh_config::{SshConfig, SshHost};
-use crate::stage::{AdminAccount, Endpoint, StageSpec, write_atomic};
+use crate::stage::{AdminAccount, Endpoint, StageSpec, close_secret_dir, write_atomic};
 use crate::transport::{RemoteCommand, Transport};
 
 /// Options of [`build_infra`].
@@ -88,17 +88,19 @@ pub async fn ensure_key_pair(private_key: &Path, comment: &str) -> Result<bool> 
     let mut public = private_key.as_os_str().to_owned();
     public.push(".pub");
     let public = PathBuf::from(public);
+    let dir = private_key.parent().unwrap_or(Path::new("."));
     if private_key.exists() {
         std::fs::set_permissions(private_key, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| ProviderError::io("set mode 0600 on", private_key, e))?;
+        close_secret_dir(dir).map_err(|e| ProviderError::io("close to others", dir, e))?;
         if !public.exists() {
             let out = keygen(&["-y", "-f", &private_key.display().to_string()]).await?;
             write_atomic(&public, &out, 0o644)?;
         }
         return Ok(false);
     }
-    let dir = private_key.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| ProviderError::io("create directory", dir, e))?;
+    close_secret_dir(dir).map_err(|e| ProviderError::io("close to others", dir, e))?;
     let tmp = tempfile::tempdir_in(dir)
         .map_err(|e| ProviderError::io("create a temporary directory in", dir, e))?;
     let key = tmp.path().join("key");
@@ -609,5 +611,29 @@ mod tests {
             std::fs::read_to_string(dir.path().join("ctx/id_ed25519.pub")).unwrap(),
             pubkey
         );
+        // Its directory is closed to others, also when it was opened since
+        // (a context directory of an older hive).
+        let ctx = dir.path().join("ctx");
+        let dir_mode = || std::fs::metadata(&ctx).unwrap().permissions().mode() & 0o777;
+        assert_eq!(dir_mode(), 0o700);
+        std::fs::set_permissions(&ctx, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(!ensure_key_pair(&key, "hive@test").await.unwrap());
+        assert_eq!(dir_mode(), 0o700);
+    }
+
+    #[test]
+    fn secret_files_close_their_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let certs = dir.path().join("tls/certs");
+        std::fs::create_dir_all(&certs).unwrap();
+        std::fs::set_permissions(&certs, std::fs::Permissions::from_mode(0o755)).unwrap();
+        write_atomic(&certs.join("ca.pem"), b"cert", 0o644).unwrap();
+        assert_eq!(mode(&certs), 0o755);
+        let secret = dir.path().join("tls/private/ca_key.pem");
+        write_atomic(&secret, b"key", 0o600).unwrap();
+        assert_eq!(mode(&secret), 0o600);
+        assert_eq!(mode(secret.parent().unwrap()), 0o700);
     }
 }

@@ -383,18 +383,35 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
 /// Writes `data` to `path` atomically with permission `mode`: a temporary
 /// file in the same directory (created 0600, so a secret is never readable
 /// by others), synced, then renamed over `path`. Creates the directory when
-/// missing. The one atomic write of the crates that depend on this one.
+/// missing; a secret (a `mode` without group or other bits) also closes
+/// its directory to others ([`close_secret_dir`]). The one atomic write of
+/// the crates that depend on this one.
 pub fn write_file_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
+    if mode & 0o077 == 0 {
+        close_secret_dir(dir)?;
+    }
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(data)?;
     tmp.as_file().sync_all()?;
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(mode))?;
     tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Takes the group and other permissions off `dir`, a directory holding a
+/// secret file (the stage's context directory, its `tls/private`...), so
+/// that only its owner lists or enters it.
+pub fn close_secret_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir)?.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & !0o077))?;
+    }
     Ok(())
 }
 
