@@ -13,6 +13,8 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 # every crate ready for crates.io: metadata, README as crate docs, package contents
 ./scripts/check-packages.sh
 cargo test --workspace
+# hive-swarm embedded on its own (its README's example)
+./scripts/test-swarm-example.sh
 # the role runner against ansible-core's own integration targets (bounded:
 # about two minutes once the image and ansible-core's sources are cached)
 ./scripts/ansible-conformance.sh
