@@ -618,16 +618,20 @@ i=0; until curl -s -o /dev/null --cacert {TLS_DIR}/ca.pem https://{reg}/v2/; do 
 }
 
 /// `docker login` as root to `registry`, unless the stored credentials
-/// already match. The password goes through standard input only.
+/// already match. The password goes through standard input only; the check
+/// compares a digest of the stored login, so that no form of the password
+/// shows in the server's process list.
 pub(crate) fn login_item(registry: &str, user: &str, password: &str) -> Item {
     use base64::Engine as _;
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let digest = sha256_hex(auth.as_bytes());
     let r = quote(registry);
     Item::state(
         format!("docker login {registry} as {user}"),
         format!(
-            "grep -qF {r} /root/.docker/config.json && grep -qF {} /root/.docker/config.json",
-            quote(&auth)
+            "grep -qF {r} /root/.docker/config.json && \
+sed -n 's/.*\"auth\": *\"\\([^\"]*\\)\".*/\\1/p' /root/.docker/config.json \
+| while read -r a; do printf '%s' \"$a\" | sha256sum; done | grep -qF {digest}"
         ),
         format!(
             "docker login -u {} --password-stdin {r} >/dev/null",
@@ -1033,10 +1037,15 @@ mod tests {
             logins[0].describe(),
             "docker login p-repository.pdns:5000 as hive"
         );
-        // The password itself never appears in scripts, only its base64 form
-        // in the check and the stdin of the login.
+        // The password appears in no script, not even as the base64 login
+        // docker stores (the check compares its digest): only on the
+        // login's standard input.
         let all = super::super::item::check_script(&logins);
         assert!(!all.contains("s3cret"));
+        use base64::Engine as _;
+        let stored = base64::engine::general_purpose::STANDARD.encode("hive:s3cret");
+        assert!(!all.contains(&stored), "{all}");
+        assert!(all.contains(&sha256_hex(stored.as_bytes())), "{all}");
         let applies = super::super::item::apply_scripts(&logins, &[true]);
         assert!(!applies[0].0.contains("s3cret"));
         assert_eq!(applies[0].1, Some(&b"s3cret"[..]));

@@ -91,9 +91,9 @@ pub enum Command {
     Status(status::StatusArgs),
     /// A service's log, as collected on the repository server (/var/log/services/SERVICE.log).
     Logs(status::LogsArgs),
-    /// Back up the services with backup_scripts and the site registry now, into ~/backup of the repository server's admin (as the daily 01:00 run does), and copy each new backup to .hive/<stage>/backups/ on this machine (mode 0600), where it outlives the servers: `build-infra -D` removes the repository server with its ~/backup, never this copy. --list shows both places.
+    /// Back up the services with backup_scripts and the site registry now, into ~/backup of the repository server's admin (as the daily 01:00 run does), and copy each new backup to `.hive/<stage>/backups/` on this machine (mode 0600), where it outlives the servers: `build-infra -D` removes the repository server with its ~/backup, never this copy. --list shows both places.
     Backup(backup::BackupArgs),
-    /// Restore services from their latest backups (or --from TIMESTAMP): a backup the repository server lacks (a rebuilt site) is sent there from .hive/<stage>/backups/ first. Refused while a service has no running container; the backup restored from is never deleted.
+    /// Restore services from their latest backups (or --from TIMESTAMP): a backup the repository server lacks (a rebuilt site) is sent there from `.hive/<stage>/backups/` first. Refused while a service has no running container; the backup restored from is never deleted.
     Restore(backup::RestoreArgs),
 }
 
