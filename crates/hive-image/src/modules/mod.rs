@@ -25,6 +25,7 @@ mod pyre;
 pub(crate) mod registry;
 mod stat;
 mod system;
+mod vars;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
@@ -209,6 +210,17 @@ pub(crate) fn sha1_hex(data: &[u8]) -> String {
 /// Shell functions every module script starts with.
 const PRELUDE: &str = r#"C=0
 hv_do() { [ "$CHECK" = 1 ] || "$@"; }
+hv_time() {
+  case "$2" in
+    preserve) return 0 ;;
+    now) t=$(date +%s) ;;
+    *) t=$(date -d "$2" +%s) || exit 1 ;;
+  esac
+  o=$(stat -c "$3" "$p" 2>/dev/null)
+  if [ "$2" = now ] || [ "$o" != "$t" ]; then
+    C=1; echo "hv_set$1=$o|$t"; hv_do touch -c "$1" -d "@$t" "$p"
+  fi
+}
 hv_attrs() {
   [ -e "$1" ] || [ -L "$1" ] || return 0
   if [ -n "$2" ]; then
@@ -442,6 +454,38 @@ pub(crate) fn set_fact(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
         });
     };
     m.remove("cacheable");
+    // as Ansible's set_fact: keys are templates too (`"{{ item.0 }}=x"`),
+    // and the strings true/false/yes/no become booleans
+    let mut facts = Map::new();
+    for (k, v) in m {
+        let key = if k.contains("{{") {
+            ctx.renderer
+                .render_str(&k, ctx.vars)
+                .map(|j| crate::role::json_text(&j))
+                .map_err(|message| Error::Template {
+                    context: ctx.task.clone(),
+                    message,
+                })?
+        } else {
+            k
+        };
+        if key.is_empty() || !key.chars().all(|c| c.is_alphanumeric() || c == '_') {
+            return Ok(Outcome::failed(format!(
+                "The variable name '{key}' is not valid. Variables must start with a letter or underscore character, and contain only letters, numbers and underscores."
+            )));
+        }
+        let v = match v {
+            Json::String(s) if matches!(s.to_ascii_lowercase().as_str(), "true" | "yes") => {
+                Json::Bool(true)
+            }
+            Json::String(s) if matches!(s.to_ascii_lowercase().as_str(), "false" | "no") => {
+                Json::Bool(false)
+            }
+            other => other,
+        };
+        facts.insert(key, v);
+    }
+    let m = facts;
     let mut o = Outcome::ok(false);
     o.data
         .insert("ansible_facts".into(), Json::Object(m.clone()));
@@ -460,6 +504,7 @@ struct DebugP {
 pub(crate) fn debug(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
     let p: DebugP = params("debug", args, ctx)?;
     let _ = p.verbosity;
+    let mut data = Map::new();
     let msg = match (p.msg, p.var) {
         (Some(m), _) => crate::role::json_text(&m),
         (None, Some(v)) => {
@@ -467,12 +512,15 @@ pub(crate) fn debug(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
                 .renderer
                 .render_str(&format!("{{{{ {} }}}}", v.0), ctx.vars)
                 .unwrap_or(Json::String("VARIABLE IS NOT DEFINED!".into()));
+            // the result holds the variable, as Ansible's debug gives it
+            data.insert(v.0.clone(), val.clone());
             format!("{}: {}", v.0, val)
         }
         (None, None) => "Hello world!".into(),
     };
     Ok(Outcome {
         msg: Some(msg),
+        data,
         ..Default::default()
     })
 }

@@ -109,6 +109,7 @@ impl Inner {
             Value::from_object(super::scope::Tuple(items.0))
         });
         env.add_function("_hive_mutable", |v: Value| super::pyvalue::make_mutable(v));
+        env.add_function("now", super::clock::now);
         Inner { env, root, omit }
     }
 
