@@ -188,6 +188,9 @@ count_asserts() {
   grep -rEc '^\s*(- )?\s*(ansible\.builtin\.)?assert:' "$roles/$1/tasks" | awk -F: '{s+=$2} END {print s+0}'
 }
 
+# both sides run from the scratch directory: tasks delegated to localhost
+# create relative paths there
+cd "$work"
 status=0
 printf '%-22s %6s %8s %6s %7s %8s %8s\n' target hive ansible bar failed not-run written >"$work/table"
 declare -A bar ans atasks hive

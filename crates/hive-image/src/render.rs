@@ -108,6 +108,10 @@ impl Renderer {
             .and_then(|x| x.strip_suffix("}}"))
             .filter(|x| !x.contains("{{"))
             .unwrap_or(c);
+        // an empty condition (`- ` in a list of them) holds, as in Ansible
+        if c.trim().is_empty() {
+            return Ok(true);
+        }
         self.templar
             .is_true(c, &self.scope(vars))
             .map_err(|e| e.full_message())

@@ -632,7 +632,10 @@ impl<'a> TaskParser<'a> {
         };
         t.action = match name.as_str() {
             "include_tasks" | "import_tasks" => Action::IncludeTasks {
-                file: text_arg(&args, "file").unwrap_or_default(),
+                // `include_tasks: file=x.yml` names the file as a word too
+                file: text_arg(&args, "file")
+                    .map(|f| f.strip_prefix("file=").map(str::to_string).unwrap_or(f))
+                    .unwrap_or_default(),
             },
             "include_role" | "import_role" => Action::IncludeRole {
                 name: text_arg(&args, "name").unwrap_or_default(),

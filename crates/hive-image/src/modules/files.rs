@@ -25,7 +25,7 @@ fn attrs(mode: &Option<M>, owner: &Option<S>, group: &Option<S>) -> Attrs {
 pub(super) struct CopyP {
     src: Option<S>,
     content: Option<Json>,
-    dest: S,
+    dest: Option<S>,
     mode: Option<M>,
     owner: Option<S>,
     group: Option<S>,
@@ -47,28 +47,48 @@ pub(super) async fn copy(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
     let p: CopyP = params("copy", args, ctx)?;
     let _ = (
         &p.backup,
-        &p.directory_mode,
         &p.validate,
-        &p.follow,
-        &p.local_follow,
-        &p.decrypt,
         &p.checksum,
         &p.unsafe_writes,
         &p.attributes,
     );
-    let a = attrs(&p.mode, &p.owner, &p.group);
+    let Some(dest) = p.dest.clone().filter(|d| !d.0.is_empty()) else {
+        return Ok(Outcome::failed("dest is required".into()));
+    };
+    if p.src.is_some() && p.content.is_some() {
+        return Ok(Outcome::failed(
+            "src and content are mutually exclusive".into(),
+        ));
+    }
+    // mode=preserve: the source's mode (a remote source's is kept by cp -a)
+    let preserve = p.mode.as_ref().is_some_and(|m| m.0 == "preserve");
+    let mut a = attrs(&p.mode, &p.owner, &p.group);
+    if preserve {
+        a.mode = None;
+    }
     let force = p.force.map(|b| b.0).unwrap_or(true);
+    let dir_mode = p.directory_mode.as_ref().map(|m| m.0.clone());
     if p.remote_src.map(|b| b.0).unwrap_or(false) {
         let Some(src) = p.src else {
             return Ok(Outcome::failed("remote_src needs src".into()));
         };
+        // a directory: its content (`src/`) or itself (`src`) goes into
+        // dest, changed when a file differs or is missing there
         let body = format!(
-            "s={s}; d={d}; [ -d \"$d\" ] && d=\"$d/$(basename \"$s\")\"\n\
-             if [ -f \"$d\" ] && {{ [ {f} = 0 ] || cmp -s \"$s\" \"$d\"; }}; then :; else C=1; hv_do cp -a \"$s\" \"$d\" || exit 1; fi\nhv_attrs \"$d\" {a}",
+            "s={s}; d={d}\nif [ -d \"$s\" ]; then\n\
+             case \"$s\" in */) n=;; *) n=$(basename \"$s\");; esac\n{place}\nelse\n\
+             case \"$d\" in */) [ -d \"$d\" ] || {{ C=1; hv_do mkdir -p \"$d\"; }};; esac\n\
+             [ -d \"$d\" ] && d=\"${{d%/}}/$(basename \"$s\")\"\n\
+             if [ -f \"$d\" ] && {{ [ {f} = 0 ] || cmp -s \"$s\" \"$d\"; }}; then :; else C=1; hv_do cp -a \"$s\" \"$d\" || exit 1; fi\nhv_attrs \"$d\" {a}\nfi",
             s = super::shell_path(&src.0),
-            d = super::shell_path(&p.dest.0),
+            d = super::shell_path(&dest.0),
             f = u8::from(force),
-            a = a.args()
+            a = a.args(),
+            place = super::copydir::place_dir_script(
+                &a,
+                dir_mode.as_deref(),
+                p.local_follow.as_ref().is_some_and(|f| f.0)
+            )
         );
         let mut o = ctx
             .script_outcome(&format!("{body}\necho \"hv_dest=$d\""), None)
@@ -97,33 +117,68 @@ pub(super) async fn copy(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
             None,
         ),
         (None, Some(src)) => {
-            if ctx
-                .role
-                .is_dir(&format!("files/{}", src.0.trim_end_matches('/')))
-            {
-                return Ok(Outcome::failed(format!(
-                    "copying the directory {} is not supported by hive; copy its files one by one",
-                    src.0
-                )));
+            if let Some(local) = ctx.local_dir("files", &src.0) {
+                return super::copydir::copy_local_dir(
+                    ctx,
+                    &src.0,
+                    &local,
+                    &dest.0,
+                    p.local_follow.as_ref().is_none_or(|f| f.0),
+                    &a,
+                    dir_mode.as_deref(),
+                )
+                .await;
             }
             let base = src.0.rsplit('/').next().unwrap_or(&src.0).to_string();
-            (ctx.local_file("files", &src.0)?, Some(base))
+            if preserve {
+                a.mode = ctx.local_mode("files", &src.0);
+            }
+            let data = ctx.local_file("files", &src.0)?;
+            if super::copydir::vault_encrypted(&data) && p.decrypt.as_ref().is_none_or(|d| d.0) {
+                return Ok(Outcome::failed(super::copydir::vault_message(&src.0)));
+            }
+            (data, Some(base))
         }
         (None, None) => {
             return Ok(Outcome::failed("src (or content) is required".into()));
         }
     };
-    let dest = if p.dest.0.ends_with('/') {
+    let dest = if dest.0.ends_with('/') {
         match &base {
-            Some(b) => format!("{}{b}", p.dest.0),
+            Some(b) => {
+                // dest/ names a directory, created when missing
+                if !ctx.check {
+                    ctx.run(ExecRequest::shell(format!(
+                        "mkdir -p {}",
+                        super::shell_path(&dest.0)
+                    )))
+                    .await?;
+                }
+                format!("{}{b}", dest.0)
+            }
             None => {
                 return Ok(Outcome::failed(
-                    "dest must be a file when content is given".into(),
+                    "can not use content with a dir as dest".into(),
                 ));
             }
         }
     } else {
-        p.dest.0.clone()
+        dest.0.clone()
+    };
+    // follow: a link at dest keeps pointing where it did; its target is
+    // written (without follow the link is replaced by the file)
+    let dest = if p.follow.as_ref().is_some_and(|f| f.0) {
+        let out = ctx
+            .run(ExecRequest::shell(format!(
+                "d={}; if [ -L \"$d\" ]; then readlink -f \"$d\"; else printf '%s\\n' \"$d\"; fi",
+                super::shell_path(&dest)
+            )))
+            .await?;
+        Some(out.stdout_text().trim_end().to_string())
+            .filter(|d| out.status == 0 && !d.is_empty())
+            .unwrap_or(dest)
+    } else {
+        dest
     };
     let o = put_content(ctx, &dest, base.as_deref(), &data, &a, force).await?;
     Ok(match &p.src {

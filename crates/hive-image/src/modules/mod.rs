@@ -11,12 +11,20 @@
 //!   syntax ([`pyre`]); Python-only constructs it lacks (e.g. conditional
 //!   groups) are refused with the pattern named.
 //! - `copy` and `template` ignore `validate` (lineinfile, blockinfile and
-//!   replace honour it); `copy` of a role directory is not supported.
+//!   replace honour it).
+//! - `copy` has no vault password: a vault-encrypted source fails the task,
+//!   with Ansible's message for a run without one.
+//! - `file`'s `modification_time`/`access_time` read `now`, `preserve` and
+//!   times in the default format `%Y%m%d%H%M.%S` only (other formats fail
+//!   the task, naming the format); times are whole seconds.
+//! - A relative `src` not found in the role is read from the directory
+//!   hive runs in (Ansible's playbook directory).
 //! - Text edits keep the file's mode, owner and ACLs but not its SELinux
 //!   context or extended attributes.
 
 mod blockinfile;
 mod command;
+mod copydir;
 mod edit;
 mod files;
 mod lineinfile;
@@ -271,6 +279,34 @@ impl Ctx<'_> {
         self.target.exec(&req).await
     }
 
+    /// A directory of the role (`files/x`, `x`) or a local directory that
+    /// `src` names, when it is one.
+    pub(crate) fn local_dir(&self, sub: &str, src: &str) -> Option<std::path::PathBuf> {
+        let src = src.trim_end_matches('/');
+        let candidates = if src.starts_with('/') {
+            vec![std::path::PathBuf::from(src)]
+        } else {
+            let root = self.role.path()?;
+            vec![root.join(sub).join(src), root.join(src), src.into()]
+        };
+        candidates.into_iter().find(|p| p.is_dir())
+    }
+
+    /// The mode (`0644`) of a file [`Ctx::local_file`] reads.
+    pub(crate) fn local_mode(&self, sub: &str, src: &str) -> Option<String> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = if src.starts_with('/') {
+            std::path::PathBuf::from(src)
+        } else {
+            let root = self.role.path()?;
+            [root.join(sub).join(src), root.join(src), src.into()]
+                .into_iter()
+                .find(|p| p.exists())?
+        };
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+        Some(format!("{mode:04o}"))
+    }
+
     /// A file of the role (`files/` or `templates/`), or a local path.
     pub(crate) fn local_file(&self, sub: &str, src: &str) -> Result<Vec<u8>> {
         if src.starts_with('/') {
@@ -281,10 +317,17 @@ impl Ctx<'_> {
                 return Ok(b);
             }
         }
+        // last, as Ansible's playbook directory: where hive runs
+        if let Ok(b) = std::fs::read(src) {
+            return Ok(b);
+        }
         Err(Error::Args {
             task: self.task.clone(),
             module: sub.trim_end_matches('s').into(),
-            message: format!("could not find {src} in {}", self.role.display(sub)),
+            message: format!(
+                "could not find {src} in {}, the role or the current directory",
+                self.role.display(sub)
+            ),
         })
     }
 }
@@ -352,7 +395,10 @@ pub(crate) async fn put_content(
     let sum = sha1_hex(data);
     let into_dir = match basename {
         Some(b) => format!("if [ -d \"$d\" ]; then d=\"$d\"/{}; fi\n", shell_quote(b)),
-        None => String::new(),
+        None => {
+            "if [ -d \"$d\" ]; then echo 'can not use content with a dir as dest' >&2; exit 1; fi\n"
+                .to_string()
+        }
     };
     let same = format!(
         "[ -f \"$d\" ] && {{ [ {force} = 0 ] || [ \"$(sha1sum <\"$d\" | cut -c1-40)\" = {sum} ]; }}",

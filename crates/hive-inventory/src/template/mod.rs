@@ -51,6 +51,7 @@ mod loops;
 mod project;
 mod pyset;
 mod pyvalue;
+mod random;
 mod scope;
 mod vars;
 
