@@ -65,6 +65,13 @@ if ! docker image inspect "$image" >/dev/null 2>&1; then
   docker rm -f "$container" >/dev/null
 fi
 
+# PyYAML for tests/ansible-conformance/play_to_role.py
+py=python3
+if ! python3 -c 'import yaml' 2>/dev/null; then
+  [ -x "$cache/pyyaml/bin/python3" ] || { python3 -m venv "$cache/pyyaml" && "$cache/pyyaml/bin/pip" install -q pyyaml; }
+  py=$cache/pyyaml/bin/python3
+fi
+
 # the targets, as shipped, and stand-ins for their setup roles
 roles=$work/roles
 mkdir -p "$roles"
@@ -75,7 +82,7 @@ for t in $targets; do
     cp -a "$tsrc/$t" "$roles/$t"
     continue
   fi
-  python3 "$repo/tests/ansible-conformance/play_to_role.py" "$tsrc/${spec%%:*}" "${spec##*:}" "$roles/$t"
+  "$py" "$repo/tests/ansible-conformance/play_to_role.py" "$tsrc/${spec%%:*}" "${spec##*:}" "$roles/$t"
   # the roles the playbook's target ships, where the play found them
   tdir=$tsrc/${spec%%/*}
   for r in "$tdir"/roles/*; do

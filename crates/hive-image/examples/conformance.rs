@@ -27,7 +27,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             None => Vars::new(),
         })
     };
-    let vars = read(rest.first())?;
+    let mut vars = read(rest.first())?;
+    // what hive's callers give every run: the host's name and hostvars
+    vars.insert("inventory_hostname".into(), serde_json::json!("testhost"));
+    vars.insert("hostvars".into(), serde_json::json!({"testhost": {}}));
     let extra = read(rest.get(1))?;
     let start = std::time::Instant::now();
     let docker = hive_image::connect(

@@ -181,6 +181,8 @@ pub struct Task {
     pub delegate_facts: bool,
     /// `check_mode` override.
     pub check_mode: Option<bool>,
+    /// `diff`: the result holds the changes made to files.
+    pub diff: bool,
     /// `file:line` where it is written.
     pub location: String,
 }
@@ -430,6 +432,7 @@ impl<'a> TaskParser<'a> {
             delegate_to: None,
             delegate_facts: false,
             check_mode: None,
+            diff: false,
             location: format!("{}:{}", self.file, line),
         };
         let mut module: Option<(String, serde_yaml::Value, usize)> = None;
@@ -496,6 +499,7 @@ impl<'a> TaskParser<'a> {
                 "delegate_to" => t.delegate_to = Some(json_text(&j)),
                 "delegate_facts" => t.delegate_facts = j.as_bool().unwrap_or(false),
                 "check_mode" => t.check_mode = j.as_bool(),
+                "diff" => t.diff = j.as_bool().unwrap_or(false),
                 "block" => {
                     let serde_yaml::Value::Sequence(s) = v else {
                         return Err(self.err(line, "block must be a list of tasks"));

@@ -399,6 +399,18 @@ impl Runner {
         v.extend(task.vars.clone());
         v.extend(st.facts.clone());
         v.extend(self.extra_vars.clone());
+        // hostvars of the host itself show what the run set so far
+        if !st.facts.is_empty()
+            && let Some(Json::String(host)) = v.get("inventory_hostname").cloned()
+            && let Some(Json::Object(hv)) = v.get_mut("hostvars")
+            && let Json::Object(e) = hv.entry(host).or_insert_with(|| json!({}))
+        {
+            for (k, val) in &st.facts {
+                if k != "hostvars" && k != crate::render::FINAL_VARS {
+                    e.insert(k.clone(), val.clone());
+                }
+            }
+        }
         v.entry("ansible_check_mode".to_string())
             .or_insert(json!(self.check));
         v
@@ -923,6 +935,7 @@ impl Runner {
         let ctx = Ctx {
             target: target_ref,
             check,
+            diff: t.diff,
             role: &scope.role.dir,
             renderer: &scope.renderer,
             vars,

@@ -75,7 +75,9 @@ pub(super) async fn copy(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
         // a directory: its content (`src/`) or itself (`src`) goes into
         // dest, changed when a file differs or is missing there
         let body = format!(
-            "s={s}; d={d}\nif [ -d \"$s\" ]; then\n\
+            "s={s}; d={d}\n[ -e \"$s\" ] || {{ echo \"Source $s not found\" >&2; exit 1; }}\n\
+             [ -f \"$s\" ] || [ -d \"$s\" ] || {{ echo \"Source $s is not a file\" >&2; exit 1; }}\n\
+             if [ -d \"$s\" ]; then\n\
              case \"$s\" in */) n=;; *) n=$(basename \"$s\");; esac\n{place}\nelse\n\
              case \"$d\" in */) [ -d \"$d\" ] || {{ C=1; hv_do mkdir -p \"$d\"; }};; esac\n\
              [ -d \"$d\" ] && d=\"${{d%/}}/$(basename \"$s\")\"\n\
@@ -180,7 +182,31 @@ pub(super) async fn copy(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
     } else {
         dest
     };
-    let o = put_content(ctx, &dest, base.as_deref(), &data, &a, force).await?;
+    // `diff: yes`: the text before and after, as Ansible's diff
+    let before = if ctx.diff {
+        Some(
+            read_text(ctx, &dest)
+                .await?
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+        )
+    } else {
+        None
+    };
+    let mut o = put_content(ctx, &dest, base.as_deref(), &data, &a, force).await?;
+    if let Some(before) = before.filter(|_| !o.failed) {
+        let after_header = src.as_ref().map_or(dest.as_str(), |s| s.0.as_str());
+        o.data.insert(
+            "diff".into(),
+            json!([{
+                "before": before,
+                "after": String::from_utf8_lossy(&data),
+                "before_header": dest,
+                "after_header": after_header,
+            }]),
+        );
+    }
     Ok(match &p.src {
         Some(src) if !o.failed => o.with("src", json!(src.0)),
         _ => o,

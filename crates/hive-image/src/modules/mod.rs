@@ -86,6 +86,8 @@ impl Outcome {
 pub(crate) struct Ctx<'a> {
     pub target: &'a dyn Target,
     pub check: bool,
+    /// The task asked for `diff`.
+    pub diff: bool,
     pub role: &'a RoleDir,
     pub renderer: &'a Renderer,
     pub vars: &'a Vars,
