@@ -30,7 +30,7 @@ baseline=$repo/tests/ansible-conformance/baseline.tsv
 module_targets="lineinfile blockinfile replace copy file template stat command_shell tempfile"
 # keyword targets: roles as shipped, and plays of playbooks made roles by
 # tests/ansible-conformance/play_to_role.py (NAME=PLAYBOOK:PLAY_INDEX)
-keyword_roles="loops lookup_items lookup_together lookup_sequence lookup_dict lookup_indexed_items lookup_nested lookup_subelements include_import_tasks_nested"
+keyword_roles="var_inheritance loops lookup_items lookup_together lookup_sequence lookup_dict lookup_indexed_items lookup_nested lookup_subelements include_import_tasks_nested"
 keyword_plays="conditionals=conditionals/play.yml:0
 blocks=blocks/main.yml:0
 blocks_include=blocks/main.yml:1
