@@ -9,7 +9,8 @@
 //! `asserts passed=<n> failed=<n> tasks=<n> seconds=<s>`, where `tasks`
 //! counts module tasks run (a looped task once, `meta` not counted), as
 //! Ansible's callback does.
-//! `DOCKER_SOCK` names the engine socket (default `/var/run/docker.sock`).
+//! `DOCKER_SOCK` names the engine socket (default `/var/run/docker.sock`);
+//! with `CONFORMANCE_TASKS` set, every task execution is listed too.
 
 use std::sync::{Arc, Mutex};
 
@@ -52,6 +53,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let result = runner.apply(&target, std::slice::from_ref(role)).await;
     target.close().await;
     let events = events.lock().map(|v| v.clone()).unwrap_or_default();
+    if std::env::var_os("CONFORMANCE_TASKS").is_some() {
+        for e in &events {
+            println!("task {:?}: {} ({:?})", e.status, e.task, e.module);
+        }
+    }
     // one count per assert task, as Ansible's callback sees it: the items
     // of a looped assert pass together
     let mut asserts: Vec<(String, TaskStatus, Option<String>)> = vec![];

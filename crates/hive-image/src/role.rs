@@ -183,6 +183,9 @@ pub struct Task {
     pub check_mode: Option<bool>,
     /// `diff`: the result holds the changes made to files.
     pub diff: bool,
+    /// An `import_tasks`/`import_role` (static: its `when` applies to each
+    /// task it brings).
+    pub imported: bool,
     /// `file:line` where it is written.
     pub location: String,
 }
@@ -433,6 +436,7 @@ impl<'a> TaskParser<'a> {
             delegate_facts: false,
             check_mode: None,
             diff: false,
+            imported: false,
             location: format!("{}:{}", self.file, line),
         };
         let mut module: Option<(String, serde_yaml::Value, usize)> = None;
@@ -573,6 +577,7 @@ impl<'a> TaskParser<'a> {
             return Err(self.err(line, "task has no module or block"));
         };
         let name = short_module(&full).to_string();
+        t.imported = matches!(name.as_str(), "import_tasks" | "import_role");
         t.location = format!("{}:{}", self.file, mline);
         let mut args = match yaml_to_json(&raw_args) {
             Json::String(s) if is_free_form(&name) || !s.contains('=') => {

@@ -505,18 +505,9 @@ impl Runner {
                     rescue,
                     always,
                 } => {
-                    let vars = self.task_vars(st, scope, inh, t);
-                    if !self.conditions_hold(
-                        scope,
-                        &inh.when.iter().chain(&t.when).cloned().collect::<Vec<_>>(),
-                        &vars,
-                        t,
-                    )? {
-                        return Ok(());
-                    }
+                    // the block's conditions are its tasks' (each is
+                    // evaluated, and skipped, on its own), as in Ansible
                     let mut c = self.child_inherited(inh, t);
-                    // the block's own conditions were checked; re-checking them
-                    // per task is what Ansible does, keep it
                     c.when = inh.when.iter().chain(&t.when).cloned().collect();
                     let r = self.run_tasks(st, scope, block, &c).await;
                     let r = match r {
@@ -815,6 +806,21 @@ impl Runner {
                         if failure.is_some() && items.is_none() {
                             break;
                         }
+                    }
+                    if items.as_ref().is_some_and(Vec::is_empty) {
+                        // a loop over nothing: the task is skipped, as Ansible reports it
+                        self.emit(
+                            st,
+                            TaskEvent {
+                                role: scope.role.name.clone(),
+                                task: t.label(),
+                                item: None,
+                                status: TaskStatus::Skipped,
+                                msg: None,
+                                via_ansible: false,
+                                module: Some(name.clone()),
+                            },
+                        );
                     }
                     if items.is_some() {
                         let mut r = json!({"results": results, "changed": any_changed, "failed": any_failed, "msg": if any_failed {"one or more items failed"} else {"all items completed"}});

@@ -32,7 +32,10 @@ impl Runner {
                     c.vars.extend(iv);
                 }
                 let conds: Vec<String> = inh.when.iter().chain(&t.when).cloned().collect();
-                if !self.conditions_hold(scope, &conds, &v, t)? {
+                // an import is static: its conditions go to each of its
+                // tasks, evaluated (and skipped) one by one
+                let imported = t.imported && items.is_none();
+                if !imported && !self.conditions_hold(scope, &conds, &v, t)? {
                     self.emit(
                         st,
                         TaskEvent {
@@ -55,7 +58,7 @@ impl Runner {
                     Ok(Json::Object(m)) => m.into_iter().collect(),
                     _ => c.vars,
                 };
-                c.when = inh.when.clone();
+                c.when = if imported { conds } else { inh.when.clone() };
                 let render = |s: &str| -> Result<String> {
                     scope
                         .renderer
