@@ -1,4 +1,9 @@
 //! The role runner: applies roles' tasks to a target.
+//!
+//! Deliberate differences from Ansible's: a variable's value is templated
+//! when it is read, whatever the path (Ansible leaves a value read through
+//! `hostvars` in a `with_dict` item untemplated, its issue 64169); registered
+//! results, like Ansible's, are never templated again.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
