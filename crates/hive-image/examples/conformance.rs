@@ -1,12 +1,16 @@
 //! Applies one role to a running container with hive's runner and counts
 //! its `assert` executions, for scripts/ansible-conformance.sh.
 //!
-//! `conformance CONTAINER ROLES_DIR ROLE [VARS.json]`: the file holds host
-//! variables (the facts the targets read, given to both sides).
+//! `conformance CONTAINER ROLES_DIR ROLE [VARS.json [EXTRA.json]]`: the
+//! files hold host variables (the facts the targets read, given to both
+//! sides) and extra variables (`-e`).
 //! Prints one `failed-assert LOCATION: MESSAGE` line per failed assert,
 //! `end: MESSAGE` when the run ended on an error, then
-//! `asserts passed=<n> failed=<n> tasks=<n> seconds=<s>`.
-//! `DOCKER_SOCK` names the engine socket (default `/var/run/docker.sock`).
+//! `asserts passed=<n> failed=<n> tasks=<n> seconds=<s>`, where `tasks`
+//! counts module tasks run (a looped task once, `meta` not counted), as
+//! Ansible's callback does.
+//! `DOCKER_SOCK` names the engine socket (default `/var/run/docker.sock`);
+//! with `CONFORMANCE_TASKS` set, every task execution is listed too.
 
 use std::sync::{Arc, Mutex};
 
@@ -18,10 +22,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let [container, dir, role, rest @ ..] = args.as_slice() else {
         return Err("usage: conformance CONTAINER ROLES_DIR ROLE [VARS.json]".into());
     };
-    let vars: Vars = match rest.first() {
-        Some(f) => serde_json::from_slice(&std::fs::read(f)?)?,
-        None => Vars::new(),
+    let read = |f: Option<&String>| -> Result<Vars, Box<dyn std::error::Error>> {
+        Ok(match f {
+            Some(f) => serde_json::from_slice(&std::fs::read(f)?)?,
+            None => Vars::new(),
+        })
     };
+    let mut vars = read(rest.first())?;
+    // what hive's callers give every run: the host's name and hostvars
+    vars.insert("inventory_hostname".into(), serde_json::json!("testhost"));
+    vars.insert("hostvars".into(), serde_json::json!({"testhost": {}}));
+    let extra = read(rest.get(1))?;
     let start = std::time::Instant::now();
     let docker = hive_image::connect(
         &std::env::var("DOCKER_SOCK").unwrap_or_else(|_| "/var/run/docker.sock".into()),
@@ -33,6 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runner = Runner::new(RoleLoader::new([dir.into()]))
         .ansible_playbook(None)
         .vars(vars)
+        .extra_vars(extra)
         .on_event(Arc::new(move |e: &TaskEvent| {
             if let Ok(mut v) = sink.lock() {
                 v.push(e.clone());
@@ -41,6 +53,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let result = runner.apply(&target, std::slice::from_ref(role)).await;
     target.close().await;
     let events = events.lock().map(|v| v.clone()).unwrap_or_default();
+    if std::env::var_os("CONFORMANCE_TASKS").is_some() {
+        for e in &events {
+            println!("task {:?}: {} ({:?})", e.status, e.task, e.module);
+        }
+    }
     // one count per assert task, as Ansible's callback sees it: the items
     // of a looped assert pass together
     let mut asserts: Vec<(String, TaskStatus, Option<String>)> = vec![];
@@ -63,6 +80,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         prev_item = e.item.is_some();
     }
+    let mut tasks = 0;
+    let mut prev: Option<&TaskEvent> = None;
+    for e in events.iter().filter(|e| {
+        e.module
+            .as_deref()
+            .is_some_and(|m| m != "meta" && !m.ends_with("_tasks") && !m.ends_with("_role"))
+    }) {
+        let same_loop =
+            prev.is_some_and(|p| p.item.is_some() && e.item.is_some() && p.task == e.task);
+        if !same_loop {
+            tasks += 1;
+        }
+        prev = Some(e);
+    }
     let (mut passed, mut failed) = (0, 0);
     for (task, status, msg) in &asserts {
         match status {
@@ -81,8 +112,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("end: {}", e.to_string().replace('\n', " "));
     }
     println!(
-        "asserts passed={passed} failed={failed} tasks={} seconds={:.3}",
-        events.len(),
+        "asserts passed={passed} failed={failed} tasks={tasks} seconds={:.3}",
         start.elapsed().as_secs_f64()
     );
     Ok(())

@@ -14,6 +14,11 @@ use serde_json::Value as Json;
 /// Variables visible to templates: raw values, rendered when read.
 pub type Vars = IndexMap<String, Json>;
 
+/// The variable listing the names in [`Vars`] whose values are final:
+/// never rendered when read (registered results, whose text may hold
+/// `{{` from a command's output or an error message).
+pub const FINAL_VARS: &str = "__hive_final_vars";
+
 /// Renders values with variables.
 #[derive(Clone, Debug)]
 pub struct Renderer {
@@ -50,9 +55,20 @@ impl Renderer {
     }
 
     fn scope(&self, vars: &Vars) -> TVars {
+        let finals: Vec<&str> = match vars.get(FINAL_VARS) {
+            Some(Json::Array(a)) => a.iter().filter_map(Json::as_str).collect(),
+            _ => vec![],
+        };
         let mut t = TVars::new();
         for (k, v) in vars {
-            t.insert(k.clone(), to_yaml(v));
+            if k == FINAL_VARS {
+                continue;
+            }
+            if finals.contains(&k.as_str()) {
+                t.insert_final(k.clone(), to_yaml(v));
+            } else {
+                t.insert(k.clone(), to_yaml(v));
+            }
         }
         t
     }
@@ -92,6 +108,10 @@ impl Renderer {
             .and_then(|x| x.strip_suffix("}}"))
             .filter(|x| !x.contains("{{"))
             .unwrap_or(c);
+        // an empty condition (`- ` in a list of them) holds, as in Ansible
+        if c.trim().is_empty() {
+            return Ok(true);
+        }
         self.templar
             .is_true(c, &self.scope(vars))
             .map_err(|e| e.full_message())
@@ -133,5 +153,13 @@ mod tests {
         assert!(r.is_true("items | length == 2", &v).unwrap());
         assert!(!r.is_true("missing is defined", &v).unwrap());
         assert!(r.render_str("{{ missing }}", &v).is_err());
+        let mut v = vars();
+        v.insert("out".into(), json!({"stdout": "{{ name }}"}));
+        v.insert(FINAL_VARS.into(), json!(["out"]));
+        check_with(&r, &v, "{{ out.stdout }}", json!("{{ name }}"));
+    }
+
+    fn check_with(r: &Renderer, v: &Vars, input: &str, expected: Json) {
+        assert_eq!(r.render_str(input, v).unwrap(), expected);
     }
 }

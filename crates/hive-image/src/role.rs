@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value as Json;
 
 use crate::error::{Error, Result};
+pub use crate::kv::{decode_escapes, split_kv};
+use crate::kv::{shell_words, strip_special_words};
 use crate::render::Vars;
 
 /// Where a role's files come from.
@@ -79,16 +81,24 @@ pub struct Role {
 /// How a task loops.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LoopKind {
-    /// `loop:` (items as given).
+    /// `loop:` (items as given: a list is required).
     Loop,
-    /// `with_items:` (one level flattened).
-    Items,
-    /// `with_dict:` (key/value pairs).
-    Dict,
-    /// `with_together:` (lists zipped, the shorter ones padded with null).
-    Together,
-    /// `with_sequence:` (`start=1 end=5 stride=1 format=%d`, or `count=`).
-    Sequence,
+    /// `with_<lookup>:` (`with_items`, `with_dict`, `with_together`,
+    /// `with_sequence`, `with_nested`, …): the items the lookup of that name
+    /// returns for the templated value.
+    With(String),
+}
+
+/// `loop_control` besides `loop_var`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoopControl {
+    /// `index_var`: the variable holding the item's index.
+    pub index_var: Option<String>,
+    /// `extended`: `ansible_loop` is set; `Some(false)` when
+    /// `extended_allitems: no` leaves out `allitems`.
+    pub extended: Option<bool>,
+    /// `pause`: seconds between items.
+    pub pause: f64,
 }
 
 /// What a task does.
@@ -137,8 +147,10 @@ pub struct Task {
     pub when: Vec<String>,
     /// `loop` / `with_*` value and kind.
     pub looping: Option<(Json, LoopKind)>,
-    /// `loop_control.loop_var` (default `item`).
+    /// `loop_control.loop_var` (default `item`; may be templated).
     pub loop_var: String,
+    /// The rest of `loop_control`.
+    pub loop_control: LoopControl,
     /// `register`.
     pub register: Option<String>,
     /// `changed_when`.
@@ -169,6 +181,11 @@ pub struct Task {
     pub delegate_facts: bool,
     /// `check_mode` override.
     pub check_mode: Option<bool>,
+    /// `diff`: the result holds the changes made to files.
+    pub diff: bool,
+    /// An `import_tasks`/`import_role` (static: its `when` applies to each
+    /// task it brings).
+    pub imported: bool,
     /// `file:line` where it is written.
     pub location: String,
 }
@@ -268,134 +285,6 @@ fn is_free_form(module: &str) -> bool {
         module,
         "include_tasks" | "import_tasks" | "include_role" | "import_role"
     ) || crate::modules::registry::find(module).is_some_and(|m| m.free_form)
-}
-
-/// `s` without the words `key=value` of `pairs` (as `split_kv` found
-/// them), everything else kept as written.
-fn strip_special_words(s: &str, pairs: &[(String, String)]) -> String {
-    if pairs.is_empty() {
-        return s.to_string();
-    }
-    let mut out = s.to_string();
-    for (k, _) in pairs {
-        let pattern = format!(r#"(^|\s){}=("[^"]*"|'[^']*'|\S+)"#, regex::escape(k));
-        if let Ok(re) = regex::Regex::new(&pattern) {
-            out = re.replace_all(&out, "$1").into_owned();
-        }
-    }
-    out.trim().to_string()
-}
-
-/// The escapes Ansible decodes in `key=value` arguments (`\\`, `\'`,
-/// `\"`, `\a\b\f\n\r\t\v`, `\xHH`, `\uHHHH`, `\UHHHHHHHH`); others
-/// (`\1`, `\d`) are kept as written.
-pub fn decode_escapes(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(pos) = rest.find('\\') {
-        out.push_str(&rest[..pos]);
-        let after = &rest[pos + 1..];
-        let mut chars = after.chars();
-        let simple = match chars.next() {
-            Some(c @ ('\\' | '\'' | '"')) => Some(c),
-            Some('a') => Some('\u{7}'),
-            Some('b') => Some('\u{8}'),
-            Some('f') => Some('\u{c}'),
-            Some('n') => Some('\n'),
-            Some('r') => Some('\r'),
-            Some('t') => Some('\t'),
-            Some('v') => Some('\u{b}'),
-            _ => None,
-        };
-        if let Some(c) = simple {
-            out.push(c);
-            rest = &after[1..];
-            continue;
-        }
-        let hex = match after.chars().next() {
-            Some('x') => 2,
-            Some('u') => 4,
-            Some('U') => 8,
-            _ => 0,
-        };
-        let decoded = (hex > 0)
-            .then(|| after.get(1..=hex))
-            .flatten()
-            .filter(|h| h.chars().all(|c| c.is_ascii_hexdigit()))
-            .and_then(|h| u32::from_str_radix(h, 16).ok())
-            .and_then(char::from_u32);
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                rest = &after[1 + hex..];
-            }
-            None => {
-                out.push('\\');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Splits `a=1 b="x y" free text` into key=value pairs and the rest.
-pub fn split_kv(s: &str) -> (Vec<(String, String)>, String) {
-    let mut pairs = Vec::new();
-    let mut rest = Vec::new();
-    for word in shell_words(s) {
-        match word.split_once('=') {
-            Some((k, v))
-                if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
-            {
-                pairs.push((k.to_string(), v.to_string()))
-            }
-            _ => rest.push(word),
-        }
-    }
-    (pairs, rest.join(" "))
-}
-
-fn shell_words(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quote: Option<char> = None;
-    let mut any = false;
-    let mut depth = 0usize;
-    let mut prev = '\0';
-    for c in s.chars() {
-        if quote.is_none() {
-            if prev == '{' && (c == '{' || c == '%') {
-                depth += 1;
-            } else if (prev == '}' || prev == '%') && c == '}' {
-                depth = depth.saturating_sub(1);
-            }
-        }
-        prev = c;
-        if depth > 0 {
-            cur.push(c);
-            continue;
-        }
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => cur.push(c),
-            None if c == '"' || c == '\'' => {
-                quote = Some(c);
-                any = true
-            }
-            None if c.is_whitespace() => {
-                if any || !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-                any = false;
-            }
-            None => cur.push(c),
-        }
-    }
-    if any || !cur.is_empty() {
-        out.push(cur);
-    }
-    out
 }
 
 /// Parses a role file as Ansible does: YAML 1.1 scalars (`yes`/`no`/`on`/
@@ -530,6 +419,7 @@ impl<'a> TaskParser<'a> {
             when: vec![],
             looping: None,
             loop_var: "item".into(),
+            loop_control: LoopControl::default(),
             register: None,
             changed_when: None,
             failed_when: None,
@@ -545,6 +435,8 @@ impl<'a> TaskParser<'a> {
             delegate_to: None,
             delegate_facts: false,
             check_mode: None,
+            diff: false,
+            imported: false,
             location: format!("{}:{}", self.file, line),
         };
         let mut module: Option<(String, serde_yaml::Value, usize)> = None;
@@ -560,15 +452,36 @@ impl<'a> TaskParser<'a> {
             match key {
                 "name" => t.name = Some(json_text(&j)),
                 "when" => t.when = strings(&j),
-                "loop" | "with_list" => t.looping = Some((j, LoopKind::Loop)),
-                "with_items" => t.looping = Some((j, LoopKind::Items)),
-                "with_dict" => t.looping = Some((j, LoopKind::Dict)),
-                "with_together" => t.looping = Some((j, LoopKind::Together)),
-                "with_sequence" => t.looping = Some((j, LoopKind::Sequence)),
+                "loop" => t.looping = Some((j, LoopKind::Loop)),
+                k if k.starts_with("with_") && k.len() > 5 => {
+                    t.looping = Some((j, LoopKind::With(k[5..].to_string())))
+                }
                 "loop_control" => {
                     if let Some(lv) = j.get("loop_var").and_then(|x| x.as_str()) {
                         t.loop_var = lv.to_string();
                     }
+                    let flag = |k: &str| {
+                        j.get(k).map(|x| match x {
+                            Json::Bool(b) => *b,
+                            Json::String(s) => {
+                                matches!(
+                                    s.to_ascii_lowercase().as_str(),
+                                    "yes" | "true" | "on" | "1"
+                                )
+                            }
+                            _ => false,
+                        })
+                    };
+                    t.loop_control = LoopControl {
+                        index_var: j.get("index_var").map(json_text),
+                        extended: flag("extended")
+                            .filter(|e| *e)
+                            .map(|_| flag("extended_allitems").unwrap_or(true)),
+                        pause: j
+                            .get("pause")
+                            .and_then(|p| p.as_f64().or_else(|| json_text(p).parse().ok()))
+                            .unwrap_or(0.0),
+                    };
                 }
                 "register" => t.register = Some(json_text(&j)),
                 "changed_when" => t.changed_when = Some(strings(&j)),
@@ -590,6 +503,7 @@ impl<'a> TaskParser<'a> {
                 "delegate_to" => t.delegate_to = Some(json_text(&j)),
                 "delegate_facts" => t.delegate_facts = j.as_bool().unwrap_or(false),
                 "check_mode" => t.check_mode = j.as_bool(),
+                "diff" => t.diff = j.as_bool().unwrap_or(false),
                 "block" => {
                     let serde_yaml::Value::Sequence(s) = v else {
                         return Err(self.err(line, "block must be a list of tasks"));
@@ -663,11 +577,15 @@ impl<'a> TaskParser<'a> {
             return Err(self.err(line, "task has no module or block"));
         };
         let name = short_module(&full).to_string();
+        t.imported = matches!(name.as_str(), "import_tasks" | "import_role");
         t.location = format!("{}:{}", self.file, mline);
         let mut args = match yaml_to_json(&raw_args) {
             Json::String(s) if is_free_form(&name) || !s.contains('=') => {
                 let mut o = serde_json::Map::new();
                 if matches!(name.as_str(), "command" | "shell" | "script") {
+                    // a backslash ending a line joins it to the next, as
+                    // Ansible's argument splitter does
+                    let s = s.replace("\\\n", "");
                     let (pairs, _) = split_kv(&s);
                     let special = ["creates", "removes", "chdir", "executable", "stdin", "warn"];
                     if pairs.iter().all(|(k, _)| special.contains(&k.as_str())) {
@@ -686,6 +604,17 @@ impl<'a> TaskParser<'a> {
                 } else {
                     o.insert("_raw_params".into(), Json::String(s.trim().to_string()));
                 }
+                Json::Object(o)
+            }
+            Json::String(s) if name == "set_fact" => {
+                // every `key=value` word sets a variable; keys may be templates
+                let o: serde_json::Map<String, Json> = shell_words(&s)
+                    .into_iter()
+                    .filter_map(|w| {
+                        w.split_once('=')
+                            .map(|(k, v)| (k.to_string(), Json::String(decode_escapes(v))))
+                    })
+                    .collect();
                 Json::Object(o)
             }
             Json::String(s) => {
@@ -712,7 +641,10 @@ impl<'a> TaskParser<'a> {
         };
         t.action = match name.as_str() {
             "include_tasks" | "import_tasks" => Action::IncludeTasks {
-                file: text_arg(&args, "file").unwrap_or_default(),
+                // `include_tasks: file=x.yml` names the file as a word too
+                file: text_arg(&args, "file")
+                    .map(|f| f.strip_prefix("file=").map(str::to_string).unwrap_or(f))
+                    .unwrap_or_default(),
             },
             "include_role" | "import_role" => Action::IncludeRole {
                 name: text_arg(&args, "name").unwrap_or_default(),
@@ -856,6 +788,41 @@ fn yaml_line(text: &str) -> usize {
         .unwrap_or(1)
 }
 
+/// Loads the tasks file an `include_tasks`/`import_tasks` task `t` names,
+/// looked up as Ansible does: next to the file holding the task, then in
+/// the role's `tasks/`, then from the role's directory. `Ok(None)` when
+/// none exists; the error names the paths tried.
+pub fn load_included(dir: &RoleDir, t: &Task, file: &str) -> Result<Vec<Task>> {
+    let name = yml_name(file);
+    let mut tried: Vec<String> = vec![];
+    let including = t.location.rsplit_once(':').map_or("", |(f, _)| f);
+    let base = dir.display("");
+    if let Some(rel) = including.strip_prefix(base.trim_end_matches('/'))
+        && let Some((sub, _)) = rel.trim_start_matches('/').rsplit_once('/')
+    {
+        tried.push(format!("{sub}/{name}"));
+    }
+    tried.push(format!("tasks/{name}"));
+    tried.push(name);
+    tried.dedup();
+    for rel in &tried {
+        if let Some(tasks) = load_tasks(dir, rel)? {
+            return Ok(tasks);
+        }
+    }
+    Err(Error::Role {
+        file: t.location.clone(),
+        message: format!(
+            "tasks file {file} not found (looked for {})",
+            tried
+                .iter()
+                .map(|r| dir.display(r))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
+}
+
 /// Loads a tasks file of a role; `None` when absent.
 pub fn load_tasks(dir: &RoleDir, rel: &str) -> Result<Option<Vec<Task>>> {
     let Some(b) = dir.read(rel)? else {
@@ -915,6 +882,14 @@ mod tests {
             &[("chdir".to_string(), "/tmp".to_string())],
         );
         assert_eq!(kept, "echo 'a  b'\necho two");
+        let block = strip_special_words(
+            "executable=/bin/bash\ncreates={{ d }}/x\necho \"test\"\n",
+            &[
+                ("executable".to_string(), "/bin/bash".to_string()),
+                ("creates".to_string(), "{{ d }}/x".to_string()),
+            ],
+        );
+        assert_eq!(block, "echo \"test\"\n");
         assert_eq!(decode_escapes(r"\\b(.+)\b \1 \x41"), "\\b(.+)\u{8} \\1 A");
         let Action::Block { block, rescue, .. } = &tasks[2].action else {
             panic!()

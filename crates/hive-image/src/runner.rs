@@ -1,4 +1,9 @@
 //! The role runner: applies roles' tasks to a target.
+//!
+//! Deliberate differences from Ansible's: a variable's value is templated
+//! when it is read, whatever the path (Ansible leaves a value read through
+//! `hostvars` in a `with_dict` item untemplated, its issue 64169); registered
+//! results, like Ansible's, are never templated again.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -11,14 +16,16 @@ use crate::error::{Error, Result};
 use crate::modules::{self, Ctx, Outcome};
 use crate::render::{Renderer, Vars};
 use crate::role::{
-    Action, LoopKind, NATIVE_MODULES, Role, RoleDir, RoleLoader, Task, json_text, load_tasks,
-    yml_name,
+    Action, NATIVE_MODULES, Role, RoleDir, RoleLoader, Task, json_text, load_included, yml_name,
 };
 use crate::target::{LocalTarget, Target};
 
 mod fallback;
+mod include;
 mod loops;
-use loops::{sequence, together};
+
+/// How deep includes (of tasks files and roles) may nest.
+const MAX_INCLUDE_DEPTH: usize = 40;
 
 /// How a task execution ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +137,8 @@ struct Inherited {
     become_user: Option<String>,
     delegate_to: Option<String>,
     ignore_errors: Option<Json>,
+    /// How many includes lead here.
+    depth: usize,
 }
 
 struct Scope {
@@ -144,6 +153,35 @@ struct State<'t> {
     notified: Vec<String>,
     handlers: Vec<(Task, Arc<Scope>)>,
     report: RunReport,
+    /// The last task that failed: its name and result (for `rescue`).
+    failed: Option<(String, Json)>,
+    /// `meta: clear_host_errors` ran.
+    cleared: bool,
+}
+
+impl State<'_> {
+    /// Stores a registered result: never templated again when read (as
+    /// Ansible marks results unsafe), unlike what `set_fact` sets.
+    fn register(&mut self, name: &str, value: Json) {
+        self.facts.insert(name.to_string(), value);
+        let finals = self
+            .facts
+            .entry(crate::render::FINAL_VARS.to_string())
+            .or_insert_with(|| json!([]));
+        if let Json::Array(a) = finals
+            && !a.iter().any(|n| n == name)
+        {
+            a.push(json!(name));
+        }
+    }
+
+    /// Sets a fact (templated when read, as Ansible's facts are).
+    fn set_fact(&mut self, name: String, value: Json) {
+        if let Some(Json::Array(a)) = self.facts.get_mut(crate::render::FINAL_VARS) {
+            a.retain(|n| n != name.as_str());
+        }
+        self.facts.insert(name, value);
+    }
 }
 
 const MOTHER: &[&str] = &["localhost", "127.0.0.1", "mother"];
@@ -268,10 +306,10 @@ impl Runner {
                 }
                 Action::IncludeTasks { file } => {
                     if !file.contains("{{") {
-                        let rel = format!("tasks/{}", yml_name(file));
-                        if !seen.contains(&format!("{name}:{rel}")) {
-                            seen.push(format!("{name}:{rel}"));
-                            if let Some(ts) = load_tasks(&role.dir, &rel)? {
+                        let key = format!("{name}:{}", yml_name(file));
+                        if !seen.contains(&key) {
+                            seen.push(key);
+                            if let Ok(ts) = load_included(&role.dir, &t, file) {
                                 todo.extend(ts);
                             }
                         }
@@ -305,6 +343,8 @@ impl Runner {
             notified: vec![],
             handlers: vec![],
             report: RunReport::default(),
+            failed: None,
+            cleared: false,
         };
         for r in roles {
             self.run_role(&mut st, r, None, Vars::new(), &Inherited::default())
@@ -334,6 +374,10 @@ impl Runner {
             vars.insert("role_name".into(), json!(role.name));
             if let Some(p) = role.dir.path() {
                 vars.insert("role_path".into(), json!(p.display().to_string()));
+                vars.insert(
+                    "ansible_search_path".into(),
+                    json!([p.display().to_string()]),
+                );
             }
             let root = role.dir.path().map(|p| p.join("files")).unwrap_or_default();
             let scope = Arc::new(Scope {
@@ -360,6 +404,18 @@ impl Runner {
         v.extend(task.vars.clone());
         v.extend(st.facts.clone());
         v.extend(self.extra_vars.clone());
+        // hostvars of the host itself show what the run set so far
+        if !st.facts.is_empty()
+            && let Some(Json::String(host)) = v.get("inventory_hostname").cloned()
+            && let Some(Json::Object(hv)) = v.get_mut("hostvars")
+            && let Json::Object(e) = hv.entry(host).or_insert_with(|| json!({}))
+        {
+            for (k, val) in &st.facts {
+                if k != "hostvars" && k != crate::render::FINAL_VARS {
+                    e.insert(k.clone(), val.clone());
+                }
+            }
+        }
         v.entry("ansible_check_mode".to_string())
             .or_insert(json!(self.check));
         v
@@ -397,6 +453,9 @@ impl Runner {
 
     fn child_inherited(&self, inh: &Inherited, t: &Task) -> Inherited {
         let mut c = inh.clone();
+        if !matches!(t.action, Action::Block { .. }) {
+            c.depth += 1;
+        }
         c.when.extend(t.when.iter().cloned());
         c.vars.extend(t.vars.clone());
         c.tags.extend(t.tags.iter().cloned());
@@ -437,48 +496,6 @@ impl Runner {
         Ok(true)
     }
 
-    fn items(&self, scope: &Scope, t: &Task, vars: &Vars) -> Result<Option<Vec<Json>>> {
-        let Some((l, kind)) = &t.looping else {
-            return Ok(None);
-        };
-        let v = scope
-            .renderer
-            .render_value(l, vars)
-            .map_err(|m| Error::Template {
-                context: format!("{} loop", t.location),
-                message: m,
-            })?;
-        Ok(Some(match (kind, v) {
-            (LoopKind::Together, Json::Array(lists)) => together(lists),
-            (LoopKind::Sequence, Json::String(spec)) => {
-                sequence(&spec).map_err(|message| Error::Template {
-                    context: format!("{} with_sequence", t.location),
-                    message,
-                })?
-            }
-            (LoopKind::Dict, Json::Object(m)) => m
-                .into_iter()
-                .map(|(k, v)| json!({"key": k, "value": v}))
-                .collect(),
-            (LoopKind::Items, Json::Array(a)) => a
-                .into_iter()
-                .flat_map(|x| match x {
-                    Json::Array(inner) => inner,
-                    o => vec![o],
-                })
-                .collect(),
-            (_, Json::Array(a)) => a,
-            (_, Json::Null) => vec![],
-            (_, Json::String(s)) => vec![Json::String(s)],
-            (_, other) => {
-                return Err(Error::Template {
-                    context: format!("{} loop", t.location),
-                    message: format!("loop needs a list, got {other}"),
-                });
-            }
-        }))
-    }
-
     fn run_task<'a>(
         &'a self,
         st: &'a mut State<'_>,
@@ -493,107 +510,65 @@ impl Runner {
                     rescue,
                     always,
                 } => {
-                    let vars = self.task_vars(st, scope, inh, t);
-                    if !self.conditions_hold(
-                        scope,
-                        &inh.when.iter().chain(&t.when).cloned().collect::<Vec<_>>(),
-                        &vars,
-                        t,
-                    )? {
-                        return Ok(());
-                    }
+                    // the block's conditions are its tasks' (each is
+                    // evaluated, and skipped, on its own), as in Ansible
                     let mut c = self.child_inherited(inh, t);
-                    // the block's own conditions were checked; re-checking them
-                    // per task is what Ansible does, keep it
                     c.when = inh.when.iter().chain(&t.when).cloned().collect();
                     let r = self.run_tasks(st, scope, block, &c).await;
                     let r = match r {
                         Err(Error::TaskFailed { task, message }) if !rescue.is_empty() => {
-                            st.facts
-                                .insert("ansible_failed_task".into(), json!({"name": task}));
-                            st.facts
-                                .insert("ansible_failed_result".into(), json!({"msg": message}));
+                            let (name, result) = st
+                                .failed
+                                .take()
+                                .unwrap_or((task, json!({"failed": true, "msg": message})));
+                            st.set_fact("ansible_failed_task".into(), json!({"name": name}));
+                            st.register("ansible_failed_result", result);
                             self.run_tasks(st, scope, rescue, &c).await
                         }
                         other => other,
                     };
+                    // `meta: clear_host_errors` in `always` (or `rescue`)
+                    // forgets the failure, as Ansible's does
+                    st.cleared = false;
                     let a = self.run_tasks(st, scope, always, &c).await;
+                    if std::mem::take(&mut st.cleared) && a.is_ok() {
+                        return Ok(());
+                    }
                     r.and(a)
                 }
                 Action::IncludeTasks { .. } | Action::IncludeRole { .. } => {
-                    let vars = self.task_vars(st, scope, inh, t);
-                    let items = self.items(scope, t, &vars)?;
-                    let list = items.clone().unwrap_or_else(|| vec![Json::Null]);
-                    for item in list {
-                        let mut v = vars.clone();
-                        let mut c = self.child_inherited(inh, t);
-                        if items.is_some() {
-                            v.insert(t.loop_var.clone(), item.clone());
-                            c.vars.insert(t.loop_var.clone(), item.clone());
+                    // what cannot be included fails the include task (and
+                    // goes to `rescue`), as in Ansible
+                    let r = if inh.depth >= MAX_INCLUDE_DEPTH {
+                        Err(Error::Role {
+                            file: t.location.clone(),
+                            message: format!(
+                                "includes nested more than {MAX_INCLUDE_DEPTH} levels deep (an include of itself?)"
+                            ),
+                        })
+                    } else {
+                        self.run_include(st, scope, t, inh).await
+                    };
+                    match r {
+                        Err(
+                            e @ (Error::Role { .. }
+                            | Error::RoleNotFound { .. }
+                            | Error::Template { .. }),
+                        ) => {
+                            let message = e.to_string();
+                            st.failed = Some((t.label(), json!({"failed": true, "msg": message})));
+                            Err(Error::TaskFailed {
+                                task: format!(
+                                    "{} ({}, {})",
+                                    t.label(),
+                                    scope.role.name,
+                                    t.location
+                                ),
+                                message,
+                            })
                         }
-                        let conds: Vec<String> = inh.when.iter().chain(&t.when).cloned().collect();
-                        if !self.conditions_hold(scope, &conds, &v, t)? {
-                            self.emit(
-                                st,
-                                TaskEvent {
-                                    role: scope.role.name.clone(),
-                                    task: t.label(),
-                                    item: items.as_ref().map(|_| item.clone()),
-                                    status: TaskStatus::Skipped,
-                                    msg: None,
-                                    via_ansible: false,
-                                    module: None,
-                                },
-                            );
-                            continue;
-                        }
-                        // values are rendered now, as an include's arguments are
-                        c.vars = match scope
-                            .renderer
-                            .render_value(&Json::Object(c.vars.clone().into_iter().collect()), &v)
-                        {
-                            Ok(Json::Object(m)) => m.into_iter().collect(),
-                            _ => c.vars,
-                        };
-                        c.when = inh.when.clone();
-                        let render = |s: &str| -> Result<String> {
-                            scope
-                                .renderer
-                                .render_str(s, &v)
-                                .map(|j| json_text(&j))
-                                .map_err(|m| Error::Template {
-                                    context: t.location.clone(),
-                                    message: m,
-                                })
-                        };
-                        match &t.action {
-                            Action::IncludeTasks { file } => {
-                                let file = render(file)?;
-                                let rel = format!("tasks/{}", yml_name(&file));
-                                let tasks =
-                                    load_tasks(&scope.role.dir, &rel)?.ok_or_else(|| {
-                                        Error::Role {
-                                            file: t.location.clone(),
-                                            message: format!(
-                                                "tasks file {} not found",
-                                                scope.role.dir.display(&rel)
-                                            ),
-                                        }
-                                    })?;
-                                self.run_tasks(st, scope, &tasks, &c).await?;
-                            }
-                            Action::IncludeRole { name, tasks_from } => {
-                                let name = render(name)?;
-                                let params = c.vars.clone();
-                                let mut ci = c.clone();
-                                ci.vars = Vars::new();
-                                self.run_role(st, &name, tasks_from.as_deref(), params, &ci)
-                                    .await?;
-                            }
-                            _ => {}
-                        }
+                        other => other,
                     }
-                    Ok(())
                 }
                 Action::Module { name, args, raw } => {
                     if !self.selected(t, inh) {
@@ -603,6 +578,7 @@ impl Runner {
                     // a loop that cannot be rendered fails the task, not the run
                     let (items, loop_error) = match self.items(scope, t, &vars) {
                         Ok(i) => (i, None),
+                        Err(Error::Template { message, .. }) => (None, Some(message)),
                         Err(e) => (None, Some(e.to_string())),
                     };
                     let mut results = vec![];
@@ -610,16 +586,32 @@ impl Runner {
                     let mut any_failed = false;
                     let mut failure: Option<String> = None;
                     let list = items.clone().unwrap_or_else(|| vec![Json::Null]);
-                    for item in list {
-                        let mut v = self.task_vars(st, scope, inh, t);
-                        if items.is_some() {
-                            v.insert(t.loop_var.clone(), item.clone());
-                            v.insert("ansible_loop_var".into(), json!(t.loop_var));
+                    let loop_var = self.loop_var(scope, t, &vars);
+                    let conds: Vec<String> = inh.when.iter().chain(&t.when).cloned().collect();
+                    // a loop that cannot be rendered does not matter when
+                    // the task is skipped anyway (Ansible checks `when` first)
+                    let loop_error = loop_error.filter(|_| {
+                        self.conditions_hold(scope, &conds, &vars, t)
+                            .unwrap_or(true)
+                    });
+                    let mut all_skipped = true;
+                    for (index, item) in list.iter().cloned().enumerate() {
+                        if index > 0 && t.loop_control.pause > 0.0 {
+                            tokio::time::sleep(std::time::Duration::from_secs_f64(
+                                t.loop_control.pause,
+                            ))
+                            .await;
                         }
-                        let conds: Vec<String> = inh.when.iter().chain(&t.when).cloned().collect();
+                        let mut v = self.task_vars(st, scope, inh, t);
+                        let iv = match items {
+                            Some(_) => loops::item_vars(t, &loop_var, &list, index),
+                            None => Vars::new(),
+                        };
+                        v.extend(iv.clone());
                         let item_label = items.as_ref().map(|_| item.clone());
                         let holds = match &loop_error {
                             Some(m) => Err(m.clone()),
+                            None if items.is_none() && t.looping.is_some() => Ok(false),
                             None => self
                                 .conditions_hold(scope, &conds, &v, t)
                                 .map_err(|e| e.to_string()),
@@ -628,8 +620,10 @@ impl Runner {
                             let mut r = Map::new();
                             r.insert("skipped".into(), json!(true));
                             r.insert("changed".into(), json!(false));
-                            if items.is_some() {
-                                r.insert(t.loop_var.clone(), item.clone());
+                            r.insert("false_condition".into(), json!(conds.last()));
+                            r.extend(iv);
+                            if let (Some(reg), None) = (&t.register, &items) {
+                                st.register(reg, Json::Object(r.clone()));
                             }
                             results.push(Json::Object(r));
                             self.emit(
@@ -730,7 +724,7 @@ impl Runner {
                                         }
                                     }
                                     None => {
-                                        st.facts.insert(k, val);
+                                        st.set_fact(k, val);
                                     }
                                 }
                             }
@@ -768,12 +762,11 @@ impl Runner {
                                     m = format!("{m}: {}", err.trim());
                                 }
                                 failure = Some(m);
+                                st.failed = Some((t.label(), Json::Object(data.clone())));
                             }
                         }
-                        if items.is_some() {
-                            data.insert(t.loop_var.clone(), item.clone());
-                            data.insert("ansible_loop_var".into(), json!(t.loop_var));
-                        }
+                        all_skipped &= outcome.skipped;
+                        data.extend(iv);
                         results.push(Json::Object(data.clone()));
                         let msg = if name == "debug" || failed {
                             outcome.msg.clone()
@@ -806,22 +799,48 @@ impl Runner {
                         }
                         if name == "meta" {
                             let what = args.get("_raw_params").map(json_text).unwrap_or_default();
-                            if what == "flush_handlers" {
-                                self.flush_handlers(st).await?;
+                            match what.as_str() {
+                                "flush_handlers" => self.flush_handlers(st).await?,
+                                "clear_host_errors" => st.cleared = true,
+                                _ => {}
                             }
                         }
                         if let (Some(reg), None) = (&t.register, &items) {
-                            st.facts.insert(reg.clone(), Json::Object(data));
+                            st.register(reg, Json::Object(data));
                         }
                         if failure.is_some() && items.is_none() {
                             break;
                         }
                     }
-                    if let (Some(reg), Some(_)) = (&t.register, &items) {
-                        st.facts.insert(
-                            reg.clone(),
-                            json!({"results": results, "changed": any_changed, "failed": any_failed, "msg": if any_failed {"one or more items failed"} else {"all items completed"}}),
+                    if items.as_ref().is_some_and(Vec::is_empty) {
+                        // a loop over nothing: the task is skipped, as Ansible reports it
+                        self.emit(
+                            st,
+                            TaskEvent {
+                                role: scope.role.name.clone(),
+                                task: t.label(),
+                                item: None,
+                                status: TaskStatus::Skipped,
+                                msg: None,
+                                via_ansible: false,
+                                module: Some(name.clone()),
+                            },
                         );
+                    }
+                    if items.is_some() {
+                        let mut r = json!({"results": results, "changed": any_changed, "failed": any_failed, "msg": if any_failed {"one or more items failed"} else {"all items completed"}});
+                        if all_skipped {
+                            r["skipped"] = json!(true);
+                            if results.is_empty() {
+                                r["msg"] = json!("No items in the list");
+                            }
+                        }
+                        if failure.is_some() {
+                            st.failed = Some((t.label(), r.clone()));
+                        }
+                        if let Some(reg) = &t.register {
+                            st.register(reg, r);
+                        }
                     }
                     if let Some(m) = failure {
                         return Err(Error::TaskFailed {
@@ -927,6 +946,7 @@ impl Runner {
         let ctx = Ctx {
             target: target_ref,
             check,
+            diff: t.diff,
             role: &scope.role.dir,
             renderer: &scope.renderer,
             vars,
@@ -939,18 +959,29 @@ impl Runner {
 
     fn flush_handlers<'a>(&'a self, st: &'a mut State<'_>) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            if st.notified.is_empty() {
-                return Ok(());
-            }
-            let notified = std::mem::take(&mut st.notified);
-            let handlers = st.handlers.clone();
-            let mut ran: Vec<String> = vec![];
-            for (h, scope) in handlers {
-                let hname = h.name.clone().unwrap_or_default();
-                let hit = notified.iter().any(|n| *n == hname || h.listen.contains(n));
-                if hit && !ran.contains(&hname) {
-                    ran.push(hname);
-                    self.run_task(st, &scope, &h, &Inherited::default()).await?;
+            // handlers notified by handlers run in the next round
+            let mut rounds = 0;
+            while !st.notified.is_empty() && rounds < 100 {
+                rounds += 1;
+                let notified = std::mem::take(&mut st.notified);
+                let handlers = st.handlers.clone();
+                let mut ran: Vec<String> = vec![];
+                for (h, scope) in handlers {
+                    let hname = h.name.clone().unwrap_or_default();
+                    let hit = notified
+                        .iter()
+                        .any(|n| (!hname.is_empty() && *n == hname) || h.listen.contains(n));
+                    // a role applied twice has its handlers listed twice:
+                    // each runs once (unnamed ones told apart by place)
+                    let key = if hname.is_empty() {
+                        h.location.clone()
+                    } else {
+                        hname
+                    };
+                    if hit && !ran.contains(&key) {
+                        ran.push(key);
+                        self.run_task(st, &scope, &h, &Inherited::default()).await?;
+                    }
                 }
             }
             Ok(())

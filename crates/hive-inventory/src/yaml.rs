@@ -278,6 +278,11 @@ fn resolve(text: String, style: TScalarStyle, tag: Option<&str>) -> NodeKind {
             .trim_start_matches("tag:yaml.org,2002:")
             .trim_start_matches("!!");
         return match t {
+            // `!unsafe` text is never templated: what would be template
+            // syntax is kept as written, in a raw block
+            "!unsafe" | "unsafe" if ["{{", "{%", "{#"].iter().any(|m| text.contains(m)) => {
+                NodeKind::Str(format!("{{% raw %}}{text}{{% endraw %}}"))
+            }
             "str" | "!unsafe" | "!vault" | "unsafe" => NodeKind::Str(text),
             "int" => parse_int(&text).map_or(NodeKind::Str(text), NodeKind::Int),
             "float" => parse_float(&text).map_or(NodeKind::Str(text), NodeKind::Float),
@@ -442,6 +447,11 @@ mod tests {
             ("512M", NodeKind::Str("512M".into())),
             ("192.168.0.1", NodeKind::Str("192.168.0.1".into())),
             ("\"{{ x }}\"", NodeKind::Str("{{ x }}".into())),
+            ("!unsafe plain", NodeKind::Str("plain".into())),
+            (
+                "!unsafe '{{ x }}'",
+                NodeKind::Str("{% raw %}{{ x }}{% endraw %}".into()),
+            ),
         ];
         for (input, expected) in cases {
             assert_eq!(scalar(input), expected, "input {input}");

@@ -157,7 +157,7 @@ pub(super) async fn command(module: &str, args: Json, ctx: &Ctx<'_>) -> Result<O
     let mut pre = String::new();
     if let Some(d) = &p.chdir {
         pre.push_str(&format!(
-            "cd {} 2>/dev/null || {{ printf '__hive_chdir__'; exit 97; }}\n",
+            "cd -P {} 2>/dev/null || {{ printf '__hive_chdir__'; exit 97; }}\n",
             super::shell_path(&d.0)
         ));
     }

@@ -25,7 +25,7 @@ fn attrs(mode: &Option<M>, owner: &Option<S>, group: &Option<S>) -> Attrs {
 pub(super) struct CopyP {
     src: Option<S>,
     content: Option<Json>,
-    dest: S,
+    dest: Option<S>,
     mode: Option<M>,
     owner: Option<S>,
     group: Option<S>,
@@ -47,28 +47,50 @@ pub(super) async fn copy(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
     let p: CopyP = params("copy", args, ctx)?;
     let _ = (
         &p.backup,
-        &p.directory_mode,
         &p.validate,
-        &p.follow,
-        &p.local_follow,
-        &p.decrypt,
         &p.checksum,
         &p.unsafe_writes,
         &p.attributes,
     );
-    let a = attrs(&p.mode, &p.owner, &p.group);
+    let Some(dest) = p.dest.clone().filter(|d| !d.0.is_empty()) else {
+        return Ok(Outcome::failed("dest is required".into()));
+    };
+    if p.src.is_some() && p.content.is_some() {
+        return Ok(Outcome::failed(
+            "src and content are mutually exclusive".into(),
+        ));
+    }
+    // mode=preserve: the source's mode (a remote source's is kept by cp -a)
+    let preserve = p.mode.as_ref().is_some_and(|m| m.0 == "preserve");
+    let mut a = attrs(&p.mode, &p.owner, &p.group);
+    if preserve {
+        a.mode = None;
+    }
     let force = p.force.map(|b| b.0).unwrap_or(true);
+    let dir_mode = p.directory_mode.as_ref().map(|m| m.0.clone());
     if p.remote_src.map(|b| b.0).unwrap_or(false) {
         let Some(src) = p.src else {
             return Ok(Outcome::failed("remote_src needs src".into()));
         };
+        // a directory: its content (`src/`) or itself (`src`) goes into
+        // dest, changed when a file differs or is missing there
         let body = format!(
-            "s={s}; d={d}; [ -d \"$d\" ] && d=\"$d/$(basename \"$s\")\"\n\
-             if [ -f \"$d\" ] && {{ [ {f} = 0 ] || cmp -s \"$s\" \"$d\"; }}; then :; else C=1; hv_do cp -a \"$s\" \"$d\" || exit 1; fi\nhv_attrs \"$d\" {a}",
+            "s={s}; d={d}\n[ -e \"$s\" ] || {{ echo \"Source $s not found\" >&2; exit 1; }}\n\
+             [ -f \"$s\" ] || [ -d \"$s\" ] || {{ echo \"Source $s is not a file\" >&2; exit 1; }}\n\
+             if [ -d \"$s\" ]; then\n\
+             case \"$s\" in */) n=;; *) n=$(basename \"$s\");; esac\n{place}\nelse\n\
+             case \"$d\" in */) [ -d \"$d\" ] || {{ C=1; hv_do mkdir -p \"$d\"; }};; esac\n\
+             [ -d \"$d\" ] && d=\"${{d%/}}/$(basename \"$s\")\"\n\
+             if [ -f \"$d\" ] && {{ [ {f} = 0 ] || cmp -s \"$s\" \"$d\"; }}; then :; else C=1; hv_do cp -a \"$s\" \"$d\" || exit 1; fi\nhv_attrs \"$d\" {a}\nfi",
             s = super::shell_path(&src.0),
-            d = super::shell_path(&p.dest.0),
+            d = super::shell_path(&dest.0),
             f = u8::from(force),
-            a = a.args()
+            a = a.args(),
+            place = super::copydir::place_dir_script(
+                &a,
+                dir_mode.as_deref(),
+                p.local_follow.as_ref().is_some_and(|f| f.0)
+            )
         );
         let mut o = ctx
             .script_outcome(&format!("{body}\necho \"hv_dest=$d\""), None)
@@ -85,7 +107,8 @@ pub(super) async fn copy(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
         }
         return Ok(o);
     }
-    let (data, base) = match (&p.content, &p.src) {
+    let src = p.src.clone().filter(|s| !s.0.is_empty());
+    let (data, base) = match (&p.content, &src) {
         (Some(c), _) => (
             match c {
                 Json::String(s) => s.clone().into_bytes(),
@@ -96,33 +119,94 @@ pub(super) async fn copy(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
             None,
         ),
         (None, Some(src)) => {
-            if ctx
-                .role
-                .is_dir(&format!("files/{}", src.0.trim_end_matches('/')))
-            {
-                return Ok(Outcome::failed(format!(
-                    "copying the directory {} is not supported by hive; copy its files one by one",
-                    src.0
-                )));
+            if let Some(local) = ctx.local_dir("files", &src.0) {
+                return super::copydir::copy_local_dir(
+                    ctx,
+                    &src.0,
+                    &local,
+                    &dest.0,
+                    p.local_follow.as_ref().is_none_or(|f| f.0),
+                    &a,
+                    dir_mode.as_deref(),
+                )
+                .await;
             }
             let base = src.0.rsplit('/').next().unwrap_or(&src.0).to_string();
-            (ctx.local_file("files", &src.0)?, Some(base))
+            if preserve {
+                a.mode = ctx.local_mode("files", &src.0);
+            }
+            let data = ctx.local_file("files", &src.0)?;
+            if super::copydir::vault_encrypted(&data) && p.decrypt.as_ref().is_none_or(|d| d.0) {
+                return Ok(Outcome::failed(super::copydir::vault_message(&src.0)));
+            }
+            (data, Some(base))
         }
-        (None, None) => return Ok(Outcome::failed("copy needs src or content".into())),
+        (None, None) => {
+            return Ok(Outcome::failed("src (or content) is required".into()));
+        }
     };
-    let dest = if p.dest.0.ends_with('/') {
+    let dest = if dest.0.ends_with('/') {
         match &base {
-            Some(b) => format!("{}{b}", p.dest.0),
+            Some(b) => {
+                // dest/ names a directory, created when missing
+                if !ctx.check {
+                    ctx.run(ExecRequest::shell(format!(
+                        "mkdir -p {}",
+                        super::shell_path(&dest.0)
+                    )))
+                    .await?;
+                }
+                format!("{}{b}", dest.0)
+            }
             None => {
                 return Ok(Outcome::failed(
-                    "dest must be a file when content is given".into(),
+                    "can not use content with a dir as dest".into(),
                 ));
             }
         }
     } else {
-        p.dest.0.clone()
+        dest.0.clone()
     };
-    let o = put_content(ctx, &dest, base.as_deref(), &data, &a, force).await?;
+    // follow: a link at dest keeps pointing where it did; its target is
+    // written (without follow the link is replaced by the file)
+    let dest = if p.follow.as_ref().is_some_and(|f| f.0) {
+        let out = ctx
+            .run(ExecRequest::shell(format!(
+                "d={}; if [ -L \"$d\" ]; then readlink -f \"$d\"; else printf '%s\\n' \"$d\"; fi",
+                super::shell_path(&dest)
+            )))
+            .await?;
+        Some(out.stdout_text().trim_end().to_string())
+            .filter(|d| out.status == 0 && !d.is_empty())
+            .unwrap_or(dest)
+    } else {
+        dest
+    };
+    // `diff: yes`: the text before and after, as Ansible's diff
+    let before = if ctx.diff {
+        Some(
+            read_text(ctx, &dest)
+                .await?
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+        )
+    } else {
+        None
+    };
+    let mut o = put_content(ctx, &dest, base.as_deref(), &data, &a, force).await?;
+    if let Some(before) = before.filter(|_| !o.failed) {
+        let after_header = src.as_ref().map_or(dest.as_str(), |s| s.0.as_str());
+        o.data.insert(
+            "diff".into(),
+            json!([{
+                "before": before,
+                "after": String::from_utf8_lossy(&data),
+                "before_header": dest,
+                "after_header": after_header,
+            }]),
+        );
+    }
     Ok(match &p.src {
         Some(src) if !o.failed => o.with("src", json!(src.0)),
         _ => o,
@@ -208,6 +292,46 @@ pub(super) async fn template(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
     .map(|o| o.with("src", json!(p.src.0)))
 }
 
+/// The argument of the script's `hv_time` for `modification_time` or
+/// `access_time`: `preserve`, `now`, or the time as `date -d` reads it.
+/// `touch` defaults to `now`, other states to `preserve`. Only the default
+/// format `%Y%m%d%H%M.%S` is read (the time is local, as Ansible's).
+fn time_spec(
+    value: &Option<S>,
+    format: &Option<S>,
+    touching: bool,
+) -> std::result::Result<String, String> {
+    let v = match value.as_ref().map(|v| v.0.as_str()) {
+        None | Some("") => return Ok(if touching { "now" } else { "preserve" }.into()),
+        Some(v @ ("now" | "preserve")) => return Ok(v.into()),
+        Some(v) => v,
+    };
+    let fmt = format.as_ref().map_or("%Y%m%d%H%M.%S", |f| f.0.as_str());
+    let digits: Vec<char> = v.chars().collect();
+    let ok = fmt == "%Y%m%d%H%M.%S"
+        && digits.len() == 15
+        && digits[12] == '.'
+        && digits
+            .iter()
+            .enumerate()
+            .all(|(i, c)| i == 12 || c.is_ascii_digit());
+    if !ok {
+        return Err(format!(
+            "failed to convert {v} with format {fmt} (hive reads %Y%m%d%H%M.%S times, now and preserve)"
+        ));
+    }
+    let t: String = digits.iter().collect();
+    Ok(shell_quote(&format!(
+        "{}-{}-{} {}:{}:{}",
+        &t[0..4],
+        &t[4..6],
+        &t[6..8],
+        &t[8..10],
+        &t[10..12],
+        &t[13..15]
+    )))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FileP {
@@ -227,20 +351,34 @@ pub(super) struct FileP {
     access_time_format: Option<S>,
     unsafe_writes: Option<B>,
     attributes: Option<S>,
+    /// Ansible's internal probe: is the file binary? (changes nothing)
+    #[serde(rename = "_diff_peek")]
+    diff_peek: Option<B>,
 }
 
 pub(super) async fn file(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
     let p: FileP = params("file", args, ctx)?;
-    let _ = (
-        &p.follow,
-        &p.modification_time,
-        &p.modification_time_format,
-        &p.access_time,
-        &p.access_time_format,
-        &p.unsafe_writes,
-        &p.attributes,
-    );
+    let _ = (&p.follow, &p.unsafe_writes, &p.attributes);
+    if p.diff_peek.is_some() {
+        let script = format!(
+            "head -c 8192 {} 2>/dev/null | od -An -tx1 | grep -qw 00 && echo binary; true",
+            super::shell_path(&p.path.0)
+        );
+        let o = ctx.script_outcome(&script, None).await?;
+        let binary = o.data.get("stdout").and_then(Json::as_str) == Some("binary");
+        return Ok(Outcome::ok(false)
+            .with("path", json!(p.path.0))
+            .with("appears_binary", json!(binary)));
+    }
     let a = attrs(&p.mode, &p.owner, &p.group);
+    let touching = p.state.as_ref().is_some_and(|s| s.0 == "touch");
+    let times = match (
+        time_spec(&p.modification_time, &p.modification_time_format, touching),
+        time_spec(&p.access_time, &p.access_time_format, touching),
+    ) {
+        (Ok(m), Ok(at)) => format!("\nhv_time -m {m} %Y\nhv_time -a {at} %X"),
+        (Err(e), _) | (_, Err(e)) => return Ok(Outcome::failed(e).with("path", json!(p.path.0))),
+    };
     let path = super::shell_path(&p.path.0);
     // without state, a directory stays one (Ansible keeps the current state)
     let explicit = u8::from(p.state.is_some());
@@ -278,6 +416,7 @@ pub(super) async fn file(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
             "p={path}\nif [ ! -e \"$p\" ]; then C=1; hv_do touch \"$p\" || exit 1; fi\nhv_attrs \"$p\" {a}",
             a = a.args()
         ),
+
         "absent" => format!(
             "p={path}\nif [ -e \"$p\" ] || [ -L \"$p\" ]; then C=1; hv_do rm -rf \"$p\" || exit 1; fi"
         ),
@@ -319,42 +458,105 @@ pub(super) async fn file(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
             )));
         }
     };
+    let body = match state.as_str() {
+        "absent" | "link" | "hard" => body,
+        _ => format!("{body}{times}"),
+    };
     // the state before and after, for Ansible's diff
     let probe = "hv_st() { if [ -L \"$1\" ]; then echo link; elif [ -d \"$1\" ]; then echo directory; \
                  elif [ -e \"$1\" ]; then if [ \"$(stat -c %h \"$1\")\" -gt 1 ]; then echo hard; else echo file; fi; else echo absent; fi; }\n\
                  hv_desc() { echo \"$(hv_st \"$1\")|$(readlink \"$1\")|$(stat -c %a \"$1\" 2>/dev/null)\"; }";
     let script = format!(
-        "{probe}\np={path}\nhv_before=$(hv_desc \"$p\")\n{body}\necho \"hv_before=$hv_before\"; echo \"hv_after=$(hv_desc \"$p\")\""
+        "{probe}\np={path}\necho \"hv_before=$(hv_desc \"$p\")\"\n{body}\necho \"hv_after=$(hv_desc \"$p\")\""
     );
-    let mut o = ctx.script_outcome(&script, None).await?;
-    let stdout = o.data.remove("stdout").unwrap_or_default();
-    let text = stdout.as_str().unwrap_or("");
-    let desc = |key: &str| {
+    let out = ctx.script(&script, None).await?;
+    let mut o = super::script_result(&out);
+    o.data.remove("stdout");
+    let stdout = out.stdout_text();
+    let text = stdout.as_str();
+    o.data.insert("path".into(), json!(p.path.0));
+    if o.failed {
+        // a failed task reports the state it found, as Ansible's
+        let found = text
+            .lines()
+            .find_map(|l| l.strip_prefix("hv_before="))
+            .and_then(|l| l.split('|').next())
+            .unwrap_or("absent");
+        o.data.insert("state".into(), json!(found));
+    } else {
+        o.data.insert("diff".into(), file_diff(text, &p.path.0));
+        // what the path is now (Ansible's path information), as a
+        // check-mode run says what was asked
+        let after: Vec<&str> = text
+            .lines()
+            .find_map(|l| l.strip_prefix("hv_after="))
+            .unwrap_or("")
+            .splitn(3, '|')
+            .collect();
+        let now = after
+            .first()
+            .copied()
+            .filter(|s| !s.is_empty() && !ctx.check);
+        o.data
+            .insert("state".into(), json!(now.unwrap_or(state.as_str())));
+        if let Some(m) = after.get(2).filter(|m| !m.is_empty() && !ctx.check) {
+            o.data
+                .entry("mode")
+                .or_insert_with(|| json!(format!("{m:0>4}")));
+        }
+    }
+    Ok(o)
+}
+
+/// The `diff` of a file task, as Ansible's: the path, and on each side
+/// only what changes (state, link source, mode, and the times `hv_time`
+/// sets) from the script's `hv_before=`/`hv_after=`/`hv_set-m=` lines.
+fn file_diff(text: &str, path: &str) -> Json {
+    let fields = |key: &str| -> Vec<String> {
         let line = text
             .lines()
             .find_map(|l| l.strip_prefix(key))
             .unwrap_or("absent||");
-        let f: Vec<&str> = line.splitn(3, '|').collect();
-        let mut m = serde_json::Map::new();
-        m.insert("path".into(), json!(p.path.0));
-        m.insert("state".into(), json!(f[0]));
-        if f[0] == "link" {
-            m.insert("src".into(), json!(f.get(1).copied().unwrap_or("")));
-        }
-        if let Some(mode) = f.get(2).filter(|m| !m.is_empty()) {
-            m.insert("mode".into(), json!(format!("{mode:0>4}")));
-        }
-        Json::Object(m)
+        line.splitn(3, '|').map(str::to_string).collect()
     };
-    if !o.failed {
-        o.data.insert(
-            "diff".into(),
-            json!({"before": desc("hv_before="), "after": desc("hv_after=")}),
-        );
+    let (b, a) = (fields("hv_before="), fields("hv_after="));
+    let mut before = serde_json::Map::new();
+    let mut after = serde_json::Map::new();
+    before.insert("path".into(), json!(path));
+    after.insert("path".into(), json!(path));
+    let get = |f: &[String], i: usize| f.get(i).cloned().unwrap_or_default();
+    if b[0] != a[0] {
+        before.insert("state".into(), json!(b[0]));
+        after.insert("state".into(), json!(a[0]));
     }
-    o.data.insert("path".into(), json!(p.path.0));
-    o.data.insert("state".into(), json!(state));
-    Ok(o)
+    if (b[0] == "link" || a[0] == "link") && get(&b, 1) != get(&a, 1) {
+        before.insert("src".into(), json!(get(&b, 1)));
+        after.insert("src".into(), json!(get(&a, 1)));
+    }
+    let mode = |f: &[String]| {
+        let m = get(f, 2);
+        (!m.is_empty()).then(|| format!("{m:0>4}"))
+    };
+    if mode(&b) != mode(&a) {
+        if let Some(m) = mode(&b) {
+            before.insert("mode".into(), json!(m));
+        }
+        if let Some(m) = mode(&a) {
+            after.insert("mode".into(), json!(m));
+        }
+    }
+    for (flag, key) in [("-m", "mtime"), ("-a", "atime")] {
+        let set = text.lines().find_map(|l| {
+            l.strip_prefix(&format!("hv_set{flag}="))
+                .and_then(|v| v.split_once('|'))
+        });
+        if let Some((old, new)) = set {
+            let num = |v: &str| v.parse::<i64>().map(Json::from).unwrap_or(json!(v));
+            before.insert(key.into(), num(old));
+            after.insert(key.into(), num(new));
+        }
+    }
+    json!({"before": before, "after": after})
 }
 
 /// Reads a text file of the target: `None` when absent.

@@ -11,12 +11,20 @@
 //!   syntax ([`pyre`]); Python-only constructs it lacks (e.g. conditional
 //!   groups) are refused with the pattern named.
 //! - `copy` and `template` ignore `validate` (lineinfile, blockinfile and
-//!   replace honour it); `copy` of a role directory is not supported.
+//!   replace honour it).
+//! - `copy` has no vault password: a vault-encrypted source fails the task,
+//!   with Ansible's message for a run without one.
+//! - `file`'s `modification_time`/`access_time` read `now`, `preserve` and
+//!   times in the default format `%Y%m%d%H%M.%S` only (other formats fail
+//!   the task, naming the format); times are whole seconds.
+//! - A relative `src` not found in the role is read from the directory
+//!   hive runs in (Ansible's playbook directory).
 //! - Text edits keep the file's mode, owner and ACLs but not its SELinux
 //!   context or extended attributes.
 
 mod blockinfile;
 mod command;
+mod copydir;
 mod edit;
 mod files;
 mod lineinfile;
@@ -25,6 +33,7 @@ mod pyre;
 pub(crate) mod registry;
 mod stat;
 mod system;
+mod vars;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
@@ -77,6 +86,8 @@ impl Outcome {
 pub(crate) struct Ctx<'a> {
     pub target: &'a dyn Target,
     pub check: bool,
+    /// The task asked for `diff`.
+    pub diff: bool,
     pub role: &'a RoleDir,
     pub renderer: &'a Renderer,
     pub vars: &'a Vars,
@@ -209,6 +220,17 @@ pub(crate) fn sha1_hex(data: &[u8]) -> String {
 /// Shell functions every module script starts with.
 const PRELUDE: &str = r#"C=0
 hv_do() { [ "$CHECK" = 1 ] || "$@"; }
+hv_time() {
+  case "$2" in
+    preserve) return 0 ;;
+    now) t=$(date +%s) ;;
+    *) t=$(date -d "$2" +%s) || exit 1 ;;
+  esac
+  o=$(stat -c "$3" "$p" 2>/dev/null)
+  if [ "$2" = now ] || [ "$o" != "$t" ]; then
+    C=1; echo "hv_set$1=$o|$t"; hv_do touch -c "$1" -d "@$t" "$p"
+  fi
+}
 hv_attrs() {
   [ -e "$1" ] || [ -L "$1" ] || return 0
   if [ -n "$2" ]; then
@@ -259,6 +281,34 @@ impl Ctx<'_> {
         self.target.exec(&req).await
     }
 
+    /// A directory of the role (`files/x`, `x`) or a local directory that
+    /// `src` names, when it is one.
+    pub(crate) fn local_dir(&self, sub: &str, src: &str) -> Option<std::path::PathBuf> {
+        let src = src.trim_end_matches('/');
+        let candidates = if src.starts_with('/') {
+            vec![std::path::PathBuf::from(src)]
+        } else {
+            let root = self.role.path()?;
+            vec![root.join(sub).join(src), root.join(src), src.into()]
+        };
+        candidates.into_iter().find(|p| p.is_dir())
+    }
+
+    /// The mode (`0644`) of a file [`Ctx::local_file`] reads.
+    pub(crate) fn local_mode(&self, sub: &str, src: &str) -> Option<String> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = if src.starts_with('/') {
+            std::path::PathBuf::from(src)
+        } else {
+            let root = self.role.path()?;
+            [root.join(sub).join(src), root.join(src), src.into()]
+                .into_iter()
+                .find(|p| p.exists())?
+        };
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+        Some(format!("{mode:04o}"))
+    }
+
     /// A file of the role (`files/` or `templates/`), or a local path.
     pub(crate) fn local_file(&self, sub: &str, src: &str) -> Result<Vec<u8>> {
         if src.starts_with('/') {
@@ -269,10 +319,17 @@ impl Ctx<'_> {
                 return Ok(b);
             }
         }
+        // last, as Ansible's playbook directory: where hive runs
+        if let Ok(b) = std::fs::read(src) {
+            return Ok(b);
+        }
         Err(Error::Args {
             task: self.task.clone(),
             module: sub.trim_end_matches('s').into(),
-            message: format!("could not find {src} in {}", self.role.display(sub)),
+            message: format!(
+                "could not find {src} in {}, the role or the current directory",
+                self.role.display(sub)
+            ),
         })
     }
 }
@@ -340,7 +397,10 @@ pub(crate) async fn put_content(
     let sum = sha1_hex(data);
     let into_dir = match basename {
         Some(b) => format!("if [ -d \"$d\" ]; then d=\"$d\"/{}; fi\n", shell_quote(b)),
-        None => String::new(),
+        None => {
+            "if [ -d \"$d\" ]; then echo 'can not use content with a dir as dest' >&2; exit 1; fi\n"
+                .to_string()
+        }
     };
     let same = format!(
         "[ -f \"$d\" ] && {{ [ {force} = 0 ] || [ \"$(sha1sum <\"$d\" | cut -c1-40)\" = {sum} ]; }}",
@@ -442,6 +502,38 @@ pub(crate) fn set_fact(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
         });
     };
     m.remove("cacheable");
+    // as Ansible's set_fact: keys are templates too (`"{{ item.0 }}=x"`),
+    // and the strings true/false/yes/no become booleans
+    let mut facts = Map::new();
+    for (k, v) in m {
+        let key = if k.contains("{{") {
+            ctx.renderer
+                .render_str(&k, ctx.vars)
+                .map(|j| crate::role::json_text(&j))
+                .map_err(|message| Error::Template {
+                    context: ctx.task.clone(),
+                    message,
+                })?
+        } else {
+            k
+        };
+        if key.is_empty() || !key.chars().all(|c| c.is_alphanumeric() || c == '_') {
+            return Ok(Outcome::failed(format!(
+                "The variable name '{key}' is not valid. Variables must start with a letter or underscore character, and contain only letters, numbers and underscores."
+            )));
+        }
+        let v = match v {
+            Json::String(s) if matches!(s.to_ascii_lowercase().as_str(), "true" | "yes") => {
+                Json::Bool(true)
+            }
+            Json::String(s) if matches!(s.to_ascii_lowercase().as_str(), "false" | "no") => {
+                Json::Bool(false)
+            }
+            other => other,
+        };
+        facts.insert(key, v);
+    }
+    let m = facts;
     let mut o = Outcome::ok(false);
     o.data
         .insert("ansible_facts".into(), Json::Object(m.clone()));
@@ -460,6 +552,7 @@ struct DebugP {
 pub(crate) fn debug(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
     let p: DebugP = params("debug", args, ctx)?;
     let _ = p.verbosity;
+    let mut data = Map::new();
     let msg = match (p.msg, p.var) {
         (Some(m), _) => crate::role::json_text(&m),
         (None, Some(v)) => {
@@ -467,12 +560,15 @@ pub(crate) fn debug(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
                 .renderer
                 .render_str(&format!("{{{{ {} }}}}", v.0), ctx.vars)
                 .unwrap_or(Json::String("VARIABLE IS NOT DEFINED!".into()));
+            // the result holds the variable, as Ansible's debug gives it
+            data.insert(v.0.clone(), val.clone());
             format!("{}: {}", v.0, val)
         }
         (None, None) => "Hello world!".into(),
     };
     Ok(Outcome {
         msg: Some(msg),
+        data,
         ..Default::default()
     })
 }

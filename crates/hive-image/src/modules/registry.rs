@@ -6,7 +6,7 @@
 use futures::future::BoxFuture;
 use serde_json::Value as Json;
 
-use super::{Ctx, Outcome, blockinfile, command, files, lineinfile, packages, stat, system};
+use super::{Ctx, Outcome, blockinfile, command, files, lineinfile, packages, stat, system, vars};
 use crate::error::Result;
 
 /// Runs a module: (module name as called, rendered arguments, context).
@@ -81,6 +81,10 @@ pub(crate) static MODULES: &[Module] = &[
     module!("fail", |_n, a, c| super::fail(a, c)),
     module!("assert", |_n, a, c| super::assert(a, c)),
     module!("meta", free_form, |_n, _a, _c| Ok(Outcome::default())),
+    module!("ping", |_n, a, c| vars::ping(a, c)),
+    module!("include_vars", free_form, |_n, a, c| vars::include_vars(
+        a, c
+    )),
 ];
 
 /// Checks a module's arguments against its parameter type.
@@ -124,6 +128,7 @@ static PARAMS: &[(&str, ParamsFn)] = &[
     ("debug", params_of::<super::DebugP>),
     ("fail", params_of::<super::FailP>),
     ("assert", params_of::<super::AssertP>),
+    ("ping", params_of::<vars::PingP>),
 ];
 
 /// What is wrong with the arguments of a task of native module `name`, as

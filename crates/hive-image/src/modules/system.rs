@@ -296,7 +296,29 @@ pub(super) async fn group(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
                 .unwrap_or_default()
         )
     };
-    ctx.script_outcome(&body, None).await
+    // the result names the group and its gid, as Ansible's
+    let body = format!("{body}\necho \"hv_gid=$(getent group {n} | cut -d: -f3)\"");
+    let mut o = ctx.script_outcome(&body, None).await?;
+    let stdout = o.data.remove("stdout");
+    if !o.failed {
+        let absent = p.state.as_ref().is_some_and(|s| s.0 == "absent");
+        o.data.insert("name".into(), json!(p.name.0));
+        o.data.insert(
+            "state".into(),
+            json!(if absent { "absent" } else { "present" }),
+        );
+        let gid = stdout
+            .as_ref()
+            .and_then(Json::as_str)
+            .and_then(|t| t.lines().find_map(|l| l.strip_prefix("hv_gid=")))
+            .and_then(|g| g.trim().parse::<u64>().ok());
+        if let Some(g) = gid.filter(|_| !absent) {
+            o.data.insert("gid".into(), json!(g));
+            o.data
+                .insert("system".into(), json!(p.system.is_some_and(|b| b.0)));
+        }
+    }
+    Ok(o)
 }
 
 #[derive(Deserialize)]

@@ -109,6 +109,9 @@ impl Inner {
             Value::from_object(super::scope::Tuple(items.0))
         });
         env.add_function("_hive_mutable", |v: Value| super::pyvalue::make_mutable(v));
+        env.add_function("now", super::clock::now);
+        env.add_filter("random", super::random::random);
+        env.add_filter("shuffle", super::random::shuffle);
         Inner { env, root, omit }
     }
 

@@ -32,13 +32,16 @@ pub(crate) fn register(env: &mut Environment<'static>, root: Arc<PathBuf>) {
             if wantlist.unwrap_or(false) {
                 return Ok(Value::from(results));
             }
+            // Ansible joins text results with commas; other results stay a
+            // list (one item: the item itself)
             Ok(match results.len() {
                 0 => Value::from(Vec::<Value>::new()),
                 1 => results.into_iter().next().unwrap_or_default(),
-                _ => {
+                _ if results.iter().all(|r| r.kind() == ValueKind::String) => {
                     let parts: Result<Vec<String>, Error> = results.iter().map(text).collect();
                     Value::from(parts?.join(","))
                 }
+                _ => Value::from(results),
             })
         },
     );
@@ -86,6 +89,18 @@ fn run(
     kw: &Kwargs,
 ) -> Result<Vec<Value>, Error> {
     let name = name.strip_prefix("ansible.builtin.").unwrap_or(name);
+    if super::loops::LIST_LOOKUPS.contains(&name) {
+        kw.assert_all_used()?;
+        let json = terms
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| lookup_error(format!("{name} lookup: {e}")))?;
+        let items = super::loops::list_lookup(name, &serde_json::Value::Array(json))
+            .unwrap_or_else(|| Ok(vec![]))
+            .map_err(lookup_error)?;
+        return Ok(items.iter().map(Value::from_serialize).collect());
+    }
     match name {
         "file" => {
             let rstrip: Option<bool> = kw.get("rstrip")?;
@@ -180,7 +195,8 @@ fn run(
             Ok(out)
         }
         other => Err(lookup_error(format!(
-            "lookup plugin '{other}' not found (known: file, env, pipe, password, first_found, template)"
+            "lookup plugin '{other}' not found (known: file, env, pipe, password, first_found, template, {})",
+            super::loops::LIST_LOOKUPS.join(", ")
         ))),
     }
 }

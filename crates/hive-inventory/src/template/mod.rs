@@ -40,15 +40,18 @@
 //! assert!(templar.is_true("80 in ports", &vars).unwrap());
 //! ```
 
+mod clock;
 pub mod defaults;
 mod engine;
 mod files;
 mod filters;
 mod ipaddr;
 mod lookups;
+mod loops;
 mod project;
 mod pyset;
 mod pyvalue;
+mod random;
 mod scope;
 mod vars;
 
@@ -58,6 +61,7 @@ use std::sync::{Arc, OnceLock};
 use minijinja::Value;
 use serde_yaml::Value as Yaml;
 
+pub use loops::{LIST_LOOKUPS, list_lookup};
 pub use project::{SiteBuilder, render_for_host, run_vars};
 pub use vars::{Site, Vars};
 

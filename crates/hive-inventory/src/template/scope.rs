@@ -19,6 +19,7 @@ pub(crate) const GLOBALS: &[&str] = &[
     "lookup",
     "query",
     "q",
+    "now",
     "dict",
     "namespace",
     "range",
