@@ -80,6 +80,9 @@ pub enum DeployEvent {
 /// A callback receiving [`DeployEvent`]s.
 pub type EventSink = Arc<dyn Fn(DeployEvent) + Send + Sync>;
 
+/// A planned service: name, spec to deploy, change, and the deployed service.
+type Plan<'a> = (String, ServiceSpec, Change, Option<&'a Service>);
+
 /// deploy-services for one stage: a consuming builder holding the hives,
 /// the stage and the options.
 ///
@@ -250,38 +253,9 @@ impl Deployer {
         images.dedup();
 
         if !self.check && self.pull == PullPolicy::Always {
-            let jobs: Vec<(&Hive, &String)> = hives
-                .iter()
-                .flat_map(|h| images.iter().map(move |i| (h, i)))
-                .collect();
-            futures::stream::iter(jobs)
-                .map(|(hive, image)| async move {
-                    pull_image(hive, image, credentials_for(&self.stage, image)).await?;
-                    self.emit(DeployEvent::Pulled {
-                        hive: hive.name.clone(),
-                        image: image.clone(),
-                    });
-                    Ok::<(), Error>(())
-                })
-                .buffer_unordered(self.concurrency)
-                .try_collect::<Vec<()>>()
-                .await?;
+            self.pull_images(&hives, &images).await?;
         }
-
-        // Pin each image to its registry digest, so that a new image under
-        // the same tag makes a different spec.
-        let pinned: HashMap<String, String> = futures::stream::iter(images.iter())
-            .map(|image| async move {
-                let digest = self.digest_of(manager, image).await;
-                let reference = match digest {
-                    Some(d) => format!("{image}@{d}"),
-                    None => image.clone(),
-                };
-                (image.clone(), reference)
-            })
-            .buffer_unordered(self.concurrency)
-            .collect()
-            .await;
+        let pinned = self.pin_images(manager, &images).await;
 
         // Images that cannot be pinned (no registry digest): compare the image
         // the hives have with the one the running tasks use, as hive-builder.
@@ -296,43 +270,22 @@ impl Deployer {
         };
 
         // The plan.
-        let mut plans: Vec<(String, ServiceSpec, Change, Option<&Service>)> = Vec::new();
+        let mut plans: Vec<Plan<'_>> = Vec::new();
         for (name, def) in &selected {
             let existing = current.get(name.as_str());
-            let current_replicas = existing
-                .and_then(|s| s.spec.as_ref())
-                .and_then(|s| s.mode.as_ref())
-                .and_then(|m| m.replicated.as_ref())
-                .and_then(|r| r.replicas)
-                .map(|r| r as u64);
-            let mut spec = service_spec(name, def, &self.stage, current_replicas)?;
             let reference = &references[name.as_str()];
-            if let Some(c) = spec
-                .task_template
-                .as_mut()
-                .and_then(|t| t.container_spec.as_mut())
-            {
-                c.image = Some(
-                    pinned
-                        .get(reference)
-                        .cloned()
-                        .unwrap_or_else(|| reference.clone()),
-                );
-            }
-            let change = match existing.and_then(|s| s.spec.as_ref()) {
-                None => Change::Created,
-                Some(deployed) => {
-                    let mut reasons = spec_differences(&spec, deployed, &network_names);
-                    if let Some(hive) = stale.get(name.as_str()) {
-                        reasons.push(format!("image changed on hive {hive}"));
-                    }
-                    if reasons.is_empty() {
-                        Change::Unchanged
-                    } else {
-                        Change::Updated(reasons)
-                    }
-                }
-            };
+            let image = pinned
+                .get(reference)
+                .cloned()
+                .unwrap_or_else(|| reference.clone());
+            let (spec, change) = self.plan_service(
+                name,
+                def,
+                existing,
+                image,
+                &network_names,
+                stale.get(name.as_str()),
+            )?;
             plans.push((name.to_string(), spec, change, existing));
         }
 
@@ -363,8 +316,95 @@ impl Deployer {
         if self.check {
             return Ok(report);
         }
+        self.apply_plans(&hives, &plans).await?;
+        Ok(report)
+    }
 
-        // Apply.
+    /// Pulls every image on every hive.
+    async fn pull_images(&self, hives: &[Hive], images: &[String]) -> Result<(), Error> {
+        let jobs: Vec<(&Hive, &String)> = hives
+            .iter()
+            .flat_map(|h| images.iter().map(move |i| (h, i)))
+            .collect();
+        futures::stream::iter(jobs)
+            .map(|(hive, image)| async move {
+                pull_image(hive, image, credentials_for(&self.stage, image)).await?;
+                self.emit(DeployEvent::Pulled {
+                    hive: hive.name.clone(),
+                    image: image.clone(),
+                });
+                Ok::<(), Error>(())
+            })
+            .buffer_unordered(self.concurrency)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    /// Pin each image to its registry digest, so that a new image under
+    /// the same tag makes a different spec; an image without a digest
+    /// stays as it is.
+    async fn pin_images(&self, manager: &Hive, images: &[String]) -> HashMap<String, String> {
+        futures::stream::iter(images.iter())
+            .map(|image| async move {
+                let digest = self.digest_of(manager, image).await;
+                let reference = match digest {
+                    Some(d) => format!("{image}@{d}"),
+                    None => image.clone(),
+                };
+                (image.clone(), reference)
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await
+    }
+
+    /// The spec of one service with its pinned `image`, and how it differs
+    /// from the deployed one (`stale_on`: a hive whose image changed).
+    fn plan_service(
+        &self,
+        name: &str,
+        def: &ServiceDefinition,
+        existing: Option<&Service>,
+        image: String,
+        network_names: &HashMap<String, String>,
+        stale_on: Option<&String>,
+    ) -> Result<(ServiceSpec, Change), Error> {
+        let current_replicas = existing
+            .and_then(|s| s.spec.as_ref())
+            .and_then(|s| s.mode.as_ref())
+            .and_then(|m| m.replicated.as_ref())
+            .and_then(|r| r.replicas)
+            .map(|r| r as u64);
+        let mut spec = service_spec(name, def, &self.stage, current_replicas)?;
+        if let Some(c) = spec
+            .task_template
+            .as_mut()
+            .and_then(|t| t.container_spec.as_mut())
+        {
+            c.image = Some(image);
+        }
+        let change = match existing.and_then(|s| s.spec.as_ref()) {
+            None => Change::Created,
+            Some(deployed) => {
+                let mut reasons = spec_differences(&spec, deployed, network_names);
+                if let Some(hive) = stale_on {
+                    reasons.push(format!("image changed on hive {hive}"));
+                }
+                if reasons.is_empty() {
+                    Change::Unchanged
+                } else {
+                    Change::Updated(reasons)
+                }
+            }
+        };
+        Ok((spec, change))
+    }
+
+    /// Creates and updates the planned services, then waits for them to
+    /// converge.
+    async fn apply_plans(&self, hives: &[Hive], plans: &[Plan<'_>]) -> Result<(), Error> {
+        let manager = &hives[0];
         let previous_updates: HashMap<String, Option<String>> = plans
             .iter()
             .map(|(name, _, _, existing)| {
@@ -395,10 +435,10 @@ impl Deployer {
 
         if self.wait {
             let names: Vec<String> = plans.iter().map(|p| p.0.clone()).collect();
-            self.wait_converged(&hives, &names, &expect_update_cycle, &previous_updates)
+            self.wait_converged(hives, &names, &expect_update_cycle, &previous_updates)
                 .await?;
         }
-        Ok(report)
+        Ok(())
     }
 
     async fn remove(

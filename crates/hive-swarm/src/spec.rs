@@ -98,15 +98,101 @@ pub fn service_spec(
 ) -> Result<ServiceSpec, Error> {
     let d = definition;
     let image = image_reference(service, d, stage)?;
+    let env = environment(d, stage);
+    let hosts = hosts(d, stage);
+    let mut labels = labels(d);
+    let (volumes, cap_add, command) = standalone_defaults(d);
+    let mounts: Vec<Mount> = volumes.iter().map(mount).collect();
+    let log_driver = match &d.logging {
+        Some(l) => Some(TaskSpecLogDriver {
+            name: Some(l.driver.clone()),
+            options: Some(docker_strings(&l.options)),
+        }),
+        None => stage.logging.as_ref().map(|l| default_logging(service, l)),
+    };
+    let health_check = health_check(service, d)?;
+    if let Some(h) = &health_check {
+        labels.insert(
+            HEALTHCHECK_LABEL.to_string(),
+            serde_json::to_string(h).unwrap_or_default(),
+        );
+    }
+    let restart_policy = restart_policy(service, d)?;
+    let placement = placement(d);
+    let resources = resources(service, d)?;
+    let networks = networks(d, stage);
+    let mut ports = Vec::new();
+    for p in &d.ports {
+        ports.push(port(service, p)?);
+    }
+    let endpoint_mode = endpoint_mode(service, d)?;
+    let mode = mode(service, d, current_replicas)?;
 
-    // Environment: the hives' proxy variables, then the service's own.
+    let container_spec = TaskSpecContainerSpec {
+        image: Some(image),
+        hostname: Some(service.to_string()),
+        args: command
+            .as_ref()
+            .map(words)
+            .transpose()
+            .map_err(|e| invalid(service, "command", &e))?,
+        command: d
+            .entrypoint
+            .as_ref()
+            .map(words)
+            .transpose()
+            .map_err(|e| invalid(service, "entrypoint", &e))?,
+        env: non_empty(env),
+        hosts: non_empty(hosts),
+        dns_config: d.dns.as_ref().map(|dns| TaskSpecContainerSpecDnsConfig {
+            nameservers: Some(dns.to_vec()),
+            search: None,
+            options: None,
+        }),
+        user: d.user.clone(),
+        dir: d.working_dir.clone(),
+        mounts: non_empty(mounts),
+        capability_add: non_empty(cap_add),
+        capability_drop: non_empty(d.cap_drop.clone()),
+        sysctls: (!d.sysctls.is_empty()).then(|| docker_strings(&d.sysctls)),
+        stop_signal: d.stop_signal.as_ref().map(Scalar::to_docker_string),
+        stop_grace_period: opt_duration(service, "stop_grace_period", &d.stop_grace_period)?,
+        health_check,
+        ..Default::default()
+    };
+
+    Ok(ServiceSpec {
+        name: Some(service.to_string()),
+        labels: Some(labels),
+        task_template: Some(TaskSpec {
+            container_spec: Some(container_spec),
+            resources,
+            restart_policy,
+            placement,
+            networks: non_empty(networks),
+            log_driver,
+            ..Default::default()
+        }),
+        mode: Some(mode),
+        endpoint_spec: Some(EndpointSpec {
+            mode: Some(endpoint_mode),
+            ports: non_empty(ports),
+        }),
+        ..Default::default()
+    })
+}
+
+/// Environment: the hives' proxy variables, then the service's own.
+fn environment(d: &ServiceDefinition, stage: &StageContext) -> Vec<String> {
     let mut env: IndexMap<String, String> = stage.proxy_environment.clone();
     for (k, v) in &d.environment {
         env.insert(k.clone(), v.to_docker_string());
     }
-    let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    env.iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
 
-    // Hosts: every server of the stage, then the service's own.
+/// Hosts: every server of the stage, then the service's own.
+fn hosts(d: &ServiceDefinition, stage: &StageContext) -> Vec<String> {
     let mut hosts: IndexMap<String, String> = stage
         .servers
         .iter()
@@ -115,9 +201,11 @@ pub fn service_spec(
     for (k, v) in &d.hosts {
         hosts.insert(k.clone(), v.clone());
     }
-    let hosts: Vec<String> = hosts.iter().map(|(h, ip)| format!("{ip} {h}")).collect();
+    hosts.iter().map(|(h, ip)| format!("{ip} {h}")).collect()
+}
 
-    // Labels: HIVE_STANDALONE, then the service's labels (non-strings as JSON).
+/// Labels: HIVE_STANDALONE, then the service's labels (non-strings as JSON).
+fn labels(d: &ServiceDefinition) -> HashMap<String, String> {
     let mut labels = HashMap::new();
     labels.insert(
         STANDALONE_LABEL.to_string(),
@@ -130,8 +218,14 @@ pub fn service_spec(
         };
         labels.insert(k.clone(), text);
     }
+    labels
+}
 
-    // Standalone services get the mounts and capabilities an init system needs.
+/// The service's volumes, added capabilities and command; a standalone
+/// service gets the mounts and capabilities an init system needs.
+fn standalone_defaults(
+    d: &ServiceDefinition,
+) -> (Vec<VolumeMount>, Vec<String>, Option<CommandLine>) {
     let mut volumes = d.volumes.clone();
     let mut cap_add = d.cap_add.clone();
     let mut command = d.command.clone();
@@ -169,67 +263,58 @@ pub fn service_spec(
             ]));
         }
     }
+    (volumes, cap_add, command)
+}
 
-    let mounts: Vec<Mount> = volumes.iter().map(mount).collect();
-
-    let log_driver = match &d.logging {
-        Some(l) => Some(TaskSpecLogDriver {
-            name: Some(l.driver.clone()),
-            options: Some(
-                l.options
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.to_docker_string()))
-                    .collect(),
-            ),
-        }),
-        None => stage.logging.as_ref().map(|l| default_logging(service, l)),
+/// The `healthcheck` as the engine takes it.
+fn health_check(service: &str, d: &ServiceDefinition) -> Result<Option<HealthConfig>, Error> {
+    let Some(h) = &d.healthcheck else {
+        return Ok(None);
     };
-
-    let health_check = match &d.healthcheck {
-        None => None,
-        Some(h) => Some(HealthConfig {
-            test: h.test.as_ref().map(|t| match t {
-                CommandLineOrShell::Words(w) => w.clone(),
-                CommandLineOrShell::Shell(s) => vec!["CMD-SHELL".to_string(), s.clone()],
-            }),
-            interval: opt_duration(service, "healthcheck.interval", &h.interval)?,
-            timeout: opt_duration(service, "healthcheck.timeout", &h.timeout)?,
-            retries: h.retries,
-            start_period: opt_duration(service, "healthcheck.start_period", &h.start_period)?,
-            start_interval: None,
+    Ok(Some(HealthConfig {
+        test: h.test.as_ref().map(|t| match t {
+            CommandLineOrShell::Words(w) => w.clone(),
+            CommandLineOrShell::Shell(s) => vec!["CMD-SHELL".to_string(), s.clone()],
         }),
+        interval: opt_duration(service, "healthcheck.interval", &h.interval)?,
+        timeout: opt_duration(service, "healthcheck.timeout", &h.timeout)?,
+        retries: h.retries,
+        start_period: opt_duration(service, "healthcheck.start_period", &h.start_period)?,
+        start_interval: None,
+    }))
+}
+
+/// The `restart_config` as the engine's restart policy.
+fn restart_policy(
+    service: &str,
+    d: &ServiceDefinition,
+) -> Result<Option<TaskSpecRestartPolicy>, Error> {
+    let Some(r) = &d.restart_config else {
+        return Ok(None);
     };
+    Ok(Some(TaskSpecRestartPolicy {
+        condition: match r.condition.as_deref() {
+            None => None,
+            Some("none") => Some(TaskSpecRestartPolicyConditionEnum::NONE),
+            Some("on-failure") => Some(TaskSpecRestartPolicyConditionEnum::ON_FAILURE),
+            Some("any") => Some(TaskSpecRestartPolicyConditionEnum::ANY),
+            Some(other) => {
+                return Err(invalid(
+                    service,
+                    "restart_config.condition",
+                    &format!("{other:?} is not one of none, on-failure, any"),
+                ));
+            }
+        },
+        delay: opt_duration(service, "restart_config.delay", &r.delay)?,
+        max_attempts: r.max_attempts,
+        window: opt_duration(service, "restart_config.window", &r.window)?,
+    }))
+}
 
-    if let Some(h) = &health_check {
-        labels.insert(
-            HEALTHCHECK_LABEL.to_string(),
-            serde_json::to_string(h).unwrap_or_default(),
-        );
-    }
-
-    let restart_policy = match &d.restart_config {
-        None => None,
-        Some(r) => Some(TaskSpecRestartPolicy {
-            condition: match r.condition.as_deref() {
-                None => None,
-                Some("none") => Some(TaskSpecRestartPolicyConditionEnum::NONE),
-                Some("on-failure") => Some(TaskSpecRestartPolicyConditionEnum::ON_FAILURE),
-                Some("any") => Some(TaskSpecRestartPolicyConditionEnum::ANY),
-                Some(other) => {
-                    return Err(invalid(
-                        service,
-                        "restart_config.condition",
-                        &format!("{other:?} is not one of none, on-failure, any"),
-                    ));
-                }
-            },
-            delay: opt_duration(service, "restart_config.delay", &r.delay)?,
-            max_attempts: r.max_attempts,
-            window: opt_duration(service, "restart_config.window", &r.window)?,
-        }),
-    };
-
-    let placement = d.placement.as_ref().map(|p| TaskSpecPlacement {
+/// The `placement`: constraints, spread preferences, replicas per node.
+fn placement(d: &ServiceDefinition) -> Option<TaskSpecPlacement> {
+    d.placement.as_ref().map(|p| TaskSpecPlacement {
         constraints: p.constraints.as_ref().map(|c| c.to_vec()),
         preferences: if p.preferences.is_empty() {
             None
@@ -247,26 +332,29 @@ pub fn service_spec(
         },
         max_replicas: p.replicas_max_per_node,
         platforms: None,
-    });
+    })
+}
 
-    let resources = if d.cpu_limit.is_some() || d.mem_limit.is_some() {
-        Some(TaskSpecResources {
-            limits: Some(Limit {
-                nano_cpus: d.cpu_limit.map(|c| (c * 1e9).round() as i64),
-                memory_bytes: match &d.mem_limit {
-                    None => None,
-                    Some(m) => {
-                        Some(parse_memory(m).map_err(|e| invalid(service, "mem_limit", &e))?)
-                    }
-                },
-                pids: None,
-            }),
-            reservations: None,
-        })
-    } else {
-        None
-    };
+/// The `cpu_limit` and `mem_limit` as resource limits.
+fn resources(service: &str, d: &ServiceDefinition) -> Result<Option<TaskSpecResources>, Error> {
+    if d.cpu_limit.is_none() && d.mem_limit.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(TaskSpecResources {
+        limits: Some(Limit {
+            nano_cpus: d.cpu_limit.map(|c| (c * 1e9).round() as i64),
+            memory_bytes: match &d.mem_limit {
+                None => None,
+                Some(m) => Some(parse_memory(m).map_err(|e| invalid(service, "mem_limit", &e))?),
+            },
+            pids: None,
+        }),
+        reservations: None,
+    }))
+}
 
+/// The networks the service joins: its own `networks`, or the stage's.
+fn networks(d: &ServiceDefinition, stage: &StageContext) -> Vec<NetworkAttachmentConfig> {
     let network_names: Vec<NetworkAttachment> = match &d.networks {
         Some(n) => n.clone(),
         None => stage
@@ -275,7 +363,7 @@ pub fn service_spec(
             .map(NetworkAttachment::Name)
             .collect(),
     };
-    let networks: Vec<NetworkAttachmentConfig> = network_names
+    network_names
         .iter()
         .map(|n| match n {
             NetworkAttachment::Name(name) => NetworkAttachmentConfig {
@@ -290,43 +378,38 @@ pub fn service_spec(
                 } else {
                     Some(det.aliases.clone())
                 },
-                driver_opts: if det.options.is_empty() {
-                    None
-                } else {
-                    Some(
-                        det.options
-                            .iter()
-                            .map(|(k, v)| (k.clone(), v.to_docker_string()))
-                            .collect(),
-                    )
-                },
+                driver_opts: (!det.options.is_empty()).then(|| docker_strings(&det.options)),
             },
         })
-        .collect();
+        .collect()
+}
 
-    let mut ports = Vec::new();
-    for p in &d.ports {
-        ports.push(port(service, p)?);
-    }
-
-    let endpoint_mode = match d
+/// The `endpoint_mode`, `vip` by default.
+fn endpoint_mode(service: &str, d: &ServiceDefinition) -> Result<EndpointSpecModeEnum, Error> {
+    match d
         .endpoint_mode
         .as_deref()
         .map(str::to_ascii_lowercase)
         .as_deref()
     {
-        None | Some("vip") => EndpointSpecModeEnum::VIP,
-        Some("dnsrr") => EndpointSpecModeEnum::DNSRR,
-        Some(other) => {
-            return Err(invalid(
-                service,
-                "endpoint_mode",
-                &format!("{other:?} is not one of vip, dnsrr"),
-            ));
-        }
-    };
+        None | Some("vip") => Ok(EndpointSpecModeEnum::VIP),
+        Some("dnsrr") => Ok(EndpointSpecModeEnum::DNSRR),
+        Some(other) => Err(invalid(
+            service,
+            "endpoint_mode",
+            &format!("{other:?} is not one of vip, dnsrr"),
+        )),
+    }
+}
 
-    let mode = match d.mode.unwrap_or(ServiceMode::Replicated) {
+/// The service mode: global, or replicated with `replicas` (absent, 1 or
+/// -1 keep the current count, 1 for a new service).
+fn mode(
+    service: &str,
+    d: &ServiceDefinition,
+    current_replicas: Option<u64>,
+) -> Result<ServiceSpecMode, Error> {
+    Ok(match d.mode.unwrap_or(ServiceMode::Replicated) {
         ServiceMode::Global => ServiceSpecMode {
             global: Some(HashMap::new()),
             ..Default::default()
@@ -352,68 +435,6 @@ pub fn service_spec(
                 ..Default::default()
             }
         }
-    };
-
-    let container_spec = TaskSpecContainerSpec {
-        image: Some(image),
-        hostname: Some(service.to_string()),
-        args: command
-            .as_ref()
-            .map(words)
-            .transpose()
-            .map_err(|e| invalid(service, "command", &e))?,
-        command: d
-            .entrypoint
-            .as_ref()
-            .map(words)
-            .transpose()
-            .map_err(|e| invalid(service, "entrypoint", &e))?,
-        env: non_empty(env),
-        hosts: non_empty(hosts),
-        dns_config: d.dns.as_ref().map(|dns| TaskSpecContainerSpecDnsConfig {
-            nameservers: Some(dns.to_vec()),
-            search: None,
-            options: None,
-        }),
-        user: d.user.clone(),
-        dir: d.working_dir.clone(),
-        mounts: non_empty(mounts),
-        capability_add: non_empty(cap_add),
-        capability_drop: non_empty(d.cap_drop.clone()),
-        sysctls: if d.sysctls.is_empty() {
-            None
-        } else {
-            Some(
-                d.sysctls
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.to_docker_string()))
-                    .collect(),
-            )
-        },
-        stop_signal: d.stop_signal.as_ref().map(Scalar::to_docker_string),
-        stop_grace_period: opt_duration(service, "stop_grace_period", &d.stop_grace_period)?,
-        health_check,
-        ..Default::default()
-    };
-
-    Ok(ServiceSpec {
-        name: Some(service.to_string()),
-        labels: Some(labels),
-        task_template: Some(TaskSpec {
-            container_spec: Some(container_spec),
-            resources,
-            restart_policy,
-            placement,
-            networks: non_empty(networks),
-            log_driver,
-            ..Default::default()
-        }),
-        mode: Some(mode),
-        endpoint_spec: Some(EndpointSpec {
-            mode: Some(endpoint_mode),
-            ports: non_empty(ports),
-        }),
-        ..Default::default()
     })
 }
 
@@ -510,6 +531,13 @@ fn port(service: &str, p: &PortDefinition) -> Result<EndpointPortConfig, Error> 
             PortMode::Host => EndpointPortConfigPublishModeEnum::HOST,
         }),
     })
+}
+
+/// Scalars as the engine's strings.
+fn docker_strings(m: &IndexMap<String, Scalar>) -> HashMap<String, String> {
+    m.iter()
+        .map(|(k, v)| (k.clone(), v.to_docker_string()))
+        .collect()
 }
 
 fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {

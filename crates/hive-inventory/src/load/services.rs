@@ -157,6 +157,52 @@ pub(super) fn service(
         );
         return None;
     };
+    let mut params = service_params(ctx, file, name, entries);
+    let available_on = match node.get("available_on") {
+        None => file_available_on.to_vec(),
+        Some(n) => ctx
+            .stages_at(file, n, &kp("available_on"))
+            .unwrap_or_default(),
+    };
+    let standalone = match node.get("standalone") {
+        None => false,
+        Some(n) => ctx.bool_at(file, n, &kp("standalone")).unwrap_or(false),
+    };
+    let mut mounts = service_mounts(ctx, alloc, file, name, node, standalone, &available_on);
+    let (image, image_vars) = service_image(ctx, file, name, node, standalone);
+    let (ports, port_values) = service_ports(ctx, alloc, file, name, node);
+    if ctx.errors.len() > before {
+        return None;
+    }
+    if let Some(caps) = &mounts.cap_add {
+        params.insert("cap_add".into(), caps.clone());
+    }
+    if let Some(cmd) = &mounts.command {
+        params.insert("command".into(), cmd.clone());
+    }
+    let service = Service {
+        name: name.to_string(),
+        available_on,
+        image,
+        mounts: std::mem::take(&mut mounts.mounts),
+        ports,
+        standalone,
+        params,
+        file: file.to_path_buf(),
+    };
+    derive_service(out, file, node, &service, mounts, port_values, image_vars);
+    Some(service)
+}
+
+/// Checks each parameter of a service against the table of service
+/// parameters; returns the ones copied into the inventory.
+fn service_params(
+    ctx: &mut Ctx,
+    file: &Path,
+    name: &str,
+    entries: &[(Node, Node)],
+) -> IndexMap<String, Value> {
+    let kp = |k: &str| format!("services.{name}.{k}");
     let mut params: IndexMap<String, Value> = IndexMap::new();
     for (k, v) in entries {
         let key = k.key_string().unwrap_or_default();
@@ -175,67 +221,90 @@ pub(super) fn service(
             params.insert(key, v.to_value());
         }
     }
-    let available_on = match node.get("available_on") {
-        None => file_available_on.to_vec(),
-        Some(n) => ctx
-            .stages_at(file, n, &kp("available_on"))
-            .unwrap_or_default(),
-    };
-    let standalone = match node.get("standalone") {
-        None => false,
-        Some(n) => ctx.bool_at(file, n, &kp("standalone")).unwrap_or(false),
-    };
+    params
+}
 
-    // volumes
-    let mut mounts: Vec<Mount> = Vec::new();
-    let mut mount_values: Vec<Value> = Vec::new();
-    let mut new_volumes: Vec<(Volume, &'static str)> = Vec::new();
-    let mut cap_add: Option<Value> = None;
-    let mut command: Option<Value> = None;
-    if node.get("volumes").is_some() || standalone {
-        if standalone {
-            (cap_add, command) = standalone_defaults(node, &mut mounts, &mut mount_values);
-        }
-        let empty = Node {
-            mark: node.mark,
-            kind: NodeKind::Seq(Vec::new()),
-        };
-        let vnode = node.get("volumes").unwrap_or(&empty);
-        match vnode.as_seq() {
-            None if vnode.kind == NodeKind::Null => {}
-            None => ctx.wrong_type(
-                file,
-                vnode,
-                &kp("volumes"),
-                "a list",
-                Some("a list of {source, target, type, ...}"),
-            ),
-            Some(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    let ip = format!("{}[{i}]", kp("volumes"));
-                    if let Some((mount, value, vols)) =
-                        volume(ctx, alloc, file, name, &ip, item, &available_on)
-                    {
-                        mounts.push(mount);
-                        mount_values.push(value);
-                        new_volumes.extend(vols);
-                    }
+/// A service's mounts, their inventory values and the volumes they
+/// define, with a standalone service's defaults.
+struct ServiceMounts {
+    mounts: Vec<Mount>,
+    values: Vec<Value>,
+    volumes: Vec<(Volume, &'static str)>,
+    cap_add: Option<Value>,
+    command: Option<Value>,
+}
+
+/// The `volumes` of a service (and a standalone service's own mounts).
+fn service_mounts(
+    ctx: &mut Ctx,
+    alloc: &mut Allocations,
+    file: &Path,
+    name: &str,
+    node: &Node,
+    standalone: bool,
+    available_on: &[StageName],
+) -> ServiceMounts {
+    let mut m = ServiceMounts {
+        mounts: Vec::new(),
+        values: Vec::new(),
+        volumes: Vec::new(),
+        cap_add: None,
+        command: None,
+    };
+    if node.get("volumes").is_none() && !standalone {
+        return m;
+    }
+    if standalone {
+        (m.cap_add, m.command) = standalone_defaults(node, &mut m.mounts, &mut m.values);
+    }
+    let path = format!("services.{name}.volumes");
+    let empty = Node {
+        mark: node.mark,
+        kind: NodeKind::Seq(Vec::new()),
+    };
+    let vnode = node.get("volumes").unwrap_or(&empty);
+    match vnode.as_seq() {
+        None if vnode.kind == NodeKind::Null => {}
+        None => ctx.wrong_type(
+            file,
+            vnode,
+            &path,
+            "a list",
+            Some("a list of {source, target, type, ...}"),
+        ),
+        Some(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let ip = format!("{path}[{i}]");
+                if let Some((mount, value, vols)) =
+                    volume(ctx, alloc, file, name, &ip, item, available_on)
+                {
+                    m.mounts.push(mount);
+                    m.values.push(value);
+                    m.volumes.extend(vols);
                 }
             }
         }
     }
+    m
+}
 
-    let (image, image_vars) = service_image(ctx, file, name, node, standalone);
-
-    // ports
+/// The `ports` of a service and their inventory values.
+fn service_ports(
+    ctx: &mut Ctx,
+    alloc: &mut Allocations,
+    file: &Path,
+    name: &str,
+    node: &Node,
+) -> (Vec<Port>, Vec<Value>) {
     let mut ports = Vec::new();
     let mut port_values = Vec::new();
+    let path = format!("services.{name}.ports");
     if let Some(pnode) = node.get("ports") {
         match pnode.as_seq() {
-            None => ctx.wrong_type(file, pnode, &kp("ports"), "a list", Some("a list of \"published:target/protocol\" strings or {target_port, published_port, protocol} objects")),
+            None => ctx.wrong_type(file, pnode, &path, "a list", Some("a list of \"published:target/protocol\" strings or {target_port, published_port, protocol} objects")),
             Some(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    if let Some((port, value)) = port(ctx, alloc, file, name, &format!("{}[{i}]", kp("ports")), item) {
+                    if let Some((port, value)) = port(ctx, alloc, file, name, &format!("{path}[{i}]"), item) {
                         ports.push(port);
                         port_values.push(value);
                     }
@@ -243,74 +312,61 @@ pub(super) fn service(
             }
         }
     }
+    (ports, port_values)
+}
 
-    if ctx.errors.len() > before {
-        return None;
-    }
-
-    // inventory entries, in the original's order
+/// Sets the inventory entries of a validated service, in the original's order.
+fn derive_service(
+    out: &mut Loaded,
+    file: &Path,
+    node: &Node,
+    service: &Service,
+    mounts: ServiceMounts,
+    port_values: Vec<Value>,
+    image_vars: Vec<(String, Value, Origin)>,
+) {
+    let name = service.name.as_str();
+    let at = |k: &str| origin(file, node.get(k).unwrap_or(node));
     let inv = &mut out.inventory;
     inv.add_host(name, "services");
-    for (k, v) in entries {
+    for (k, v) in node.as_map().unwrap_or_default() {
         let key = k.key_string().unwrap_or_default();
         if service_param(&key).is_some_and(|p| p.copied) {
             inv.set_variable(name, &format!("hive_{key}"), v.to_value(), &origin(file, v));
         }
     }
-    for s in &available_on {
+    for s in &service.available_on {
         inv.add_host(name, s.as_str());
     }
-    if let Some(caps) = &cap_add {
-        inv.set_variable(
-            name,
-            "hive_cap_add",
-            caps.clone(),
-            &origin(file, node.get("standalone").unwrap_or(node)),
-        );
-        params.insert("cap_add".into(), caps.clone());
+    if let Some(caps) = mounts.cap_add {
+        inv.set_variable(name, "hive_cap_add", caps, &at("standalone"));
     }
-    if let Some(cmd) = &command {
-        inv.set_variable(
-            name,
-            "hive_command",
-            cmd.clone(),
-            &origin(file, node.get("standalone").unwrap_or(node)),
-        );
-        params.insert("command".into(), cmd.clone());
+    if let Some(cmd) = mounts.command {
+        inv.set_variable(name, "hive_command", cmd, &at("standalone"));
     }
-    let volumes_origin = origin(file, node.get("volumes").unwrap_or(node));
-    for (vol, group) in new_volumes {
+    let volumes_origin = at("volumes");
+    for (vol, group) in mounts.volumes {
         record_volume(out, &volumes_origin, vol, group);
     }
     let inv = &mut out.inventory;
-    if node.get("volumes").is_some() || standalone {
+    if node.get("volumes").is_some() || service.standalone {
         inv.set_variable(
             name,
             "hive_volumes",
-            Value::Sequence(mount_values),
-            &origin(file, node.get("volumes").unwrap_or(node)),
+            Value::Sequence(mounts.values),
+            &at("volumes"),
         );
     }
-    match &image {
+    match &service.image {
         Some(ServiceImage::Tag(t)) => {
-            inv.set_variable(
-                name,
-                "hive_image",
-                sval(t),
-                &origin(file, node.get("image").unwrap_or(node)),
-            );
+            inv.set_variable(name, "hive_image", sval(t), &at("image"));
         }
         Some(ServiceImage::Build(b)) => {
             inv.add_host(&b.host, "images");
-            for s in &available_on {
+            for s in &service.available_on {
                 inv.add_host(&b.host, s.as_str());
             }
-            inv.set_variable(
-                name,
-                "hive_image_name",
-                sval(&b.host),
-                &origin(file, node.get("image").unwrap_or(node)),
-            );
+            inv.set_variable(name, "hive_image_name", sval(&b.host), &at("image"));
             for (k, v, o) in image_vars {
                 inv.set_variable(&b.host, &k, v, &o);
             }
@@ -322,19 +378,9 @@ pub(super) fn service(
             name,
             "hive_ports",
             Value::Sequence(port_values),
-            &origin(file, node.get("ports").unwrap_or(node)),
+            &at("ports"),
         );
     }
-    Some(Service {
-        name: name.to_string(),
-        available_on,
-        image,
-        mounts,
-        ports,
-        standalone,
-        params,
-        file: file.to_path_buf(),
-    })
 }
 
 /// The `image` of a service: a tag, or a build object whose parameters

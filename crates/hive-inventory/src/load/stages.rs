@@ -198,6 +198,30 @@ pub(super) fn addresses(net: ipnet::IpNet, skip: usize) -> Box<dyn Iterator<Item
     Box::new(hosts.skip(skip))
 }
 
+/// Where a stage's settings are: its file, key and mapping, for the
+/// checks that make up [`stage`].
+struct StageAt<'a> {
+    file: &'a Path,
+    site: &'a str,
+    name: StageName,
+    key: &'a Node,
+    node: &'a Node,
+    sp: String,
+}
+
+impl<'a> StageAt<'a> {
+    fn get(&self, k: &str) -> Option<&'a Node> {
+        self.node.get(k)
+    }
+
+    fn kp(&self, k: &str) -> String {
+        format!("{}.{k}", self.sp)
+    }
+}
+
+/// Address pools of a stage's subnets, in the order servers take them.
+type SubnetPools = Vec<(Subnet, Box<dyn Iterator<Item = IpAddr>>)>;
+
 #[allow(clippy::too_many_arguments)]
 pub(super) fn stage(
     ctx: &mut Ctx,
@@ -209,12 +233,19 @@ pub(super) fn stage(
     first_hive: &dyn Fn(StageName) -> Option<Value>,
 ) -> Option<(Stage, Vec<Server>)> {
     let before = ctx.errors.len();
-    let sp = format!("stages.{name}");
+    let at = StageAt {
+        file,
+        site,
+        name,
+        key,
+        node,
+        sp: format!("stages.{name}"),
+    };
     let Some(map) = node.as_map() else {
         ctx.wrong_type(
             file,
             node,
-            &sp,
+            &at.sp,
             "a mapping",
             Some("stage attributes such as provider and cidr"),
         );
@@ -227,230 +258,46 @@ pub(super) fn stage(
         .and_then(Node::key_string)
         .is_none_or(|p| RULED_PROVIDERS.contains(&p.as_str()));
     if own_rules {
-        check_keys(ctx, file, map, &sp, &format!("stage {name}"), STAGE_KEYS);
+        check_keys(ctx, file, map, &at.sp, &format!("stage {name}"), STAGE_KEYS);
     }
-    let get = |k: &str| node.get(k);
-    let kp = |k: &str| format!("{sp}.{k}");
 
-    let provider = match get("provider") {
-        None => {
-            let expected = ctx.providers.as_ref().map(|p| p.join(", "));
-            ctx.invalid(
-                file,
-                key,
-                &kp("provider"),
-                "provider must be specified",
-                expected.as_deref(),
-            );
-            None
-        }
-        Some(p) => {
-            let text = p.key_string().unwrap_or_default();
-            match &ctx.providers {
-                Some(known) if !known.contains(&text) => {
-                    let names: Vec<&str> = known.iter().map(String::as_str).collect();
-                    ctx.errors.push(Error::Invalid {
-                        location: Location::new(file, p.mark.line, p.mark.column),
-                        key_path: kp("provider"),
-                        message: format!("unknown provider {text}"),
-                        expected: Some(names.join(", ")),
-                        suggestion: did_you_mean(&text, &names).map(str::to_string),
-                    });
-                    None
-                }
-                _ => Some(text),
-            }
-        }
-    };
+    let provider = stage_provider(ctx, &at);
     if let Some(provider) = provider.as_deref() {
-        forbid_foreign_settings(ctx, file, node, &sp, provider);
+        forbid_foreign_settings(ctx, file, node, &at.sp, provider);
     }
-
-    let custom_hostname = match get("custom_hostname") {
-        None => Some("hive".to_string()),
-        Some(n) => ctx
-            .str_at(file, n, &kp("custom_hostname"))
-            .map(str::to_string),
-    };
-    if let Some(ch) = &custom_hostname {
-        let b = ch.as_bytes();
-        let pattern_ok = b.len() >= 2
-            && b.iter()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-            && b[0] != b'-'
-            && b[b.len() - 1] != b'-';
-        if !pattern_ok || ch.len() + site.len() >= 55 {
-            let n = get("custom_hostname").unwrap_or(key);
-            ctx.invalid(
-                file,
-                n,
-                &kp("custom_hostname"),
-                format!("invalid custom_hostname {ch:?}"),
-                Some("lowercase letters, digits and inner hyphens, at least 2 characters, and custom_hostname + name shorter than 55"),
-            );
-        }
-    }
-
-    let separate_repository = match get("separate_repository") {
+    let custom_hostname = stage_custom_hostname(ctx, &at);
+    let separate_repository = match at.get("separate_repository") {
         None => Some(true),
-        Some(n) => ctx.bool_at(file, n, &kp("separate_repository")),
+        Some(n) => ctx.bool_at(file, n, &at.kp("separate_repository")),
     };
-    let shared_repository = get("shared_repository").and_then(|n| {
-        shared_repository(ctx, file, n, &kp("shared_repository"), separate_repository)
+    let shared_repository = at.get("shared_repository").and_then(|n| {
+        shared_repository(
+            ctx,
+            file,
+            n,
+            &at.kp("shared_repository"),
+            separate_repository,
+        )
     });
-
-    check_setting_types(ctx, file, node, &sp);
-    let az_suffix_list: Vec<String> = match get("az_suffix_list") {
-        None => vec!["-a".into(), "-b".into(), "-c".into()],
-        Some(n) => match n.as_seq() {
-            Some(items) if !items.is_empty() && items.iter().all(|i| i.as_str().is_some()) => items
-                .iter()
-                .filter_map(|i| i.as_str().map(str::to_string))
-                .collect(),
-            _ => {
-                ctx.invalid(
-                    file,
-                    n,
-                    &kp("az_suffix_list"),
-                    "must be a non-empty list of strings",
-                    Some("e.g. [-a, -b, -c]"),
-                );
-                Vec::new()
-            }
-        },
-    };
-
-    let cidr = match get("cidr") {
+    check_setting_types(ctx, file, node, &at.sp);
+    let az_suffix_list = az_suffix_list(ctx, &at);
+    let cidr = match at.get("cidr") {
         None => {
             ctx.invalid(
                 file,
                 key,
-                &kp("cidr"),
+                &at.kp("cidr"),
                 "cidr must be specified",
                 Some("the stage's network, e.g. 192.168.0.0/24"),
             );
             None
         }
-        Some(n) => parse_net(ctx, file, n, &kp("cidr")),
+        Some(n) => parse_net(ctx, file, n, &at.kp("cidr")),
     };
-
-    let ip_address_list: Option<Vec<IpAddr>> = match get("ip_address_list") {
-        None => None,
-        Some(n) => match n.as_seq() {
-            Some(items) if !items.is_empty() => {
-                let mut ips = Vec::new();
-                for (i, item) in items.iter().enumerate() {
-                    match item.as_str().and_then(|s| s.parse::<IpAddr>().ok()) {
-                        Some(ip) => ips.push(ip),
-                        None => ctx.invalid(
-                            file,
-                            item,
-                            &format!("{}[{i}]", kp("ip_address_list")),
-                            format!("{} is not an IP address", describe(item)),
-                            None,
-                        ),
-                    }
-                }
-                Some(ips)
-            }
-            _ => {
-                ctx.invalid(
-                    file,
-                    n,
-                    &kp("ip_address_list"),
-                    "must be a non-empty list of IP addresses",
-                    None,
-                );
-                None
-            }
-        },
-    };
-
-    let mut number_of_hosts = match get("number_of_hosts") {
-        None => Some(if separate_repository == Some(false) {
-            3
-        } else {
-            4
-        }),
-        Some(n) => match n.kind {
-            NodeKind::Int(i) if (1..=10000).contains(&i) => Some(i as usize),
-            _ => {
-                ctx.wrong_type(
-                    file,
-                    n,
-                    &kp("number_of_hosts"),
-                    "a positive integer",
-                    Some("1 to 10000"),
-                );
-                None
-            }
-        },
-    };
-    if let Some(ips) = &ip_address_list {
-        number_of_hosts = Some(ips.len());
-    }
-    if let (Some(n), Some(true)) = (number_of_hosts, separate_repository) {
-        if n < 2 {
-            let node = get("number_of_hosts")
-                .or(get("ip_address_list"))
-                .unwrap_or(key);
-            ctx.invalid(
-                file,
-                node,
-                &kp("number_of_hosts"),
-                format!("{n} host leaves no hive besides the separate repository server"),
-                Some("at least 2 hosts, or separate_repository: false"),
-            );
-        }
-    }
-
-    // subnets
-    let mut subnets: Vec<(Subnet, Box<dyn Iterator<Item = IpAddr>>)> = Vec::new();
-    match get("subnets") {
-        None => {
-            if let Some(net) = cidr {
-                let sub = Subnet {
-                    name: format!("{site}-default"),
-                    cidr: net,
-                    netmask: net.netmask(),
-                    available_zone: None,
-                };
-                let ips: Box<dyn Iterator<Item = IpAddr>> = match &ip_address_list {
-                    Some(list) => Box::new(list.clone().into_iter()),
-                    None => addresses(net, 3),
-                };
-                subnets.push((sub, ips));
-            }
-        }
-        Some(n) => match n.as_seq() {
-            Some(items) if !items.is_empty() => {
-                subnets = listed_subnets(ctx, file, items, &kp("subnets"), name);
-            }
-            _ => ctx.invalid(
-                file,
-                n,
-                &kp("subnets"),
-                "must be a non-empty list of subnets",
-                Some("a list of {cidr, name, available_zone}"),
-            ),
-        },
-    }
-
-    let first_index = match first_hive(name) {
-        None => 0,
-        Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64().unwrap_or(0) as usize,
-        Some(Value::String(s)) if s.parse::<usize>().is_ok() => s.parse::<usize>().unwrap_or(0),
-        Some(other) => {
-            ctx.errors.push(Error::Invalid {
-                location: Location::file(Path::new(".hive/persistents.yml")),
-                key_path: format!("first_hive.{name}"),
-                message: format!("first_hive must be a non-negative integer, not {other:?}"),
-                expected: Some("set it with `hive set first_hive N`".into()),
-                suggestion: None,
-            });
-            0
-        }
-    };
+    let ip_address_list = ip_address_list(ctx, &at);
+    let number_of_hosts = number_of_hosts(ctx, &at, separate_repository, &ip_address_list);
+    let subnets = stage_subnets(ctx, &at, cidr, &ip_address_list);
+    let first_index = first_hive_index(ctx, name, first_hive);
 
     if ctx.errors.len() > before {
         return None;
@@ -471,12 +318,291 @@ pub(super) fn stage(
     else {
         return None;
     };
-    let region = get("region").and_then(|n| n.as_str()).map(str::to_string);
+    let (subnets, mut pools): (Vec<Subnet>, Vec<_>) = subnets.into_iter().unzip();
+    let attributes = map
+        .iter()
+        .filter_map(|(k, v)| k.key_string().map(|k| (k, v.to_value())))
+        .collect();
+    let stage = Stage {
+        name,
+        provider,
+        separate_repository,
+        shared_repository,
+        cidr,
+        number_of_hosts,
+        custom_hostname,
+        subnets,
+        ip_address_list,
+        first_hive: first_index,
+        attributes,
+        file: file.to_path_buf(),
+    };
+    let servers = allocate_servers(ctx, &at, &stage, &mut pools, &az_suffix_list)?;
+    check_first_hive(ctx, &stage, &servers)?;
+    Some((stage, servers))
+}
+
+/// The stage's `provider`: required, and one of the known providers when
+/// the loader was given their names.
+fn stage_provider(ctx: &mut Ctx, at: &StageAt) -> Option<String> {
+    match at.get("provider") {
+        None => {
+            let expected = ctx.providers.as_ref().map(|p| p.join(", "));
+            ctx.invalid(
+                at.file,
+                at.key,
+                &at.kp("provider"),
+                "provider must be specified",
+                expected.as_deref(),
+            );
+            None
+        }
+        Some(p) => {
+            let text = p.key_string().unwrap_or_default();
+            match &ctx.providers {
+                Some(known) if !known.contains(&text) => {
+                    let names: Vec<&str> = known.iter().map(String::as_str).collect();
+                    ctx.errors.push(Error::Invalid {
+                        location: Location::new(at.file, p.mark.line, p.mark.column),
+                        key_path: at.kp("provider"),
+                        message: format!("unknown provider {text}"),
+                        expected: Some(names.join(", ")),
+                        suggestion: did_you_mean(&text, &names).map(str::to_string),
+                    });
+                    None
+                }
+                _ => Some(text),
+            }
+        }
+    }
+}
+
+/// The stage's `custom_hostname` (default `hive`), checked as a host name
+/// part that keeps the full name short enough.
+fn stage_custom_hostname(ctx: &mut Ctx, at: &StageAt) -> Option<String> {
+    let custom_hostname = match at.get("custom_hostname") {
+        None => Some("hive".to_string()),
+        Some(n) => ctx
+            .str_at(at.file, n, &at.kp("custom_hostname"))
+            .map(str::to_string),
+    };
+    if let Some(ch) = &custom_hostname {
+        let b = ch.as_bytes();
+        let pattern_ok = b.len() >= 2
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            && b[0] != b'-'
+            && b[b.len() - 1] != b'-';
+        if !pattern_ok || ch.len() + at.site.len() >= 55 {
+            let n = at.get("custom_hostname").unwrap_or(at.key);
+            ctx.invalid(
+                at.file,
+                n,
+                &at.kp("custom_hostname"),
+                format!("invalid custom_hostname {ch:?}"),
+                Some("lowercase letters, digits and inner hyphens, at least 2 characters, and custom_hostname + name shorter than 55"),
+            );
+        }
+    }
+    custom_hostname
+}
+
+/// The stage's `az_suffix_list`, `-a`, `-b`, `-c` by default.
+fn az_suffix_list(ctx: &mut Ctx, at: &StageAt) -> Vec<String> {
+    match at.get("az_suffix_list") {
+        None => vec!["-a".into(), "-b".into(), "-c".into()],
+        Some(n) => match n.as_seq() {
+            Some(items) if !items.is_empty() && items.iter().all(|i| i.as_str().is_some()) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect(),
+            _ => {
+                ctx.invalid(
+                    at.file,
+                    n,
+                    &at.kp("az_suffix_list"),
+                    "must be a non-empty list of strings",
+                    Some("e.g. [-a, -b, -c]"),
+                );
+                Vec::new()
+            }
+        },
+    }
+}
+
+/// The stage's `ip_address_list`, if given.
+fn ip_address_list(ctx: &mut Ctx, at: &StageAt) -> Option<Vec<IpAddr>> {
+    let n = at.get("ip_address_list")?;
+    match n.as_seq() {
+        Some(items) if !items.is_empty() => {
+            let mut ips = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                match item.as_str().and_then(|s| s.parse::<IpAddr>().ok()) {
+                    Some(ip) => ips.push(ip),
+                    None => ctx.invalid(
+                        at.file,
+                        item,
+                        &format!("{}[{i}]", at.kp("ip_address_list")),
+                        format!("{} is not an IP address", describe(item)),
+                        None,
+                    ),
+                }
+            }
+            Some(ips)
+        }
+        _ => {
+            ctx.invalid(
+                at.file,
+                n,
+                &at.kp("ip_address_list"),
+                "must be a non-empty list of IP addresses",
+                None,
+            );
+            None
+        }
+    }
+}
+
+/// The stage's number of hosts: `number_of_hosts` (by default 4, or 3
+/// without a separate repository), or the length of `ip_address_list`;
+/// a separate repository needs a hive besides it.
+fn number_of_hosts(
+    ctx: &mut Ctx,
+    at: &StageAt,
+    separate_repository: Option<bool>,
+    ip_address_list: &Option<Vec<IpAddr>>,
+) -> Option<usize> {
+    let mut number_of_hosts = match at.get("number_of_hosts") {
+        None => Some(if separate_repository == Some(false) {
+            3
+        } else {
+            4
+        }),
+        Some(n) => match n.kind {
+            NodeKind::Int(i) if (1..=10000).contains(&i) => Some(i as usize),
+            _ => {
+                ctx.wrong_type(
+                    at.file,
+                    n,
+                    &at.kp("number_of_hosts"),
+                    "a positive integer",
+                    Some("1 to 10000"),
+                );
+                None
+            }
+        },
+    };
+    if let Some(ips) = ip_address_list {
+        number_of_hosts = Some(ips.len());
+    }
+    if let (Some(n), Some(true)) = (number_of_hosts, separate_repository) {
+        if n < 2 {
+            let node = at
+                .get("number_of_hosts")
+                .or(at.get("ip_address_list"))
+                .unwrap_or(at.key);
+            ctx.invalid(
+                at.file,
+                node,
+                &at.kp("number_of_hosts"),
+                format!("{n} host leaves no hive besides the separate repository server"),
+                Some("at least 2 hosts, or separate_repository: false"),
+            );
+        }
+    }
+    number_of_hosts
+}
+
+/// The stage's subnets with their address pools: the listed `subnets`, or
+/// one default subnet of `cidr` whose addresses are `ip_address_list` or
+/// the network's from the fourth on.
+fn stage_subnets(
+    ctx: &mut Ctx,
+    at: &StageAt,
+    cidr: Option<ipnet::IpNet>,
+    ip_address_list: &Option<Vec<IpAddr>>,
+) -> SubnetPools {
+    let mut subnets: SubnetPools = Vec::new();
+    match at.get("subnets") {
+        None => {
+            if let Some(net) = cidr {
+                let sub = Subnet {
+                    name: format!("{}-default", at.site),
+                    cidr: net,
+                    netmask: net.netmask(),
+                    available_zone: None,
+                };
+                let ips: Box<dyn Iterator<Item = IpAddr>> = match ip_address_list {
+                    Some(list) => Box::new(list.clone().into_iter()),
+                    None => addresses(net, 3),
+                };
+                subnets.push((sub, ips));
+            }
+        }
+        Some(n) => match n.as_seq() {
+            Some(items) if !items.is_empty() => {
+                subnets = listed_subnets(ctx, at.file, items, &at.kp("subnets"), at.name);
+            }
+            _ => ctx.invalid(
+                at.file,
+                n,
+                &at.kp("subnets"),
+                "must be a non-empty list of subnets",
+                Some("a list of {cidr, name, available_zone}"),
+            ),
+        },
+    }
+    subnets
+}
+
+/// The stage's `first_hive` from `.hive/persistents.yml`, 0 if unset.
+fn first_hive_index(
+    ctx: &mut Ctx,
+    name: StageName,
+    first_hive: &dyn Fn(StageName) -> Option<Value>,
+) -> usize {
+    match first_hive(name) {
+        None => 0,
+        Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64().unwrap_or(0) as usize,
+        Some(Value::String(s)) if s.parse::<usize>().is_ok() => s.parse::<usize>().unwrap_or(0),
+        Some(other) => {
+            ctx.errors.push(Error::Invalid {
+                location: Location::file(Path::new(".hive/persistents.yml")),
+                key_path: format!("first_hive.{name}"),
+                message: format!("first_hive must be a non-negative integer, not {other:?}"),
+                expected: Some("set it with `hive set first_hive N`".into()),
+                suggestion: None,
+            });
+            0
+        }
+    }
+}
+
+/// The servers of a validated stage: names, roles (the last one the
+/// repository), addresses taken from the subnets in turn, and zones.
+fn allocate_servers(
+    ctx: &mut Ctx,
+    at: &StageAt,
+    stage: &Stage,
+    pools: &mut [Box<dyn Iterator<Item = IpAddr>>],
+    az_suffix_list: &[String],
+) -> Option<Vec<Server>> {
+    let (name, number_of_hosts) = (stage.name, stage.number_of_hosts);
+    let region = at
+        .get("region")
+        .and_then(|n| n.as_str())
+        .map(str::to_string);
     let mut servers = Vec::new();
     for idx in 0..number_of_hosts {
-        let host = format!("{}{}{}.{}", name.prefix(), custom_hostname, idx, site);
+        let host = format!(
+            "{}{}{}.{}",
+            name.prefix(),
+            stage.custom_hostname,
+            idx,
+            at.site
+        );
         let role = if idx == number_of_hosts - 1 {
-            if separate_repository {
+            if stage.separate_repository {
                 ServerRole::Repository
             } else {
                 ServerRole::HiveAndRepository
@@ -484,17 +610,18 @@ pub(super) fn stage(
         } else {
             ServerRole::Hive
         };
-        let n_sub = subnets.len();
-        let (sub, ips) = &mut subnets[idx % n_sub];
+        let n_sub = stage.subnets.len();
+        let (sub, ips) = (&stage.subnets[idx % n_sub], &mut pools[idx % n_sub]);
         let Some(ip) = ips.next() else {
-            let n = get("ip_address_list")
-                .or(get("subnets"))
-                .or(get("cidr"))
-                .unwrap_or(key);
+            let n = at
+                .get("ip_address_list")
+                .or(at.get("subnets"))
+                .or(at.get("cidr"))
+                .unwrap_or(at.key);
             ctx.invalid(
-                file,
+                at.file,
                 n,
-                &sp,
+                &at.sp,
                 format!(
                     "no address left for host {host} in subnet {} ({})",
                     sub.name, sub.cidr
@@ -505,7 +632,7 @@ pub(super) fn stage(
         };
         let available_zone = region.as_ref().map(|r| {
             sub.available_zone.clone().unwrap_or_else(|| {
-                if provider == "azure" {
+                if stage.provider == "azure" {
                     Value::Number(((idx % 3) + 1).into())
                 } else {
                     sval(&format!(
@@ -526,6 +653,12 @@ pub(super) fn stage(
             available_zone,
         });
     }
+    Some(servers)
+}
+
+/// Checks that the stage's `first_hive` names one of its hives.
+fn check_first_hive(ctx: &mut Ctx, stage: &Stage, servers: &[Server]) -> Option<()> {
+    let (name, first_index) = (stage.name, stage.first_hive);
     let hives = servers.iter().filter(|s| s.role.is_hive()).count();
     if first_index >= hives {
         ctx.errors.push(Error::Invalid {
@@ -542,27 +675,7 @@ pub(super) fn stage(
         });
         return None;
     }
-    let attributes = map
-        .iter()
-        .filter_map(|(k, v)| k.key_string().map(|k| (k, v.to_value())))
-        .collect();
-    Some((
-        Stage {
-            name,
-            provider,
-            separate_repository,
-            shared_repository,
-            cidr,
-            number_of_hosts,
-            custom_hostname,
-            subnets: subnets.into_iter().map(|(s, _)| s).collect(),
-            ip_address_list,
-            first_hive: first_index,
-            attributes,
-            file: file.to_path_buf(),
-        },
-        servers,
-    ))
+    Some(())
 }
 
 pub(super) fn is_size(s: &str) -> bool {
@@ -580,9 +693,8 @@ pub(super) fn derive_stage(
     node: &Node,
 ) {
     let sn = stage.name.as_str();
-    let o = |k: &str| origin(file, node.get(k).unwrap_or(node));
-    let attr = |k: &str| node.get(k).map(Node::to_value);
     inv.add_group(sn);
+    let o = |k: &str| origin(file, node.get(k).unwrap_or(node));
     inv.set_variable(
         sn,
         "hive_provider",
@@ -595,24 +707,38 @@ pub(super) fn derive_stage(
         sval(&stage.custom_hostname),
         &o("custom_hostname"),
     );
+    derive_mother(inv, file, site, stage, node);
+    let swarm_master = servers
+        .iter()
+        .filter(|s| s.role.is_hive())
+        .nth(stage.first_hive)
+        .map(|s| s.name.clone());
+    for server in servers {
+        derive_server(inv, file, sn, server, node);
+    }
+    if let Some(master) = swarm_master {
+        for server in servers.iter().filter(|s| s.role.is_hive()) {
+            inv.set_variable(
+                &server.name,
+                "hive_swarm_master",
+                sval(&master),
+                &origin(file, node),
+            );
+        }
+        inv.add_host(&master, "first_hive");
+    }
+}
+
+/// The stage's mother host and its variables: the network and the
+/// settings build-infra reads there.
+fn derive_mother(inv: &mut InventoryData, file: &Path, site: &str, stage: &Stage, node: &Node) {
+    let sn = stage.name.as_str();
+    let o = |k: &str| origin(file, node.get(k).unwrap_or(node));
+    let attr = |k: &str| node.get(k).map(Node::to_value);
     let mother = format!("{}mother.{site}", stage.name.prefix());
     inv.add_host(&mother, "mother");
     inv.add_host(&mother, sn);
-    for (k, var) in [
-        ("cidr", "hive_cidr"),
-        ("prepared_resource_group", "hive_prepared_resource_group"),
-        ("not_support_az", "hive_not_support_az"),
-        ("region", "hive_region"),
-        ("bridge", "hive_bridge"),
-        ("dev", "hive_dev"),
-        ("kickstart_config", "hive_kickstart_config"),
-        ("filestore_cidr", "hive_filestore_cidr"),
-        ("shared_repository", "hive_shared_repository"),
-    ] {
-        if let Some(v) = attr(k) {
-            inv.set_variable(&mother, var, v, &o(k));
-        }
-    }
+    copy_settings(inv, file, node, &mother, MOTHER_SETTINGS);
     let subnets_value = match node.get("subnets") {
         Some(s) => s.to_value(),
         None => {
@@ -632,94 +758,107 @@ pub(super) fn derive_stage(
             "cidr"
         }),
     );
+}
 
-    let swarm_master = servers
-        .iter()
-        .filter(|s| s.role.is_hive())
-        .nth(stage.first_hive)
-        .map(|s| s.name.clone());
-    for server in servers {
-        let h = server.name.as_str();
-        inv.add_host(h, sn);
-        for (k, var) in [
-            ("root_password", "hive_root_password"),
-            ("kernel_version", "hive_kernel_version"),
-            ("drbd_download_url", "hive_drbd_download_url"),
-            ("internal_cidr", "hive_internal_cidr"),
-            ("internal_cidr_v6", "hive_internal_cidr_v6"),
-            ("kms_key_id", "hive_kms_key_id"),
-            ("shared_repository", "hive_shared_repository"),
-        ] {
-            if let Some(v) = attr(k) {
-                inv.set_variable(h, var, v, &o(k));
-            }
-        }
-        let hive_attrs = [
-            ("memory_size", "hive_memory_size"),
-            ("cpus", "hive_cpus"),
-            ("disk_size", "hive_disk_size"),
-            ("disk_encrypted", "hive_disk_encrypted"),
-            ("instance_type", "hive_instance_type"),
-            ("mirrored_disk_size", "hive_mirrored_disk_size"),
-            ("mirrored_disk_encrypted", "hive_mirrored_disk_encrypted"),
-        ];
-        if server.role.is_hive() {
-            inv.add_host(h, "hives");
-            for (k, var) in hive_attrs {
-                if let Some(v) = attr(k) {
-                    inv.set_variable(h, var, v, &o(k));
-                }
-            }
-        }
-        if server.role.is_repository() {
-            inv.add_host(h, "repository");
-            for (k, var) in [
-                ("repository_memory_size", "hive_memory_size"),
-                ("repository_cpus", "hive_cpus"),
-                ("repository_disk_size", "hive_disk_size"),
-                ("repository_disk_encrypted", "hive_disk_encrypted"),
-                ("repository_instance_type", "hive_instance_type"),
-            ] {
-                if let Some(v) = attr(k) {
-                    inv.set_variable(h, var, v, &o(k));
-                }
-            }
-        }
-        if let Some(v) = attr("image_name") {
-            inv.set_variable(h, "hive_vm_image_name", v, &o("image_name"));
-        }
-        let o_net = o(if node.get("subnets").is_some() {
-            "subnets"
-        } else {
-            "cidr"
-        });
-        inv.set_variable(h, "hive_subnet", sval(&server.subnet), &o_net);
-        if let Some(az) = &server.available_zone {
-            inv.set_variable(h, "hive_available_zone", az.clone(), &o("region"));
-        }
-        let o_ip = if node.get("ip_address_list").is_some() {
-            o("ip_address_list")
-        } else {
-            o_net.clone()
-        };
-        inv.set_variable(
-            h,
-            "hive_private_ip",
-            sval(&server.private_ip.to_string()),
-            &o_ip,
-        );
-        inv.set_variable(h, "hive_netmask", sval(&server.netmask.to_string()), &o_net);
+/// A server of the stage in its groups, with the stage settings of its
+/// role and its address.
+fn derive_server(inv: &mut InventoryData, file: &Path, sn: &str, server: &Server, node: &Node) {
+    let o = |k: &str| origin(file, node.get(k).unwrap_or(node));
+    let attr = |k: &str| node.get(k).map(Node::to_value);
+    let h = server.name.as_str();
+    inv.add_host(h, sn);
+    copy_settings(inv, file, node, h, SERVER_SETTINGS);
+    if server.role.is_hive() {
+        inv.add_host(h, "hives");
+        copy_settings(inv, file, node, h, HIVE_SETTINGS);
     }
-    if let Some(master) = swarm_master {
-        for server in servers.iter().filter(|s| s.role.is_hive()) {
-            inv.set_variable(
-                &server.name,
-                "hive_swarm_master",
-                sval(&master),
-                &origin(file, node),
-            );
+    if server.role.is_repository() {
+        inv.add_host(h, "repository");
+        copy_settings(inv, file, node, h, REPOSITORY_SETTINGS);
+    }
+    if let Some(v) = attr("image_name") {
+        inv.set_variable(h, "hive_vm_image_name", v, &o("image_name"));
+    }
+    let o_net = o(if node.get("subnets").is_some() {
+        "subnets"
+    } else {
+        "cidr"
+    });
+    inv.set_variable(h, "hive_subnet", sval(&server.subnet), &o_net);
+    if let Some(az) = &server.available_zone {
+        inv.set_variable(h, "hive_available_zone", az.clone(), &o("region"));
+    }
+    let o_ip = if node.get("ip_address_list").is_some() {
+        o("ip_address_list")
+    } else {
+        o_net.clone()
+    };
+    inv.set_variable(
+        h,
+        "hive_private_ip",
+        sval(&server.private_ip.to_string()),
+        &o_ip,
+    );
+    inv.set_variable(h, "hive_netmask", sval(&server.netmask.to_string()), &o_net);
+}
+
+/// Stage settings set as variables of the mother host.
+const MOTHER_SETTINGS: &[(&str, &str)] = &[
+    ("cidr", "hive_cidr"),
+    ("prepared_resource_group", "hive_prepared_resource_group"),
+    ("not_support_az", "hive_not_support_az"),
+    ("region", "hive_region"),
+    ("bridge", "hive_bridge"),
+    ("dev", "hive_dev"),
+    ("kickstart_config", "hive_kickstart_config"),
+    ("filestore_cidr", "hive_filestore_cidr"),
+    ("shared_repository", "hive_shared_repository"),
+];
+
+/// Stage settings set as variables of every server.
+const SERVER_SETTINGS: &[(&str, &str)] = &[
+    ("root_password", "hive_root_password"),
+    ("kernel_version", "hive_kernel_version"),
+    ("drbd_download_url", "hive_drbd_download_url"),
+    ("internal_cidr", "hive_internal_cidr"),
+    ("internal_cidr_v6", "hive_internal_cidr_v6"),
+    ("kms_key_id", "hive_kms_key_id"),
+    ("shared_repository", "hive_shared_repository"),
+];
+
+/// Stage settings set as variables of the hives.
+const HIVE_SETTINGS: &[(&str, &str)] = &[
+    ("memory_size", "hive_memory_size"),
+    ("cpus", "hive_cpus"),
+    ("disk_size", "hive_disk_size"),
+    ("disk_encrypted", "hive_disk_encrypted"),
+    ("instance_type", "hive_instance_type"),
+    ("mirrored_disk_size", "hive_mirrored_disk_size"),
+    ("mirrored_disk_encrypted", "hive_mirrored_disk_encrypted"),
+];
+
+/// Stage settings set as variables of the repository server.
+const REPOSITORY_SETTINGS: &[(&str, &str)] = &[
+    ("repository_memory_size", "hive_memory_size"),
+    ("repository_cpus", "hive_cpus"),
+    ("repository_disk_size", "hive_disk_size"),
+    ("repository_disk_encrypted", "hive_disk_encrypted"),
+    ("repository_instance_type", "hive_instance_type"),
+];
+
+/// Sets each of `settings` (stage key, variable) present on the stage as
+/// that variable of `host`.
+fn copy_settings(
+    inv: &mut InventoryData,
+    file: &Path,
+    node: &Node,
+    host: &str,
+    settings: &[(&str, &str)],
+) {
+    for (k, var) in settings {
+        if let Some(v) = node.get(k) {
+            inv.set_variable(host, var, v.to_value(), &origin(file, v));
         }
-        inv.add_host(&master, "first_hive");
     }
 }
 
@@ -931,8 +1070,8 @@ fn listed_subnets(
     items: &[Node],
     path: &str,
     name: StageName,
-) -> Vec<(Subnet, Box<dyn Iterator<Item = IpAddr>>)> {
-    let mut out: Vec<(Subnet, Box<dyn Iterator<Item = IpAddr>>)> = Vec::new();
+) -> SubnetPools {
+    let mut out: SubnetPools = Vec::new();
     for (idx, item) in items.iter().enumerate() {
         let ip = format!("{path}[{idx}]");
         let Some(m) = item.as_map() else {

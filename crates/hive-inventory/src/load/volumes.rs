@@ -106,183 +106,17 @@ pub(super) fn volume(
             .bool_at(file, r, &format!("{path}.readonly"))
             .unwrap_or(false),
     };
-    let (nfs, driver, drbd) = (item.get("nfs"), item.get("driver"), item.get("drbd"));
-    if nfs.is_some() && driver.is_some() {
-        ctx.invalid(
-            file,
-            item,
-            path,
-            format!(
-                "both \"driver\" and \"nfs\" cannot be specified in volume of service {service}"
-            ),
-            None,
-        );
-    }
-    if nfs.is_some() && drbd.is_some() {
-        ctx.invalid(
-            file,
-            item,
-            path,
-            format!("both \"nfs\" and \"drbd\" cannot be specified in volume of service {service}"),
-            None,
-        );
-    }
-    if drbd.is_some() && driver.is_some() {
-        ctx.invalid(
-            file,
-            item,
-            path,
-            format!(
-                "both \"driver\" and \"drbd\" cannot be specified in volume of service {service}"
-            ),
-            None,
-        );
-    }
-    let mut vols = Vec::new();
-    let sub_available = |ctx: &mut Ctx, n: &Node, p: &str| -> Vec<StageName> {
-        match n.get("available_on") {
-            None => available_on.to_vec(),
-            Some(a) => ctx
-                .stages_at(file, a, &format!("{p}.available_on"))
-                .unwrap_or_default(),
-        }
+    check_exclusive_backends(ctx, file, service, path, item);
+    let vm = VolumeAt {
+        file,
+        service,
+        path,
+        item,
+        source: &source_s,
+        available_on,
+        before,
     };
-    if let Some(n) = nfs {
-        let p = format!("{path}.nfs");
-        if n.as_map().is_none() && n.kind != NodeKind::Null {
-            ctx.wrong_type(file, n, &p, "a mapping", None);
-        }
-        let av = sub_available(ctx, n, &p);
-        vols.push((
-            Volume {
-                name: source_s.clone(),
-                kind: VolumeKind::Nfs {
-                    params: n.to_value(),
-                },
-                available_on: av,
-                service: service.into(),
-            },
-            "nfs_volumes",
-        ));
-    }
-    if let Some(d) = driver {
-        vols.push((
-            Volume {
-                name: source_s.clone(),
-                kind: VolumeKind::Driver {
-                    driver: d.to_value(),
-                    driver_opts: item.get("driver_opts").map(Node::to_value),
-                },
-                available_on: available_on.to_vec(),
-                service: service.into(),
-            },
-            "volumes",
-        ));
-    }
-    if let Some(d) = drbd {
-        let p = format!("{path}.drbd");
-        match d.as_map() {
-            None => ctx.wrong_type(
-                file,
-                d,
-                &p,
-                "a mapping",
-                Some("fstype, size, diskless, device_id, available_on"),
-            ),
-            Some(m) => {
-                check_keys(
-                    ctx,
-                    file,
-                    m,
-                    &p,
-                    "drbd",
-                    &["fstype", "size", "diskless", "device_id", "available_on"],
-                );
-                let fstype = d.get("fstype").and_then(|f| {
-                    let s = f.as_str();
-                    if !matches!(s, Some("xfs" | "ext4")) && !is_template(f) {
-                        ctx.invalid(
-                            file,
-                            f,
-                            &format!("{p}.fstype"),
-                            format!("unknown fstype {}", describe(f)),
-                            Some("xfs, ext4"),
-                        );
-                    }
-                    s.map(str::to_string)
-                });
-                let diskless: Vec<String> = d
-                    .get("diskless")
-                    .map(|dl| {
-                        let path = format!("{p}.diskless");
-                        ctx.str_list_at(file, dl, &path, "must be a list of server names")
-                    })
-                    .unwrap_or_default();
-                let device_id = match d.get("device_id") {
-                    Some(idn) => match idn.kind {
-                        NodeKind::Int(id) if (1..=255).contains(&id) => {
-                            let taken_by = alloc.drbd_device_map.other_owner(id, &source_s);
-                            if let Some(other) = taken_by {
-                                ctx.invalid(file, idn, &format!("{p}.device_id"), format!("duplicate device_id {id} of volume {source_s} in service {service}: volume {other} already uses it"), Some("a device_id no other volume uses"));
-                                None
-                            } else {
-                                Some(id)
-                            }
-                        }
-                        _ => {
-                            ctx.invalid(
-                                file,
-                                idn,
-                                &format!("{p}.device_id"),
-                                format!(
-                                    "device_id must be an integer from 1 to 255, not {}",
-                                    describe(idn)
-                                ),
-                                Some("1 to 255"),
-                            );
-                            None
-                        }
-                    },
-                    None => match alloc.drbd_device_map.get(&source_s) {
-                        Some(id) => Some(id),
-                        None => {
-                            let free = alloc.drbd_device_map.lowest_free();
-                            if free.is_none() {
-                                ctx.invalid(file, d, &p, "too many drbd volumes: no device_id left from 1 to 255", Some("remove unused entries from drbd_device_map in .hive/persistents.yml"));
-                            }
-                            free
-                        }
-                    },
-                };
-                if let Some(id) = device_id {
-                    if ctx.errors.len() == before {
-                        alloc.drbd_device_map.insert(source_s.clone(), id);
-                    }
-                    let mut params = match d.to_value() {
-                        Value::Mapping(m) => m,
-                        _ => Mapping::new(),
-                    };
-                    params.insert(sval("device_id"), Value::Number(id.into()));
-                    let av = sub_available(ctx, d, &p);
-                    vols.push((
-                        Volume {
-                            name: source_s.clone(),
-                            kind: VolumeKind::Drbd {
-                                device_id: id as u8,
-                                fstype,
-                                size: d.get("size").map(Node::to_value),
-                                diskless,
-                                params: Value::Mapping(params),
-                            },
-                            available_on: av,
-                            service: service.into(),
-                        },
-                        "drbd_volumes",
-                    ));
-                }
-            }
-        }
-    }
+    let vols = defined_volumes(ctx, alloc, &vm);
     if ctx.errors.len() > before {
         return None;
     }
@@ -303,6 +137,206 @@ pub(super) fn volume(
         Value::Mapping(value),
         vols,
     ))
+}
+
+/// Checks that a mount names at most one of `nfs`, `driver` and `drbd`.
+fn check_exclusive_backends(ctx: &mut Ctx, file: &Path, service: &str, path: &str, item: &Node) {
+    let (nfs, driver, drbd) = (item.get("nfs"), item.get("driver"), item.get("drbd"));
+    for (a, b, both) in [
+        (nfs.is_some(), driver.is_some(), "\"driver\" and \"nfs\""),
+        (nfs.is_some(), drbd.is_some(), "\"nfs\" and \"drbd\""),
+        (drbd.is_some(), driver.is_some(), "\"driver\" and \"drbd\""),
+    ] {
+        if a && b {
+            ctx.invalid(
+                file,
+                item,
+                path,
+                format!("both {both} cannot be specified in volume of service {service}"),
+                None,
+            );
+        }
+    }
+}
+
+/// A mount being checked: where it is, its volume's name, the stages of
+/// its service, and the error count before it.
+struct VolumeAt<'a> {
+    file: &'a Path,
+    service: &'a str,
+    path: &'a str,
+    item: &'a Node,
+    source: &'a str,
+    available_on: &'a [StageName],
+    before: usize,
+}
+
+impl VolumeAt<'_> {
+    /// The stages of a backend: its own `available_on`, or the service's.
+    fn stages(&self, ctx: &mut Ctx, n: &Node, p: &str) -> Vec<StageName> {
+        match n.get("available_on") {
+            None => self.available_on.to_vec(),
+            Some(a) => ctx
+                .stages_at(self.file, a, &format!("{p}.available_on"))
+                .unwrap_or_default(),
+        }
+    }
+
+    fn volume(&self, kind: VolumeKind, available_on: Vec<StageName>) -> Volume {
+        Volume {
+            name: self.source.to_string(),
+            kind,
+            available_on,
+            service: self.service.into(),
+        }
+    }
+}
+
+/// The volumes a mount defines through `nfs`, `driver` and `drbd`, with
+/// the inventory group of each.
+fn defined_volumes(
+    ctx: &mut Ctx,
+    alloc: &mut Allocations,
+    vm: &VolumeAt,
+) -> Vec<(Volume, &'static str)> {
+    let item = vm.item;
+    let mut vols = Vec::new();
+    if let Some(n) = item.get("nfs") {
+        let p = format!("{}.nfs", vm.path);
+        if n.as_map().is_none() && n.kind != NodeKind::Null {
+            ctx.wrong_type(vm.file, n, &p, "a mapping", None);
+        }
+        let av = vm.stages(ctx, n, &p);
+        let kind = VolumeKind::Nfs {
+            params: n.to_value(),
+        };
+        vols.push((vm.volume(kind, av), "nfs_volumes"));
+    }
+    if let Some(d) = item.get("driver") {
+        let kind = VolumeKind::Driver {
+            driver: d.to_value(),
+            driver_opts: item.get("driver_opts").map(Node::to_value),
+        };
+        vols.push((vm.volume(kind, vm.available_on.to_vec()), "volumes"));
+    }
+    if let Some(d) = item.get("drbd") {
+        if let Some(vol) = drbd_volume(ctx, alloc, vm, d) {
+            vols.push((vol, "drbd_volumes"));
+        }
+    }
+    vols
+}
+
+/// The drbd volume of a mount's `drbd` settings, with its device id
+/// (given, or kept from `drbd_device_map`, or the lowest free one).
+fn drbd_volume(ctx: &mut Ctx, alloc: &mut Allocations, vm: &VolumeAt, d: &Node) -> Option<Volume> {
+    let (file, p) = (vm.file, format!("{}.drbd", vm.path));
+    let Some(m) = d.as_map() else {
+        ctx.wrong_type(
+            file,
+            d,
+            &p,
+            "a mapping",
+            Some("fstype, size, diskless, device_id, available_on"),
+        );
+        return None;
+    };
+    check_keys(
+        ctx,
+        file,
+        m,
+        &p,
+        "drbd",
+        &["fstype", "size", "diskless", "device_id", "available_on"],
+    );
+    let fstype = d.get("fstype").and_then(|f| {
+        let s = f.as_str();
+        if !matches!(s, Some("xfs" | "ext4")) && !is_template(f) {
+            ctx.invalid(
+                file,
+                f,
+                &format!("{p}.fstype"),
+                format!("unknown fstype {}", describe(f)),
+                Some("xfs, ext4"),
+            );
+        }
+        s.map(str::to_string)
+    });
+    let diskless: Vec<String> = d
+        .get("diskless")
+        .map(|dl| {
+            let path = format!("{p}.diskless");
+            ctx.str_list_at(file, dl, &path, "must be a list of server names")
+        })
+        .unwrap_or_default();
+    let id = drbd_device_id(ctx, alloc, vm, d, &p)?;
+    if ctx.errors.len() == vm.before {
+        alloc.drbd_device_map.insert(vm.source.to_string(), id);
+    }
+    let mut params = match d.to_value() {
+        Value::Mapping(m) => m,
+        _ => Mapping::new(),
+    };
+    params.insert(sval("device_id"), Value::Number(id.into()));
+    let av = vm.stages(ctx, d, &p);
+    let kind = VolumeKind::Drbd {
+        device_id: id as u8,
+        fstype,
+        size: d.get("size").map(Node::to_value),
+        diskless,
+        params: Value::Mapping(params),
+    };
+    Some(vm.volume(kind, av))
+}
+
+/// The drbd device id of a volume: its `device_id` if free, else the one
+/// `drbd_device_map` holds for it, else the lowest free one.
+fn drbd_device_id(
+    ctx: &mut Ctx,
+    alloc: &mut Allocations,
+    vm: &VolumeAt,
+    d: &Node,
+    p: &str,
+) -> Option<i64> {
+    let (file, source_s, service) = (vm.file, vm.source, vm.service);
+    match d.get("device_id") {
+        Some(idn) => match idn.kind {
+            NodeKind::Int(id) if (1..=255).contains(&id) => {
+                let taken_by = alloc.drbd_device_map.other_owner(id, source_s);
+                if let Some(other) = taken_by {
+                    ctx.invalid(file, idn, &format!("{p}.device_id"), format!("duplicate device_id {id} of volume {source_s} in service {service}: volume {other} already uses it"), Some("a device_id no other volume uses"));
+                    None
+                } else {
+                    Some(id)
+                }
+            }
+            _ => {
+                ctx.invalid(
+                    file,
+                    idn,
+                    &format!("{p}.device_id"),
+                    format!(
+                        "device_id must be an integer from 1 to 255, not {}",
+                        describe(idn)
+                    ),
+                    Some("1 to 255"),
+                );
+                None
+            }
+        },
+        None => {
+            match alloc.drbd_device_map.get(source_s) {
+                Some(id) => Some(id),
+                None => {
+                    let free = alloc.drbd_device_map.lowest_free();
+                    if free.is_none() {
+                        ctx.invalid(file, d, p, "too many drbd volumes: no device_id left from 1 to 255", Some("remove unused entries from drbd_device_map in .hive/persistents.yml"));
+                    }
+                    free
+                }
+            }
+        }
+    }
 }
 
 /// Records a volume a service defines: its host `volume_<name>` in `group`

@@ -59,6 +59,18 @@ fn text_of(v: &Value) -> Result<String, Error> {
 
 /// Registers the Ansible filters and tests.
 pub(crate) fn register(env: &mut Environment<'static>) {
+    register_conversions(env);
+    register_serialization(env);
+    register_collections(env);
+    register_regex(env);
+    register_strings(env);
+    register_ipaddr(env);
+    register_tests(env);
+}
+
+/// Defaults and type conversions: `default`, `mandatory`, `bool`, `int`,
+/// `list`, `float`, `string`.
+fn register_conversions(env: &mut Environment<'static>) {
     env.add_filter("default", default);
     env.add_filter("d", default);
     env.add_filter(
@@ -108,6 +120,11 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("string", |v: Value| -> Result<String, Error> {
         text_of(&v)
     });
+}
+
+/// JSON and YAML: `to_json`, `to_nice_json`, `from_json`, `from_yaml`,
+/// `to_yaml`, `to_nice_yaml`.
+fn register_serialization(env: &mut Environment<'static>) {
     env.add_filter("to_json", |v: Value, kw: Kwargs| -> Result<String, Error> {
         let indent: Option<usize> = kw.get("indent")?;
         let sort: Option<bool> = kw.get("sort_keys")?;
@@ -175,6 +192,11 @@ pub(crate) fn register(env: &mut Environment<'static>) {
             yaml_dump(&v, indent.unwrap_or(4), false)
         },
     );
+}
+
+/// Dicts, lists and sets: `combine`, `dict2items`, `items2dict`, the set
+/// operations, `unique`, `flatten`, `extract`.
+fn register_collections(env: &mut Environment<'static>) {
     env.add_filter("combine", combine);
     env.add_filter(
         "dict2items",
@@ -280,6 +302,11 @@ pub(crate) fn register(env: &mut Environment<'static>) {
             Ok(v)
         },
     );
+}
+
+/// Regular expressions: `regex_replace`, `regex_search`, `regex_findall`,
+/// `regex_escape`.
+fn register_regex(env: &mut Environment<'static>) {
     env.add_filter("regex_replace", regex_replace);
     env.add_filter("regex_search", regex_search);
     env.add_filter(
@@ -310,6 +337,11 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("regex_escape", |v: Value| -> Result<String, Error> {
         Ok(regex::escape(&text_of(&v)?))
     });
+}
+
+/// Strings and sequences: `split`, `join`, `first`, `last`, `ternary`,
+/// base64, `basename`, `dirname`, `quote`.
+fn register_strings(env: &mut Environment<'static>) {
     env.add_filter(
         "split",
         |v: Value, sep: Option<String>, maxsplit: Option<i64>| -> Result<Value, Error> {
@@ -373,13 +405,20 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("quote", |v: Value| -> Result<String, Error> {
         Ok(shell_quote(&text_of(&v)?))
     });
+}
+
+/// The `ansible.utils` address filters: `ipaddr`, `ipv4`, `ipv6`, `ipmath`.
+fn register_ipaddr(env: &mut Environment<'static>) {
     env.add_filter("ipaddr", super::ipaddr::ipaddr_filter);
     env.add_filter("ansible.netcommon.ipaddr", super::ipaddr::ipaddr_filter);
     env.add_filter("ansible.utils.ipaddr", super::ipaddr::ipaddr_filter);
     env.add_filter("ipv4", super::ipaddr::ipv4_filter);
     env.add_filter("ipv6", super::ipaddr::ipv6_filter);
     env.add_filter("ipmath", super::ipaddr::ipmath_filter);
+}
 
+/// The tests: defined, regex matches, truthiness, paths, task results.
+fn register_tests(env: &mut Environment<'static>) {
     env.add_test("defined", |v: Value| !is_undefined(&v));
     env.add_test("undefined", |v: Value| is_undefined(&v));
     env.add_test(
