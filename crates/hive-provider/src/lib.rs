@@ -39,7 +39,8 @@ pub use ssh::{
 };
 pub use ssh_config::{SshConfig, SshHost};
 pub use stage::{
-    AdminAccount, Endpoint, Secret, ServerRole, ServerSpec, StageSpec, write_file_atomic,
+    AdminAccount, Endpoint, Secret, ServerRole, ServerSpec, StageSpec, SubnetSpec,
+    write_file_atomic,
 };
 pub use transport::{
     ExecOutput, OutputChunk, OutputStream, RemoteCommand, RemoteFile, RemoteFileInfo, Transport,

@@ -95,6 +95,23 @@ pub trait Provider: Send + Sync {
 
     /// How each server is reached, in stage order (after `build`).
     async fn endpoints(&self, stage: &StageSpec) -> Result<Vec<Endpoint>>;
+
+    /// What `build` would do, changing nothing (`build-infra -C`): the
+    /// same report, with [`ServerChange::Created`] for what would be
+    /// created. It fails where `build` would fail before changing
+    /// anything. `None` (the default): the provider cannot tell, and the
+    /// caller lists the stage's servers.
+    async fn plan(&self, stage: &StageSpec) -> Result<Option<ProviderReport>> {
+        let _ = stage;
+        Ok(None)
+    }
+
+    /// The inventory variables this provider reads from
+    /// [`StageSpec::variables`] (e.g. the published ports a cloud firewall
+    /// opens); none by default.
+    fn variables(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// Providers of hive-builder that hive does not implement yet.
