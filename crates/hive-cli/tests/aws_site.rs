@@ -209,7 +209,16 @@ const ZONES: [&str; 3] = ["ap-northeast-1a", "ap-northeast-1c", "ap-northeast-1d
 
 /// Server, subnet, zone, private address, instance type, boot disk size,
 /// mirrored disk size: what the original's inventory and role give each.
-const SERVERS: &[(&str, &str, &str, &str, &str, i32, Option<i32>)] = &[
+type ServerRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    i32,
+    Option<i32>,
+);
+const SERVERS: &[ServerRow] = &[
     (
         "hive0.pdns",
         "subnet-a",
