@@ -412,18 +412,9 @@ fn subnet_plans(stage: &StageSpec, region: &str) -> Result<Vec<SubnetPlan>, AwsE
     };
     let mut out: Vec<SubnetPlan> = Vec::new();
     for subnet in &stage.subnets {
-        // Without `subnets`, the inventory's one subnet takes the zone of
-        // its first server.
-        let zone = subnet.zone.clone().or_else(|| {
-            stage
-                .servers
-                .iter()
-                .find(|s| s.subnet.as_ref() == Some(&subnet.name))
-                .and_then(|s| s.zone.clone())
-        });
-        let zone = zone.filter(|z| !z.is_empty()).ok_or_else(|| {
+        let zone = subnet.zone.clone().filter(|z| !z.is_empty()).ok_or_else(|| {
             invalid(format!(
-                "subnet {} has no available_zone; the aws provider needs one per subnet, e.g. `available_zone: {region}a`",
+                "subnet {} has no available_zone; the aws provider needs `subnets`, each with a cidr, a name and an available_zone such as {region}a",
                 subnet.name
             ))
         })?;
