@@ -10,7 +10,8 @@ set -euo pipefail
 
 need_pkgs=(docker.io openssh-server openssh-client drbd-utils debootstrap
   busybox-static apache2-utils docker-registry libssl-dev pkg-config lvm2 parted
-  iproute2 iptables ca-certificates curl ansible-core dnsutils python3-pip python3-venv)
+  iproute2 iptables ca-certificates curl ansible-core dnsutils python3-pip python3-venv jq
+  xorriso)
 
 missing=()
 for p in "${need_pkgs[@]}"; do
@@ -43,6 +44,14 @@ if [ ! -x /opt/hive-moto/bin/moto_server ]; then
   echo "setup-machine: installing moto[server] in /opt/hive-moto"
   python3 -m venv /opt/hive-moto
   /opt/hive-moto/bin/pip install -q 'moto[server]>=5,<6'
+fi
+
+# ksvalidator (PyPI pykickstart), which checks the kickstart provider's files.
+ks_venv=/opt/hive-tools/pykickstart
+if ! "$ks_venv/bin/ksvalidator" --help >/dev/null 2>&1; then
+  echo "setup-machine: installing pykickstart in $ks_venv"
+  python3 -m venv "$ks_venv"
+  "$ks_venv/bin/pip" install -q pykickstart
 fi
 
 # Local images that tests build on (Docker Hub is not reachable here).

@@ -10,7 +10,11 @@ cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+# every crate ready for crates.io: metadata, README as crate docs, package contents
+./scripts/check-packages.sh
 cargo test --workspace
+# hive-swarm embedded on its own (its README's example)
+./scripts/test-swarm-example.sh
 # the role runner against ansible-core's own integration targets (bounded:
 # about two minutes once the image and ansible-core's sources are cached)
 ./scripts/ansible-conformance.sh

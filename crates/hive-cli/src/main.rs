@@ -1,4 +1,6 @@
-//! The `hive` command: build and rebuild a site of Docker Swarm hosts from one inventory.
+#![doc = include_str!("../README.md")]
+//!
+//! # Code
 //!
 //! `main.rs` holds the global options; each command group lives in its own
 //! module under `commands/` and is dispatched from [`commands::Command`].

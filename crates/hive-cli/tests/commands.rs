@@ -322,3 +322,27 @@ fn init_writes_a_starter_project_that_checks_and_plans() {
         "- debug: msg=mine\n"
     );
 }
+
+/// `hive backup` and `hive restore` without servers: their arguments are
+/// checked before anything is reached, with what would be valid.
+#[test]
+fn backup_and_restore_check_their_arguments() {
+    let (_d, root) = scratch_project("tests/fixtures/backup-site");
+    fails(
+        &hive(&root, &["backup", "-l", "nosuch"]),
+        1,
+        "-l nosuch: no service with backup_scripts is named so (services with backups: hive-registry, db, files)",
+    );
+    fails(
+        &hive(&root, &["restore", "--from", "yesterday"]),
+        2,
+        "is not a backup time: 14 digits YYYYmmddHHMMSS",
+    );
+    fails(
+        &hive(&root, &["backup", "--list", "-l", "db"]),
+        2,
+        "cannot be used with",
+    );
+    // Before build-infra: the stage has no connection yet, and says so.
+    fails(&hive(&root, &["backup"]), 1, "run `hive build-infra` first");
+}

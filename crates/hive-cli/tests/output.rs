@@ -93,7 +93,7 @@ fn quiet_prints_only_the_result() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(out.lines().count(), 1, "{}", text(&o));
     assert!(
-        out.starts_with("all: check mode, 37 change(s) would be made"),
+        out.starts_with("all: check mode, 38 change(s) would be made"),
         "{out}"
     );
     assert_eq!(stderr(&o), "");

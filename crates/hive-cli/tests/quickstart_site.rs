@@ -113,9 +113,10 @@ fn quickstart_site_from_nothing() {
         "{doc:#}"
     );
     // Per server and step: base, pki, docker, registry, firewall and addon
-    // everywhere, swarm on the 3 hives, logs on the repository server.
+    // everywhere, swarm on the 3 hives, logs and backup on the repository
+    // server.
     let setup = changes("setup-hosts");
-    assert_eq!(setup.len(), 4 * 6 + 3 + 1, "{doc:#}");
+    assert_eq!(setup.len(), 4 * 6 + 3 + 2, "{doc:#}");
     assert!(
         setup
             .iter()

@@ -1,4 +1,6 @@
-//! DRBD-replicated volumes for a hive site.
+#![doc = include_str!("../README.md")]
+//!
+//! # Contents
 //!
 //! Planning is data, with no I/O:
 //! - [`render_resource`] writes a volume's DRBD resource file;
@@ -19,24 +21,8 @@
 //!
 //! [`parse_events2`], [`parse_drbdadm_status`] and [`volume_status`] read
 //! the state of volumes for `hive volumes status`.
-//!
-//! ```
-//! use hive_drbd::*;
-//! let stage = Stage::new(vec![
-//!     StageHive::new("hive0", "10.0.0.1".parse().unwrap()),
-//!     StageHive::new("hive1", "10.0.0.2".parse().unwrap()),
-//! ]).unwrap();
-//! let volume = DrbdVolume::new("pdnsdb_data", 5, "500M", FsType::Xfs);
-//! let plan = create_volume_plan(&stage, &volume, &VolumePlanOptions::default()).unwrap();
-//! assert_eq!(plan.hosts.len(), 2);
-//! // every check reports "done": nothing left to do
-//! let healthy = plan.pending(|_, check| Some(match &check.done_when {
-//!     DoneWhen::ExitZero => CommandOutput::new(0, ""),
-//!     _ => CommandOutput::new(1, ""), // status unknown: the wait steps stay
-//! }));
-//! assert!(healthy.hosts.iter().all(|h| h.steps.iter().all(|s| matches!(
-//!     s.action, Action::WaitConnected { .. } | Action::WaitSynced { .. }))));
-//! ```
+
+#![deny(missing_docs)]
 
 mod error;
 mod exec;

@@ -1,4 +1,6 @@
-//! Apply Ansible-style roles natively and build the images of a hive site.
+#![doc = include_str!("../README.md")]
+//!
+//! # Contents
 //!
 //! - [`Runner`] applies roles (`tasks/`, `handlers/`, `defaults/`, `vars/`,
 //!   `files/`, `templates/`, `meta/`) to a [`Target`]: a running container
@@ -6,6 +8,15 @@
 //!   transport implementing the three-method trait.
 //! - [`build_image`] builds a service's image on the repository server's
 //!   engine and pushes it; [`push_local_image`] seeds the site registry.
+
+#![deny(missing_docs)]
+
+// The crates whose types appear in this crate's API, for users to build
+// against the same versions.
+pub use async_trait::async_trait;
+pub use bollard::{self, Docker};
+pub use indexmap::{self, IndexMap};
+pub use {serde_json, serde_yaml};
 
 mod ansible;
 mod build;

@@ -1,33 +1,30 @@
-//! Load, validate and derive a hive site from a hive-builder compatible project.
+#![doc = include_str!("../README.md")]
 //!
-//! This crate reads the `inventory/` directory of a hive project (the
-//! `hive_inventory` and `hive_services` plugin files, `group_vars/` and
-//! `host_vars/`) and the `.hive/` state directory, exactly as hive-builder's
-//! two Ansible inventory plugins and Ansible's variable loading do, and gives
-//! a typed, validated model of the site: stages, servers, services, volumes,
-//! networks, Ansible groups and each host's merged (unrendered) variables.
+//! # Contents
 //!
-//! Every problem of a project is reported at once, each with file, line,
-//! column, key path, what would be valid and, for misspelled keys, a
-//! suggestion.
-//!
-//! ```
-//! # let dir = tempfile::tempdir().unwrap();
-//! # std::fs::create_dir(dir.path().join("inventory")).unwrap();
-//! # std::fs::write(dir.path().join("inventory/hive.yml"),
-//! #   "plugin: hive_inventory\nname: demo\nstages:\n  private:\n    provider: vagrant\n    separate_repository: no\n    number_of_hosts: 1\n    cidr: 192.168.56.0/27\n").unwrap();
-//! use hive_inventory::Project;
-//! let project = Project::load(dir.path()).expect("valid project");
-//! assert_eq!(project.groups()["hives"], vec!["p-hive0.demo".to_string()]);
-//! let vars = project.host_vars("p-hive0.demo").unwrap();
-//! assert_eq!(vars["hive_private_ip"].value.as_str(), Some("192.168.56.4"));
-//! ```
+//! - [`Project`], loaded by [`Project::load`] or a [`ProjectLoader`]: the
+//!   [`Stage`]s, [`Server`]s, [`Service`]s, [`Volume`]s, [`Network`]s,
+//!   Ansible groups and each host's merged [`Variable`]s; a project that
+//!   does not load gives every problem at once ([`Errors`]).
+//! - The one table of service parameters (name, type, copied into the
+//!   inventory, deployed), [`SERVICE_PARAMETERS`].
+//! - Jinja2 with Ansible's filters, tests and lookups, variables rendered
+//!   lazily per host, in [`template`].
+//! - YAML 1.1 with positions, as PyYAML reads it, in [`yaml`].
+//! - `.hive/persistents.yml`, as [`Persistents`].
 //!
 //! The only I/O this crate does is reading the project and reading and
 //! writing `.hive/` (see [`Project::save_persistents`]).
 
 // Errors carry a full location and hint; they are cold and kept by value.
 #![allow(clippy::result_large_err)]
+#![deny(missing_docs)]
+
+// The crates whose types appear in this crate's API, for users to build
+// against the same versions.
+pub use indexmap::{self, IndexMap};
+pub use ipnet::{self, IpNet};
+pub use {serde_json, serde_yaml};
 
 mod error;
 mod inventory;
@@ -39,7 +36,6 @@ pub mod yaml;
 
 use std::path::{Path, PathBuf};
 
-use indexmap::IndexMap;
 use serde_yaml::Value;
 
 pub use error::{Error, Errors, Location};

@@ -86,6 +86,13 @@ pub enum Error {
     /// A DRBD volume or stage is invalid.
     #[error(transparent)]
     Drbd(Box<hive_drbd::DrbdError>),
+    /// A backup or a restore failed (each service named with the
+    /// command's own output).
+    #[error("{message}")]
+    Backup {
+        /// What failed.
+        message: String,
+    },
     /// A file system operation failed.
     #[error("cannot {action} {path}")]
     Io {

@@ -1,14 +1,8 @@
-//! The phases of a hive site build, as a dependency graph.
+#![doc = include_str!("../README.md")]
 //!
-//! A hive site is built in seven phases. Each phase depends on the ones
-//! before it in the graph below; phases with no dependency between them run
-//! concurrently:
+//! # Contents
 //!
-//! ```text
-//! build-infra → setup-hosts → { build-images, build-networks, build-volumes } → deploy-services → initialize-services
-//! ```
-//!
-//! This crate holds what is common to every run of phases, whatever they do:
+//! What is common to every run of phases, whatever they do:
 //!
 //! - [`Phase`] and [`PhaseGraph`]: the phases, their dependencies, and which
 //!   of them a run starting at a given phase executes.
@@ -18,16 +12,19 @@
 //!   an OS lock that the kernel releases when the run dies.
 //! - [`Journal`]: the append-only record of every phase run of a stage.
 //!
-//! ```
-//! use hive_phases::{Phase, PhaseGraph};
-//!
-//! let graph = PhaseGraph::standard();
-//! let plan = graph.plan_from(Phase::BuildImages);
-//! assert_eq!(plan.first(), Some(&Phase::BuildImages));
-//! assert!(!plan.contains(&Phase::SetupHosts));
-//! assert!(plan.contains(&Phase::DeployServices));
-//! ```
+//! The phases on a project: [`orchestrate`] (one phase or all, the plan
+//! with `-C`), [`site`] (a project as the other crates' inputs), [`check`],
+//! [`status`], [`scaffold`], and one module per phase group.
 
+#![deny(missing_docs)]
+
+// The crates whose types appear in this crate's API, for users to build
+// against the same versions.
+pub use indexmap::{self, IndexMap};
+pub use {hive_drbd, hive_image, hive_inventory, hive_provider, hive_swarm};
+pub use {serde_json, serde_yaml, time, tokio};
+
+pub mod backup;
 pub mod check;
 mod engines;
 mod error;

@@ -195,6 +195,11 @@ impl<'p> StageSite<'p> {
                 serde_yaml::Value::String(s) => s.trim().parse().ok(),
                 _ => None,
             };
+            let timezone = self.render_for(&first.name, "{{ hive_timezone | default('') }}")?;
+            spec.timezone = timezone
+                .as_str()
+                .filter(|tz| !tz.is_empty())
+                .map(str::to_string);
             spec.sshd_port = port
                 .and_then(|p| u16::try_from(p).ok())
                 .filter(|&p| p != 0)
@@ -569,6 +574,9 @@ impl StageSite<'_> {
         }
         if let Some(port) = num(self.var(&first, "hive_registry_port")?) {
             p.registry_port = u16::try_from(port).unwrap_or(5000);
+        }
+        if let Some(days) = num(self.var(&first, "hive_registry_backup_cleanup_days_before")?) {
+            p.registry_backup_cleanup_days = u32::try_from(days).unwrap_or(3);
         }
         if let Some(image) = self.typed_var::<String>(&first, "hive_registry_image")? {
             p.registry_image = image;

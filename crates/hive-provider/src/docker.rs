@@ -677,18 +677,7 @@ impl Provider for DockerProvider {
     }
 
     async fn endpoints(&self, stage: &StageSpec) -> Result<Vec<Endpoint>> {
-        Ok(stage
-            .servers
-            .iter()
-            .map(|s| Endpoint {
-                name: s.name.clone(),
-                role: s.role,
-                address: s.private_ip.to_string(),
-                port: 22,
-                user: stage.admin.user.clone(),
-                key: stage.private_key_path(),
-            })
-            .collect())
+        Ok(stage.private_endpoints(22))
     }
 }
 

@@ -36,7 +36,7 @@ pub enum ProviderError {
     },
     /// The provider name is not known at all.
     #[error(
-        "stage {stage}: unknown provider `{provider}`; valid providers: docker, prepared, vagrant (aws, gcp, azure, openstack, kickstart are not yet supported)"
+        "stage {stage}: unknown provider `{provider}`; valid providers: docker, kickstart, prepared, vagrant (aws, gcp, azure, openstack are not yet supported)"
     )]
     UnknownProvider {
         /// Stage name.

@@ -10,7 +10,7 @@ use crate::provider::{Provider, ProviderReport, ServerChange};
 use crate::ssh::known_hosts;
 use crate::ssh::{SshAuth, SshOptions, SshSession, SshTarget};
 use crate::ssh_config::{SshConfig, SshHost};
-use crate::stage::{AdminAccount, Endpoint, StageSpec, write_atomic};
+use crate::stage::{AdminAccount, Endpoint, StageSpec, close_secret_dir, write_atomic};
 use crate::transport::{RemoteCommand, Transport};
 
 /// Options of [`build_infra`].
@@ -62,8 +62,13 @@ pub struct BuildInfraReport {
     pub provider: ProviderReport,
     /// The stage key pair was generated in this run.
     pub key_generated: bool,
-    /// Per server, in stage order.
+    /// Per server reached, in stage order.
     pub servers: Vec<ServerAccess>,
+    /// The servers that do not answer yet, for a provider whose servers are
+    /// installed later ([`Provider::installs_servers_later`]): they are in
+    /// ssh_config, and a build-infra after their installation pins their
+    /// host keys.
+    pub not_installed: Vec<Endpoint>,
     /// The ssh_config written.
     pub ssh_config: PathBuf,
     /// The known_hosts holding the pins.
@@ -89,17 +94,19 @@ pub async fn ensure_key_pair(private_key: &Path, comment: &str) -> Result<bool> 
     let mut public = private_key.as_os_str().to_owned();
     public.push(".pub");
     let public = PathBuf::from(public);
+    let dir = private_key.parent().unwrap_or(Path::new("."));
     if private_key.exists() {
         std::fs::set_permissions(private_key, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| ProviderError::io("set mode 0600 on", private_key, e))?;
+        close_secret_dir(dir).map_err(|e| ProviderError::io("close to others", dir, e))?;
         if !public.exists() {
             let out = keygen(&["-y", "-f", &private_key.display().to_string()]).await?;
             write_atomic(&public, &out, 0o644)?;
         }
         return Ok(false);
     }
-    let dir = private_key.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| ProviderError::io("create directory", dir, e))?;
+    close_secret_dir(dir).map_err(|e| ProviderError::io("close to others", dir, e))?;
     let tmp = tempfile::tempdir_in(dir)
         .map_err(|e| ProviderError::io("create a temporary directory in", dir, e))?;
     let key = tmp.path().join("key");
@@ -311,12 +318,23 @@ pub async fn build_infra(
         tracing::warn!("{w}");
     }
     let endpoints = provider.endpoints(stage).await?;
-    let (servers, unreachable) = if options.wait_for_ssh {
-        reach_servers(stage, &endpoints, &report, options, &public_key).await?
+    let later = provider.installs_servers_later();
+    let (servers, not_installed, unreachable) = if !options.wait_for_ssh {
+        (
+            unreached(stage, &endpoints, &report)?,
+            Vec::new(),
+            Vec::new(),
+        )
+    } else if later {
+        let (servers, not_installed) =
+            reach_installed(stage, &endpoints, &report, options, &public_key).await?;
+        (servers, not_installed, Vec::new())
     } else {
-        (unreached(stage, &endpoints, &report)?, Vec::new())
+        let (servers, unreachable) =
+            reach_servers(stage, &endpoints, &report, options, &public_key).await?;
+        (servers, Vec::new(), unreachable)
     };
-    let ssh_config = write_ssh_config(full, stage, &servers, options)?;
+    let ssh_config = write_ssh_config(full, stage, &servers, &not_installed, options)?;
     let mut unreachable = unreachable.into_iter();
     if let Some((name, first)) = unreachable.next() {
         let mut names = vec![name];
@@ -333,9 +351,52 @@ pub async fn build_infra(
         provider: report,
         key_generated,
         servers,
+        not_installed,
         ssh_config,
         known_hosts: kh,
     })
+}
+
+/// Servers installed from what the provider wrote (kickstart media): one
+/// attempt each; those that do not answer yet are returned apart, as not
+/// installed.
+async fn reach_installed(
+    stage: &StageSpec,
+    endpoints: &[Endpoint],
+    report: &ProviderReport,
+    options: &BuildInfraOptions,
+    public_key: &str,
+) -> Result<(Vec<ServerAccess>, Vec<Endpoint>)> {
+    let reach_options = BuildInfraOptions {
+        ssh_wait: Duration::ZERO,
+        connect_timeout: options.connect_timeout.min(Duration::from_secs(3)),
+        ..options.clone()
+    };
+    let futs = endpoints.iter().map(|e| async {
+        let reached = reach_server(
+            stage,
+            e,
+            report.change_of(&e.name),
+            &reach_options,
+            public_key,
+        )
+        .await;
+        match reached {
+            Err(ProviderError::Connect { .. } | ProviderError::Timeout { .. }) => Ok(None),
+            r => r.map(Some),
+        }
+    });
+    let reached = futures::future::join_all(futs)
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+    let not_installed: Vec<Endpoint> = endpoints
+        .iter()
+        .zip(&reached)
+        .filter(|(_, r)| r.is_none())
+        .map(|(e, _)| e.clone())
+        .collect();
+    Ok((reached.into_iter().flatten().collect(), not_installed))
 }
 
 /// Reach every server over SSH at once. A server that does not answer in
@@ -399,13 +460,15 @@ fn not_reached(endpoint: Endpoint, old_pin_forgotten: bool) -> ServerAccess {
     }
 }
 
-/// Write `<context>/ssh_config` for `servers` (and, with `-l`, keep the
-/// entries of the others), in the stage's order with the repository
-/// server last, as `hive ssh` and hive-builder expect.
+/// Write `<context>/ssh_config` for `servers` and the servers not
+/// installed yet (and, with `-l`, keep the entries of the others), in the
+/// stage's order with the repository server last, as `hive ssh` and
+/// hive-builder expect.
 fn write_ssh_config(
     full: &StageSpec,
     stage: &StageSpec,
     servers: &[ServerAccess],
+    not_installed: &[Endpoint],
     options: &BuildInfraOptions,
 ) -> Result<PathBuf> {
     let kh = absolute(&stage.known_hosts_path());
@@ -414,14 +477,16 @@ fn write_ssh_config(
     }
     let mut hosts: Vec<SshHost> = servers
         .iter()
-        .map(|s| SshHost {
-            name: s.endpoint.name.clone(),
-            host_name: s.endpoint.address.clone(),
-            port: s.endpoint.port,
-            user: s.endpoint.user.clone(),
-            identity_file: Some(absolute(&s.endpoint.key)),
+        .map(|s| &s.endpoint)
+        .chain(not_installed)
+        .map(|e| SshHost {
+            name: e.name.clone(),
+            host_name: e.address.clone(),
+            port: e.port,
+            user: e.user.clone(),
+            identity_file: Some(absolute(&e.key)),
             known_hosts: Some(kh.clone()),
-            role: Some(s.endpoint.role),
+            role: Some(e.role),
             line: 0,
         })
         .collect();
@@ -454,11 +519,21 @@ fn limited_stage(
     stage: &StageSpec,
     limit: &[String],
 ) -> Result<StageSpec> {
-    if provider.name() == "vagrant" {
+    let whole = match provider.name() {
+        "vagrant" => Some("its Vagrantfile holds every server"),
+        "kickstart" => {
+            Some("each server's kickstart file takes its addresses by its place in the stage")
+        }
+        _ => None,
+    };
+    if let Some(why) = whole {
         return Err(ProviderError::InvalidStage {
             stage: stage.stage.clone(),
             key: "provider".into(),
-            message: "build-infra -l is not supported with the vagrant provider (its Vagrantfile holds every server); run build-infra without -l".into(),
+            message: format!(
+                "build-infra -l is not supported with the {} provider ({why}); run build-infra without -l",
+                provider.name()
+            ),
         });
     }
     let known = || {
@@ -650,5 +725,29 @@ mod tests {
             std::fs::read_to_string(dir.path().join("ctx/id_ed25519.pub")).unwrap(),
             pubkey
         );
+        // Its directory is closed to others, also when it was opened since
+        // (a context directory of an older hive).
+        let ctx = dir.path().join("ctx");
+        let dir_mode = || std::fs::metadata(&ctx).unwrap().permissions().mode() & 0o777;
+        assert_eq!(dir_mode(), 0o700);
+        std::fs::set_permissions(&ctx, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(!ensure_key_pair(&key, "hive@test").await.unwrap());
+        assert_eq!(dir_mode(), 0o700);
+    }
+
+    #[test]
+    fn secret_files_close_their_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let certs = dir.path().join("tls/certs");
+        std::fs::create_dir_all(&certs).unwrap();
+        std::fs::set_permissions(&certs, std::fs::Permissions::from_mode(0o755)).unwrap();
+        write_atomic(&certs.join("ca.pem"), b"cert", 0o644).unwrap();
+        assert_eq!(mode(&certs), 0o755);
+        let secret = dir.path().join("tls/private/ca_key.pem");
+        write_atomic(&secret, b"key", 0o600).unwrap();
+        assert_eq!(mode(&secret), 0o600);
+        assert_eq!(mode(secret.parent().unwrap()), 0o700);
     }
 }

@@ -93,17 +93,6 @@ impl Provider for PreparedProvider {
 
     async fn endpoints(&self, stage: &StageSpec) -> Result<Vec<Endpoint>> {
         let port = Self::attributes(stage)?.ssh_port.unwrap_or(22);
-        Ok(stage
-            .servers
-            .iter()
-            .map(|s| Endpoint {
-                name: s.name.clone(),
-                role: s.role,
-                address: s.private_ip.to_string(),
-                port,
-                user: stage.admin.user.clone(),
-                key: stage.private_key_path(),
-            })
-            .collect())
+        Ok(stage.private_endpoints(port))
     }
 }

@@ -20,6 +20,8 @@ pub enum ServerChange {
     Stopped,
     /// It existed and was removed.
     Destroyed,
+    /// It existed and was brought up to date (a file rewritten).
+    Updated,
     /// Nothing needed doing.
     Unchanged,
 }
@@ -31,6 +33,7 @@ impl fmt::Display for ServerChange {
             ServerChange::Started => "started",
             ServerChange::Stopped => "stopped",
             ServerChange::Destroyed => "destroyed",
+            ServerChange::Updated => "updated",
             ServerChange::Unchanged => "unchanged",
         })
     }
@@ -112,7 +115,15 @@ pub trait Provider: Send + Sync {
     fn variables(&self) -> &'static [&'static str] {
         &[]
     }
+
+    /// Whether the servers are installed after `build`, from what it wrote
+    /// (kickstart media), rather than running when it returns. build-infra
+    /// then makes one attempt to reach each server instead of waiting, and
+    /// lists those that do not answer yet as not installed.
+    fn installs_servers_later(&self) -> bool {
+        false
+    }
 }
 
 /// Providers of hive-builder that hive does not implement yet.
-pub const NOT_YET_SUPPORTED: &[&str] = &["aws", "gcp", "azure", "openstack", "kickstart"];
+pub const NOT_YET_SUPPORTED: &[&str] = &["aws", "gcp", "azure", "openstack"];

@@ -42,8 +42,8 @@ impl fmt::Debug for ProviderRegistry {
 }
 
 impl ProviderRegistry {
-    /// The built-in providers: `docker`, `prepared` and `vagrant`, and the
-    /// names of [`NOT_YET_SUPPORTED`].
+    /// The built-in providers: `docker`, `kickstart`, `prepared` and
+    /// `vagrant`, and the names of [`NOT_YET_SUPPORTED`].
     pub fn builtin() -> Self {
         let mut registry = ProviderRegistry {
             entries: NOT_YET_SUPPORTED
@@ -52,6 +52,9 @@ impl ProviderRegistry {
                 .collect(),
         };
         registry.register("docker", || Box::new(crate::docker::DockerProvider::new()));
+        registry.register("kickstart", || {
+            Box::new(crate::kickstart::KickstartProvider)
+        });
         registry.register("prepared", || Box::new(crate::prepared::PreparedProvider));
         registry.register("vagrant", || {
             Box::new(crate::vagrant::VagrantProvider::new())

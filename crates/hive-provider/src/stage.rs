@@ -207,6 +207,10 @@ pub struct StageSpec {
     /// the stage; a variable that is not defined is absent.
     #[serde(default)]
     pub variables: BTreeMap<String, serde_json::Value>,
+    /// `hive_timezone`: the servers' time zone, for a provider that installs
+    /// their operating system (kickstart); `None` when the project sets none.
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
 fn default_sshd_port() -> u16 {
@@ -236,6 +240,7 @@ impl StageSpec {
             sshd_port: default_sshd_port(),
             subnets: Vec::new(),
             variables: BTreeMap::new(),
+            timezone: None,
         }
     }
 
@@ -261,6 +266,23 @@ impl StageSpec {
     /// `<context_dir>/known_hosts`.
     pub fn known_hosts_path(&self) -> PathBuf {
         self.context_dir.join("known_hosts")
+    }
+
+    /// Each server reached at its private address on `port`, as the admin
+    /// with the stage key (the endpoints of providers whose servers sit on
+    /// the stage's network).
+    pub fn private_endpoints(&self, port: u16) -> Vec<Endpoint> {
+        self.servers
+            .iter()
+            .map(|s| Endpoint {
+                name: s.name.clone(),
+                role: s.role,
+                address: s.private_ip.to_string(),
+                port,
+                user: self.admin.user.clone(),
+                key: self.private_key_path(),
+            })
+            .collect()
     }
 
     /// The repository server (the last server with that role).
@@ -394,12 +416,17 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
 /// Writes `data` to `path` atomically with permission `mode`: a temporary
 /// file in the same directory (created 0600, so a secret is never readable
 /// by others), synced, then renamed over `path`. Creates the directory when
-/// missing. The one atomic write of the crates that depend on this one.
+/// missing; a secret (a `mode` without group or other bits) also closes
+/// its directory to others ([`close_secret_dir`]). The one atomic write of
+/// the crates that depend on this one.
 pub fn write_file_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
+    if mode & 0o077 == 0 {
+        close_secret_dir(dir)?;
+    }
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(data)?;
     tmp.as_file().sync_all()?;
@@ -407,4 +434,45 @@ pub fn write_file_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result
         .set_permissions(std::fs::Permissions::from_mode(mode))?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// Takes the group and other permissions off `dir`, a directory holding a
+/// secret file (the stage's context directory, its `tls/private`...), so
+/// that only its owner lists or enters it.
+pub fn close_secret_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir)?.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & !0o077))?;
+    }
+    Ok(())
+}
+
+/// The stage's password in `<context_dir>/registry_password` (15 letters
+/// and digits, as the original's `lookup('password', ... length=15
+/// chars=ascii_letters,digits)`): the site registry's password, and the
+/// root and admin password of servers installed by kickstart. Created
+/// (mode 0600) when missing or empty and `create` is true; returns the
+/// password and whether it is new (when `create` is false, a new one is
+/// generated but not written, as check mode needs).
+pub fn stage_password(context_dir: &Path, create: bool) -> std::io::Result<(String, bool)> {
+    use rand::Rng as _;
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let path = context_dir.join("registry_password");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim_end_matches('\n').is_empty() => {
+            return Ok((s.trim_end_matches('\n').to_string(), false));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut rng = rand::thread_rng();
+    let password: String = (0..15)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect();
+    if create {
+        write_file_atomic(&path, format!("{password}\n").as_bytes(), 0o600)?;
+    }
+    Ok((password, true))
 }

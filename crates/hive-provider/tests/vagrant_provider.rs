@@ -202,7 +202,7 @@ fn other_providers_are_not_yet_supported() {
         ("gcp", false),
         ("azure", false),
         ("openstack", false),
-        ("kickstart", false),
+        ("kickstart", true),
     ] {
         let mut s = stage(Path::new("/tmp/x"));
         s.provider = name.into();
@@ -216,7 +216,7 @@ fn other_providers_are_not_yet_supported() {
                 assert_eq!(
                     e.to_string(),
                     format!(
-                        "stage private: provider `{name}` is not yet supported by hive; supported providers: docker, prepared, vagrant"
+                        "stage private: provider `{name}` is not yet supported by hive; supported providers: docker, kickstart, prepared, vagrant"
                     )
                 );
             }
@@ -262,6 +262,6 @@ fn a_provider_joins_the_registry_by_name() {
     assert!(registry.provider_for(&s).is_ok());
     assert_eq!(
         registry.supported(),
-        ["aws", "docker", "own", "prepared", "vagrant"]
+        ["aws", "docker", "kickstart", "own", "prepared", "vagrant"]
     );
 }

@@ -66,7 +66,7 @@ pub enum SetupHostsError {
     },
     /// A `-T` tag that is not a step.
     #[error(
-        "unknown step {name:?}: must be one of base, pki, docker, swarm, registry, firewall, drbd, logs, addon"
+        "unknown step {name:?}: must be one of base, pki, docker, swarm, registry, firewall, drbd, logs, backup, addon"
     )]
     UnknownStep {
         /// The name given.
@@ -94,6 +94,20 @@ pub enum SetupHostsError {
         /// The cause.
         #[source]
         source: std::io::Error,
+    },
+    /// The package manager's locks stayed held by other processes (a
+    /// command of an interrupted run, an unattended upgrade) for longer
+    /// than the step waits.
+    #[error(
+        "{host}: {holders} still held after waiting {waited_secs} s; wait for it to finish or stop it on the server (kill PID), then re-run"
+    )]
+    PackageLocks {
+        /// The server.
+        host: String,
+        /// The locks and their holders, as `LOCK by process PID (NAME)`.
+        holders: String,
+        /// How long the step waited.
+        waited_secs: u64,
     },
     /// A step was skipped because an earlier step failed on that server.
     #[error("{host}: skipped because step {step} failed")]

@@ -1,5 +1,6 @@
-//! The setup-hosts phase: configure every server of a stage over SSH, as
-//! typed, idempotent steps, on all servers in parallel.
+#![doc = include_str!("../README.md")]
+//!
+//! # How the steps run
 //!
 //! Each step ([`StepTag`], the tags of `-T`) describes what it manages on a
 //! server as items (whole files, marked blocks in files, and states probed
@@ -17,9 +18,20 @@
 //! Docker engines with hive-swarm's cluster API ([`hive_swarm::Engine`]),
 //! reached through an [`EngineConnector`].
 
+#![deny(missing_docs)]
+
+// The crates whose types appear in this crate's API, for users to build
+// against the same versions.
+pub use hive_drbd;
+pub use hive_provider;
+pub use hive_swarm;
+pub use {async_trait::async_trait, bcrypt, ipnet, rcgen, tokio};
+
+mod backup;
 mod drbd;
 mod error;
 mod item;
+mod locks;
 mod net;
 mod os;
 mod params;
@@ -32,6 +44,10 @@ mod steps;
 mod swarm;
 mod transport;
 
+pub use backup::{
+    BACKUP_COMMAND, BACKUP_DEFINITIONS_DIR, BackupScript, REGISTRY_BACKUP, admin_home,
+    backup_definition, backup_ext,
+};
 pub use drbd::{DrbdHostSetup, ShellRunner};
 pub use error::{Result, SetupHostsError};
 pub use net::InternalNetworks;

@@ -78,11 +78,21 @@ impl OsFamily {
     pub fn install_packages(self, pkgs: &[&str]) -> String {
         let list = pkgs.iter().map(|p| quote(p)).collect::<Vec<_>>().join(" ");
         match self {
+            // apt-get waits for dpkg's locks (DPkg::Lock::Timeout) and is
+            // retried while another apt holds the lists lock, which that
+            // option does not cover; both bounded. A dpkg killed half-way
+            // (by a killed run) is completed once with `dpkg --configure -a`.
             OsFamily::Debian => format!(
-                "export DEBIAN_FRONTEND=noninteractive; \
-                 apt-get install -y -q --no-install-recommends {list} >/tmp/hive-apt.log 2>&1 || \
-                 {{ apt-get update -q >/tmp/hive-apt.log 2>&1 && apt-get install -y -q --no-install-recommends {list} >>/tmp/hive-apt.log 2>&1; }} || \
-                 {{ tail -n 20 /tmp/hive-apt.log >&2; exit 1; }}"
+                "export DEBIAN_FRONTEND=noninteractive; : >/tmp/hive-apt.log; \
+                 hive_apt() {{ n=0; c=0; while :; do apt-get -o DPkg::Lock::Timeout={secs} \"$@\" >/tmp/hive-apt.out 2>&1; s=$?; cat /tmp/hive-apt.out >>/tmp/hive-apt.log; \
+                 if [ $s -ne 0 ] && [ $n -lt {tries} ] && grep -q 'Could not get lock' /tmp/hive-apt.out; then n=$((n+1)); sleep 2; \
+                 elif [ $s -ne 0 ] && [ $c = 0 ] && grep -q 'dpkg was interrupted' /tmp/hive-apt.out; then c=1; dpkg --configure -a >>/tmp/hive-apt.log 2>&1; \
+                 else return $s; fi; done; }}; \
+                 hive_apt install -y -q --no-install-recommends {list} || \
+                 {{ hive_apt update -q && hive_apt install -y -q --no-install-recommends {list}; }} || \
+                 {{ tail -n 20 /tmp/hive-apt.log >&2; exit 1; }}",
+                secs = super::locks::LOCK_WAIT.as_secs(),
+                tries = super::locks::LOCK_WAIT.as_secs() / 2,
             ),
             OsFamily::RedHat { .. } => {
                 format!("{} install -y -q {list} >&2", self.rpm_tool())
@@ -304,9 +314,20 @@ mod tests {
             d.packages_installed(&["docker.io", "sudo"]),
             "[ \"$(dpkg-query -W -f='${Status}\\n' docker.io sudo 2>/dev/null | grep -c 'install ok installed')\" = 2 ]"
         );
+        let install = d.install_packages(&["docker.io"]);
         assert!(
-            d.install_packages(&["docker.io"])
-                .contains("apt-get install -y -q --no-install-recommends docker.io")
+            install.contains("hive_apt install -y -q --no-install-recommends docker.io"),
+            "{install}"
+        );
+        // dpkg's locks are waited for by apt itself, the lists lock by the
+        // retry on "Could not get lock".
+        assert!(
+            install.contains("apt-get -o DPkg::Lock::Timeout=600 \"$@\""),
+            "{install}"
+        );
+        assert!(
+            install.contains("grep -q 'Could not get lock'"),
+            "{install}"
         );
         assert_eq!(d.docker_repository_setup(), None);
         assert_eq!(d.sshd_service(), "ssh");

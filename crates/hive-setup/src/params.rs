@@ -180,6 +180,14 @@ pub struct SetupHostsParams {
     /// Refuse root logins over SSH (the original always does; default true).
     #[serde(default = "default_true")]
     pub refuse_root_login: bool,
+    /// `hive_registry_backup_cleanup_days_before`: days the registry's
+    /// backups are kept (default 3, as the original).
+    #[serde(default = "default_registry_backup_cleanup_days")]
+    pub registry_backup_cleanup_days: u32,
+}
+
+fn default_registry_backup_cleanup_days() -> u32 {
+    3
 }
 
 fn default_true() -> bool {
@@ -216,6 +224,7 @@ impl SetupHostsParams {
             ext_repositories: Vec::new(),
             admin: default_admin(),
             refuse_root_login: true,
+            registry_backup_cleanup_days: default_registry_backup_cleanup_days(),
         }
     }
 

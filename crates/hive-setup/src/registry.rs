@@ -7,15 +7,6 @@ use std::path::Path;
 use crate::error::{Result, SetupHostsError};
 use crate::shell::{HostShell, run_checked};
 
-fn random_password(len: usize) -> String {
-    use rand::Rng as _;
-    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::thread_rng();
-    (0..len)
-        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
-        .collect()
-}
-
 fn read_secret(path: &Path) -> Result<Option<String>> {
     match std::fs::read_to_string(path) {
         Ok(s) => Ok(Some(s.trim_end_matches('\n').to_string())),
@@ -36,18 +27,8 @@ pub fn registry_credentials(
 ) -> Result<(String, String, bool)> {
     let pw_path = context_dir.join("registry_password");
     let ht_path = context_dir.join("registry_htpasswd");
-    let mut created = false;
-    let password = match read_secret(&pw_path)? {
-        Some(p) if !p.is_empty() => p,
-        _ => {
-            let p = random_password(15);
-            if write {
-                write_atomic(&pw_path, format!("{p}\n").as_bytes(), 0o600)?;
-            }
-            created = true;
-            p
-        }
-    };
+    let (password, mut created) = hive_provider::stage_password(context_dir, write)
+        .map_err(|e| SetupHostsError::io("write", &pw_path, e))?;
     let reuse = read_secret(&ht_path)?.filter(|line| {
         line.split_once(':')
             .is_some_and(|(u, h)| u == user && bcrypt::verify(&password, h).unwrap_or(false))

@@ -63,6 +63,16 @@ pub enum SetupEvent {
         /// The servers it runs on.
         hosts: Vec<String>,
     },
+    /// A step waits on a server, e.g. for the package manager's locks held
+    /// by a command of an interrupted run.
+    Waiting {
+        /// The step.
+        step: StepTag,
+        /// The server.
+        host: String,
+        /// What it waits for.
+        message: String,
+    },
     /// A step ended on a server.
     StepDone {
         /// The step.
@@ -538,12 +548,35 @@ impl SetupHosts {
         let Some(os) = h.os else {
             return (Ok(Vec::new()), start.elapsed());
         };
+        // The steps that install packages wait for a package manager still
+        // running on the server (e.g. left by a killed run).
+        if matches!(tag, StepTag::Base | StepTag::Docker) && !self.check {
+            if let Some(shell) = self.shells.get(&h.server.name) {
+                let host = h.server.name.clone();
+                let waited = super::locks::wait_for_package_locks(
+                    shell.as_ref(),
+                    super::locks::LOCK_WAIT,
+                    |message| {
+                        self.emit(SetupEvent::Waiting {
+                            step: tag,
+                            host: host.clone(),
+                            message: message.to_string(),
+                        })
+                    },
+                )
+                .await;
+                if let Err(e) = waited {
+                    return (Err(e), start.elapsed());
+                }
+            }
+        }
         let items: Vec<Item> = match tag {
             StepTag::Base => steps::base_items(p, &h.server, os),
             StepTag::Pki => steps::pki_items(&inputs, os),
             StepTag::Docker => steps::docker_items(p, &inputs, os),
             StepTag::Firewall => steps::firewall_items(p),
             StepTag::Logs => steps::logs_items(p, &h.server, os),
+            StepTag::Backup => super::backup::backup_items(p, &h.server, os),
             _ => Vec::new(),
         };
         let r = self.converge_on(&h.server.name, tag, &items).await;

@@ -32,13 +32,16 @@ pub enum StepTag {
     Drbd,
     /// rsyslog on the repository server collecting the services' logs.
     Logs,
+    /// The backup command and its daily run at 01:00 on the repository
+    /// server (the original's `backup-tools`).
+    Backup,
     /// The project's `roles/addon`, run by the role runner.
     Addon,
 }
 
 impl StepTag {
     /// Every step, in the order they run.
-    pub const ALL: [StepTag; 9] = [
+    pub const ALL: [StepTag; 10] = [
         StepTag::Base,
         StepTag::Pki,
         StepTag::Docker,
@@ -47,6 +50,7 @@ impl StepTag {
         StepTag::Firewall,
         StepTag::Drbd,
         StepTag::Logs,
+        StepTag::Backup,
         StepTag::Addon,
     ];
 
@@ -61,6 +65,7 @@ impl StepTag {
             StepTag::Firewall => "firewall",
             StepTag::Drbd => "drbd",
             StepTag::Logs => "logs",
+            StepTag::Backup => "backup",
             StepTag::Addon => "addon",
         }
     }

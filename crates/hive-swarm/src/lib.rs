@@ -1,5 +1,6 @@
-//! Docker Swarm networks, volumes and services of a hive site, over the
-//! Docker API ([`bollard`]).
+#![doc = include_str!("../README.md")]
+//!
+//! # Contents
 //!
 //! hive-swarm is usable on its own: give it a [`bollard::Docker`] and a
 //! service definition, and it deploys. It implements the swarm phases of
@@ -20,44 +21,15 @@
 //!
 //! Every operation returns a [`Report`] of what it created, updated, left
 //! unchanged or removed, and has a check mode that only computes it.
-//!
-//! # Deploying a service from another program
-//!
-//! ```no_run
-//! use std::time::Duration;
-//! use hive_swarm::{Deployer, Hive, ServiceDefinition, StageContext};
-//!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let docker = bollard::Docker::connect_with_local_defaults()?;
-//! let hives = vec![Hive::new("hive0.pdns", docker)];
-//! let stage = StageContext::new("private", "hive0.pdns:5000", "hive0.pdns");
-//!
-//! let web: ServiceDefinition = serde_yaml_like(r#"{
-//!     "image": "nginx:1.25",
-//!     "environment": {"TZ": "UTC"},
-//!     "ports": [{"published_port": 8080, "target_port": 80}],
-//!     "replicas": 2
-//! }"#);
-//! let mut services = indexmap::IndexMap::new();
-//! services.insert("web".to_string(), web);
-//!
-//! hive_swarm::build_networks(&hives[0], &stage, false).await?;
-//! let report = Deployer::new(hives, stage)
-//!     .timeout(Duration::from_secs(120))
-//!     .on_event(|event| eprintln!("{event:?}"))
-//!     .deploy(&services)
-//!     .await?;
-//! for r in report.changes() {
-//!     println!("{} {}", r.name, r.change);
-//! }
-//! if !report.changed() {
-//!     println!("no change");
-//! }
-//! # Ok(()) }
-//! # fn serde_yaml_like(s: &str) -> ServiceDefinition { serde_json::from_str(s).unwrap() }
-//! ```
-//!
-//! See also `examples/deploy.rs`.
+
+#![deny(missing_docs)]
+
+// The crates whose types appear in this crate's API, for users to build
+// against the same versions.
+pub use bollard::{self, Docker};
+pub use indexmap::{self, IndexMap};
+pub use ipnet::{self, Ipv4Net};
+pub use serde_json;
 
 mod cluster;
 mod compare;

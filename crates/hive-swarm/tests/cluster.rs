@@ -133,6 +133,19 @@ async fn node_labels_are_added_once_and_others_kept() {
 }
 
 fn gwbridge_subnet() -> String {
+    // The engine creates docker_gwbridge shortly after it joins a swarm, and
+    // a test elsewhere may just have made it a manager.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        let found = std::process::Command::new("docker")
+            .args(["network", "inspect", "docker_gwbridge"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if found {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
     common::docker(&[
         "network",
         "inspect",

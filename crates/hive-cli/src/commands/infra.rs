@@ -42,7 +42,7 @@ pub struct BuildInfraArgs {
         conflicts_with_all = ["halt", "destroy"]
     )]
     pub limit: Vec<String>,
-    /// Check mode: print which servers would be created and change nothing.
+    /// Check mode: print which servers (or, for kickstart, which files) would be created and change nothing.
     #[arg(short = 'C', long = "check", conflicts_with_all = ["halt", "destroy"])]
     pub check: bool,
 }

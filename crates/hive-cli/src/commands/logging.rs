@@ -2,7 +2,8 @@
 //! retries, pinned host keys, sshd moves, forwarded sockets) comes out on
 //! standard error above the live rows, with the time, its level and its
 //! fields (`host=...`). The level follows `-q`/`-v`/`-vv`; `RUST_LOG`
-//! overrides it.
+//! overrides it (and can show what `-vv` leaves out: `bollard=debug`
+//! prints the Docker API's bodies, secrets included).
 
 use std::io::Write;
 
@@ -16,7 +17,10 @@ pub fn install(verbose: u8, quiet: bool) {
         (true, _) => "error",
         (false, 0) => "warn",
         (false, 1) => "info",
-        (false, _) => "debug",
+        // Not the Docker client's debug events: they carry the bodies of
+        // the Engine API's requests and answers, services' environments
+        // (passwords) among them.
+        (false, _) => "debug,bollard=info",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()

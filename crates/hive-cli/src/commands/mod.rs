@@ -11,6 +11,7 @@ macro_rules! outln {
 }
 
 mod all;
+mod backup;
 mod completion;
 mod images;
 mod infra;
@@ -61,7 +62,7 @@ pub enum Command {
     All(all::AllArgs),
     /// Phase build-infra: create the servers of the stage, wait for SSH, write `.hive/<stage>/ssh_config`.
     BuildInfra(infra::BuildInfraArgs),
-    /// Phase setup-hosts: configure every server (packages, Docker with TLS, swarm, registry, firewall, DRBD, logs).
+    /// Phase setup-hosts: configure every server (packages, Docker with TLS, swarm, registry, firewall, DRBD, logs, backup).
     SetupHosts(setup::SetupHostsArgs),
     /// Log in to a server of the stage with the system ssh (default: the repository server).
     Ssh(infra::SshArgs),
@@ -90,6 +91,10 @@ pub enum Command {
     Status(status::StatusArgs),
     /// A service's log, as collected on the repository server (/var/log/services/SERVICE.log).
     Logs(status::LogsArgs),
+    /// Back up the services with backup_scripts and the site registry now, into ~/backup of the repository server's admin (as the daily 01:00 run does), and copy each new backup to .hive/<stage>/backups/ on this machine (mode 0600), where it outlives the servers: `build-infra -D` removes the repository server with its ~/backup, never this copy. --list shows both places.
+    Backup(backup::BackupArgs),
+    /// Restore services from their latest backups (or --from TIMESTAMP): a backup the repository server lacks (a rebuilt site) is sent there from .hive/<stage>/backups/ first. Refused while a service has no running container; the backup restored from is never deleted.
+    Restore(backup::RestoreArgs),
 }
 
 /// Runs a command.
@@ -120,6 +125,8 @@ pub fn dispatch(command: Command, globals: &Globals) -> Result<ExitCode> {
         Command::History(args) => run::history(globals, &args),
         Command::Status(args) => status::status(globals, &args),
         Command::Logs(args) => status::logs(globals, &args),
+        Command::Backup(args) => backup::backup(globals, &args),
+        Command::Restore(args) => backup::restore(globals, &args),
     }
 }
 

@@ -14,7 +14,7 @@ use super::Globals;
 /// Options of `hive setup-hosts`.
 #[derive(Args, Debug)]
 pub struct SetupHostsArgs {
-    /// Only these steps: base, pki, docker, swarm, registry, firewall, drbd, logs, addon (comma separated).
+    /// Only these steps: base, pki, docker, swarm, registry, firewall, drbd, logs, backup, addon (comma separated).
     #[arg(short = 'T', long = "tags", value_delimiter = ',', value_name = "STEP", value_parser = parse_tag)]
     pub tags: Vec<StepTag>,
     /// Only these servers (comma separated).

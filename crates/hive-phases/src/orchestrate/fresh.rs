@@ -19,6 +19,7 @@ fn step_work(step: StepTag, hive: bool, drbd: bool, addon: bool) -> Option<&'sta
         StepTag::Firewall => "iptables rules",
         StepTag::Drbd if hive && drbd => "DRBD host preparation",
         StepTag::Logs if !hive => "rsyslog receiving the services' logs",
+        StepTag::Backup if !hive => "backup command and its daily run at 01:00",
         StepTag::Addon if addon => "roles/addon",
         _ => return None,
     })

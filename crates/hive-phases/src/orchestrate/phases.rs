@@ -93,11 +93,16 @@ impl Orchestrator<'_> {
             (self.progress)(Progress::Warning(w));
         }
         if let Some(report) = provider.plan(spec).await.map_err(Error::provider)? {
+            // A provider whose servers install from what it writes
+            // (kickstart) lists its files; a cloud its resources and servers.
+            if provider.installs_servers_later() {
+                return Ok(self.provider_plan(&report));
+            }
             self.line(format!(
                 "=== build-infra: check mode: provider {} on stage {}:",
                 spec.provider, spec.stage
             ));
-            return Ok(self.provider_changes(&report, true));
+            return Ok(self.cloud_plan(&report));
         }
         let n = spec.servers.len();
         if spec.ssh_config_path().exists() {
@@ -118,13 +123,12 @@ impl Orchestrator<'_> {
         Ok(changes)
     }
 
-    /// The lines and changes of a provider's report: its resources (the
-    /// changed ones, or all in verbose mode), then in check mode its
-    /// servers and a closing line.
-    fn provider_changes(&self, report: &hive_provider::ProviderReport, check: bool) -> Vec<Change> {
+    /// The plan of a cloud provider: its resources (the changed ones, or
+    /// all in verbose mode), its servers and a closing line.
+    fn cloud_plan(&self, report: &hive_provider::ProviderReport) -> Vec<Change> {
         use hive_provider::ServerChange;
         let verb = |c: ServerChange| {
-            if check && c != ServerChange::Unchanged {
+            if c != ServerChange::Unchanged {
                 format!("would be {c}")
             } else {
                 c.to_string()
@@ -139,26 +143,55 @@ impl Orchestrator<'_> {
                 changes.push(Change::new("resource", name, c.to_string()));
             }
         }
-        if check {
-            for (name, c) in &report.servers {
-                self.line(format!("  {name}: {}", verb(*c)));
-                if *c != ServerChange::Unchanged {
-                    changes.push(Change::new("server", name, c.to_string()).on(name));
-                }
+        for (name, c) in &report.servers {
+            self.line(format!("  {name}: {}", verb(*c)));
+            if *c != ServerChange::Unchanged {
+                changes.push(Change::new("server", name, c.to_string()).on(name));
             }
-            for w in &report.warnings {
-                (self.progress)(Progress::Warning(w.clone()));
-            }
-            self.line(if changes.is_empty() {
-                "build-infra: no change".to_string()
-            } else {
-                format!(
-                    "build-infra: {} change(s) would be made (check mode, nothing changed)",
-                    changes.len()
-                )
-            });
         }
+        for w in &report.warnings {
+            (self.progress)(Progress::Warning(w.clone()));
+        }
+        self.line(if changes.is_empty() {
+            "build-infra: no change".to_string()
+        } else {
+            format!(
+                "build-infra: {} change(s) would be made (check mode, nothing changed)",
+                changes.len()
+            )
+        });
         changes
+    }
+
+    /// The plan of a provider that computes its own (what it would write).
+    fn provider_plan(&self, report: &hive_provider::ProviderReport) -> Vec<Change> {
+        let pending = || {
+            report
+                .resources
+                .iter()
+                .filter(|(_, c)| *c != hive_provider::ServerChange::Unchanged)
+        };
+        if pending().next().is_none() {
+            self.line(format!(
+                "=== build-infra: check mode: provider {}: no change",
+                self.spec.provider
+            ));
+            return Vec::new();
+        }
+        self.line(format!(
+            "=== build-infra: check mode: provider {} would write:",
+            self.spec.provider
+        ));
+        pending()
+            .map(|(path, c)| {
+                let action = match c {
+                    hive_provider::ServerChange::Created => "create",
+                    _ => "update",
+                };
+                self.line(format!("  {path}: {action}"));
+                Change::new("local", path, action)
+            })
+            .collect()
     }
 
     /// build-infra: build the servers, wait for SSH, report what happened.
@@ -189,7 +222,6 @@ impl Orchestrator<'_> {
         let report = hive_provider::build_infra(provider.as_ref(), spec, &options)
             .await
             .map_err(Error::provider)?;
-        let resource_changes = self.provider_changes(&report.provider, false);
         for s in &report.servers {
             let mut notes = Vec::new();
             if s.host_key_pinned {
@@ -218,6 +250,19 @@ impl Orchestrator<'_> {
                 }
             ));
         }
+        for e in &report.not_installed {
+            self.line(format!(
+                "  {}: not installed yet ({}@{} does not answer): boot it from the installation media, then run build-infra again to pin its host key",
+                e.name,
+                e.user,
+                e.socket_text()
+            ));
+        }
+        for (path, c) in &report.provider.resources {
+            if *c != hive_provider::ServerChange::Unchanged {
+                self.line(format!("  {path}: {c}"));
+            }
+        }
         for w in &report.provider.warnings {
             (self.progress)(Progress::Warning(w.clone()));
         }
@@ -243,7 +288,14 @@ impl Orchestrator<'_> {
             .filter(|(_, c)| *c != hive_provider::ServerChange::Unchanged)
             .map(|(name, c)| Change::new("server", name, c.to_string()).on(name))
             .collect();
-        changes.extend(resource_changes);
+        changes.extend(
+            report
+                .provider
+                .resources
+                .iter()
+                .filter(|(_, c)| *c != hive_provider::ServerChange::Unchanged)
+                .map(|(path, c)| Change::new("local", path, c.to_string())),
+        );
         if report.key_generated {
             changes.push(Change::new(
                 "local",
@@ -275,6 +327,11 @@ impl Orchestrator<'_> {
                     });
                 }
             }
+            SetupEvent::Waiting {
+                step,
+                host,
+                message,
+            } => progress(Progress::Line(format!("  {host}: {step}: {message}"))),
             SetupEvent::StepDone {
                 step,
                 host,
@@ -497,6 +554,21 @@ impl Orchestrator<'_> {
         for l in swarm_report_lines("deploy-services", &report) {
             self.line(l);
         }
-        Ok(swarm_changes(&report))
+        let mut changes = swarm_changes(&report);
+        // The services' backup definitions on the repository server (the
+        // original's service-backup).
+        let o = &self.options;
+        let backups =
+            crate::backup::install_definitions(site, &o.limit, o.destroy, o.check).await?;
+        for c in &backups {
+            self.line(format!(
+                "  backup definitions of {}: {}{}",
+                c.resource,
+                c.action,
+                if o.check { " (would be made)" } else { "" }
+            ));
+        }
+        changes.extend(backups);
+        Ok(changes)
     }
 }
