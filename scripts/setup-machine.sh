@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian machine for hive's tests and its main job:
 # the Debian packages hive's tests talk to (Docker engine, sshd, DRBD tools,
-# debootstrap, the registry), and a running Docker engine.
+# debootstrap, the registry), moto for the aws provider, and a running
+# Docker engine.
 #
 # Idempotent: packages already present and a Docker engine already answering
 # are left alone. Needs root.
@@ -35,6 +36,15 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { echo "setup-machine: dockerd did not start, see /var/log/hive-dockerd.log" >&2; exit 1; }
 fi
 echo "setup-machine: docker engine $(docker version --format '{{.Server.Version}}') ready"
+
+# moto's EC2 API in server mode, which the aws provider's tests start on
+# 127.0.0.1 (crates/hive-cli/tests/aws_site.rs), in its own virtual
+# environment.
+if [ ! -x /opt/hive-moto/bin/moto_server ]; then
+  echo "setup-machine: installing moto[server] in /opt/hive-moto"
+  python3 -m venv /opt/hive-moto
+  /opt/hive-moto/bin/pip install -q 'moto[server]>=5,<6'
+fi
 
 # ksvalidator (PyPI pykickstart), which checks the kickstart provider's files.
 ks_venv=/opt/hive-tools/pykickstart

@@ -88,6 +88,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let globals = commands::Globals::from_cli(&cli);
     commands::logging::install(cli.verbose, cli.quiet);
+    commands::install_providers();
     match commands::dispatch(cli.command, &globals) {
         Ok(code) => code,
         Err(e) => {

@@ -146,12 +146,26 @@ fn an_undefined_stage_and_an_unsupported_provider() {
         |root| {
             edit(root, "inventory/hive.yml", |t| {
                 format!(
+                    "{t}  production:\n    provider: gcp\n    cidr: 192.168.210.0/24\n    region: asia-northeast1\n"
+                )
+            })
+        },
+        &[
+            "inventory/hive.yml: stages.production: stage production: provider `gcp` is not yet supported",
+        ],
+    );
+    check(
+        "aws settings",
+        &["-s", "production"],
+        |root| {
+            edit(root, "inventory/hive.yml", |t| {
+                format!(
                     "{t}  production:\n    provider: aws\n    cidr: 192.168.210.0/24\n    region: ap-northeast-1\n"
                 )
             })
         },
         &[
-            "inventory/hive.yml: stages.production: stage production: provider `aws` is not yet supported",
+            "inventory/hive.yml: stages.production: stage production: attribute `subnets`: subnet quickstart.example-default has no available_zone",
         ],
     );
 }

@@ -36,6 +36,15 @@ const COMMON_STAGE_KEYS: &[&str] = &[
     "nameservers",
 ];
 
+/// A zone or similar scalar as text (`ap-northeast-1a`, or azure's `1`).
+fn scalar_text(v: &serde_yaml::Value) -> Option<String> {
+    match v {
+        serde_yaml::Value::String(s) => Some(s.clone()),
+        serde_yaml::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// One stage of a loaded project.
 pub struct StageSite<'p> {
     project: &'p Project,
@@ -154,7 +163,18 @@ impl<'p> StageSite<'p> {
             if server.role.is_hive() {
                 s.mirrored_disk_size = self.attr_u64("mirrored_disk_size");
             }
+            s.subnet = Some(server.subnet.clone());
+            s.zone = server.available_zone.as_ref().and_then(scalar_text);
             spec.servers.push(s);
+        }
+        for subnet in &stage.subnets {
+            if let ipnet::IpNet::V4(cidr) = subnet.cidr {
+                spec.subnets.push(hive_provider::SubnetSpec {
+                    name: subnet.name.clone(),
+                    cidr,
+                    zone: subnet.available_zone.as_ref().and_then(scalar_text),
+                });
+            }
         }
         if let Some(first) = servers.first() {
             let admin = self.render_for(&first.name, "{{ hive_safe_admin }}")?;
@@ -201,6 +221,17 @@ impl<'p> StageSite<'p> {
             }
             spec.attributes
                 .insert(key.clone(), hive_inventory::yaml_to_json(value));
+        }
+        if let (Ok(provider), Some(first)) = (hive_provider::provider_for(&spec), servers.first()) {
+            for name in provider.variables() {
+                let defined =
+                    self.render_for(&first.name, &format!("{{{{ {name} is defined }}}}"))?;
+                if defined.as_bool() == Some(true) {
+                    let value = self.render_for(&first.name, &format!("{{{{ {name} }}}}"))?;
+                    spec.variables
+                        .insert(name.to_string(), hive_inventory::yaml_to_json(&value));
+                }
+            }
         }
         Ok(spec)
     }

@@ -64,6 +64,35 @@ fn staging_stage_keeps_provider_attributes_and_sizes() {
         keys,
         ["instance_type", "region", "repository_instance_type"]
     );
+    // The subnets and each server's subnet and zone, for cloud providers.
+    let subnets: Vec<_> = spec
+        .subnets
+        .iter()
+        .map(|s| (s.name.as_str(), s.cidr.to_string(), s.zone.as_deref()))
+        .collect();
+    assert_eq!(
+        subnets,
+        [
+            (
+                "subnet-a",
+                "192.168.0.0/26".to_string(),
+                Some("ap-northeast-1d")
+            ),
+            (
+                "subnet-b",
+                "192.168.0.64/26".to_string(),
+                Some("ap-northeast-1b")
+            ),
+            (
+                "subnet-c",
+                "192.168.0.128/26".to_string(),
+                Some("ap-northeast-1c")
+            ),
+        ]
+    );
+    assert_eq!(spec.servers[1].subnet.as_deref(), Some("subnet-b"));
+    assert_eq!(spec.servers[1].zone.as_deref(), Some("ap-northeast-1b"));
+    assert_eq!(repo.subnet.as_deref(), Some("subnet-a"));
 
     let drbd = site.drbd_stage().unwrap();
     let hives: Vec<_> = drbd.hives().iter().map(|h| h.name.as_str()).collect();

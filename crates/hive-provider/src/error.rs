@@ -185,6 +185,31 @@ pub enum ProviderError {
         /// Why, when known (starts with ": ").
         reason: String,
     },
+    /// A provider of another crate (a cloud's API) failed; its error names
+    /// the server or resource and carries the cloud's own message.
+    #[error("{provider}: {error}")]
+    Cloud {
+        /// Provider name.
+        provider: String,
+        /// The provider's error (its message is this error's).
+        error: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Servers did not answer on SSH in time after build-infra created or
+    /// started them; the stage's ssh_config lists them all the same.
+    #[error(
+        "build-infra: {servers} did not answer on SSH within {after:?}; the provider's resources are built and {ssh_config} lists the servers; run build-infra again once they answer (or with --skip-ssh-wait to only build the resources)"
+    )]
+    Unreachable {
+        /// The servers, comma-separated.
+        servers: String,
+        /// How long build-infra waited for each.
+        after: Duration,
+        /// The ssh_config written.
+        ssh_config: PathBuf,
+        /// The first server's error.
+        #[source]
+        source: Box<ProviderError>,
+    },
     /// A host name is not in the stage's ssh_config.
     #[error("host {host} is not in {path}; hosts there: {known}")]
     UnknownHost {

@@ -23,6 +23,11 @@ pub struct BuildInfraOptions {
     /// `-l`: only these servers (by name) are built and reached; the
     /// others keep their entries in ssh_config. Empty: every server.
     pub limit: Vec<String>,
+    /// Wait for each server to answer on SSH (pin its host key, create the
+    /// admin account). When false (`--skip-ssh-wait`), build-infra builds
+    /// the provider's resources and writes ssh_config from the provider's
+    /// endpoints without connecting; a later build-infra reaches them.
+    pub wait_for_ssh: bool,
 }
 
 impl Default for BuildInfraOptions {
@@ -31,6 +36,7 @@ impl Default for BuildInfraOptions {
             ssh_wait: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(10),
             limit: Vec::new(),
+            wait_for_ssh: true,
         }
     }
 }
@@ -313,15 +319,58 @@ pub async fn build_infra(
     }
     let endpoints = provider.endpoints(stage).await?;
     let later = provider.installs_servers_later();
-    let reach_options = if later {
-        // Servers installed from what the provider wrote: one attempt each.
-        BuildInfraOptions {
-            ssh_wait: Duration::ZERO,
-            connect_timeout: options.connect_timeout.min(Duration::from_secs(3)),
-            ..options.clone()
-        }
+    let (servers, not_installed, unreachable) = if !options.wait_for_ssh {
+        (
+            unreached(stage, &endpoints, &report)?,
+            Vec::new(),
+            Vec::new(),
+        )
+    } else if later {
+        let (servers, not_installed) =
+            reach_installed(stage, &endpoints, &report, options, &public_key).await?;
+        (servers, not_installed, Vec::new())
     } else {
-        options.clone()
+        let (servers, unreachable) =
+            reach_servers(stage, &endpoints, &report, options, &public_key).await?;
+        (servers, Vec::new(), unreachable)
+    };
+    let ssh_config = write_ssh_config(full, stage, &servers, &not_installed, options)?;
+    let mut unreachable = unreachable.into_iter();
+    if let Some((name, first)) = unreachable.next() {
+        let mut names = vec![name];
+        names.extend(unreachable.map(|(n, _)| n));
+        return Err(ProviderError::Unreachable {
+            servers: names.join(", "),
+            after: options.ssh_wait,
+            ssh_config,
+            source: Box::new(first),
+        });
+    }
+    let kh = absolute(&stage.known_hosts_path());
+    Ok(BuildInfraReport {
+        provider: report,
+        key_generated,
+        servers,
+        not_installed,
+        ssh_config,
+        known_hosts: kh,
+    })
+}
+
+/// Servers installed from what the provider wrote (kickstart media): one
+/// attempt each; those that do not answer yet are returned apart, as not
+/// installed.
+async fn reach_installed(
+    stage: &StageSpec,
+    endpoints: &[Endpoint],
+    report: &ProviderReport,
+    options: &BuildInfraOptions,
+    public_key: &str,
+) -> Result<(Vec<ServerAccess>, Vec<Endpoint>)> {
+    let reach_options = BuildInfraOptions {
+        ssh_wait: Duration::ZERO,
+        connect_timeout: options.connect_timeout.min(Duration::from_secs(3)),
+        ..options.clone()
     };
     let futs = endpoints.iter().map(|e| async {
         let reached = reach_server(
@@ -329,11 +378,11 @@ pub async fn build_infra(
             e,
             report.change_of(&e.name),
             &reach_options,
-            &public_key,
+            public_key,
         )
         .await;
         match reached {
-            Err(ProviderError::Connect { .. } | ProviderError::Timeout { .. }) if later => Ok(None),
+            Err(ProviderError::Connect { .. } | ProviderError::Timeout { .. }) => Ok(None),
             r => r.map(Some),
         }
     });
@@ -347,7 +396,81 @@ pub async fn build_infra(
         .filter(|(_, r)| r.is_none())
         .map(|(e, _)| e.clone())
         .collect();
-    let servers: Vec<ServerAccess> = reached.into_iter().flatten().collect();
+    Ok((reached.into_iter().flatten().collect(), not_installed))
+}
+
+/// Reach every server over SSH at once. A server that does not answer in
+/// time is listed with its error (the others go on); any other error ends
+/// the phase.
+async fn reach_servers(
+    stage: &StageSpec,
+    endpoints: &[Endpoint],
+    report: &ProviderReport,
+    options: &BuildInfraOptions,
+    public_key: &str,
+) -> Result<(Vec<ServerAccess>, Vec<(String, ProviderError)>)> {
+    let futs = endpoints
+        .iter()
+        .map(|e| reach_server(stage, e, report.change_of(&e.name), options, public_key));
+    let results = futures::future::join_all(futs).await;
+    let mut servers = Vec::new();
+    let mut unreachable = Vec::new();
+    for (endpoint, result) in endpoints.iter().zip(results) {
+        match result {
+            Ok(access) => servers.push(access),
+            Err(e) if e.is_transient() && !matches!(e, ProviderError::Auth { .. }) => {
+                tracing::warn!(server = %endpoint.name, error = %e, "no answer on ssh");
+                unreachable.push((endpoint.name.clone(), e));
+                servers.push(not_reached(endpoint.clone(), false));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((servers, unreachable))
+}
+
+/// The servers as the provider gives them, without connecting
+/// (`--skip-ssh-wait`); the pins of servers created anew are forgotten.
+fn unreached(
+    stage: &StageSpec,
+    endpoints: &[Endpoint],
+    report: &ProviderReport,
+) -> Result<Vec<ServerAccess>> {
+    let kh = stage.known_hosts_path();
+    let mut servers = Vec::new();
+    for e in endpoints {
+        let mut forgotten = false;
+        if report.change_of(&e.name) == Some(ServerChange::Created) {
+            for port in ports_to_try(stage, e) {
+                forgotten |=
+                    known_hosts::forget(&kh, &known_hosts::host_pattern(&e.address, port))?;
+            }
+        }
+        servers.push(not_reached(e.clone(), forgotten));
+    }
+    Ok(servers)
+}
+
+fn not_reached(endpoint: Endpoint, old_pin_forgotten: bool) -> ServerAccess {
+    ServerAccess {
+        endpoint,
+        host_key_pinned: false,
+        old_pin_forgotten,
+        admin_bootstrap_changed: None,
+    }
+}
+
+/// Write `<context>/ssh_config` for `servers` and the servers not
+/// installed yet (and, with `-l`, keep the entries of the others), in the
+/// stage's order with the repository server last, as `hive ssh` and
+/// hive-builder expect.
+fn write_ssh_config(
+    full: &StageSpec,
+    stage: &StageSpec,
+    servers: &[ServerAccess],
+    not_installed: &[Endpoint],
+    options: &BuildInfraOptions,
+) -> Result<PathBuf> {
     let kh = absolute(&stage.known_hosts_path());
     if !kh.exists() {
         write_atomic(&kh, b"", 0o644)?;
@@ -355,7 +478,7 @@ pub async fn build_infra(
     let mut hosts: Vec<SshHost> = servers
         .iter()
         .map(|s| &s.endpoint)
-        .chain(&not_installed)
+        .chain(not_installed)
         .map(|e| SshHost {
             name: e.name.clone(),
             host_name: e.address.clone(),
@@ -376,8 +499,6 @@ pub async fn build_infra(
             }
         }
     }
-    // In the stage's order, the repository server last, as `hive ssh` and
-    // hive-builder expect.
     hosts.sort_by_key(|h| {
         (
             h.role == Some(crate::stage::ServerRole::Repository),
@@ -389,14 +510,7 @@ pub async fn build_infra(
         SshConfig { hosts }.render(&stage.stage).as_bytes(),
         0o644,
     )?;
-    Ok(BuildInfraReport {
-        provider: report,
-        key_generated,
-        servers,
-        not_installed,
-        ssh_config,
-        known_hosts: kh,
-    })
+    Ok(ssh_config)
 }
 
 /// The stage with only the servers of `limit` (`build-infra -l`).

@@ -392,7 +392,7 @@ impl Provider for KickstartProvider {
             })?
     }
 
-    fn plan(&self, stage: &StageSpec) -> Result<Option<ProviderReport>> {
+    async fn plan(&self, stage: &StageSpec) -> Result<Option<ProviderReport>> {
         Self::apply(stage, false).map(Some)
     }
 

@@ -57,8 +57,8 @@ pub use ssh::{
 };
 pub use ssh_config::{SshConfig, SshHost};
 pub use stage::{
-    AdminAccount, Endpoint, Secret, ServerRole, ServerSpec, StageSpec, close_secret_dir,
-    stage_password, write_file_atomic,
+    AdminAccount, Endpoint, Secret, ServerRole, ServerSpec, StageSpec, SubnetSpec,
+    close_secret_dir, stage_password, write_file_atomic,
 };
 pub use transport::{
     ExecOutput, OutputChunk, OutputStream, RemoteCommand, RemoteFile, RemoteFileInfo, Transport,

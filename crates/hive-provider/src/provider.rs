@@ -99,11 +99,21 @@ pub trait Provider: Send + Sync {
     /// How each server is reached, in stage order (after `build`).
     async fn endpoints(&self, stage: &StageSpec) -> Result<Vec<Endpoint>>;
 
-    /// What `build` would do, computed the same way and changing nothing
-    /// (build-infra's check mode), for a provider that can tell; `None`
-    /// (the default) lets check mode list the stage's servers instead.
-    fn plan(&self, _stage: &StageSpec) -> Result<Option<ProviderReport>> {
+    /// What `build` would do, changing nothing (`build-infra -C`): the
+    /// same report, with [`ServerChange::Created`] for what would be
+    /// created. It fails where `build` would fail before changing
+    /// anything. `None` (the default): the provider cannot tell, and the
+    /// caller lists the stage's servers.
+    async fn plan(&self, stage: &StageSpec) -> Result<Option<ProviderReport>> {
+        let _ = stage;
         Ok(None)
+    }
+
+    /// The inventory variables this provider reads from
+    /// [`StageSpec::variables`] (e.g. the published ports a cloud firewall
+    /// opens); none by default.
+    fn variables(&self) -> &'static [&'static str] {
+        &[]
     }
 
     /// Whether the servers are installed after `build`, from what it wrote

@@ -2,11 +2,14 @@
 //! added by a program.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::error::{ProviderError, Result};
 use crate::provider::{NOT_YET_SUPPORTED, Provider};
 use crate::stage::StageSpec;
+
+/// The registry [`ProviderRegistry::install`] set for the process.
+static INSTALLED: OnceLock<ProviderRegistry> = OnceLock::new();
 
 /// Makes a provider (a registry entry).
 pub type ProviderFactory = Arc<dyn Fn() -> Box<dyn Provider> + Send + Sync>;
@@ -72,6 +75,21 @@ impl ProviderRegistry {
         self
     }
 
+    /// Makes this registry the one [`provider_for`] and
+    /// [`installed`](ProviderRegistry::installed) give for the rest of the
+    /// process, so that the phases use the providers a program adds (the
+    /// `hive` command installs the built-in ones and aws at start). Returns
+    /// false, keeping the first, when one was installed already.
+    pub fn install(self) -> bool {
+        INSTALLED.set(self).is_ok()
+    }
+
+    /// The registry [`install`](ProviderRegistry::install)ed for the
+    /// process, or the built-in one when none was.
+    pub fn installed() -> ProviderRegistry {
+        INSTALLED.get().cloned().unwrap_or_else(Self::builtin)
+    }
+
     /// Every name a stage may use, sorted.
     pub fn names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.entries.iter().map(|(n, _)| n.as_str()).collect();
@@ -108,10 +126,11 @@ impl ProviderRegistry {
     }
 }
 
-/// The built-in provider named by `stage.provider` (see
-/// [`ProviderRegistry::builtin`]): `docker`, `kickstart`, `prepared` or
-/// `vagrant`. The cloud providers and openstack give
-/// [`ProviderError::NotYetSupported`].
+/// The provider named by `stage.provider` in the
+/// [installed](ProviderRegistry::install) registry, the built-in one
+/// ([`ProviderRegistry::builtin`]: `docker`, `prepared` or `vagrant`) when
+/// none was installed. A name of [`NOT_YET_SUPPORTED`] that no installed
+/// provider took gives [`ProviderError::NotYetSupported`].
 ///
 /// ```
 /// let stage = hive_provider::StageSpec::new("pdns", "production", "aws", "10.0.0.0/24".parse().unwrap(), ".hive/production");
@@ -119,5 +138,8 @@ impl ProviderRegistry {
 /// assert!(err.to_string().contains("not yet supported"));
 /// ```
 pub fn provider_for(stage: &StageSpec) -> Result<Box<dyn Provider>> {
-    ProviderRegistry::builtin().provider_for(stage)
+    match INSTALLED.get() {
+        Some(registry) => registry.provider_for(stage),
+        None => ProviderRegistry::builtin().provider_for(stage),
+    }
 }

@@ -49,6 +49,13 @@ pub struct ServerSpec {
     /// this server has one.
     #[serde(default)]
     pub mirrored_disk_size: Option<u64>,
+    /// The name of the subnet it is placed in (one of
+    /// [`StageSpec::subnets`]), for providers that create subnets.
+    #[serde(default)]
+    pub subnet: Option<String>,
+    /// Its availability zone, when the stage has a region.
+    #[serde(default)]
+    pub zone: Option<String>,
 }
 
 impl ServerSpec {
@@ -62,8 +69,24 @@ impl ServerSpec {
             cpus: None,
             disk_size: None,
             mirrored_disk_size: None,
+            subnet: None,
+            zone: None,
         }
     }
+}
+
+/// One subnet of a stage (`subnets` in the inventory): the servers are
+/// spread over the subnets in turn.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubnetSpec {
+    /// Its name (`name`, or the one the inventory gives it).
+    pub name: String,
+    /// Its network (`cidr`), inside the stage's.
+    pub cidr: Ipv4Net,
+    /// Its availability zone (`available_zone`), when given.
+    #[serde(default)]
+    pub zone: Option<String>,
 }
 
 /// The administrator account hive logs in with (`hive_admin`, default
@@ -176,6 +199,14 @@ pub struct StageSpec {
     /// port 22.
     #[serde(default = "default_sshd_port")]
     pub sshd_port: u16,
+    /// The stage's subnets, in the inventory's order.
+    #[serde(default)]
+    pub subnets: Vec<SubnetSpec>,
+    /// The inventory variables the provider asked for with
+    /// [`Provider::variables`](crate::Provider::variables), as rendered for
+    /// the stage; a variable that is not defined is absent.
+    #[serde(default)]
+    pub variables: BTreeMap<String, serde_json::Value>,
     /// `hive_timezone`: the servers' time zone, for a provider that installs
     /// their operating system (kickstart); `None` when the project sets none.
     #[serde(default)]
@@ -207,6 +238,8 @@ impl StageSpec {
             private_key: None,
             attributes: BTreeMap::new(),
             sshd_port: default_sshd_port(),
+            subnets: Vec::new(),
+            variables: BTreeMap::new(),
             timezone: None,
         }
     }

@@ -27,6 +27,11 @@ pub struct BuildInfraArgs {
     /// Seconds to wait for each server to answer on SSH.
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     pub ssh_wait: u64,
+    /// Build the provider's resources and record the servers in the
+    /// stage's ssh_config without waiting for them on SSH (no host key
+    /// pinned); a later build-infra reaches them.
+    #[arg(long, conflicts_with_all = ["halt", "destroy"])]
+    pub skip_ssh_wait: bool,
     /// Only these servers (comma separated): build and reach them, keep the
     /// others' entries in ssh_config. Not with -H/-D, which act on the whole stage.
     #[arg(
@@ -102,6 +107,7 @@ pub fn build_infra(globals: &Globals, args: &BuildInfraArgs) -> Result<ExitCode>
     }
     let options = PhaseOptions {
         ssh_wait: std::time::Duration::from_secs(args.ssh_wait),
+        skip_ssh_wait: args.skip_ssh_wait,
         limit: args.limit.clone(),
         ..super::run::phase_options(globals, args.check)
     };

@@ -184,10 +184,11 @@ impl Globals {
         }
     }
 
-    /// The project loader configured by the global options.
+    /// The project loader configured by the global options (the
+    /// providers of [`install_providers`]).
     pub fn loader(&self) -> ProjectLoader {
         let mut loader = ProjectLoader::new(&self.root_dir)
-            .providers(hive_provider::ProviderRegistry::builtin().names());
+            .providers(hive_provider::ProviderRegistry::installed().names());
         if let Some(s) = self.stage {
             loader = loader.stage(s);
         }
@@ -287,4 +288,12 @@ pub fn report_error(e: &anyhow::Error) {
         return;
     }
     eprintln!("error: {e:#}");
+}
+
+/// The providers `hive` offers: the built-in ones and aws
+/// (`hive_aws`), installed for the process so that every phase finds them.
+pub fn install_providers() {
+    let mut registry = hive_provider::ProviderRegistry::builtin();
+    hive_aws::register(&mut registry);
+    registry.install();
 }

@@ -88,6 +88,9 @@ pub struct PhaseOptions {
     pub timeout: Duration,
     /// How long build-infra waits for each server's SSH.
     pub ssh_wait: Duration,
+    /// `--skip-ssh-wait`: build-infra builds the provider's resources and
+    /// records the servers in ssh_config without reaching them.
+    pub skip_ssh_wait: bool,
     /// `-l`: only these servers, images, volumes or services.
     pub limit: Vec<String>,
     /// `-T`: only these setup-hosts steps.
@@ -108,6 +111,7 @@ impl Default for PhaseOptions {
             temp_dir: PathBuf::from("/var/tmp/hive"),
             timeout: Duration::from_secs(300),
             ssh_wait: Duration::from_secs(120),
+            skip_ssh_wait: false,
             limit: Vec::new(),
             tags: Vec::new(),
             exclude: Vec::new(),
@@ -207,7 +211,7 @@ impl<'a> Orchestrator<'a> {
             return Ok(plan(self.planned_from_inventory(phase)?, Some(note.into())));
         }
         let changes = match phase {
-            Phase::BuildInfra if check => self.plan_build_infra()?,
+            Phase::BuildInfra if check => self.plan_build_infra().await?,
             Phase::BuildInfra => self.build_infra().await?,
             Phase::SetupHosts => self.setup_hosts().await?,
             Phase::BuildImages => self.build_images().await?,

@@ -80,19 +80,29 @@ impl Orchestrator<'_> {
         }
     }
 
-    /// build-infra in check mode: the servers a run would create. Once the
-    /// stage's servers were built (its ssh_config exists), a run only
+    /// build-infra in check mode. A provider that can read what exists
+    /// (a cloud) reports what a run would create; for the others, once
+    /// the stage's servers were built (its ssh_config exists), a run only
     /// verifies them and reaches them again. The provider is checked as a
     /// run checks it first: a provider hive does not support, or settings
     /// it refuses, fail the plan.
-    pub(super) fn plan_build_infra(&self) -> Result<Vec<Change>, Error> {
+    pub(super) async fn plan_build_infra(&self) -> Result<Vec<Change>, Error> {
         let spec = &self.spec;
         let provider = hive_provider::provider_for(spec).map_err(Error::provider)?;
         for w in provider.validate(spec).map_err(Error::provider)? {
             (self.progress)(Progress::Warning(w));
         }
-        if let Some(report) = provider.plan(spec).map_err(Error::provider)? {
-            return Ok(self.provider_plan(&report));
+        if let Some(report) = provider.plan(spec).await.map_err(Error::provider)? {
+            // A provider whose servers install from what it writes
+            // (kickstart) lists its files; a cloud its resources and servers.
+            if provider.installs_servers_later() {
+                return Ok(self.provider_plan(&report));
+            }
+            self.line(format!(
+                "=== build-infra: check mode: provider {} on stage {}:",
+                spec.provider, spec.stage
+            ));
+            return Ok(self.cloud_plan(&report));
         }
         let n = spec.servers.len();
         if spec.ssh_config_path().exists() {
@@ -111,6 +121,46 @@ impl Orchestrator<'_> {
             changes.push(Change::new("server", &s.name, "create").on(&s.name));
         }
         Ok(changes)
+    }
+
+    /// The plan of a cloud provider: its resources (the changed ones, or
+    /// all in verbose mode), its servers and a closing line.
+    fn cloud_plan(&self, report: &hive_provider::ProviderReport) -> Vec<Change> {
+        use hive_provider::ServerChange;
+        let verb = |c: ServerChange| {
+            if c != ServerChange::Unchanged {
+                format!("would be {c}")
+            } else {
+                c.to_string()
+            }
+        };
+        let mut changes = Vec::new();
+        for (name, c) in &report.resources {
+            if *c != ServerChange::Unchanged || self.options.verbose {
+                self.line(format!("  {name}: {}", verb(*c)));
+            }
+            if *c != ServerChange::Unchanged {
+                changes.push(Change::new("resource", name, c.to_string()));
+            }
+        }
+        for (name, c) in &report.servers {
+            self.line(format!("  {name}: {}", verb(*c)));
+            if *c != ServerChange::Unchanged {
+                changes.push(Change::new("server", name, c.to_string()).on(name));
+            }
+        }
+        for w in &report.warnings {
+            (self.progress)(Progress::Warning(w.clone()));
+        }
+        self.line(if changes.is_empty() {
+            "build-infra: no change".to_string()
+        } else {
+            format!(
+                "build-infra: {} change(s) would be made (check mode, nothing changed)",
+                changes.len()
+            )
+        });
+        changes
     }
 
     /// The plan of a provider that computes its own (what it would write).
@@ -166,6 +216,7 @@ impl Orchestrator<'_> {
         let options = hive_provider::BuildInfraOptions {
             ssh_wait: self.options.ssh_wait,
             limit: limit.clone(),
+            wait_for_ssh: !self.options.skip_ssh_wait,
             ..Default::default()
         };
         let report = hive_provider::build_infra(provider.as_ref(), spec, &options)
