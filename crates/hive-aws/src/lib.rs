@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Contents
+//!
 //! The `aws` provider of hive: builds a stage's servers on Amazon EC2
 //! with the AWS SDK for Rust, as hive-builder's `aws` role does.
 //!
@@ -11,11 +15,12 @@
 //! build is idempotent and a site built by hive-builder is recognised.
 //! `build-infra -C` reads the account and reports what a run would create.
 //!
-//! ```
-//! let mut registry = hive_provider::ProviderRegistry::builtin();
-//! hive_aws::register(&mut registry);
-//! assert!(registry.supported().contains(&"aws"));
-//! ```
+
+#![deny(missing_docs)]
+
+// The crates whose types appear in this crate's API.
+pub use aws_sdk_ec2;
+pub use hive_provider;
 
 mod ec2;
 mod error;
