@@ -551,7 +551,12 @@ fn file_diff(text: &str, path: &str) -> Json {
                 .and_then(|v| v.split_once('|'))
         });
         if let Some((old, new)) = set {
-            let num = |v: &str| v.parse::<i64>().map(Json::from).unwrap_or(json!(v));
+            let num = |v: &str| {
+                v.parse::<i64>()
+                    .map(Json::from)
+                    .or_else(|_| v.parse::<f64>().map(Json::from))
+                    .unwrap_or(json!(v))
+            };
             before.insert(key.into(), num(old));
             after.insert(key.into(), num(new));
         }

@@ -223,7 +223,7 @@ hv_do() { [ "$CHECK" = 1 ] || "$@"; }
 hv_time() {
   case "$2" in
     preserve) return 0 ;;
-    now) t=$(date +%s) ;;
+    now) t=$(date +%s.%N); case "$t" in *N) t=$(date +%s) ;; esac ;;
     *) t=$(date -d "$2" +%s) || exit 1 ;;
   esac
   o=$(stat -c "$3" "$p" 2>/dev/null)
