@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use hive_inventory::template::{Templar, Vars as TVars};
+use hive_inventory::template::{Site, Templar, Vars as TVars};
 use indexmap::IndexMap;
 use serde_json::Value as Json;
 
@@ -16,8 +16,21 @@ pub type Vars = IndexMap<String, Json>;
 
 /// The variable listing the names in [`Vars`] whose values are final:
 /// never rendered when read (registered results, whose text may hold
-/// `{{` from a command's output or an error message).
+/// `{{` from a command's output or an error message, and every value
+/// Ansible marks unsafe).
 pub const FINAL_VARS: &str = "__hive_final_vars";
+
+/// Marks variable `name` of `vars` final (listed in [`FINAL_VARS`]).
+pub fn mark_final(vars: &mut Vars, name: &str) {
+    let finals = vars
+        .entry(FINAL_VARS.to_string())
+        .or_insert_with(|| Json::Array(vec![]));
+    if let Json::Array(a) = finals
+        && !a.iter().any(|n| n == name)
+    {
+        a.push(Json::from(name));
+    }
+}
 
 /// Renders values with variables.
 #[derive(Clone, Debug)]
@@ -54,14 +67,24 @@ impl Renderer {
         self.templar.omit_token()
     }
 
+    /// The template scope of `vars`. With `inventory_hostname` and a
+    /// `hostvars` mapping, the scope is that host's in a site of the hosts
+    /// of `hostvars`, so that `hostvars[host][var]` renders with the
+    /// variables of `host` only, as in Ansible.
     fn scope(&self, vars: &Vars) -> TVars {
         let finals: Vec<&str> = match vars.get(FINAL_VARS) {
             Some(Json::Array(a)) => a.iter().filter_map(Json::as_str).collect(),
             _ => vec![],
         };
+        let site = match (vars.get("inventory_hostname"), vars.get("hostvars")) {
+            (Some(Json::String(host)), Some(Json::Object(hostvars))) => {
+                site_scope(host, hostvars, vars.get("groups"), &finals)
+            }
+            _ => None,
+        };
         let mut t = TVars::new();
         for (k, v) in vars {
-            if k == FINAL_VARS {
+            if k == FINAL_VARS || (k == "hostvars" && site.is_some()) {
                 continue;
             }
             if finals.contains(&k.as_str()) {
@@ -70,7 +93,13 @@ impl Renderer {
                 t.insert(k.clone(), to_yaml(v));
             }
         }
-        t
+        match site {
+            Some(mut scope) => {
+                scope.extend(&t);
+                scope
+            }
+            None => t,
+        }
     }
 
     /// Renders every string in `value`; map keys rendered to `omit` are
@@ -79,6 +108,16 @@ impl Renderer {
         self.templar
             .render_value(&to_yaml(value), &self.scope(vars))
             .map(|y| to_json(&y))
+            .map_err(|e| e.full_message())
+    }
+
+    /// [`Renderer::render_value`], also telling whether the result is
+    /// unsafe (it read a lookup's result or a final variable): stored, it
+    /// must be final (never templated again), as Ansible's unsafe values.
+    pub fn render_value_marked(&self, value: &Json, vars: &Vars) -> Result<(Json, bool), String> {
+        self.templar
+            .render_value_marked(&to_yaml(value), &self.scope(vars))
+            .map(|(y, tainted)| (to_json(&y), tainted))
             .map_err(|e| e.full_message())
     }
 
@@ -116,6 +155,54 @@ impl Renderer {
             .is_true(c, &self.scope(vars))
             .map_err(|e| e.full_message())
     }
+}
+
+/// The scope of `host` in a site of the hosts of `hostvars` (each with the
+/// variables given there; the finals of `host` stay final), grouped as
+/// `groups` says; `None` when `host` is not in `hostvars`.
+fn site_scope(
+    host: &str,
+    hostvars: &serde_json::Map<String, Json>,
+    groups: Option<&Json>,
+    finals: &[&str],
+) -> Option<TVars> {
+    let groups: IndexMap<String, Vec<String>> = match groups {
+        Some(Json::Object(g)) => g
+            .iter()
+            .map(|(name, hosts)| {
+                let hosts = match hosts {
+                    Json::Array(a) => a
+                        .iter()
+                        .filter_map(Json::as_str)
+                        .map(String::from)
+                        .collect(),
+                    _ => vec![],
+                };
+                (name.clone(), hosts)
+            })
+            .collect(),
+        _ => IndexMap::new(),
+    };
+    let mut site = Site::new(groups.clone());
+    for (h, hv) in hostvars {
+        let mut t = TVars::new();
+        if let Json::Object(m) = hv {
+            for (k, v) in m {
+                if h == host && finals.contains(&k.as_str()) {
+                    t.insert_final(k.clone(), to_yaml(v));
+                } else {
+                    t.insert(k.clone(), to_yaml(v));
+                }
+            }
+        }
+        let group_names = groups
+            .iter()
+            .filter(|(_, hosts)| hosts.contains(h))
+            .map(|(g, _)| g.clone())
+            .collect();
+        site.add_host(h.clone(), t, group_names);
+    }
+    std::sync::Arc::new(site).vars_for(host)
 }
 
 #[cfg(test)]

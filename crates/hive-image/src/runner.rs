@@ -1,9 +1,13 @@
 //! The role runner: applies roles' tasks to a target.
 //!
-//! Deliberate differences from Ansible's: a variable's value is templated
-//! when it is read, whatever the path (Ansible leaves a value read through
-//! `hostvars` in a `with_dict` item untemplated, its issue 64169); registered
-//! results, like Ansible's, are never templated again.
+//! Variables are templated when they are read, as in Ansible, except
+//! unsafe values, which are never templated again: registered results,
+//! the facts modules set, the items of `with_<lookup>` loops (and of a
+//! `loop:` whose template read an unsafe value) and what `set_fact` sets
+//! from a template that read an unsafe value (Ansible's issue 64169).
+//! A value read through `hostvars[host]` is templated with that host's
+//! variables only (its host variables and the facts the run set), an
+//! undefined one left as written.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -164,15 +168,7 @@ impl State<'_> {
     /// Ansible marks results unsafe), unlike what `set_fact` sets.
     fn register(&mut self, name: &str, value: Json) {
         self.facts.insert(name.to_string(), value);
-        let finals = self
-            .facts
-            .entry(crate::render::FINAL_VARS.to_string())
-            .or_insert_with(|| json!([]));
-        if let Json::Array(a) = finals
-            && !a.iter().any(|n| n == name)
-        {
-            a.push(json!(name));
-        }
+        crate::render::mark_final(&mut self.facts, name);
     }
 
     /// Sets a fact (templated when read, as Ansible's facts are).
@@ -404,14 +400,20 @@ impl Runner {
         v.extend(task.vars.clone());
         v.extend(st.facts.clone());
         v.extend(self.extra_vars.clone());
-        // hostvars of the host itself show what the run set so far
-        if !st.facts.is_empty()
-            && let Some(Json::String(host)) = v.get("inventory_hostname").cloned()
+        // hostvars of the host itself show its host variables and what the
+        // run set so far (the templating of a value read there sees these only)
+        if let Some(Json::String(host)) = v.get("inventory_hostname").cloned()
             && let Some(Json::Object(hv)) = v.get_mut("hostvars")
             && let Json::Object(e) = hv.entry(host).or_insert_with(|| json!({}))
         {
+            let skip = |k: &str| matches!(k, "hostvars" | "groups" | crate::render::FINAL_VARS);
+            for (k, val) in &self.vars {
+                if !skip(k) && !e.contains_key(k) {
+                    e.insert(k.clone(), val.clone());
+                }
+            }
             for (k, val) in &st.facts {
-                if k != "hostvars" && k != crate::render::FINAL_VARS {
+                if !skip(k) {
                     e.insert(k.clone(), val.clone());
                 }
             }
@@ -576,10 +578,14 @@ impl Runner {
                     }
                     let vars = self.task_vars(st, scope, inh, t);
                     // a loop that cannot be rendered fails the task, not the run
-                    let (items, loop_error) = match self.items(scope, t, &vars) {
-                        Ok(i) => (i, None),
-                        Err(Error::Template { message, .. }) => (None, Some(message)),
-                        Err(e) => (None, Some(e.to_string())),
+                    let (items, unsafe_items, loop_error) = match self.items_marked(scope, t, &vars)
+                    {
+                        Ok(i) => {
+                            let unsafe_items = i.as_ref().is_some_and(|(_, u)| *u);
+                            (i.map(|(i, _)| i), unsafe_items, None)
+                        }
+                        Err(Error::Template { message, .. }) => (None, false, Some(message)),
+                        Err(e) => (None, false, Some(e.to_string())),
                     };
                     let mut results = vec![];
                     let mut any_changed = false;
@@ -608,6 +614,9 @@ impl Runner {
                             None => Vars::new(),
                         };
                         v.extend(iv.clone());
+                        if unsafe_items {
+                            crate::render::mark_final(&mut v, &loop_var);
+                        }
                         let item_label = items.as_ref().map(|_| item.clone());
                         let holds = match &loop_error {
                             Some(m) => Err(m.clone()),
@@ -722,6 +731,9 @@ impl Runner {
                                                 hm.insert(k, val);
                                             }
                                         }
+                                    }
+                                    None if unsafe_fact(name, &outcome.unsafe_facts, &k) => {
+                                        st.register(&k, val);
                                     }
                                     None => {
                                         st.set_fact(k, val);
@@ -921,8 +933,12 @@ impl Runner {
                 .await
                 .map(|o| (o, true));
         }
-        // set_fact renders lazily: values are stored rendered
-        let args = scope.renderer.render_value(args, vars).map_err(tmpl)?;
+        // set_fact renders its values itself: each may be unsafe
+        let args = if name == "set_fact" {
+            args.clone()
+        } else {
+            scope.renderer.render_value(args, vars).map_err(tmpl)?
+        };
         let env = match t.environment.as_ref().or(inh.environment.as_ref()) {
             Some(e) => match scope.renderer.render_value(e, vars).map_err(tmpl)? {
                 Json::Object(m) => m.into_iter().map(|(k, v)| (k, json_text(&v))).collect(),
@@ -987,6 +1003,14 @@ impl Runner {
             Ok(())
         })
     }
+}
+
+/// Whether fact `name` set by `module` is unsafe, stored final (never
+/// templated again when read), as in Ansible: every fact of a module but
+/// `set_fact` and `include_vars`, whose facts are their arguments as
+/// rendered, unsafe when `set_fact` says so (`unsafe_facts`).
+fn unsafe_fact(module: &str, unsafe_facts: &[String], name: &str) -> bool {
+    !matches!(module, "set_fact" | "include_vars") || unsafe_facts.iter().any(|n| n == name)
 }
 
 /// A boolean task keyword: a YAML boolean, a YAML 1.1 spelling written as a

@@ -325,3 +325,90 @@ fn templar_and_scopes_are_shareable_across_threads() {
         assert_eq!(h.join().unwrap(), y("'42'"));
     }
 }
+
+/// As Ansible's `HostVarsVars`: a value read through `hostvars[host]`
+/// renders with that host's own variables only, and a string whose
+/// template uses a variable the host does not have is left as written.
+#[test]
+fn hostvars_render_with_the_hosts_own_variables() {
+    let mut site = Site::new(IndexMap::new());
+    site.add_host(
+        "h1",
+        vars(&[
+            ("name", "h1"),
+            ("fqdn", "'{{ name }}.example'"),
+            ("pkgs", "['foo{{ version }}', '{{ name }}-x']"),
+            ("chained", "'{{ pkgs }}'"),
+            ("mixed", "'{{ name }} {{ version }}'"),
+            ("defaulted", "\"{{ version | default('none') }}\""),
+        ]),
+        vec![],
+    );
+    let site = Arc::new(site);
+    let mut v = site.vars_for("h1").unwrap();
+    // a role or play variable: not one of the host's
+    v.insert("version", y("'1.0'"));
+    for (template, expected) in [
+        ("{{ hostvars['h1'].fqdn }}", "h1.example"),
+        ("{{ hostvars['h1'].pkgs }}", "['foo{{ version }}', 'h1-x']"),
+        (
+            "{{ hostvars[inventory_hostname]['mixed'] }}",
+            "'{{ name }} {{ version }}'",
+        ),
+        ("{{ hostvars['h1'].chained }}", "'{{ pkgs }}'"),
+        ("{{ hostvars['h1'].defaulted }}", "none"),
+        ("{{ hostvars['h1'].nothing | default('d') }}", "d"),
+        // read directly, the same variables see the play's
+        ("{{ pkgs }}", "['foo1.0', 'h1-x']"),
+        ("{{ mixed }}", "'h1 1.0'"),
+        ("{{ chained }}", "['foo1.0', 'h1-x']"),
+    ] {
+        check(&v, template, expected);
+    }
+    let templar = Templar::new(Path::new("."));
+    let err = templar
+        .render_str("{{ hostvars['h1'].nothing }}", &v)
+        .unwrap_err();
+    assert!(err.is_undefined(), "{err}");
+}
+
+/// As Ansible's `AnsibleContext`: a render that reads an unsafe value (a
+/// final variable, a lookup's result), directly or through the template
+/// of a variable it reads, is unsafe.
+#[test]
+fn reading_an_unsafe_value_makes_the_result_unsafe() {
+    let mut site = Site::new(IndexMap::new());
+    let mut hv = vars(&[
+        ("plain", "x"),
+        ("templated", "'{{ plain }}-y'"),
+        ("via_result", "'{{ result.stdout }}'"),
+        ("via_lookup", "\"{{ lookup('items', ['a']) }}\""),
+        ("empty_lookup", "\"{{ query('items', []) }}\""),
+    ]);
+    hv.insert_final("result", y("{stdout: '{{ not_a_template }}'}"));
+    site.add_host("h", hv, vec![]);
+    let site = Arc::new(site);
+    let templar = Templar::new(Path::new("."));
+    for (template, expected, is_unsafe) in [
+        ("{{ plain }}", "x", false),
+        ("{{ templated }}", "x-y", false),
+        ("{{ empty_lookup }}", "[]", false),
+        ("{{ result.stdout }}", "'{{ not_a_template }}'", true),
+        ("{{ via_result }}", "'{{ not_a_template }}'", true),
+        ("{{ via_lookup }}", "a", true),
+        ("{{ lookup('items', ['b']) }}", "b", true),
+        (
+            "{{ plain }} {{ hostvars['h'].via_result }}",
+            "'x {{ not_a_template }}'",
+            true,
+        ),
+    ] {
+        // twice: the second render reads the site's cached values
+        for _ in 0..2 {
+            let (got, tainted) = templar
+                .render_value_marked(&Yaml::from(template), &site.vars_for("h").unwrap())
+                .unwrap();
+            assert_eq!((got, tainted), (y(expected), is_unsafe), "{template}");
+        }
+    }
+}

@@ -60,6 +60,9 @@ pub struct Outcome {
     pub data: Map<String, Json>,
     /// Facts to set on the host.
     pub facts: Option<Map<String, Json>>,
+    /// The facts (of `set_fact`) whose values are unsafe: rendered from a
+    /// template that read an unsafe value, never templated again.
+    pub unsafe_facts: Vec<String>,
 }
 
 impl Outcome {
@@ -494,6 +497,21 @@ pub(crate) async fn run(name: &str, args: Json, ctx: &Ctx<'_>) -> Result<Outcome
 }
 
 pub(crate) fn set_fact(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
+    let template_error = |message| Error::Template {
+        context: ctx.task.clone(),
+        message,
+    };
+    // arguments as written; a template for all of them is rendered first
+    let (args, rendered) = match args {
+        Json::Object(_) => (args, None),
+        other => {
+            let (v, tainted) = ctx
+                .renderer
+                .render_value_marked(&other, ctx.vars)
+                .map_err(template_error)?;
+            (v, Some(tainted))
+        }
+    };
     let Json::Object(mut m) = args else {
         return Err(Error::Args {
             task: ctx.task.clone(),
@@ -505,15 +523,13 @@ pub(crate) fn set_fact(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
     // as Ansible's set_fact: keys are templates too (`"{{ item.0 }}=x"`),
     // and the strings true/false/yes/no become booleans
     let mut facts = Map::new();
+    let mut unsafe_facts = vec![];
     for (k, v) in m {
         let key = if k.contains("{{") {
             ctx.renderer
                 .render_str(&k, ctx.vars)
                 .map(|j| crate::role::json_text(&j))
-                .map_err(|message| Error::Template {
-                    context: ctx.task.clone(),
-                    message,
-                })?
+                .map_err(template_error)?
         } else {
             k
         };
@@ -521,6 +537,19 @@ pub(crate) fn set_fact(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
             return Ok(Outcome::failed(format!(
                 "The variable name '{key}' is not valid. Variables must start with a letter or underscore character, and contain only letters, numbers and underscores."
             )));
+        }
+        let (v, tainted) = match rendered {
+            Some(tainted) => (v, tainted),
+            None => ctx
+                .renderer
+                .render_value_marked(&v, ctx.vars)
+                .map_err(template_error)?,
+        };
+        if v.as_str() == Some(ctx.renderer.omit_token()) {
+            continue;
+        }
+        if tainted {
+            unsafe_facts.push(key.clone());
         }
         let v = match v {
             Json::String(s) if matches!(s.to_ascii_lowercase().as_str(), "true" | "yes") => {
@@ -538,6 +567,7 @@ pub(crate) fn set_fact(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
     o.data
         .insert("ansible_facts".into(), Json::Object(m.clone()));
     o.facts = Some(m);
+    o.unsafe_facts = unsafe_facts;
     Ok(o)
 }
 

@@ -11,6 +11,19 @@ use crate::role::{LoopKind, Task, json_text};
 impl Runner {
     /// The items of a looping task (`None` when it does not loop).
     pub(super) fn items(&self, scope: &Scope, t: &Task, vars: &Vars) -> Result<Option<Vec<Json>>> {
+        Ok(self.items_marked(scope, t, vars)?.map(|(items, _)| items))
+    }
+
+    /// [`Runner::items`], with whether the items are unsafe (never
+    /// templated again when read), as Ansible's: those of a lookup
+    /// (`with_<lookup>`) and those of a `loop:` whose template read an
+    /// unsafe value.
+    pub(super) fn items_marked(
+        &self,
+        scope: &Scope,
+        t: &Task,
+        vars: &Vars,
+    ) -> Result<Option<(Vec<Json>, bool)>> {
         let Some((l, kind)) = &t.looping else {
             return Ok(None);
         };
@@ -18,8 +31,9 @@ impl Runner {
             context: format!("{} loop", t.location),
             message,
         };
-        let v = scope.renderer.render_value(l, vars).map_err(err)?;
-        Ok(Some(match kind {
+        let (v, tainted) = scope.renderer.render_value_marked(l, vars).map_err(err)?;
+        let unsafe_items = tainted || matches!(kind, LoopKind::With(_));
+        let items = match kind {
             LoopKind::Loop => match v {
                 Json::Array(a) => a,
                 other => {
@@ -49,7 +63,8 @@ impl Runner {
                     }
                 }
             }
-        }))
+        };
+        Ok(Some((items, unsafe_items)))
     }
 
     /// The name of the loop variable (`loop_control.loop_var` may be

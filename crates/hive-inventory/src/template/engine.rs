@@ -117,23 +117,39 @@ impl Inner {
 
     /// Renders a raw YAML value (strings as templates, containers recursively).
     pub(crate) fn render_yaml(&self, raw: &Yaml, scope: &Value) -> Result<Value, Failure> {
+        self.render_yaml_with(raw, scope, false)
+    }
+
+    /// [`Inner::render_yaml`] as Ansible's `fail_on_undefined=False`: a
+    /// string whose template uses an undefined variable is left as written.
+    pub(crate) fn render_yaml_lenient(&self, raw: &Yaml, scope: &Value) -> Result<Value, Failure> {
+        self.render_yaml_with(raw, scope, true)
+    }
+
+    fn render_yaml_with(&self, raw: &Yaml, scope: &Value, lenient: bool) -> Result<Value, Failure> {
         Ok(match raw {
-            Yaml::String(s) => self.render_string(s, scope, Mode::Value)?,
+            Yaml::String(s) => match self.render_string(s, scope, Mode::Value) {
+                Err(Failure::Undefined { .. }) if lenient => Value::from(s.as_str()),
+                other => other?,
+            },
             Yaml::Sequence(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
-                    out.push(self.render_yaml(item, scope)?);
+                    out.push(self.render_yaml_with(item, scope, lenient)?);
                 }
                 Value::from(out)
             }
             Yaml::Mapping(m) => {
                 let mut out = Vec::with_capacity(m.len());
                 for (k, v) in m {
-                    out.push((self.render_yaml(k, scope)?, self.render_yaml(v, scope)?));
+                    out.push((
+                        self.render_yaml_with(k, scope, lenient)?,
+                        self.render_yaml_with(v, scope, lenient)?,
+                    ));
                 }
                 out.into_iter().collect()
             }
-            Yaml::Tagged(t) => self.render_yaml(&t.value, scope)?,
+            Yaml::Tagged(t) => self.render_yaml_with(&t.value, scope, lenient)?,
             other => yaml_to_value(other),
         })
     }

@@ -29,6 +29,7 @@ pub(crate) fn register(env: &mut Environment<'static>, root: Arc<PathBuf>) {
               -> Result<Value, Error> {
             let wantlist: Option<bool> = kw.get("wantlist")?;
             let results = run(state, &r, &name, &terms, &kw)?;
+            taint(state, &results);
             if wantlist.unwrap_or(false) {
                 return Ok(Value::from(results));
             }
@@ -54,7 +55,9 @@ pub(crate) fn register(env: &mut Environment<'static>, root: Arc<PathBuf>) {
                   terms: Rest<Value>,
                   kw: Kwargs|
                   -> Result<Value, Error> {
-                Ok(Value::from(run(state, &r, &name, &terms, &kw)?))
+                let results = run(state, &r, &name, &terms, &kw)?;
+                taint(state, &results);
+                Ok(Value::from(results))
             },
         );
     }
@@ -79,6 +82,17 @@ fn flat_terms(terms: &[Value]) -> Result<Vec<Value>, Error> {
         }
     }
     Ok(out)
+}
+
+/// Marks the render unsafe when a lookup gave results: as Ansible's, they
+/// are unsafe, and so is a template that gets any.
+fn taint(state: &State<'_, '_>, results: &[Value]) {
+    if !results.is_empty()
+        && let Some(scope) = state.lookup(SCOPE_VAR)
+        && let Some(scope) = scope.downcast_object_ref::<super::scope::Scope>()
+    {
+        scope.ctx.taint();
+    }
 }
 
 fn run(

@@ -10,8 +10,15 @@
 //!   that variable's value; any other template yields a string, turned back
 //!   into a list, dict or boolean when it spells one as a Python literal;
 //! * lazy, recursive resolution: a variable whose value is a template is
-//!   rendered when a template uses it, with its host's variables (also
-//!   through `hostvars[host]`); a cycle is an error naming the chain;
+//!   rendered when a template uses it, with its host's variables; a cycle
+//!   is an error naming the chain;
+//! * `hostvars[host][var]` is rendered with that host's own variables and,
+//!   as Ansible's `HostVarsVars`, without failing on undefined ones: a
+//!   string whose template uses one is left as written;
+//! * unsafe values: final variables ([`Vars::insert_final`]: registered
+//!   results, facts) and lookup results are never templated again, and a
+//!   render that reads one is unsafe too ([`Templar::render_value_marked`]
+//!   tells), as Ansible's `AnsibleContext` marks it;
 //! * `omit`: [`Templar::render_value`] drops map keys whose value renders to
 //!   the omit placeholder, as Ansible does with module arguments.
 //!
@@ -220,13 +227,25 @@ impl Templar {
         template: &str,
         f: impl FnOnce(&Arc<RenderCtx>, &Value) -> Result<T, Failure>,
     ) -> Result<T, TemplateError> {
+        self.with_scope_marked(vars, template, f).map(|(v, _)| v)
+    }
+
+    /// [`Templar::with_scope`], also telling whether the render read an
+    /// unsafe value.
+    fn with_scope_marked<T>(
+        &self,
+        vars: &Vars,
+        template: &str,
+        f: impl FnOnce(&Arc<RenderCtx>, &Value) -> Result<T, Failure>,
+    ) -> Result<(T, bool), TemplateError> {
         let ctx = RenderCtx::new(Arc::clone(&self.inner));
         let scope = Value::from_object(Scope::new(Arc::clone(&ctx), Arc::new(vars.clone())));
         let result = f(&ctx, &scope);
         if let Some(fatal) = ctx.take_fatal() {
             return Err(fatal);
         }
-        result.map_err(|failure| match failure {
+        let tainted = ctx.is_tainted();
+        let value = result.map_err(|failure| match failure {
             Failure::Fatal(e) => e,
             Failure::Undefined {
                 message,
@@ -240,17 +259,31 @@ impl Templar {
                     t
                 },
             },
-        })
+        })?;
+        Ok((value, tainted))
     }
 
     /// Renders a value recursively (strings as templates, maps and lists
     /// element by element) with Ansible's typing; map keys whose value is
     /// the omit placeholder are dropped, as for module arguments.
     pub fn render_value(&self, value: &Yaml, vars: &Vars) -> Result<Yaml, TemplateError> {
-        let rendered =
-            self.with_scope(vars, "", |_, scope| self.inner.render_yaml(value, scope))?;
+        self.render_value_marked(value, vars).map(|(v, _)| v)
+    }
+
+    /// [`Templar::render_value`], also telling whether the result is
+    /// unsafe, as Ansible marks it: the render read the result of a lookup
+    /// or a final variable ([`Vars::insert_final`]), directly or through
+    /// the template of a variable it read. Store an unsafe result final:
+    /// Ansible never templates it again.
+    pub fn render_value_marked(
+        &self,
+        value: &Yaml,
+        vars: &Vars,
+    ) -> Result<(Yaml, bool), TemplateError> {
+        let (rendered, tainted) =
+            self.with_scope_marked(vars, "", |_, scope| self.inner.render_yaml(value, scope))?;
         let yaml = to_yaml(&rendered, "")?;
-        Ok(self.strip_omit(yaml))
+        Ok((self.strip_omit(yaml), tainted))
     }
 
     /// Removes map keys whose value is the omit placeholder, recursively (list

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use indexmap::IndexMap;
@@ -42,6 +43,10 @@ pub(crate) struct RenderCtx {
     stack: Mutex<Vec<String>>,
     pub(crate) fatal: Mutex<Option<TemplateError>>,
     hosts: Mutex<HashMap<String, Value>>,
+    /// the render read an unsafe value (a final variable, a lookup's
+    /// result): its result is unsafe too, as Ansible's `AnsibleContext`
+    /// marks it
+    tainted: AtomicBool,
 }
 
 impl fmt::Debug for RenderCtx {
@@ -61,7 +66,23 @@ impl RenderCtx {
             stack: Mutex::new(Vec::new()),
             fatal: Mutex::new(None),
             hosts: Mutex::new(HashMap::new()),
+            tainted: AtomicBool::new(false),
         })
+    }
+
+    /// Records that the render read an unsafe value.
+    pub(crate) fn taint(&self) {
+        self.tainted.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the render read an unsafe value.
+    pub(crate) fn is_tainted(&self) -> bool {
+        self.tainted.load(Ordering::Relaxed)
+    }
+
+    /// Sets whether the render read an unsafe value; returns what it was.
+    fn set_tainted(&self, tainted: bool) -> bool {
+        self.tainted.swap(tainted, Ordering::Relaxed)
     }
 
     fn set_fatal(&self, err: TemplateError) {
@@ -115,8 +136,13 @@ impl Scope {
     }
 
     /// Resolves a variable: magic variables, then the scope's own.
+    /// A final variable is unsafe: reading it taints the render, and so
+    /// does reading a variable whose own template read an unsafe value.
     pub(crate) fn lookup(self: &Arc<Self>, name: &str) -> Option<Value> {
-        if let Some(v) = lock(&self.cache).get(name) {
+        if let Some((v, tainted)) = lock(&self.cache).get(name) {
+            if *tainted {
+                self.ctx.taint();
+            }
             return Some(v.clone());
         }
         let Some(entry) = self.vars.entries.get(name) else {
@@ -124,7 +150,8 @@ impl Scope {
         };
         if entry.is_final {
             let v = super::pyvalue::yaml_to_value(&entry.value);
-            lock(&self.cache).insert(name.to_string(), v.clone());
+            lock(&self.cache).insert(name.to_string(), (v.clone(), true));
+            self.ctx.taint();
             return Some(v);
         }
         let key = format!("{}/{}", self.host_label(), name);
@@ -146,8 +173,11 @@ impl Scope {
             }
             stack.push(key);
         }
-        let scope_value = Value::from_dyn_object(Arc::clone(self));
+        let scope_value = self.template_scope();
+        let outer_tainted = self.ctx.set_tainted(false);
         let result = self.ctx.inner.render_yaml(&entry.value, &scope_value);
+        let tainted = self.ctx.is_tainted();
+        self.ctx.set_tainted(outer_tainted || tainted);
         lock(&self.ctx.stack).pop();
         let value = match result {
             Ok(v) => v,
@@ -174,9 +204,55 @@ impl Scope {
         // a value computed while a fatal error (a cycle, a failing lookup) is
         // pending is not kept: the next render must report the error again
         if lock(&self.ctx.fatal).is_none() {
-            lock(&self.cache).insert(name.to_string(), value.clone());
+            lock(&self.cache).insert(name.to_string(), (value.clone(), tainted));
         }
         Some(value)
+    }
+
+    /// The scope a variable's own template renders in: the host's
+    /// variables, read strictly even when the variable was read through
+    /// `hostvars` (only that outer read is lenient, as in Ansible).
+    fn template_scope(self: &Arc<Self>) -> Value {
+        if !self.foreign {
+            return Value::from_dyn_object(Arc::clone(self));
+        }
+        Value::from_object(Scope {
+            ctx: Arc::clone(&self.ctx),
+            vars: Arc::clone(&self.vars),
+            cache: Arc::clone(&self.cache),
+            foreign: false,
+        })
+    }
+
+    /// A variable read through `hostvars[host]`: as Ansible's
+    /// `HostVarsVars`, rendered with the host's own variables and without
+    /// failing on undefined ones: each string whose template uses an
+    /// undefined variable is left as written.
+    fn lookup_lenient(self: &Arc<Self>, name: &str) -> Option<Value> {
+        let value = self.lookup(name)?;
+        let Some(entry) = self.vars.entries.get(name) else {
+            return Some(value);
+        };
+        if entry.is_final || missing_message(&value).is_none() || lock(&self.ctx.fatal).is_some() {
+            return Some(value);
+        }
+        let scope_value = self.template_scope();
+        match self
+            .ctx
+            .inner
+            .render_yaml_lenient(&entry.value, &scope_value)
+        {
+            Ok(v) => Some(v),
+            Err(Failure::Fatal(err)) => {
+                self.ctx.set_fatal(err.in_variable(
+                    name,
+                    &self.host_label(),
+                    entry.origin.as_deref(),
+                ));
+                Some(value)
+            }
+            Err(Failure::Undefined { .. }) => Some(value),
+        }
     }
 
     fn magic(self: &Arc<Self>, name: &str) -> Option<Value> {
@@ -225,7 +301,12 @@ impl Object for Scope {
     }
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        self.lookup(key.as_str()?)
+        let name = key.as_str()?;
+        if self.foreign {
+            self.lookup_lenient(name)
+        } else {
+            self.lookup(name)
+        }
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {

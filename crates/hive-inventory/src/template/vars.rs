@@ -177,8 +177,9 @@ pub(crate) struct SiteHost {
     pub(crate) group_names: Vec<String>,
 }
 
-/// Rendered variables of one host, kept for the life of a [`Site`].
-pub(crate) type ScopeCache = Mutex<HashMap<String, Value>>;
+/// Rendered variables of one host, kept for the life of a [`Site`], each
+/// with whether it is unsafe (its template read an unsafe value).
+pub(crate) type ScopeCache = Mutex<HashMap<String, (Value, bool)>>;
 
 impl Site {
     /// A site with these groups (group name → host names) and no hosts yet.
