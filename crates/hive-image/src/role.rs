@@ -99,6 +99,9 @@ pub struct LoopControl {
     pub extended: Option<bool>,
     /// `pause`: seconds between items.
     pub pause: f64,
+    /// `label`: the template naming each item, rendered after the item ran
+    /// (it may read the item's registered result).
+    pub label: Option<String>,
 }
 
 /// What a task does.
@@ -481,6 +484,7 @@ impl<'a> TaskParser<'a> {
                             .get("pause")
                             .and_then(|p| p.as_f64().or_else(|| json_text(p).parse().ok()))
                             .unwrap_or(0.0),
+                        label: j.get("label").map(json_text),
                     };
                 }
                 "register" => t.register = Some(json_text(&j)),

@@ -824,6 +824,16 @@ impl Runner {
                             break;
                         }
                     }
+                    if let Some(m) = items.as_ref().and_then(|list| {
+                        self.label_failures(st, scope, (t, inh), &loop_var, list, &mut results)
+                    }) {
+                        (any_failed, all_skipped) = (true, false);
+                        let ignore = t.ignore_errors.as_ref().or(inh.ignore_errors.as_ref());
+                        if failure.is_none() && !keyword_bool(ignore, &scope.renderer, &vars, false)
+                        {
+                            failure = Some(m);
+                        }
+                    }
                     if items.as_ref().is_some_and(Vec::is_empty) {
                         // a loop over nothing: the task is skipped, as Ansible reports it
                         self.emit(

@@ -78,6 +78,25 @@ const CASES: &[(&str, &str)] = &[
     raw: !unsafe 'v{{ version }}'
 "#,
     ),
+    (
+        "loop_label_renders_with_the_items_result",
+        r#"
+- debug:
+    msg: "said {{ item }}"
+  register: r
+  loop: [a, b]
+  loop_control:
+    label: "{{ r.msg }}"
+  when: item == 'a'
+  ignore_errors: true
+- assert:
+    that:
+      - r.results[0] is not failed
+      - r.results[1] is failed
+      - r.results[1].msg is contains("no attribute 'msg'")
+      - r is failed
+"#,
+    ),
 ];
 
 #[tokio::test]

@@ -412,3 +412,35 @@ fn reading_an_unsafe_value_makes_the_result_unsafe() {
         }
     }
 }
+
+/// Undefined values are named as Ansible names them.
+#[test]
+fn undefined_errors_name_the_missing_attribute() {
+    let v = vars(&[
+        ("r", "{changed: false, results: [{skipped: true}]}"),
+        ("s", "text"),
+    ]);
+    let templar = Templar::new(Path::new("."));
+    for (template, expected) in [
+        ("{{ r.stdout }}", "'dict object' has no attribute 'stdout'"),
+        (
+            "x {{ r.results[0]['msg'] }}",
+            "'dict object' has no attribute 'msg'",
+        ),
+        (
+            "{{ s.nothing | upper }}",
+            "'str object' has no attribute 'nothing'",
+        ),
+        ("{{ nope.x }}", "'nope' is undefined"),
+    ] {
+        let err = templar.render_str(template, &v).unwrap_err();
+        assert!(err.is_undefined(), "{template}: {err}");
+        assert!(err.to_string().contains(expected), "{template}: {err}");
+    }
+    let err = templar.is_true("r.results[0].msg == 'x'", &v).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("'dict object' has no attribute 'msg'"),
+        "{err}"
+    );
+}

@@ -3,7 +3,7 @@
 
 use serde_json::{Value as Json, json};
 
-use super::{Runner, Scope};
+use super::{Inherited, Runner, Scope, State};
 use crate::error::{Error, Result};
 use crate::render::Vars;
 use crate::role::{LoopKind, Task, json_text};
@@ -65,6 +65,37 @@ impl Runner {
             }
         };
         Ok(Some((items, unsafe_items)))
+    }
+
+    /// Renders `loop_control.label` for each item that ran, as Ansible
+    /// does after the item, with its result under the `register` name: an
+    /// item whose label does not render fails, its result saying why
+    /// (Ansible's issue 83619). Returns the first such message.
+    pub(super) fn label_failures(
+        &self,
+        st: &State<'_>,
+        scope: &Scope,
+        (t, inh): (&Task, &Inherited),
+        loop_var: &str,
+        items: &[Json],
+        results: &mut [Json],
+    ) -> Option<String> {
+        let label = t.loop_control.label.as_ref()?;
+        let mut first = None;
+        for (index, result) in results.iter_mut().enumerate().take(items.len()) {
+            let mut v = self.task_vars(st, scope, inh, t);
+            v.extend(item_vars(t, loop_var, items, index));
+            if let Some(reg) = &t.register {
+                v.insert(reg.clone(), result.clone());
+            }
+            if let (Err(e), Json::Object(r)) = (scope.renderer.render_str(label, &v), result) {
+                let msg = format!("Failed to template loop_control.label: {e}");
+                r.insert("failed".into(), json!(true));
+                r.insert("msg".into(), json!(msg));
+                first.get_or_insert(msg);
+            }
+        }
+        first
     }
 
     /// The name of the loop variable (`loop_control.loop_var` may be

@@ -217,7 +217,8 @@ impl Inner {
                 message: error_text(&e),
             })
         })?;
-        tmpl.render(scope).map_err(|e| classify(src, &e))
+        tmpl.render(scope)
+            .map_err(|e| self.diagnose(classify(src, &e), src, scope))
     }
 
     /// Evaluates a bare expression (a `when:` condition).
@@ -236,7 +237,9 @@ impl Inner {
                 message: error_text(&e),
             })
         })?;
-        let v = expr.eval(scope).map_err(|e| classify(src, &e))?;
+        let v = expr
+            .eval(scope)
+            .map_err(|e| self.diagnose(classify(src, &e), &format!("{{{{ {src} }}}}"), scope))?;
         if let Some(message) = missing_message(&v) {
             return Err(Failure::Undefined {
                 message,
@@ -255,6 +258,76 @@ impl Inner {
         Ok(v.is_true())
     }
 }
+
+impl Inner {
+    /// Names what is undefined when the engine only says "undefined value",
+    /// as Ansible does: `'x' is undefined` or `'dict object' has no
+    /// attribute 'y'`, for the first variable path of the template that
+    /// does not resolve.
+    fn diagnose(&self, failure: Failure, src: &str, scope: &Value) -> Failure {
+        let Failure::Undefined { message, template } = failure else {
+            return failure;
+        };
+        let message = match message.as_str() {
+            "undefined value" => PATH
+                .captures_iter(src)
+                .find_map(|c| self.undefined_in_path(&c[1], scope))
+                .unwrap_or(message),
+            _ => message,
+        };
+        Failure::Undefined { message, template }
+    }
+
+    /// Why `path` (`a.b['c']`) is undefined, if it is.
+    fn undefined_in_path(&self, path: &str, scope: &Value) -> Option<String> {
+        let eval = |expr: &str| -> Option<Value> {
+            let v = self.env.compile_expression(expr).ok()?.eval(scope).ok()?;
+            Some(v)
+        };
+        let mut ends = SEGMENT.find_iter(path).map(|m| (m.start(), m.end()));
+        let (_, base_end) = ends.next()?;
+        let mut prev = eval(&path[..base_end])?;
+        if let Some(m) = missing_message(&prev) {
+            return Some(m);
+        }
+        if prev.is_undefined() {
+            return Some(format!("'{}' is undefined", &path[..base_end]));
+        }
+        for (start, end) in ends {
+            let v = eval(&path[..end])?;
+            if v.is_undefined() || missing_message(&v).is_some() {
+                let attr = path[start..end]
+                    .trim_start_matches(['.', '['])
+                    .trim_end_matches(']')
+                    .trim_matches(['\'', '"']);
+                let kind = match prev.kind() {
+                    ValueKind::Map => "dict",
+                    ValueKind::Seq => "list",
+                    ValueKind::String => "str",
+                    ValueKind::Bool => "bool",
+                    ValueKind::None => "NoneType",
+                    ValueKind::Number if prev.is_integer() => "int",
+                    ValueKind::Number => "float",
+                    _ => return None,
+                };
+                return Some(format!("'{kind} object' has no attribute '{attr}'"));
+            }
+            prev = v;
+        }
+        None
+    }
+}
+
+/// A variable path at the start of an expression: `a.b['c'][0]`.
+static PATH: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"\{\{-?\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[(?:'[^']*'|"[^"]*"|\d+)\])*)"#)
+        .unwrap_or_else(|_| unreachable!())
+});
+/// One step of a [`PATH`]: the name, then `.attr` or `[key]`.
+static SEGMENT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"^[A-Za-z_]\w*|\.[A-Za-z_]\w*|\[(?:'[^']*'|"[^"]*"|\d+)\]"#)
+        .unwrap_or_else(|_| unreachable!())
+});
 
 /// Ansible keeps the template's trailing newlines on string results
 /// (Jinja drops one).

@@ -443,6 +443,20 @@ fn register_tests(env: &mut Environment<'static>) {
         },
     );
     env.add_test("truthy", |v: Value| v.is_true());
+    // Ansible's `seq is contains(value)`: Python's `value in seq`
+    env.add_test(
+        "contains",
+        |seq: Value, value: Value| -> Result<bool, Error> {
+            match seq.kind() {
+                ValueKind::String => Ok(seq
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains(text_of(&value)?.as_str())),
+                ValueKind::Map => Ok(seq.get_item(&value).is_ok_and(|v| !v.is_undefined())),
+                _ => Ok(seq.try_iter()?.any(|item| item == value)),
+            }
+        },
+    );
     for (name, check) in [
         (
             "file",
