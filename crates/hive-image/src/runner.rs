@@ -7,7 +7,9 @@
 //! from a template that read an unsafe value (Ansible's issue 64169).
 //! A value read through `hostvars[host]` is templated with that host's
 //! variables only (its host variables and the facts the run set), an
-//! undefined one left as written.
+//! undefined one left as written. `loop_control.label` is rendered after
+//! each item, with the item's result under the `register` name (an item
+//! whose label does not render fails, as Ansible's issue 83619 pins).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
