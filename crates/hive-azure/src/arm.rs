@@ -206,10 +206,7 @@ impl Arm {
 
     fn url(&self, path: &str, api: &str) -> String {
         let sep = if path.contains('?') { '&' } else { '?' };
-        format!(
-            "{}{path}{sep}api-version={api}",
-            self.credentials.endpoint
-        )
+        format!("{}{path}{sep}api-version={api}", self.credentials.endpoint)
     }
 
     async fn send(
@@ -229,14 +226,22 @@ impl Arm {
         } else {
             request = request.header("Content-Length", "0");
         }
-        request.send().await.map_err(|source| AzureError::Transport {
-            what: what.to_string(),
-            source,
-        })
+        request
+            .send()
+            .await
+            .map_err(|source| AzureError::Transport {
+                what: what.to_string(),
+                source,
+            })
     }
 
     /// The resource at `path`, or `None` when Azure has none (404).
-    pub async fn get(&self, path: &str, api: &str, what: &str) -> Result<Option<Value>, AzureError> {
+    pub async fn get(
+        &self,
+        path: &str,
+        api: &str,
+        what: &str,
+    ) -> Result<Option<Value>, AzureError> {
         let response = self
             .send(Method::GET, &self.url(path, api), None, what)
             .await?;
@@ -254,7 +259,13 @@ impl Arm {
     }
 
     /// Create or update the resource at `path` with `body` and wait for it.
-    pub async fn put(&self, path: &str, api: &str, body: &Value, what: &str) -> Result<(), AzureError> {
+    pub async fn put(
+        &self,
+        path: &str,
+        api: &str,
+        body: &Value,
+        what: &str,
+    ) -> Result<(), AzureError> {
         let response = self
             .send(Method::PUT, &self.url(path, api), Some(body), what)
             .await?;
@@ -358,10 +369,13 @@ fn retry_after(response: &Response) -> Duration {
 }
 
 async fn text(what: &str, response: Response) -> Result<String, AzureError> {
-    response.text().await.map_err(|source| AzureError::Transport {
-        what: what.to_string(),
-        source,
-    })
+    response
+        .text()
+        .await
+        .map_err(|source| AzureError::Transport {
+            what: what.to_string(),
+            source,
+        })
 }
 
 #[cfg(test)]
@@ -396,7 +410,10 @@ mod tests {
             ("AZURE_SUBSCRIPTION_ID", "sub"),
         ]))
         .unwrap();
-        assert_eq!((c.tenant.as_str(), c.endpoint.as_str()), ("t", DEFAULT_ENDPOINT));
+        assert_eq!(
+            (c.tenant.as_str(), c.endpoint.as_str()),
+            ("t", DEFAULT_ENDPOINT)
+        );
         let e = Credentials::from_lookup(vars(&[("AZURE_TENANT_ID", "t")])).unwrap_err();
         assert!(e.to_string().contains("needs AZURE_CLIENT_ID"), "{e}");
     }

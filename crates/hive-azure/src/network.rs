@@ -155,7 +155,8 @@ impl<'a> Run<'a> {
             return Ok(Some(found));
         }
         if !self.check {
-            arm.put(path, api, &body(), &format!("create {what}")).await?;
+            arm.put(path, api, &body(), &format!("create {what}"))
+                .await?;
         }
         self.resource(what, ServerChange::Created);
         Ok(None)
@@ -178,9 +179,12 @@ impl<'a> Run<'a> {
                     ))
                 })?;
         } else {
-            self.ensure(group, &azure.group_path(), RESOURCES_API, || {
-                json!({"location": s.location})
-            })
+            self.ensure(
+                group,
+                &azure.group_path(),
+                RESOURCES_API,
+                || json!({"location": s.location}),
+            )
             .await?;
         }
         let what = format!("virtual network {} ({})", s.vnet_name, s.cidr);
@@ -207,14 +211,19 @@ impl<'a> Run<'a> {
         for subnet in &s.subnets {
             let what = format!("subnet {} ({})", subnet.name, subnet.cidr);
             let found = self
-                .ensure(what.clone(), &azure.subnet_id(&subnet.name), NETWORK_API, || {
-                    json!({"properties": {
-                        "addressPrefix": subnet.cidr,
-                        "serviceEndpoints": [
-                            {"service": "Microsoft.Storage", "locations": [s.location]}
-                        ],
-                    }})
-                })
+                .ensure(
+                    what.clone(),
+                    &azure.subnet_id(&subnet.name),
+                    NETWORK_API,
+                    || {
+                        json!({"properties": {
+                            "addressPrefix": subnet.cidr,
+                            "serviceEndpoints": [
+                                {"service": "Microsoft.Storage", "locations": [s.location]}
+                            ],
+                        }})
+                    },
+                )
                 .await?;
             let prefix = found.as_ref().map(|f| &f["properties"]["addressPrefix"]);
             if let Some(prefix) = prefix.filter(|p| *p != subnet.cidr.as_str()) {
@@ -257,14 +266,24 @@ impl<'a> Run<'a> {
         if !self.check {
             azure
                 .arm
-                .put(&path, NETWORK_API, &azure.rules_body(), &format!("update {what}"))
+                .put(
+                    &path,
+                    NETWORK_API,
+                    &azure.rules_body(),
+                    &format!("update {what}"),
+                )
                 .await?;
         }
         Ok(())
     }
 
     /// Delete `path` and report it when it existed.
-    pub(crate) async fn remove(&mut self, what: String, path: &str, api: &str) -> Result<(), AzureError> {
+    pub(crate) async fn remove(
+        &mut self,
+        what: String,
+        path: &str,
+        api: &str,
+    ) -> Result<(), AzureError> {
         if self
             .azure
             .arm

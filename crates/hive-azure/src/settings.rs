@@ -301,7 +301,9 @@ impl AzureSettings {
         {
             return Err(invalid(
                 "region",
-                format!("{location} is not an Azure location name; use e.g. japaneast or westeurope"),
+                format!(
+                    "{location} is not an Azure location name; use e.g. japaneast or westeurope"
+                ),
             ));
         }
         let image = match &attrs.image_name {
@@ -312,7 +314,9 @@ impl AzureSettings {
         if RESERVED_USERS.contains(&admin.to_lowercase().as_str()) {
             return Err(invalid(
                 "hive_admin",
-                format!("Azure refuses `{admin}` as an admin user name; use another, e.g. hiveadmin"),
+                format!(
+                    "Azure refuses `{admin}` as an admin user name; use another, e.g. hiveadmin"
+                ),
             ));
         }
         let subnets = subnet_plans(stage)?;
@@ -346,7 +350,12 @@ impl AzureSettings {
                     ),
                 ));
             }
-            let name = server.name.split('.').next().unwrap_or_default().to_string();
+            let name = server
+                .name
+                .split('.')
+                .next()
+                .unwrap_or_default()
+                .to_string();
             if let Some(other) = vms.iter().find(|v| v.name == name) {
                 return Err(invalid(
                     "custom_hostname",
@@ -539,7 +548,14 @@ fn security_rules(stage: &StageSpec) -> Result<Vec<SecurityRule>, AzureError> {
         rule("published_ports_tcp", 200, "Tcp", "*", sorted(tcp), "Allow"),
     ];
     if !udp.is_empty() {
-        rules.push(rule("published_ports_udp", 201, "Udp", "*", sorted(udp), "Allow"));
+        rules.push(rule(
+            "published_ports_udp",
+            201,
+            "Udp",
+            "*",
+            sorted(udp),
+            "Allow",
+        ));
     }
     rules.push(rule("deny_tcp", 400, "Tcp", "*", all(), "Deny"));
     rules.push(rule("deny_udp", 401, "Udp", "*", all(), "Deny"));
@@ -619,7 +635,11 @@ mod tests {
         let vm = &s.vms[1];
         assert_eq!(
             (vm.name.as_str(), vm.public_ip_name(), vm.nic_name()),
-            ("hive1", "gip-hive1".to_string(), "hive1-primary".to_string())
+            (
+                "hive1",
+                "gip-hive1".to_string(),
+                "hive1-primary".to_string()
+            )
         );
         assert_eq!(vm.mirrored_disk_name(), "mirrored_hive1");
         assert_eq!(vm.zone.as_deref(), Some("2"));
@@ -668,7 +688,10 @@ mod tests {
                 serde_json::json!({"publisher": "p", "offer": "o", "sku": "s"}),
                 "p:o:s:latest",
             ),
-            (serde_json::json!("/subscriptions/x/images/y"), "/subscriptions/x/images/y"),
+            (
+                serde_json::json!("/subscriptions/x/images/y"),
+                "/subscriptions/x/images/y",
+            ),
             (serde_json::json!("golden"), "golden"),
         ] {
             assert_eq!(image_ref(&v).unwrap().to_string(), want);
@@ -685,13 +708,18 @@ mod tests {
         let e = err(&|s| {
             s.attributes.remove("region");
         });
-        assert!(e.contains("attribute `region`") && e.contains("needs a location"), "{e}");
+        assert!(
+            e.contains("attribute `region`") && e.contains("needs a location"),
+            "{e}"
+        );
         let e = err(&|s| {
-            s.attributes.insert("region".into(), "ap-northeast-1".into());
+            s.attributes
+                .insert("region".into(), "ap-northeast-1".into());
         });
         assert!(e.contains("ap-northeast-1 is not an Azure location"), "{e}");
         let e = err(&|s| {
-            s.attributes.insert("instance_type".into(), "t3.medium".into());
+            s.attributes
+                .insert("instance_type".into(), "t3.medium".into());
         });
         assert!(
             e.contains("server hive0.pdns: t3.medium is not an Azure VM size"),
@@ -712,7 +740,10 @@ mod tests {
         let e = err(&|s| {
             s.attributes.insert("kms_key_id".into(), "k".into());
         });
-        assert!(e.contains("kms_key_id") && e.contains("accepts: region"), "{e}");
+        assert!(
+            e.contains("kms_key_id") && e.contains("accepts: region"),
+            "{e}"
+        );
         let e = err(&|s| s.subnets[2].cidr = "10.0.0.0/26".parse().unwrap());
         assert!(e.contains("not inside the stage's cidr"), "{e}");
     }

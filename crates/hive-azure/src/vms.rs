@@ -34,7 +34,6 @@ impl Azure {
         let mut os_disk = json!({
             "name": plan.os_disk_name(),
             "createOption": "FromImage",
-            "deleteOption": "Delete",
             "managedDisk": {"storageAccountType": MANAGED_DISK_TYPE},
         });
         if let Some(size) = plan.os_disk_size {
@@ -47,8 +46,7 @@ impl Azure {
                     "lun": 0,
                     "name": plan.mirrored_disk_name(),
                     "createOption": "Empty",
-                    "deleteOption": "Delete",
-                    "diskSizeGB": size,
+                            "diskSizeGB": size,
                     "managedDisk": {"storageAccountType": MANAGED_DISK_TYPE},
                 })
             })
@@ -76,7 +74,7 @@ impl Azure {
                 },
                 "networkProfile": {"networkInterfaces": [{
                     "id": self.network_id("networkInterfaces", &plan.nic_name()),
-                    "properties": {"primary": true, "deleteOption": "Delete"},
+                    "properties": {"primary": true},
                 }]},
             },
         });
@@ -190,7 +188,11 @@ impl Azure {
                 "deallocated" | "deallocating" | "stopped" | "stopping" => {
                     if !check {
                         self.arm
-                            .post(&format!("{vm_path}/start"), COMPUTE_API, &format!("{what}: start"))
+                            .post(
+                                &format!("{vm_path}/start"),
+                                COMPUTE_API,
+                                &format!("{what}: start"),
+                            )
                             .await?;
                     }
                     ServerChange::Started
@@ -203,7 +205,12 @@ impl Azure {
                     AzureError::Conflict(format!("{what}: the stage's public key is missing"))
                 })?;
                 self.arm
-                    .put(&vm_path, COMPUTE_API, &self.vm_body(plan, key), &format!("{what}: create"))
+                    .put(
+                        &vm_path,
+                        COMPUTE_API,
+                        &self.vm_body(plan, key),
+                        &format!("{what}: create"),
+                    )
                     .await?;
             }
             ServerChange::Created
@@ -214,7 +221,11 @@ impl Azure {
 
     /// Every server's resources (or their plan), concurrently, merged in
     /// stage order into `run`.
-    pub(crate) async fn servers(&self, run: &mut Run<'_>, public_key: Option<&str>) -> Result<(), AzureError> {
+    pub(crate) async fn servers(
+        &self,
+        run: &mut Run<'_>,
+        public_key: Option<&str>,
+    ) -> Result<(), AzureError> {
         let runs = try_join_all(
             self.settings
                 .vms
@@ -246,7 +257,11 @@ impl Azure {
                 return Ok(Some((plan.server.clone(), ServerChange::Unchanged)));
             }
             self.arm
-                .post(&format!("{path}/deallocate"), COMPUTE_API, &format!("{what}: deallocate"))
+                .post(
+                    &format!("{path}/deallocate"),
+                    COMPUTE_API,
+                    &format!("{what}: deallocate"),
+                )
                 .await?;
             Ok::<_, AzureError>(Some((plan.server.clone(), ServerChange::Stopped)))
         });
@@ -285,7 +300,11 @@ impl Azure {
                 .map_err(|e| in_server(plan, e))?;
             }
             one.remove(
-                format!("network interface {} ({})", plan.nic_name(), plan.private_ip),
+                format!(
+                    "network interface {} ({})",
+                    plan.nic_name(),
+                    plan.private_ip
+                ),
                 &self.network_id("networkInterfaces", &plan.nic_name()),
                 NETWORK_API,
             )

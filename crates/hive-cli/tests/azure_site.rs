@@ -120,10 +120,42 @@ type Vm = (
     Option<u64>,
 );
 const VMS: &[Vm] = &[
-    ("hive0", "1", "subnet-a", "192.168.0.5", "Standard_D2s_v3", 30, Some(20)),
-    ("hive1", "2", "subnet-b", "192.168.0.69", "Standard_D2s_v3", 30, Some(20)),
-    ("hive2", "3", "subnet-c", "192.168.0.133", "Standard_D2s_v3", 30, Some(20)),
-    ("hive3", "1", "subnet-a", "192.168.0.6", "Standard_D4s_v3", 40, None),
+    (
+        "hive0",
+        "1",
+        "subnet-a",
+        "192.168.0.5",
+        "Standard_D2s_v3",
+        30,
+        Some(20),
+    ),
+    (
+        "hive1",
+        "2",
+        "subnet-b",
+        "192.168.0.69",
+        "Standard_D2s_v3",
+        30,
+        Some(20),
+    ),
+    (
+        "hive2",
+        "3",
+        "subnet-c",
+        "192.168.0.133",
+        "Standard_D2s_v3",
+        30,
+        Some(20),
+    ),
+    (
+        "hive3",
+        "1",
+        "subnet-a",
+        "192.168.0.6",
+        "Standard_D4s_v3",
+        40,
+        None,
+    ),
 ];
 
 fn group(rest: &str) -> String {
@@ -164,21 +196,29 @@ fn expected_ids() -> Vec<String> {
 /// The rules of the original's two `azure_rm_securitygroup` tasks, with
 /// the pdns example's published ports (TCP 53 and 80, UDP 53).
 fn expected_rules() -> Vec<Value> {
-    let rule = |name: &str, priority: u32, protocol: &str, source: &str, ports: Value, access: &str| {
-        let mut p = json!({
-            "priority": priority, "protocol": protocol, "access": access,
-            "direction": "Inbound", "sourceAddressPrefix": source,
-            "sourcePortRange": "*", "destinationAddressPrefix": "*",
-        });
-        match ports {
-            Value::String(_) => p["destinationPortRange"] = ports,
-            _ => p["destinationPortRanges"] = ports,
-        }
-        json!({"name": name, "properties": p})
-    };
+    let rule =
+        |name: &str, priority: u32, protocol: &str, source: &str, ports: Value, access: &str| {
+            let mut p = json!({
+                "priority": priority, "protocol": protocol, "access": access,
+                "direction": "Inbound", "sourceAddressPrefix": source,
+                "sourcePortRange": "*", "destinationAddressPrefix": "*",
+            });
+            match ports {
+                Value::String(_) => p["destinationPortRange"] = ports,
+                _ => p["destinationPortRanges"] = ports,
+            }
+            json!({"name": name, "properties": p})
+        };
     vec![
         rule("internal", 100, "*", "VirtualNetwork", json!("*"), "Allow"),
-        rule("published_ports_tcp", 200, "Tcp", "*", json!(["22", "53", "80"]), "Allow"),
+        rule(
+            "published_ports_tcp",
+            200,
+            "Tcp",
+            "*",
+            json!(["22", "53", "80"]),
+            "Allow",
+        ),
         rule("published_ports_udp", 201, "Udp", "*", json!("53"), "Allow"),
         rule("deny_tcp", 400, "Tcp", "*", json!("*"), "Deny"),
         rule("deny_udp", 401, "Udp", "*", json!("*"), "Deny"),
@@ -201,7 +241,9 @@ fn assert_site_as_the_original(arm: &FakeArm, public_key: &str) {
         ("subnet-b", "192.168.0.64/26"),
         ("subnet-c", "192.168.0.128/26"),
     ] {
-        let subnet = get(&network(&format!("virtualNetworks/vpc-pdns/subnets/{name}")));
+        let subnet = get(&network(&format!(
+            "virtualNetworks/vpc-pdns/subnets/{name}"
+        )));
         assert_eq!(subnet["properties"]["addressPrefix"], cidr);
         assert_eq!(
             subnet["properties"]["serviceEndpoints"],
@@ -209,7 +251,10 @@ fn assert_site_as_the_original(arm: &FakeArm, public_key: &str) {
         );
     }
     let nsg = get(&network("networkSecurityGroups/sg_pdns"));
-    let rules: Vec<Value> = nsg["properties"]["securityRules"].as_array().unwrap().to_vec();
+    let rules: Vec<Value> = nsg["properties"]["securityRules"]
+        .as_array()
+        .unwrap()
+        .to_vec();
     assert_eq!(rules, expected_rules());
 
     for (vm, zone, subnet, ip, size, os_disk, mirrored) in VMS {
@@ -311,12 +356,14 @@ fn production_stage_on_azure_is_built_as_the_original_halted_and_destroyed() {
             "hive0.pdns: created",
         ],
     );
-    let public_key =
-        std::fs::read_to_string(root.join(".hive/production/id_ed25519.pub")).unwrap();
+    let public_key = std::fs::read_to_string(root.join(".hive/production/id_ed25519.pub")).unwrap();
     assert_site_as_the_original(&arm, &public_key);
     let ssh_config = std::fs::read_to_string(root.join(".hive/production/ssh_config")).unwrap();
     for (vm, ..) in VMS {
-        assert!(ssh_config.contains(&format!("Host {vm}.pdns")), "{ssh_config}");
+        assert!(
+            ssh_config.contains(&format!("Host {vm}.pdns")),
+            "{ssh_config}"
+        );
     }
     assert!(ssh_config.contains("User hiveadmin"), "{ssh_config}");
     assert!(ssh_config.contains("HostName 20.48.0."), "{ssh_config}");
@@ -374,7 +421,10 @@ fn bad_settings_and_azure_errors_name_what_is_wrong() {
     // naming the server.
     let arm = FakeArm::start(SECRET);
     let (_dir, root) = azure_project("Standard_Bogus_v9");
-    let out = arm.hive(&root, &["-s", "production", "build-infra", "--skip-ssh-wait"]);
+    let out = arm.hive(
+        &root,
+        &["-s", "production", "build-infra", "--skip-ssh-wait"],
+    );
     assert!(!out.status.success(), "{}", text(&out));
     assert!(
         text(&out).contains(

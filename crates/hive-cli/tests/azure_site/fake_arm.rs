@@ -319,7 +319,12 @@ fn arm(state: &mut State, method: &str, path: &str, query: &str, body: &str, bas
                 "start" => "running".into(),
                 _ => return error(400, "InvalidRequest", "unknown action"),
             };
-            let header = operation(state, base, "Azure-AsyncOperation", json!({"status": "Succeeded"}));
+            let header = operation(
+                state,
+                base,
+                "Azure-AsyncOperation",
+                json!({"status": "Succeeded"}),
+            );
             Reply {
                 status: 202,
                 headers: vec![header, ("Retry-After".into(), "0".into())],
@@ -418,12 +423,17 @@ fn put(state: &mut State, path: &str, body: &str, base: &str, group_exists: bool
     }
     let vm = path.contains("/Microsoft.Compute/virtualMachines/");
     if vm {
-        let size = r["properties"]["hardwareProfile"]["vmSize"].as_str().unwrap_or("");
+        let size = r["properties"]["hardwareProfile"]["vmSize"]
+            .as_str()
+            .unwrap_or("");
         if !SIZES.contains(&size) {
             return error(
                 400,
                 "InvalidParameter",
-                &format!("The value {size} provided for the VM size is not valid. The valid sizes in the current region are: {}.", SIZES.join(", ")),
+                &format!(
+                    "The value {size} provided for the VM size is not valid. The valid sizes in the current region are: {}.",
+                    SIZES.join(", ")
+                ),
             );
         }
     }
@@ -462,7 +472,12 @@ fn put(state: &mut State, path: &str, body: &str, base: &str, group_exists: bool
         state.power.insert(path.to_lowercase(), "running".into());
     }
     state.resources.insert(path.to_lowercase(), r.clone());
-    let header = operation(state, base, "Azure-AsyncOperation", json!({"status": "Succeeded"}));
+    let header = operation(
+        state,
+        base,
+        "Azure-AsyncOperation",
+        json!({"status": "Succeeded"}),
+    );
     Reply {
         status: 201,
         headers: vec![header, ("Retry-After".into(), "0".into())],
@@ -483,9 +498,14 @@ fn delete(state: &mut State, path: &str, base: &str) -> Reply {
         let mut refs = Vec::new();
         references(r, &mut refs);
         refs.iter().any(|x| *x == key || x.starts_with(&child))
-            || r["managedBy"].as_str().map(str::to_lowercase) == Some(key.clone())
     });
-    if let Some((user, _)) = user {
+    // A disk attached to a VM cannot be deleted.
+    let manager = state.resources[&key]["managedBy"]
+        .as_str()
+        .map(str::to_lowercase)
+        .filter(|m| state.resources.contains_key(m));
+    let user = user.map(|(id, _)| id.clone()).or(manager);
+    if let Some(user) = user {
         let code = match key.split('/').nth(7) {
             Some("networksecuritygroups") => "InUseNetworkSecurityGroupCannotBeDeleted",
             Some("virtualnetworks") => "InUseSubnetCannotBeDeleted",
@@ -502,6 +522,12 @@ fn delete(state: &mut State, path: &str, base: &str) -> Reply {
     state
         .resources
         .retain(|id, _| *id != key && !id.starts_with(&child));
+    // The VM's disks are detached (their deleteOption is Detach).
+    for r in state.resources.values_mut() {
+        if r["managedBy"].as_str().map(str::to_lowercase) == Some(key.clone()) {
+            r["managedBy"] = Value::Null;
+        }
+    }
     state
         .power
         .retain(|id, _| *id != key && !id.starts_with(&child));
