@@ -60,36 +60,36 @@ impl Azure {
     pub(crate) fn nsg_id(&self) -> String {
         self.network_id("networkSecurityGroups", &self.settings.nsg_name)
     }
+}
 
-    /// The security group's rules as ARM writes them.
-    fn rules_body(&self) -> Value {
-        let rules: Vec<Value> = self
-            .settings
-            .rules
-            .iter()
-            .map(|r| {
-                let mut properties = json!({
-                    "priority": r.priority,
-                    "protocol": r.protocol,
-                    "access": r.access,
-                    "direction": "Inbound",
-                    "sourceAddressPrefix": r.source,
-                    "sourcePortRange": "*",
-                    "destinationAddressPrefix": "*",
-                });
-                if r.ports.len() == 1 {
-                    properties["destinationPortRange"] = json!(r.ports[0]);
-                } else {
-                    properties["destinationPortRanges"] = json!(r.ports);
-                }
-                json!({"name": r.name, "properties": properties})
-            })
-            .collect();
-        json!({
-            "location": self.settings.location,
-            "properties": {"securityRules": rules},
+/// The security group as `PUT networkSecurityGroups` takes it
+/// (learn.microsoft.com/rest/api/virtualnetwork/network-security-groups/create-or-update).
+pub(crate) fn rules_body(s: &AzureSettings) -> Value {
+    let rules: Vec<Value> = s
+        .rules
+        .iter()
+        .map(|r| {
+            let mut properties = json!({
+                "priority": r.priority,
+                "protocol": r.protocol,
+                "access": r.access,
+                "direction": "Inbound",
+                "sourceAddressPrefix": r.source,
+                "sourcePortRange": "*",
+                "destinationAddressPrefix": "*",
+            });
+            if r.ports.len() == 1 {
+                properties["destinationPortRange"] = json!(r.ports[0]);
+            } else {
+                properties["destinationPortRanges"] = json!(r.ports);
+            }
+            json!({"name": r.name, "properties": properties})
         })
-    }
+        .collect();
+    json!({
+        "location": s.location,
+        "properties": {"securityRules": rules},
+    })
 }
 
 /// The inbound rules of a security group as Azure returns it, in the
@@ -243,7 +243,7 @@ impl<'a> Run<'a> {
         let what = format!("network security group {}", s.nsg_name);
         let path = azure.nsg_id();
         let Some(found) = self
-            .ensure(what.clone(), &path, NETWORK_API, || azure.rules_body())
+            .ensure(what.clone(), &path, NETWORK_API, || rules_body(s))
             .await?
         else {
             for rule in &s.rules {
@@ -269,7 +269,7 @@ impl<'a> Run<'a> {
                 .put(
                     &path,
                     NETWORK_API,
-                    &azure.rules_body(),
+                    &rules_body(s),
                     &format!("update {what}"),
                 )
                 .await?;
@@ -329,5 +329,61 @@ impl<'a> Run<'a> {
             .await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hive_provider::StageSpec;
+
+    #[test]
+    fn rules_read_back_as_written_so_a_second_run_changes_nothing() {
+        let mut stage = StageSpec::new(
+            "pdns",
+            "production",
+            "azure",
+            "192.168.0.0/24".parse().unwrap(),
+            "/tmp/ctx",
+        );
+        stage.admin = hive_provider::AdminAccount::new("hiveadmin");
+        stage.subnets.push(hive_provider::SubnetSpec {
+            name: "default".into(),
+            cidr: "192.168.0.0/24".parse().unwrap(),
+            zone: None,
+        });
+        stage.servers.push(hive_provider::ServerSpec::new(
+            "hive0.pdns",
+            hive_provider::ServerRole::Repository,
+            "192.168.0.5".parse().unwrap(),
+        ));
+        stage.attributes.insert("region".into(), "japaneast".into());
+        stage
+            .attributes
+            .insert("instance_type".into(), "Standard_D2s_v3".into());
+        stage.variables.insert(
+            "hive_published_ports_tcp".into(),
+            serde_json::json!([443, 80]),
+        );
+        stage
+            .variables
+            .insert("hive_published_ports_udp".into(), serde_json::json!([53]));
+        let s = AzureSettings::from_stage(&stage).unwrap();
+        let mut written = rules_body(&s);
+        assert_eq!(existing_rules(&written), s.rules);
+        // Azure answers with both port fields, one of them empty, and the
+        // rules in its own order.
+        let rules = written["properties"]["securityRules"]
+            .as_array_mut()
+            .unwrap();
+        rules.reverse();
+        for r in rules.iter_mut() {
+            let p = r["properties"].as_object_mut().unwrap();
+            p.entry("destinationPortRanges").or_insert(json!([]));
+            p.entry("destinationPortRange").or_insert(json!(""));
+        }
+        assert_eq!(existing_rules(&written), s.rules);
+        let tcp = &s.rules[1];
+        assert_eq!(tcp.ports, ["22", "80", "443"]);
     }
 }

@@ -239,6 +239,33 @@ impl VmPlan {
     pub fn mirrored_disk_name(&self) -> String {
         format!("mirrored_{}", self.name)
     }
+
+    /// What the VM is made of, for reports: `VM hive0 (Standard_D2s_v3,
+    /// zone 1, image ..., os disk osdisk-hive0 30 GiB, mirrored disk
+    /// mirrored_hive0 20 GiB)`.
+    pub fn describe(&self) -> String {
+        let gib =
+            |size: Option<u64>| size.map_or("the image's size".into(), |s| format!("{s} GiB"));
+        let mut out = format!("VM {} ({}", self.name, self.size);
+        if let Some(zone) = &self.zone {
+            out.push_str(&format!(", zone {zone}"));
+        }
+        out.push_str(&format!(
+            ", image {}, os disk {} {}",
+            self.image,
+            self.os_disk_name(),
+            gib(self.os_disk_size)
+        ));
+        if let Some(size) = self.mirrored_disk_size {
+            out.push_str(&format!(
+                ", mirrored disk {} {}",
+                self.mirrored_disk_name(),
+                gib(Some(size))
+            ));
+        }
+        out.push(')');
+        out
+    }
 }
 
 /// Everything the provider builds for a stage.
@@ -646,6 +673,10 @@ mod tests {
         assert_eq!(vm.image, ImageRef::default_image());
         assert_eq!(s.vms[3].size, "Standard_D4s_v3");
         assert_eq!(s.vms[3].mirrored_disk_size, None);
+        assert_eq!(
+            s.vms[0].describe(),
+            "VM hive0 (Standard_D2s_v3, zone 1, image almalinux:almalinux-x86_64:10-gen2:latest, os disk osdisk-hive0 30 GiB, mirrored disk mirrored_hive0 20 GiB)"
+        );
         let rules: Vec<String> = s.rules.iter().map(|r| r.to_string()).collect();
         assert_eq!(
             rules,

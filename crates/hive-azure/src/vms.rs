@@ -213,6 +213,7 @@ impl Azure {
                     )
                     .await?;
             }
+            run.resource(plan.describe(), ServerChange::Created);
             ServerChange::Created
         };
         run.report.servers.push((plan.server.clone(), change));

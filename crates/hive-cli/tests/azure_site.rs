@@ -340,6 +340,8 @@ fn production_stage_on_azure_is_built_as_the_original_halted_and_destroyed() {
             "public ip gip-hive3 (hive3.pdns): would be created",
             "network interface hive0-primary (192.168.0.5): would be created",
             "hive3.pdns: would be created",
+            "VM hive1 (Standard_D2s_v3, zone 2, image almalinux:almalinux-x86_64:10-gen2:latest, os disk osdisk-hive1 30 GiB, mirrored disk mirrored_hive1 20 GiB): would be created",
+            "VM hive3 (Standard_D4s_v3, zone 1, image almalinux:almalinux-x86_64:10-gen2:latest, os disk osdisk-hive3 40 GiB): would be created",
         ],
     );
     assert!(arm.ids().is_empty(), "the plan created {:?}", arm.ids());
