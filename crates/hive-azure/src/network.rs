@@ -335,32 +335,10 @@ impl<'a> Run<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hive_provider::StageSpec;
 
     #[test]
     fn rules_read_back_as_written_so_a_second_run_changes_nothing() {
-        let mut stage = StageSpec::new(
-            "pdns",
-            "production",
-            "azure",
-            "192.168.0.0/24".parse().unwrap(),
-            "/tmp/ctx",
-        );
-        stage.admin = hive_provider::AdminAccount::new("hiveadmin");
-        stage.subnets.push(hive_provider::SubnetSpec {
-            name: "default".into(),
-            cidr: "192.168.0.0/24".parse().unwrap(),
-            zone: None,
-        });
-        stage.servers.push(hive_provider::ServerSpec::new(
-            "hive0.pdns",
-            hive_provider::ServerRole::Repository,
-            "192.168.0.5".parse().unwrap(),
-        ));
-        stage.attributes.insert("region".into(), "japaneast".into());
-        stage
-            .attributes
-            .insert("instance_type".into(), "Standard_D2s_v3".into());
+        let mut stage = crate::settings::tests::stage();
         stage.variables.insert(
             "hive_published_ports_tcp".into(),
             serde_json::json!([443, 80]),
@@ -385,5 +363,6 @@ mod tests {
         assert_eq!(existing_rules(&written), s.rules);
         let tcp = &s.rules[1];
         assert_eq!(tcp.ports, ["22", "80", "443"]);
+        assert_eq!(s.rules[2].ports, ["53"]);
     }
 }

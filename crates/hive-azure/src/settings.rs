@@ -591,11 +591,12 @@ fn security_rules(stage: &StageSpec) -> Result<Vec<SecurityRule>, AzureError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use hive_provider::{AdminAccount, ServerSpec, SubnetSpec};
 
-    fn stage() -> StageSpec {
+    /// The pdns example's production stage on azure.
+    pub(crate) fn stage() -> StageSpec {
         let mut s = StageSpec::new(
             "pdns",
             "production",
