@@ -377,6 +377,25 @@ fn production_stage_on_azure_is_built_as_the_original_halted_and_destroyed() {
     assert_eq!(arm.writes_since(before), Vec::<String>::new());
     assert_site_as_the_original(&arm, &public_key);
 
+    // A rule removed by hand is put back; nothing else changes.
+    let nsg = network("networkSecurityGroups/sg_pdns");
+    arm.edit(&nsg, |g| {
+        g["properties"]["securityRules"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|r| r["name"] != "deny_udp")
+    });
+    let rule = "security rule deny_udp (deny udp * from *, priority 401)";
+    arm.hive_ok(&root, &check, &[&format!("{rule}: would be updated")]);
+    let before = arm.call_count();
+    arm.hive_ok(&root, &build, &[&format!("{rule}: updated")]);
+    assert_eq!(
+        arm.writes_since(before),
+        [format!("PUT {nsg}")],
+        "only the security group is written"
+    );
+    assert_site_as_the_original(&arm, &public_key);
+
     // -H: every VM deallocated; build-infra starts them again.
     arm.hive_ok(
         &root,
@@ -428,13 +447,31 @@ fn bad_settings_and_azure_errors_name_what_is_wrong() {
         &["-s", "production", "build-infra", "--skip-ssh-wait"],
     );
     assert!(!out.status.success(), "{}", text(&out));
+    // The hives are created concurrently: any of them may be the one named.
+    let refused = (0..3).any(|i| {
+        text(&out).contains(&format!(
+            "server hive{i}.pdns: VM hive{i}: create: InvalidParameter: The value Standard_Bogus_v9 provided for the VM size is not valid"
+        ))
+    });
+    assert!(refused, "{}", text(&out));
+
+    // A prepared resource group that does not exist.
+    let (_dir, root) = project_copy(
+        "examples/pdns",
+        &[(
+            "    provider: prepared\n    separate_repository: true\n    number_of_hosts: 4\n    cidr: 192.168.0.0/24\n    ip_address_list:\n      - 192.168.0.10\n      - 192.168.0.11\n      - 192.168.0.12\n      - 192.168.0.13\n",
+            "    provider: azure\n    prepared_resource_group: true\n    separate_repository: true\n    number_of_hosts: 4\n    cidr: 192.168.0.0/24\n    region: japaneast\n    instance_type: Standard_D2s_v3\n",
+        )],
+    );
+    let fresh = FakeArm::start(SECRET);
+    let out = fresh.hive(&root, &["-s", "production", "build-infra", "-C"]);
     assert!(
-        text(&out).contains(
-            "server hive0.pdns: VM hive0: create: InvalidParameter: The value Standard_Bogus_v9 provided for the VM size is not valid"
-        ),
+        !out.status.success()
+            && text(&out).contains("resource group pdns (japaneast) does not exist, and prepared_resource_group says it is prepared"),
         "{}",
         text(&out)
     );
+    assert_eq!(fresh.ids(), Vec::<String>::new());
 
     // A wrong secret: the identity platform's code, and no secret shown.
     let wrong = FakeArm::start("another-secret-than-hive-is-given");

@@ -119,6 +119,12 @@ impl FakeArm {
         ids
     }
 
+    /// Change the resource with id `id` behind hive's back.
+    pub fn edit(&self, id: &str, f: impl FnOnce(&mut Value)) {
+        let mut state = self.state.lock().unwrap();
+        f(state.resources.get_mut(&id.to_lowercase()).expect("held"));
+    }
+
     pub fn power(&self, vm: &str) -> Option<String> {
         let id = self.id(&format!(
             "resourceGroups/pdns/providers/Microsoft.Compute/virtualMachines/{vm}"
