@@ -32,6 +32,9 @@ pub const DEFAULT_ENDPOINT: &str = "https://management.azure.com";
 /// The public cloud's authority host.
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 
+/// How many times a throttled request is sent.
+const RETRIES: u32 = 5;
+
 /// How long a long-running operation may take.
 const OPERATION_WAIT: Duration = Duration::from_secs(1800);
 
@@ -209,6 +212,8 @@ impl Arm {
         format!("{}{path}{sep}api-version={api}", self.credentials.endpoint)
     }
 
+    /// Send a request; an answer of 429 (throttled) or 503 is retried
+    /// after the pause it asks for, a few times.
     async fn send(
         &self,
         method: Method,
@@ -216,23 +221,38 @@ impl Arm {
         body: Option<&Value>,
         what: &str,
     ) -> Result<Response, AzureError> {
-        let mut request = self
-            .http
-            .request(method, url)
-            .bearer_auth(&self.token)
-            .header("Accept", "application/json");
-        if let Some(body) = body {
-            request = request.json(body);
-        } else {
-            request = request.header("Content-Length", "0");
+        let mut attempt = 0;
+        loop {
+            let mut request = self
+                .http
+                .request(method.clone(), url)
+                .bearer_auth(&self.token)
+                .header("Accept", "application/json");
+            if let Some(body) = body {
+                request = request.json(body);
+            } else {
+                request = request.header("Content-Length", "0");
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|source| AzureError::Transport {
+                    what: what.to_string(),
+                    source,
+                })?;
+            let status = response.status();
+            attempt += 1;
+            if attempt >= RETRIES
+                || !matches!(
+                    status,
+                    StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+                )
+            {
+                return Ok(response);
+            }
+            tracing::debug!("{what}: Azure answered {status}; retrying");
+            tokio::time::sleep(retry_after(&response)).await;
         }
-        request
-            .send()
-            .await
-            .map_err(|source| AzureError::Transport {
-                what: what.to_string(),
-                source,
-            })
     }
 
     /// The resource at `path`, or `None` when Azure has none (404).

@@ -48,6 +48,7 @@ pub struct State {
     operations: BTreeMap<u64, (u32, Value)>,
     next: u64,
     addresses: u32,
+    throttled: bool,
 }
 
 pub struct FakeArm {
@@ -426,6 +427,16 @@ fn put(state: &mut State, path: &str, body: &str, base: &str, group_exists: bool
         if !state.resources.contains_key(vnet) {
             return not_found(path, true);
         }
+    }
+    // The first address is throttled once, as ARM throttles a burst of
+    // writes (learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling).
+    if path.contains("/publicIPAddresses/") && !state.throttled {
+        state.throttled = true;
+        return Reply {
+            status: 429,
+            headers: vec![("Retry-After".into(), "0".into())],
+            body: json!({"error": {"code": "TooManyRequests", "message": "The request is being throttled."}}),
+        };
     }
     let vm = path.contains("/Microsoft.Compute/virtualMachines/");
     if vm {
