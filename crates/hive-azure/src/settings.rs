@@ -354,29 +354,7 @@ impl AzureSettings {
             if shared_repository && server.role == ServerRole::Repository {
                 continue;
             }
-            let repository = server.role == ServerRole::Repository;
-            let (key, size) = match (&attrs.repository_instance_type, repository) {
-                (Some(t), true) => ("repository_instance_type", Some(t.clone())),
-                _ => ("instance_type", attrs.instance_type.clone()),
-            };
-            let size = size.filter(|t| !t.is_empty()).ok_or_else(|| {
-                invalid(
-                    key,
-                    format!(
-                        "server {} needs a VM size: set {key}, e.g. `{key}: Standard_D2s_v3`",
-                        server.name
-                    ),
-                )
-            })?;
-            if !(size.starts_with("Standard_") || size.starts_with("Basic_")) {
-                return Err(invalid(
-                    key,
-                    format!(
-                        "server {}: {size} is not an Azure VM size; use e.g. Standard_D2s_v3",
-                        server.name
-                    ),
-                ));
-            }
+            let size = vm_size(stage, &attrs, server)?;
             let name = server
                 .name
                 .split('.')
@@ -452,6 +430,44 @@ impl AzureSettings {
             admin,
         })
     }
+}
+
+/// The VM size of `server`: `repository_instance_type` for the repository
+/// server when set, `instance_type` otherwise; an Azure size name.
+fn vm_size(
+    stage: &StageSpec,
+    attrs: &AzureAttributes,
+    server: &hive_provider::ServerSpec,
+) -> Result<String, AzureError> {
+    let invalid = |key: &str, message: String| AzureError::Invalid {
+        stage: stage.stage.clone(),
+        key: key.to_string(),
+        message,
+    };
+    let repository = server.role == ServerRole::Repository;
+    let (key, size) = match (&attrs.repository_instance_type, repository) {
+        (Some(t), true) => ("repository_instance_type", Some(t.clone())),
+        _ => ("instance_type", attrs.instance_type.clone()),
+    };
+    let size = size.filter(|t| !t.is_empty()).ok_or_else(|| {
+        invalid(
+            key,
+            format!(
+                "server {} needs a VM size: set {key}, e.g. `{key}: Standard_D2s_v3`",
+                server.name
+            ),
+        )
+    })?;
+    if !(size.starts_with("Standard_") || size.starts_with("Basic_")) {
+        return Err(invalid(
+            key,
+            format!(
+                "server {}: {size} is not an Azure VM size; use e.g. Standard_D2s_v3",
+                server.name
+            ),
+        ));
+    }
+    Ok(size)
 }
 
 /// `image_name` as an [`ImageRef`].
