@@ -6,8 +6,8 @@
 //!   [`Stage`]s, [`Server`]s, [`Service`]s, [`Volume`]s, [`Network`]s,
 //!   Ansible groups and each host's merged [`Variable`]s; a project that
 //!   does not load gives every problem at once ([`Errors`]).
-//! - The one table of service parameters (name, type, copied into the
-//!   inventory, deployed), [`SERVICE_PARAMETERS`].
+//! - The checks of the service parameters of hive-model's table (name,
+//!   type, copied into the inventory, deployed), [`SERVICE_PARAMETERS`].
 //! - Jinja2 with Ansible's filters, tests and lookups, variables rendered
 //!   lazily per host, in [`template`].
 //! - YAML 1.1 with positions, as PyYAML reads it, in [`yaml`].
@@ -22,6 +22,7 @@
 
 // The crates whose types appear in this crate's API, for users to build
 // against the same versions.
+pub use hive_model;
 pub use indexmap::{self, IndexMap};
 pub use ipnet::{self, IpNet};
 pub use {serde_json, serde_yaml};
