@@ -7,7 +7,9 @@
 //!   typed field and its row), plus where hive-swarm puts it in the spec;
 //! - [`BuildImage`] and [`IMAGE_PARAMS`], the same for a service's `image`
 //!   build object;
-//! - the types of the definition's values ([`values`]).
+//! - the types of the definition's values ([`values`]);
+//! - [`ServerRole`], what a server does in its stage, for the inventory,
+//!   the providers and setup-hosts.
 
 #![deny(missing_docs)]
 
@@ -15,9 +17,11 @@
 pub use indexmap::{self, IndexMap};
 pub use serde_json;
 
+pub mod server;
 pub mod service;
 pub mod values;
 
+pub use server::ServerRole;
 pub use service::{
     BuildImage, IMAGE_PARAMS, ParamType, SERVICE_PARAMETERS, ServiceDefinition, ServiceParam,
     service_param,

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 
 use crate::error::Result;
-use crate::params::ServerRole;
 use crate::steps::StepTag;
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -151,7 +150,7 @@ fn merge_into(
 
 /// Whether the swarm step acts on `h`: a hive acted on that has not failed.
 fn live(h: &HostRun) -> bool {
-    h.acting && h.report.failure.is_none() && h.server.role == ServerRole::Hive
+    h.acting && h.report.failure.is_none() && h.server.role.is_hive()
 }
 
 impl SwarmRun {
