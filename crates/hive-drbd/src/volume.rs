@@ -145,48 +145,101 @@ pub fn create_volume_plan(
         }
     }
     check_excludes(stage, volume, options)?;
-    let res = volume.name.clone();
     let first = first_disk_host(stage, volume, options).map(|h| h.name.clone());
     let mut steps = Vec::new();
     for hive in stage.hives().iter().filter(|h| !options.excludes(&h.name)) {
-        let host = hive.name.clone();
-        let disk = volume.has_disk_on(hive);
-        let peers: Vec<String> = stage
+        let on = HiveOfVolume::new(stage, volume, options, hive, first.as_deref());
+        let host_steps = [
+            on.storage_steps(&resource_text),
+            on.replication_steps(),
+            on.service_steps(),
+        ];
+        steps.extend(
+            host_steps
+                .into_iter()
+                .flatten()
+                .map(|step| (hive.name.clone(), step)),
+        );
+    }
+    Ok(Plan::from_steps(
+        format!("create volume {}", volume.name),
+        steps,
+    ))
+}
+
+/// One hive of a volume that [`create_volume_plan`] builds: what its steps
+/// need to know about the hive and its peers.
+struct HiveOfVolume<'a> {
+    volume: &'a DrbdVolume,
+    options: &'a VolumePlanOptions,
+    /// The resource name (the volume's name).
+    res: String,
+    /// Whether the volume has a disk on this hive.
+    disk: bool,
+    /// The other hives of the plan.
+    peers: Vec<String>,
+    /// What each peer's disk should end up as.
+    expectations: Vec<PeerExpectation>,
+    /// Whether this hive forces primary and makes the file system.
+    is_first: bool,
+    /// The command that reads the resource's status.
+    status: String,
+}
+
+fn step(round: u32, action: Action, check: Check) -> Step {
+    Step {
+        round,
+        action,
+        check,
+    }
+}
+
+impl<'a> HiveOfVolume<'a> {
+    fn new(
+        stage: &Stage,
+        volume: &'a DrbdVolume,
+        options: &'a VolumePlanOptions,
+        hive: &StageHive,
+        first: Option<&str>,
+    ) -> Self {
+        let others: Vec<&StageHive> = stage
             .hives()
             .iter()
             .filter(|p| p.name != hive.name && !options.excludes(&p.name))
-            .map(|p| p.name.clone())
             .collect();
-        let expectations: Vec<PeerExpectation> = stage
-            .hives()
-            .iter()
-            .filter(|p| p.name != hive.name && !options.excludes(&p.name))
-            .map(|p| PeerExpectation {
-                peer: p.name.clone(),
-                has_disk: volume.has_disk_on(p),
-            })
-            .collect();
-        let mut push = |round: u32, action: Action, check: Check| {
-            steps.push((
-                host.clone(),
-                Step {
-                    round,
-                    action,
-                    check,
-                },
-            ))
-        };
-        push(
+        HiveOfVolume {
+            volume,
+            options,
+            res: volume.name.clone(),
+            disk: volume.has_disk_on(hive),
+            peers: others.iter().map(|p| p.name.clone()).collect(),
+            expectations: others
+                .iter()
+                .map(|p| PeerExpectation {
+                    peer: p.name.clone(),
+                    has_disk: volume.has_disk_on(p),
+                })
+                .collect(),
+            is_first: first == Some(hive.name.as_str()),
+            status: crate::status::status_command(&volume.name),
+        }
+    }
+
+    /// Rounds 1 to 4: the resource file, the logical volume and the DRBD
+    /// metadata where the volume has a disk, and the adjusted resource.
+    fn storage_steps(&self, resource_text: &str) -> Vec<Step> {
+        let (volume, res) = (self.volume, &self.res);
+        let mut steps = vec![step(
             1,
             Action::WriteFile {
-                path: options.resource_file(volume),
-                content: resource_text.clone(),
+                path: self.options.resource_file(volume),
+                content: resource_text.to_string(),
                 mode: 0o644,
             },
-            file_check(&options.resource_file(volume), &resource_text),
-        );
-        if disk {
-            push(
+            file_check(&self.options.resource_file(volume), resource_text),
+        )];
+        if self.disk {
+            steps.push(step(
                 2,
                 Action::CreateLogicalVolume {
                     volume_group: volume.volume_group.clone(),
@@ -198,8 +251,8 @@ pub fn create_volume_plan(
                     "lvs {} >/dev/null 2>&1",
                     sh_quote(&format!("{}/{}", volume.volume_group, res))
                 )),
-            );
-            push(
+            ));
+            steps.push(step(
                 3,
                 Action::CreateMetadata {
                     resource: res.clone(),
@@ -207,41 +260,48 @@ pub fn create_volume_plan(
                 Check::exit_zero(format!(
                     "drbdadm dstate {r} 2>/dev/null | grep -Eq '^(UpToDate|Consistent|Inconsistent|Outdated)' \
                      || drbdadm get-gi {r} >/dev/null 2>&1",
-                    r = sh_quote(&res)
+                    r = sh_quote(res)
                 )),
-            );
+            ));
         }
-        push(
+        steps.push(step(
             4,
             Action::Adjust {
                 resource: res.clone(),
             },
             Check::exit_zero(format!(
                 "out=$(drbdadm -d adjust {} 2>/dev/null) && test -z \"$out\"",
-                sh_quote(&res)
+                sh_quote(res)
             )),
-        );
-        let status = crate::status::status_command(&res);
-        if !peers.is_empty() {
-            push(
+        ));
+        steps
+    }
+
+    /// Rounds 5 to 9: the wait for the peers, and on the first disk host of
+    /// a fresh volume the forced primary and the file system, with the
+    /// waits for the sync around them.
+    fn replication_steps(&self) -> Vec<Step> {
+        let (volume, res) = (self.volume, &self.res);
+        let mut steps = Vec::new();
+        if !self.peers.is_empty() {
+            steps.push(step(
                 5,
                 Action::WaitConnected {
                     resource: res.clone(),
-                    peers: peers.clone(),
-                    timeout_secs: options.connect_timeout_secs,
+                    peers: self.peers.clone(),
+                    timeout_secs: self.options.connect_timeout_secs,
                 },
                 Check {
-                    command: status.clone(),
+                    command: self.status.clone(),
                     done_when: DoneWhen::Connected {
                         resource: res.clone(),
-                        peers: peers.clone(),
+                        peers: self.peers.clone(),
                     },
                 },
-            );
+            ));
         }
-        let is_first = first.as_deref() == Some(hive.name.as_str());
-        if is_first {
-            push(
+        if self.is_first {
+            steps.push(step(
                 6,
                 Action::ForcePrimary {
                     resource: res.clone(),
@@ -256,66 +316,50 @@ pub fn create_volume_plan(
                      || {}",
                     unit_enabled(volume),
                     fs_check(volume),
-                    r = sh_quote(&res),
+                    r = sh_quote(res),
                 )),
-            );
+            ));
         }
-        let sync = |round| {
-            (
-                round,
-                Action::WaitSynced {
-                    resource: res.clone(),
-                    local_disk: disk,
-                    peers: expectations.clone(),
-                    timeout_secs: options.sync_timeout_secs,
-                },
-                Check {
-                    command: status.clone(),
-                    done_when: DoneWhen::Synced {
-                        resource: res.clone(),
-                        local_disk: disk,
-                        peers: expectations.clone(),
-                    },
-                },
-            )
-        };
-        let (r, a, c) = sync(7);
-        push(r, a, c);
-        if is_first {
-            push(
+        steps.push(self.sync_step(7));
+        if self.is_first {
+            steps.push(step(
                 8,
                 Action::MakeFilesystem {
                     device: volume.device_path(),
                     fstype: volume.fstype.to_string(),
                 },
                 Check::exit_zero(format!("{} || {}", unit_enabled(volume), fs_check(volume))),
-            );
-            let (r, a, c) = sync(9);
-            push(r, a, c);
+            ));
+            steps.push(self.sync_step(9));
         }
-        push(
-            10,
-            Action::Down {
-                resource: res.clone(),
-                attempts: options.down_attempts,
-                delay_secs: options.down_delay_secs,
+        steps
+    }
+
+    /// The wait for the sync, in `round`.
+    fn sync_step(&self, round: u32) -> Step {
+        step(
+            round,
+            Action::WaitSynced {
+                resource: self.res.clone(),
+                local_disk: self.disk,
+                peers: self.expectations.clone(),
+                timeout_secs: self.options.sync_timeout_secs,
             },
-            Check::exit_zero(format!(
-                "systemctl is-active -q {}",
-                sh_quote(&volume.unit())
-            )),
-        );
-        push(
-            11,
-            Action::EnableUnit {
-                unit: volume.unit(),
-                restart: false,
+            Check {
+                command: self.status.clone(),
+                done_when: DoneWhen::Synced {
+                    resource: self.res.clone(),
+                    local_disk: self.disk,
+                    peers: self.expectations.clone(),
+                },
             },
-            Check::exit_zero(format!(
-                "systemctl is-enabled -q {u} && systemctl is-active -q {u}",
-                u = sh_quote(&volume.unit())
-            )),
-        );
+        )
+    }
+
+    /// Rounds 10 to 12: the resource down unless its unit runs, the unit
+    /// enabled and started, and the Docker volume on the device.
+    fn service_steps(&self) -> Vec<Step> {
+        let (volume, res) = (self.volume, &self.res);
         let mut want = format!("local {} {}", volume.fstype, volume.device_path());
         let mut format = "{{.Driver}} {{.Options.type}} {{.Options.device}}".to_string();
         if let Some(o) = &volume.mount_options {
@@ -323,26 +367,47 @@ pub fn create_volume_plan(
             want.push_str(o);
             format.push_str(" {{.Options.o}}");
         }
-        push(
-            12,
-            Action::CreateDockerVolume {
-                name: res.clone(),
-                device: volume.device_path(),
-                fstype: volume.fstype.to_string(),
-                mount_options: volume.mount_options.clone(),
-            },
-            Check::exit_zero(format!(
-                "test \"$(docker volume inspect --format {} {} 2>/dev/null)\" = {}",
-                sh_quote(&format),
-                sh_quote(&res),
-                sh_quote(&want)
-            )),
-        );
+        vec![
+            step(
+                10,
+                Action::Down {
+                    resource: res.clone(),
+                    attempts: self.options.down_attempts,
+                    delay_secs: self.options.down_delay_secs,
+                },
+                Check::exit_zero(format!(
+                    "systemctl is-active -q {}",
+                    sh_quote(&volume.unit())
+                )),
+            ),
+            step(
+                11,
+                Action::EnableUnit {
+                    unit: volume.unit(),
+                    restart: false,
+                },
+                Check::exit_zero(format!(
+                    "systemctl is-enabled -q {u} && systemctl is-active -q {u}",
+                    u = sh_quote(&volume.unit())
+                )),
+            ),
+            step(
+                12,
+                Action::CreateDockerVolume {
+                    name: res.clone(),
+                    device: volume.device_path(),
+                    fstype: volume.fstype.to_string(),
+                    mount_options: volume.mount_options.clone(),
+                },
+                Check::exit_zero(format!(
+                    "test \"$(docker volume inspect --format {} {} 2>/dev/null)\" = {}",
+                    sh_quote(&format),
+                    sh_quote(res),
+                    sh_quote(&want)
+                )),
+            ),
+        ]
     }
-    Ok(Plan::from_steps(
-        format!("create volume {}", volume.name),
-        steps,
-    ))
 }
 
 /// The plan that removes `volume` from every hive of `stage`: the Docker

@@ -228,90 +228,10 @@ pub async fn build_image(
         )));
         return Ok(None);
     }
-    let berr = |m: String| Error::Build {
-        image: def.service.clone(),
-        message: m,
-    };
     let from = map_tag(&opts.tag_mapping, &def.from);
     ensure_image(docker, &from, progress.as_ref(), None).await?;
     let name = format!("build_image_{}", def.service);
-    let existing = docker.inspect_container(&name, None).await.ok();
-    if existing.is_some() && opts.rebuild {
-        docker
-            .remove_container(
-                &name,
-                Some(RemoveContainerOptions {
-                    force: true,
-                    ..Default::default()
-                }),
-            )
-            .await
-            .map_err(Error::docker(format!("removing {name}")))?;
-    }
-    if existing.is_none() || opts.rebuild {
-        let mut env: Vec<String> = def.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        env.extend(
-            opts.proxy_env
-                .iter()
-                .filter(|(_, v)| !v.is_empty())
-                .map(|(k, v)| format!("{k}={v}")),
-        );
-        let mut exposed = HashMap::new();
-        for p in &def.expose {
-            let key = if p.contains('/') {
-                p.clone()
-            } else {
-                format!("{p}/tcp")
-            };
-            exposed.insert(key, HashMap::new());
-        }
-        let config = Config {
-            image: Some(from.clone()),
-            hostname: Some(def.service.clone()),
-            env: Some(env),
-            exposed_ports: if exposed.is_empty() {
-                None
-            } else {
-                Some(exposed)
-            },
-            entrypoint: if def.standalone { None } else { Some(vec![]) },
-            cmd: if def.standalone {
-                None
-            } else {
-                Some(vec!["/bin/sh".into(), "-c".into(), SLEEP_COMMAND.into()])
-            },
-            working_dir: def.working_dir.clone(),
-            stop_signal: def.stop_signal.clone(),
-            user: def.user.clone(),
-            host_config: Some(bollard::models::HostConfig {
-                privileged: Some(def.privileged || def.standalone),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        docker
-            .create_container(
-                Some(CreateContainerOptions {
-                    name: name.as_str(),
-                    platform: None,
-                }),
-                config,
-            )
-            .await
-            .map_err(Error::docker(format!("creating {name}")))?;
-    }
-    let running = docker
-        .inspect_container(&name, None)
-        .await
-        .ok()
-        .and_then(|c| c.state.and_then(|s| s.running))
-        .unwrap_or(false);
-    if !running {
-        docker
-            .start_container(&name, None::<StartContainerOptions<String>>)
-            .await
-            .map_err(Error::docker(format!("starting {name}")))?;
-    }
+    start_build_container(docker, def, opts, &from, &name).await?;
     progress(BuildEvent::ContainerReady(name.clone()));
     let target = ContainerTarget::new(docker.clone(), name.clone());
     let forward = progress.clone();
@@ -321,29 +241,199 @@ pub async fn build_image(
     let report = runner.apply(&target, &def.roles).await;
     target.close().await;
     let report = report?;
-    // stop: the sleeping root process ends on INT; the init of a standalone
-    // image gets the engine's normal stop
-    if def.standalone {
-        let _ = docker.stop_container(&name, None).await;
-    } else {
-        let _ = docker
-            .kill_container(&name, Some(KillContainerOptions { signal: "SIGINT" }))
-            .await;
-        let mut w = docker.wait_container(&name, None::<WaitContainerOptions<String>>);
-        let waited = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-            while w.next().await.is_some() {}
-        })
-        .await;
-        if waited.is_err() {
-            let _ = docker.stop_container(&name, None).await;
-        }
-    }
+    stop_build_container(docker, def, &name).await;
     let orig = docker
         .inspect_image(&from)
         .await
         .map_err(Error::docker(format!("inspecting {from}")))?
         .config
         .unwrap_or_default();
+    let mut changes = commit_changes(def, &orig);
+    // The settings of the image, as a label: a re-run whose roles changed
+    // nothing and whose settings are those of the last image keeps that
+    // image (no new commit, same digest), so deploy-services sees no change.
+    let settings = {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(from.as_bytes());
+        h.update(changes.join("\n").as_bytes());
+        hex::encode(&h.finalize()[..12])
+    };
+    changes.push(format!("LABEL {SETTINGS_LABEL}={settings}"));
+    let latest = format!("{repo}:latest");
+    let keep = !opts.rebuild
+        && report.changed().is_empty()
+        && docker
+            .inspect_image(&latest)
+            .await
+            .ok()
+            .and_then(|i| i.config)
+            .and_then(|c| c.labels)
+            .and_then(|l| l.get(SETTINGS_LABEL).cloned())
+            .is_some_and(|v| v == settings);
+    let check = opts.runner.is_check_mode();
+    if keep || check {
+        let why = match (keep, check) {
+            (true, true) => {
+                format!("check mode: no task would change and the settings are those of {latest}")
+            }
+            (true, false) => {
+                // Push again (cheap when the registry has it, and it may not
+                // if the last run stopped after the commit).
+                push(docker, &repo, "latest", registry).await?;
+                format!("no task changed and the settings are those of {latest}: kept it")
+            }
+            _ => format!("check mode: would commit and push a new {latest}"),
+        };
+        progress(BuildEvent::Skipped(why));
+        return Ok(Some(BuiltImage {
+            latest: latest.clone(),
+            timestamped: latest,
+            report,
+            new_image: !keep,
+        }));
+    }
+    let stamp = commit_and_push(
+        docker,
+        def,
+        &name,
+        &repo,
+        &changes.join("\n"),
+        registry,
+        progress.as_ref(),
+    )
+    .await?;
+    Ok(Some(BuiltImage {
+        latest,
+        timestamped: format!("{repo}:{stamp}"),
+        report,
+        new_image: true,
+    }))
+}
+
+/// Creates the build container `name` from `from` (again with
+/// `opts.rebuild`) unless it exists, and starts it unless it runs.
+async fn start_build_container(
+    docker: &Docker,
+    def: &ImageDefinition,
+    opts: &BuildOptions,
+    from: &str,
+    name: &str,
+) -> Result<()> {
+    let existing = docker.inspect_container(name, None).await.ok();
+    if existing.is_some() && opts.rebuild {
+        docker
+            .remove_container(
+                name,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(Error::docker(format!("removing {name}")))?;
+    }
+    if existing.is_none() || opts.rebuild {
+        docker
+            .create_container(
+                Some(CreateContainerOptions {
+                    name,
+                    platform: None,
+                }),
+                build_container_config(def, opts, from),
+            )
+            .await
+            .map_err(Error::docker(format!("creating {name}")))?;
+    }
+    let running = docker
+        .inspect_container(name, None)
+        .await
+        .ok()
+        .and_then(|c| c.state.and_then(|s| s.running))
+        .unwrap_or(false);
+    if !running {
+        docker
+            .start_container(name, None::<StartContainerOptions<String>>)
+            .await
+            .map_err(Error::docker(format!("starting {name}")))?;
+    }
+    Ok(())
+}
+
+/// The build container's configuration: the image's environment (and the
+/// stage's proxy variables), ports, user, working directory and stop
+/// signal; a sleeping shell as its process unless the image is standalone.
+fn build_container_config(
+    def: &ImageDefinition,
+    opts: &BuildOptions,
+    from: &str,
+) -> Config<String> {
+    let mut env: Vec<String> = def.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    env.extend(
+        opts.proxy_env
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={v}")),
+    );
+    let mut exposed = HashMap::new();
+    for p in &def.expose {
+        let key = if p.contains('/') {
+            p.clone()
+        } else {
+            format!("{p}/tcp")
+        };
+        exposed.insert(key, HashMap::new());
+    }
+    Config {
+        image: Some(from.to_string()),
+        hostname: Some(def.service.clone()),
+        env: Some(env),
+        exposed_ports: if exposed.is_empty() {
+            None
+        } else {
+            Some(exposed)
+        },
+        entrypoint: if def.standalone { None } else { Some(vec![]) },
+        cmd: if def.standalone {
+            None
+        } else {
+            Some(vec!["/bin/sh".into(), "-c".into(), SLEEP_COMMAND.into()])
+        },
+        working_dir: def.working_dir.clone(),
+        stop_signal: def.stop_signal.clone(),
+        user: def.user.clone(),
+        host_config: Some(bollard::models::HostConfig {
+            privileged: Some(def.privileged || def.standalone),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Stops the build container: the sleeping root process ends on INT; the
+/// init of a standalone image gets the engine's normal stop.
+async fn stop_build_container(docker: &Docker, def: &ImageDefinition, name: &str) {
+    if def.standalone {
+        let _ = docker.stop_container(name, None).await;
+    } else {
+        let _ = docker
+            .kill_container(name, Some(KillContainerOptions { signal: "SIGINT" }))
+            .await;
+        let mut w = docker.wait_container(name, None::<WaitContainerOptions<String>>);
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while w.next().await.is_some() {}
+        })
+        .await;
+        if waited.is_err() {
+            let _ = docker.stop_container(name, None).await;
+        }
+    }
+}
+
+/// The Dockerfile instructions the commit applies: entrypoint and command
+/// (the base image's unless the definition sets them; a standalone image
+/// keeps its own), working directory, exposed ports, user, environment.
+fn commit_changes(def: &ImageDefinition, orig: &bollard::models::ImageConfig) -> Vec<String> {
     let mut changes: Vec<String> = vec![];
     if !def.standalone {
         let ep = def
@@ -395,61 +485,31 @@ pub async fn build_image(
     for (k, v) in &def.env {
         changes.push(format!("ENV {k}={v}"));
     }
-    // The settings of the image, as a label: a re-run whose roles changed
-    // nothing and whose settings are those of the last image keeps that
-    // image (no new commit, same digest), so deploy-services sees no change.
-    let settings = {
-        use sha2::Digest;
-        let mut h = sha2::Sha256::new();
-        h.update(from.as_bytes());
-        h.update(changes.join("\n").as_bytes());
-        hex::encode(&h.finalize()[..12])
-    };
-    changes.push(format!("LABEL {SETTINGS_LABEL}={settings}"));
+    changes
+}
+
+/// Commits the build container `name` as `<repo>:latest` with `changes`,
+/// tags it with the time and pushes both tags. Returns the time tag.
+async fn commit_and_push(
+    docker: &Docker,
+    def: &ImageDefinition,
+    name: &str,
+    repo: &str,
+    changes: &str,
+    registry: &Registry,
+    progress: &(dyn Fn(BuildEvent) + Send + Sync),
+) -> Result<String> {
     let latest = format!("{repo}:latest");
-    let keep = !opts.rebuild
-        && report.changed().is_empty()
-        && docker
-            .inspect_image(&latest)
-            .await
-            .ok()
-            .and_then(|i| i.config)
-            .and_then(|c| c.labels)
-            .and_then(|l| l.get(SETTINGS_LABEL).cloned())
-            .is_some_and(|v| v == settings);
-    let check = opts.runner.is_check_mode();
-    if keep || check {
-        let why = match (keep, check) {
-            (true, true) => {
-                format!("check mode: no task would change and the settings are those of {latest}")
-            }
-            (true, false) => {
-                // Push again (cheap when the registry has it, and it may not
-                // if the last run stopped after the commit).
-                push(docker, &repo, "latest", registry).await?;
-                format!("no task changed and the settings are those of {latest}: kept it")
-            }
-            _ => format!("check mode: would commit and push a new {latest}"),
-        };
-        progress(BuildEvent::Skipped(why));
-        return Ok(Some(BuiltImage {
-            latest: latest.clone(),
-            timestamped: latest,
-            report,
-            new_image: !keep,
-        }));
-    }
-    let changes = changes.join("\n");
     docker
         .commit_container(
             CommitContainerOptions {
-                container: name.as_str(),
-                repo: repo.as_str(),
+                container: name,
+                repo,
                 tag: "latest",
                 comment: "built by hive",
                 author: "hive",
                 pause: false,
-                changes: Some(changes.as_str()),
+                changes: Some(changes),
             },
             Config::<String>::default(),
         )
@@ -460,27 +520,25 @@ pub async fn build_image(
         .format(time::macros::format_description!(
             "[year][month][day][hour][minute][second]"
         ))
-        .map_err(|e| berr(format!("formatting the time: {e}")))?;
+        .map_err(|e| Error::Build {
+            image: def.service.clone(),
+            message: format!("formatting the time: {e}"),
+        })?;
     docker
         .tag_image(
             &latest,
             Some(TagImageOptions {
-                repo: repo.as_str(),
+                repo,
                 tag: stamp.as_str(),
             }),
         )
         .await
         .map_err(Error::docker(format!("tagging {repo}:{stamp}")))?;
     for tag in ["latest", stamp.as_str()] {
-        push(docker, &repo, tag, registry).await?;
+        push(docker, repo, tag, registry).await?;
         progress(BuildEvent::Pushed(format!("{repo}:{tag}")));
     }
-    Ok(Some(BuiltImage {
-        latest,
-        timestamped: format!("{repo}:{stamp}"),
-        report,
-        new_image: true,
-    }))
+    Ok(stamp)
 }
 
 /// Copies `local` (an image of the mother machine's engine `docker`) into

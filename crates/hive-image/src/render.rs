@@ -42,10 +42,6 @@ fn to_yaml(v: &Json) -> serde_yaml::Value {
     serde_yaml::to_value(v).unwrap_or(serde_yaml::Value::Null)
 }
 
-fn to_json(v: &serde_yaml::Value) -> Json {
-    crate::role::yaml_to_json(v)
-}
-
 impl Renderer {
     /// A renderer whose `lookup('file', …)` reads relative to `root_dir`.
     pub fn new(root_dir: &Path) -> Self {
@@ -107,7 +103,7 @@ impl Renderer {
     pub fn render_value(&self, value: &Json, vars: &Vars) -> Result<Json, String> {
         self.templar
             .render_value(&to_yaml(value), &self.scope(vars))
-            .map(|y| to_json(&y))
+            .map(|y| hive_inventory::yaml_to_json(&y))
             .map_err(|e| e.full_message())
     }
 
@@ -128,7 +124,7 @@ impl Renderer {
         }
         self.templar
             .render_str(s, &self.scope(vars))
-            .map(|y| to_json(&y))
+            .map(|y| hive_inventory::yaml_to_json(&y))
             .map_err(|e| e.full_message())
     }
 

@@ -304,41 +304,7 @@ pub fn parse_yaml(file: &str, text: &str) -> Result<serde_yaml::Value> {
         })
 }
 
-/// Turns YAML into JSON values (keys as strings).
-pub fn yaml_to_json(v: &serde_yaml::Value) -> Json {
-    match v {
-        serde_yaml::Value::Null => Json::Null,
-        serde_yaml::Value::Bool(b) => Json::Bool(*b),
-        serde_yaml::Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Json::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Json::from(u)
-            } else {
-                serde_json::Number::from_f64(n.as_f64().unwrap_or(0.0))
-                    .map(Json::Number)
-                    .unwrap_or(Json::Null)
-            }
-        }
-        serde_yaml::Value::String(s) => Json::String(s.clone()),
-        serde_yaml::Value::Sequence(s) => Json::Array(s.iter().map(yaml_to_json).collect()),
-        serde_yaml::Value::Mapping(m) => Json::Object(
-            m.iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        serde_yaml::Value::String(s) => s.clone(),
-                        other => serde_yaml::to_string(other)
-                            .unwrap_or_default()
-                            .trim()
-                            .to_string(),
-                    };
-                    (key, yaml_to_json(v))
-                })
-                .collect(),
-        ),
-        serde_yaml::Value::Tagged(t) => yaml_to_json(&t.value),
-    }
-}
+use hive_inventory::yaml_to_json;
 
 fn strings(v: &Json) -> Vec<String> {
     match v {

@@ -6,8 +6,8 @@
 //!   [`Stage`]s, [`Server`]s, [`Service`]s, [`Volume`]s, [`Network`]s,
 //!   Ansible groups and each host's merged [`Variable`]s; a project that
 //!   does not load gives every problem at once ([`Errors`]).
-//! - The one table of service parameters (name, type, copied into the
-//!   inventory, deployed), [`SERVICE_PARAMETERS`].
+//! - The checks of the service parameters of hive-model's table (name,
+//!   type, copied into the inventory, deployed), [`SERVICE_PARAMETERS`].
 //! - Jinja2 with Ansible's filters, tests and lookups, variables rendered
 //!   lazily per host, in [`template`].
 //! - YAML 1.1 with positions, as PyYAML reads it, in [`yaml`].
@@ -22,6 +22,7 @@
 
 // The crates whose types appear in this crate's API, for users to build
 // against the same versions.
+pub use hive_model;
 pub use indexmap::{self, IndexMap};
 pub use ipnet::{self, IpNet};
 pub use {serde_json, serde_yaml};
@@ -609,7 +610,22 @@ impl Project {
     }
 }
 
-/// Converts a YAML value to JSON (non-string keys become strings).
+/// Converts a YAML value to JSON, as Ansible hands data on as JSON (module
+/// arguments, `to_json`, `ansible-inventory --list`): a mapping key that is
+/// not a string becomes the text Python's `json` module writes for it
+/// (`true`, `false`, `null`, `1`, `1.5`, `Infinity`), so YAML 1.1's `yes:`
+/// and `on:` keys become `"true"`. A float that JSON cannot hold (`.inf`,
+/// `.nan`) becomes `null`.
+///
+/// ```
+/// let v = hive_inventory::yaml::parse(std::path::Path::new("x.yml"), "{on: 1, ~: 2, 3: [yes]}")
+///     .unwrap()
+///     .to_value();
+/// assert_eq!(
+///     hive_inventory::yaml_to_json(&v),
+///     serde_json::json!({"true": 1, "null": 2, "3": [true]})
+/// );
+/// ```
 pub fn yaml_to_json(v: &Value) -> serde_json::Value {
     use serde_json::Value as J;
     match v {
@@ -630,21 +646,34 @@ pub fn yaml_to_json(v: &Value) -> serde_json::Value {
         Value::Sequence(s) => J::Array(s.iter().map(yaml_to_json).collect()),
         Value::Mapping(m) => J::Object(
             m.iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        Value::String(s) => s.clone(),
-                        Value::Bool(b) => if *b { "True" } else { "False" }.to_string(),
-                        Value::Null => "None".to_string(),
-                        other => serde_yaml::to_string(other)
-                            .unwrap_or_default()
-                            .trim()
-                            .to_string(),
-                    };
-                    (key, yaml_to_json(v))
-                })
+                .map(|(k, v)| (json_key(k), yaml_to_json(v)))
                 .collect(),
         ),
         Value::Tagged(t) => yaml_to_json(&t.value),
+    }
+}
+
+/// The text of a mapping key as Python's `json` module writes it.
+fn json_key(k: &Value) -> String {
+    match k {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => "null".to_string(),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i.to_string(),
+            (None, Some(u), _) => u.to_string(),
+            (None, None, Some(f)) if f.is_nan() => "NaN".to_string(),
+            (None, None, Some(f)) if f.is_infinite() => {
+                if f > 0.0 { "Infinity" } else { "-Infinity" }.to_string()
+            }
+            (None, None, Some(f)) => template::pyvalue::py_float(f),
+            _ => n.to_string(),
+        },
+        Value::Tagged(t) => json_key(&t.value),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
     }
 }
 

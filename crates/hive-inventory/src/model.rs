@@ -144,28 +144,7 @@ impl Stage {
     }
 }
 
-/// What a server does in its stage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ServerRole {
-    /// A swarm node holding services and volumes.
-    Hive,
-    /// The repository server (registry, logs, monitoring).
-    Repository,
-    /// A hive that is also the repository server (`separate_repository: false`).
-    HiveAndRepository,
-}
-
-impl ServerRole {
-    /// Whether the server is a swarm node.
-    pub fn is_hive(self) -> bool {
-        matches!(self, ServerRole::Hive | ServerRole::HiveAndRepository)
-    }
-
-    /// Whether the server is the repository server.
-    pub fn is_repository(self) -> bool {
-        matches!(self, ServerRole::Repository | ServerRole::HiveAndRepository)
-    }
-}
+pub use hive_model::ServerRole;
 
 /// A server (hive or repository) of a stage.
 #[derive(Debug, Clone, PartialEq)]

@@ -166,37 +166,56 @@ pub async fn site_status(site: &StageSite<'_>, last_runs: usize) -> Result<SiteS
     let stage = site.stage().name;
     let pool: Arc<SshPool> = crate::engines::stage_pool(&site.context_dir())?;
     let mut problems = Vec::new();
-    let mut servers = Vec::new();
     let all: Vec<_> = project.servers_of(stage).collect();
+    let mut servers = server_statuses(&pool, &all, &mut problems).await;
+    let hives: Vec<&str> = all
+        .iter()
+        .filter(|s| s.role.is_hive())
+        .map(|s| s.name.as_str())
+        .collect();
+    let swarm = read_swarm(&pool, &hives, &servers, &mut problems).await;
+    mark_swarm_nodes(&mut servers, &hives, &swarm, &mut problems);
+    let definitions = site.service_definitions()?;
+    let mut services = Vec::new();
+    for (name, def) in &definitions {
+        let status = service_status(name, def, &swarm, &all, &hives);
+        problems.extend(service_problem(&status));
+        services.push(status);
+    }
+    let volumes = volume_status(site, &definitions, &services, &mut problems).await;
+    let registry = registry_status(site, &pool, &mut problems).await;
+    let mut runs = Journal::in_dir(project.context_dir()).read()?;
+    let skip = runs.len().saturating_sub(last_runs);
+    runs.drain(..skip);
+    Ok(SiteStatus {
+        site: project.name().to_string(),
+        stage: stage.to_string(),
+        healthy: problems.is_empty(),
+        problems,
+        servers,
+        services,
+        volumes,
+        registry,
+        runs,
+    })
+}
+
+/// Every server's answer to [`SERVER_SCRIPT`], asked of all at once, with
+/// the problems it shows (unreachable, no engine, disk nearly full).
+async fn server_statuses(
+    pool: &SshPool,
+    all: &[&hive_inventory::Server],
+    problems: &mut Vec<String>,
+) -> Vec<ServerStatus> {
     let answers = futures::future::join_all(
         all.iter()
-            .map(|s| run(&pool, &s.name, SERVER_SCRIPT))
+            .map(|s| run(pool, &s.name, SERVER_SCRIPT))
             .collect::<Vec<_>>(),
     )
     .await;
+    let mut servers = Vec::new();
     for (s, answer) in all.iter().zip(answers) {
-        let mut status = ServerStatus {
-            name: s.name.clone(),
-            address: s.private_ip.to_string(),
-            reachable: answer.is_ok(),
-            error: answer.as_ref().err().cloned(),
-            docker: None,
-            swarm: None,
-            disk_used_percent: None,
-            disk_free_bytes: None,
-        };
-        if let Ok(text) = &answer {
-            for line in text.lines() {
-                if let Some(v) = line.strip_prefix("docker=") {
-                    status.docker = Some(v.to_string()).filter(|v| !v.is_empty());
-                }
-                if let Some(v) = line.strip_prefix("disk=") {
-                    let mut parts = v.split_whitespace();
-                    status.disk_used_percent = parts.next().and_then(|p| p.parse().ok());
-                    status.disk_free_bytes = parts.next().and_then(|p| p.parse().ok());
-                }
-            }
-        }
+        let status = server_status(s, answer);
         match (&status.error, &status.docker) {
             (Some(e), _) => problems.push(format!("server {}: not reachable: {e}", s.name)),
             (None, None) => problems.push(format!(
@@ -218,16 +237,49 @@ pub async fn site_status(site: &StageSite<'_>, last_runs: usize) -> Result<SiteS
         }
         servers.push(status);
     }
-    let hives: Vec<&str> = all
-        .iter()
-        .filter(|s| s.role.is_hive())
-        .map(|s| s.name.as_str())
-        .collect();
+    servers
+}
+
+/// A server's status from its answer to [`SERVER_SCRIPT`].
+fn server_status(s: &hive_inventory::Server, answer: Result<String, String>) -> ServerStatus {
+    let mut status = ServerStatus {
+        name: s.name.clone(),
+        address: s.private_ip.to_string(),
+        reachable: answer.is_ok(),
+        error: answer.as_ref().err().cloned(),
+        docker: None,
+        swarm: None,
+        disk_used_percent: None,
+        disk_free_bytes: None,
+    };
+    if let Ok(text) = &answer {
+        for line in text.lines() {
+            if let Some(v) = line.strip_prefix("docker=") {
+                status.docker = Some(v.to_string()).filter(|v| !v.is_empty());
+            }
+            if let Some(v) = line.strip_prefix("disk=") {
+                let mut parts = v.split_whitespace();
+                status.disk_used_percent = parts.next().and_then(|p| p.parse().ok());
+                status.disk_free_bytes = parts.next().and_then(|p| p.parse().ok());
+            }
+        }
+    }
+    status
+}
+
+/// The swarm as the first hive whose engine answers sees it (empty, with a
+/// problem, when none does or it cannot be read).
+async fn read_swarm(
+    pool: &SshPool,
+    hives: &[&str],
+    servers: &[ServerStatus],
+    problems: &mut Vec<String>,
+) -> SwarmState {
     let manager = hives
         .iter()
         .find(|h| servers.iter().any(|s| &s.name == *h && s.docker.is_some()));
     let swarm = match manager {
-        Some(m) => run(&pool, m, SWARM_SCRIPT).await.map_err(|e| {
+        Some(m) => run(pool, m, SWARM_SCRIPT).await.map_err(|e| {
             problems.push(format!("swarm: cannot read it on {m}: {e}"));
         }),
         None => {
@@ -238,7 +290,17 @@ pub async fn site_status(site: &StageSite<'_>, last_runs: usize) -> Result<SiteS
     if let Ok(text) = &swarm {
         tracing::debug!(lines = text.lines().count(), "swarm state read");
     }
-    let swarm = swarm.map(|t| parse_swarm(&t)).unwrap_or_default();
+    swarm.map(|t| parse_swarm(&t)).unwrap_or_default()
+}
+
+/// Sets each hive's swarm node, with a problem for a node that is not
+/// ready and active and for a reachable hive that is not a node.
+fn mark_swarm_nodes(
+    servers: &mut [ServerStatus],
+    hives: &[&str],
+    swarm: &SwarmState,
+    problems: &mut Vec<String>,
+) {
     for s in servers
         .iter_mut()
         .filter(|s| hives.contains(&s.name.as_str()))
@@ -260,128 +322,136 @@ pub async fn site_status(site: &StageSite<'_>, last_runs: usize) -> Result<SiteS
             None => {}
         }
     }
+}
+
+/// Service `name` against the swarm: desired and running tasks, where they
+/// run, its image, last task error and endpoints.
+fn service_status(
+    name: &str,
+    def: &hive_swarm::ServiceDefinition,
+    swarm: &SwarmState,
+    all: &[&hive_inventory::Server],
+    hives: &[&str],
+) -> ServiceStatus {
+    let global = matches!(def.mode, Some(hive_swarm::definition::ServiceMode::Global));
+    let desired = if global {
+        hives.len()
+    } else {
+        usize::try_from(def.replicas.unwrap_or(1)).unwrap_or(0)
+    };
+    let inspect = swarm.services.get(name);
+    let tasks: Vec<&Json> = swarm
+        .tasks
+        .iter()
+        .filter(|(s, _)| s == name)
+        .map(|(_, t)| t)
+        .collect();
+    let running: Vec<&Json> = tasks
+        .iter()
+        .copied()
+        .filter(|t| {
+            t["DesiredState"] == "Running"
+                && t["CurrentState"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with("Running"))
+        })
+        .collect();
+    let wanted: Vec<String> = tasks
+        .iter()
+        .filter(|t| t["DesiredState"] == "Running")
+        .map(|t| {
+            format!(
+                "{} on {}",
+                t["CurrentState"].as_str().unwrap_or_default(),
+                server_name(all, t["Node"].as_str().unwrap_or_default())
+            )
+        })
+        .collect();
+    let on: Vec<String> = running
+        .iter()
+        .filter_map(|t| t["Node"].as_str().map(str::to_string))
+        .collect();
+    let last_error = tasks
+        .iter()
+        .filter_map(|t| t["Error"].as_str())
+        .find(|e| !e.is_empty())
+        .map(str::to_string);
+    ServiceStatus {
+        name: name.to_string(),
+        desired,
+        running: running.len(),
+        on: on.iter().map(|n| server_name(all, n)).collect(),
+        image: inspect.and_then(|i| {
+            i["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+                .as_str()
+                .map(str::to_string)
+        }),
+        last_error,
+        endpoints: service_endpoints(inspect, &on, all, hives),
+        deployed: inspect.is_some(),
+        tasks: wanted,
+    }
+}
+
+/// The published ports of a service (its `docker service inspect`) as
+/// URLs: on the nodes that run it (host mode) or on every hive (ingress).
+fn service_endpoints(
+    inspect: Option<&Json>,
+    on: &[String],
+    all: &[&hive_inventory::Server],
+    hives: &[&str],
+) -> Vec<String> {
     let address_of = |node: &str| -> String {
         all.iter()
             .find(|s| same_host(node, &s.name))
             .map(|s| s.private_ip.to_string())
             .unwrap_or_else(|| node.to_string())
     };
-    let definitions = site.service_definitions()?;
-    let mut services = Vec::new();
-    for (name, def) in &definitions {
-        let global = matches!(def.mode, Some(hive_swarm::definition::ServiceMode::Global));
-        let desired = if global {
-            hives.len()
-        } else {
-            usize::try_from(def.replicas.unwrap_or(1)).unwrap_or(0)
-        };
-        let inspect = swarm.services.get(name);
-        let tasks: Vec<&Json> = swarm
-            .tasks
-            .iter()
-            .filter(|(s, _)| s == name)
-            .map(|(_, t)| t)
-            .collect();
-        let running: Vec<&Json> = tasks
-            .iter()
-            .copied()
-            .filter(|t| {
-                t["DesiredState"] == "Running"
-                    && t["CurrentState"]
-                        .as_str()
-                        .is_some_and(|c| c.starts_with("Running"))
-            })
-            .collect();
-        let wanted: Vec<String> = tasks
-            .iter()
-            .filter(|t| t["DesiredState"] == "Running")
-            .map(|t| {
-                format!(
-                    "{} on {}",
-                    t["CurrentState"].as_str().unwrap_or_default(),
-                    server_name(&all, t["Node"].as_str().unwrap_or_default())
-                )
-            })
-            .collect();
-        let on: Vec<String> = running
-            .iter()
-            .filter_map(|t| t["Node"].as_str().map(str::to_string))
-            .collect();
-        let last_error = tasks
-            .iter()
-            .filter_map(|t| t["Error"].as_str())
-            .find(|e| !e.is_empty())
-            .map(str::to_string);
-        let mut endpoints = Vec::new();
-        if let Some(ports) = inspect.and_then(|i| i["Endpoint"]["Ports"].as_array()) {
-            for p in ports {
-                let (Some(port), proto) = (p["PublishedPort"].as_u64(), p["Protocol"].as_str())
-                else {
-                    continue;
-                };
-                let proto = proto.unwrap_or("tcp");
-                let nodes: Vec<String> = if p["PublishMode"] == "host" {
-                    on.iter().map(|n| address_of(n)).collect()
-                } else {
-                    hives.iter().map(|h| address_of(h)).collect()
-                };
-                endpoints.extend(nodes.iter().map(|a| format!("{proto}://{a}:{port}")));
-            }
+    let mut endpoints = Vec::new();
+    if let Some(ports) = inspect.and_then(|i| i["Endpoint"]["Ports"].as_array()) {
+        for p in ports {
+            let (Some(port), proto) = (p["PublishedPort"].as_u64(), p["Protocol"].as_str()) else {
+                continue;
+            };
+            let proto = proto.unwrap_or("tcp");
+            let nodes: Vec<String> = if p["PublishMode"] == "host" {
+                on.iter().map(|n| address_of(n)).collect()
+            } else {
+                hives.iter().map(|h| address_of(h)).collect()
+            };
+            endpoints.extend(nodes.iter().map(|a| format!("{proto}://{a}:{port}")));
         }
-        let status = ServiceStatus {
-            name: name.clone(),
-            desired,
-            running: running.len(),
-            on: on.iter().map(|n| server_name(&all, n)).collect(),
-            image: inspect.and_then(|i| {
-                i["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
-                    .as_str()
-                    .map(str::to_string)
-            }),
-            last_error,
-            endpoints,
-            deployed: inspect.is_some(),
-            tasks: wanted,
-        };
-        if !status.deployed {
-            problems.push(format!(
-                "service {name}: not deployed (run `hive deploy-services`)"
-            ));
-        } else if status.running < status.desired {
-            problems.push(format!(
-                "service {name}: {} of {} task(s) running{}{}",
-                status.running,
-                status.desired,
-                if status.tasks.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", status.tasks.join("; "))
-                },
-                status
-                    .last_error
-                    .as_ref()
-                    .map(|e| format!("; last error: {e}"))
-                    .unwrap_or_default()
-            ));
-        }
-        services.push(status);
     }
-    let volumes = volume_status(site, &definitions, &services, &mut problems).await;
-    let registry = registry_status(site, &pool, &mut problems).await;
-    let mut runs = Journal::in_dir(project.context_dir()).read()?;
-    let skip = runs.len().saturating_sub(last_runs);
-    runs.drain(..skip);
-    Ok(SiteStatus {
-        site: project.name().to_string(),
-        stage: stage.to_string(),
-        healthy: problems.is_empty(),
-        problems,
-        servers,
-        services,
-        volumes,
-        registry,
-        runs,
-    })
+    endpoints
+}
+
+/// What is wrong with a service: not deployed, or fewer tasks running than
+/// desired.
+fn service_problem(status: &ServiceStatus) -> Option<String> {
+    let name = &status.name;
+    if !status.deployed {
+        Some(format!(
+            "service {name}: not deployed (run `hive deploy-services`)"
+        ))
+    } else if status.running < status.desired {
+        Some(format!(
+            "service {name}: {} of {} task(s) running{}{}",
+            status.running,
+            status.desired,
+            if status.tasks.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", status.tasks.join("; "))
+            },
+            status
+                .last_error
+                .as_ref()
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default()
+        ))
+    } else {
+        None
+    }
 }
 
 async fn volume_status(

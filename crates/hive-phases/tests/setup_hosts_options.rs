@@ -149,7 +149,9 @@ fn params(stage: &Stage, archive: &Path, alice_pub: &str) -> SetupHostsParams {
                 role,
                 private_ip: s.private_ip,
                 groups: match role {
-                    ServerRole::Hive => vec!["hives".into(), "first_hive".into()],
+                    ServerRole::Hive | ServerRole::HiveAndRepository => {
+                        vec!["hives".into(), "first_hive".into()]
+                    }
                     ServerRole::Repository => vec!["repository".into()],
                 },
             }

@@ -139,7 +139,7 @@ fn params(stage: &Stage, archive: &Path) -> SetupHostsParams {
                 role,
                 private_ip: s.private_ip,
                 groups: match role {
-                    ServerRole::Hive => {
+                    ServerRole::Hive | ServerRole::HiveAndRepository => {
                         let mut g = vec!["hives".to_string(), "servers".into(), format!("zone{i}")];
                         if i == 0 {
                             g.push("first_hive".into());

@@ -75,7 +75,9 @@ fn params(spec: &StageSpec, archive: &Path) -> SetupHostsParams {
                 role,
                 private_ip: s.private_ip,
                 groups: match role {
-                    ServerRole::Hive => vec!["hives".into(), "first_hive".into()],
+                    ServerRole::Hive | ServerRole::HiveAndRepository => {
+                        vec!["hives".into(), "first_hive".into()]
+                    }
                     ServerRole::Repository => vec!["repository".into()],
                 },
             }

@@ -501,7 +501,7 @@ fn write_ssh_config(
     }
     hosts.sort_by_key(|h| {
         (
-            h.role == Some(crate::stage::ServerRole::Repository),
+            h.role.is_some_and(crate::stage::ServerRole::is_repository),
             full.servers.iter().position(|s| s.name == h.name),
         )
     });

@@ -164,7 +164,7 @@ impl SshConfig {
         self.hosts
             .iter()
             .rev()
-            .find(|h| h.role == Some(ServerRole::Repository))
+            .find(|h| h.role.is_some_and(ServerRole::is_repository))
             .or_else(|| self.hosts.last())
     }
 
@@ -180,7 +180,7 @@ impl SshConfig {
             if let Some(role) = h.role {
                 let r = match role {
                     ServerRole::Hive => "hive",
-                    ServerRole::Repository => "repository",
+                    ServerRole::Repository | ServerRole::HiveAndRepository => "repository",
                 };
                 let _ = writeln!(s, "# hive-role: {r}");
             }

@@ -15,16 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ProviderError, Result};
 
-/// What a server is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ServerRole {
-    /// A container host of the swarm (a "hive").
-    Hive,
-    /// The repository server (registry, image builds, backups); it may also
-    /// be a hive when the stage has no separate repository.
-    Repository,
-}
+/// What a server is for: hive-model's, shared with the inventory and
+/// setup-hosts. A provider builds a `HiveAndRepository` server as the
+/// repository server.
+pub use hive_model::ServerRole;
 
 /// One server of a stage, with its computed private address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -287,10 +281,7 @@ impl StageSpec {
 
     /// The repository server (the last server with that role).
     pub fn repository_server(&self) -> Option<&ServerSpec> {
-        self.servers
-            .iter()
-            .rev()
-            .find(|s| s.role == ServerRole::Repository)
+        self.servers.iter().rev().find(|s| s.role.is_repository())
     }
 
     /// The server named `name`.

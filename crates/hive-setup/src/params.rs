@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Result, SetupHostsError};
 
-/// What a server is for: hive-provider's, the lowest crate that needs it.
+/// What a server is for: hive-model's, through hive-provider. setup-hosts
+/// prepares a `HiveAndRepository` server as a hive.
 pub use hive_provider::ServerRole;
 
 /// One server of the stage.
@@ -230,7 +231,7 @@ impl SetupHostsParams {
 
     /// The hives, in inventory order.
     pub fn hives(&self) -> impl Iterator<Item = &Server> {
-        self.servers.iter().filter(|s| s.role == ServerRole::Hive)
+        self.servers.iter().filter(|s| s.role.is_hive())
     }
 
     /// The first hive: where the swarm is initialised.

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 
 use crate::error::Result;
-use crate::params::ServerRole;
 use crate::steps::StepTag;
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -116,24 +115,81 @@ fn merge(entry: &mut (Result<Vec<String>>, Duration), r: Result<Vec<String>>, d:
     }
 }
 
+/// The swarm step's outcome on one host: its changes and the time spent.
+type Outcome = (Result<Vec<String>>, Duration);
+
+/// What the parts of the swarm step hand on to each other.
+#[derive(Default)]
+struct SwarmRun {
+    /// The outcome of each host, by index.
+    outcomes: HashMap<usize, Outcome>,
+    /// The engines reached, by host index; `None`: no engine yet, in check
+    /// mode only.
+    engines: HashMap<usize, Option<hive_swarm::Engine>>,
+    /// Why the first hive cannot lead the swarm.
+    first_error: Option<String>,
+    /// The managers' join token.
+    token: Option<String>,
+    /// Whether the first hive is a manager already (not so in check mode
+    /// before the first run).
+    manager_ready: bool,
+}
+
+/// Adds `r` and `d` to the outcome of host `i`.
+fn merge_into(
+    outcomes: &mut HashMap<usize, Outcome>,
+    i: usize,
+    r: Result<Vec<String>>,
+    d: Duration,
+) {
+    let entry = outcomes
+        .entry(i)
+        .or_insert((Ok(Vec::new()), Duration::ZERO));
+    merge(entry, r, d);
+}
+
+/// Whether the swarm step acts on `h`: a hive acted on that has not failed.
+fn live(h: &HostRun) -> bool {
+    h.acting && h.report.failure.is_none() && h.server.role.is_hive()
+}
+
+impl SwarmRun {
+    /// Whether host `i` has not failed in this step so far.
+    fn ok(&self, i: usize) -> bool {
+        self.outcomes.get(&i).is_none_or(|(r, _)| r.is_ok())
+    }
+}
+
 impl SetupHosts {
     pub(crate) async fn run_swarm(&self, hosts: &mut [HostRun]) {
-        let tag = StepTag::Swarm;
-        let p = &self.params;
-        let check = self.check;
-        let Some(first) = p.first_hive().cloned() else {
+        let Some(first) = self.params.first_hive().cloned() else {
             return;
         };
-        let live = |h: &HostRun| {
-            h.acting && h.report.failure.is_none() && h.server.role == ServerRole::Hive
-        };
         let fi = hosts.iter().position(|h| h.server.name == first.name);
-        let mut outcomes: HashMap<usize, (Result<Vec<String>>, Duration)> = HashMap::new();
-        let mut first_error: Option<String> = None;
+        let mut run = self.swarm_engines(hosts, fi).await;
+        self.swarm_init(hosts, fi, &first, &mut run).await;
+        self.swarm_join(hosts, fi, &first, &mut run).await;
+        if run.first_error.is_none() {
+            self.swarm_labels(hosts, fi, &mut run).await;
+        }
+        let mut keys: Vec<usize> = run.outcomes.keys().copied().collect();
+        keys.sort_unstable();
+        for i in keys {
+            if let Some(r) = run.outcomes.remove(&i) {
+                if hosts[i].acting {
+                    record(&mut hosts[i], StepTag::Swarm, r);
+                }
+            }
+        }
+    }
 
-        // 1. The engines of the hives acted on (and of the first hive, which
-        // the others need even when it is limited out), and docker_gwbridge
-        // on each hive acted on, before it joins.
+    /// Step 1: The engines of the hives acted on (and of the first hive, which
+    /// the others need even when it is limited out), and docker_gwbridge on
+    /// each hive acted on, before it joins.
+    async fn swarm_engines(&self, hosts: &[HostRun], fi: Option<usize>) -> SwarmRun {
+        let p = &self.params;
+        let check = self.check;
+        let mut run = SwarmRun::default();
         let mut wanted: Vec<usize> = (0..hosts.len()).filter(|&i| live(&hosts[i])).collect();
         if let Some(i) = fi {
             if !wanted.contains(&i) && hosts[i].report.failure.is_none() && hosts[i].os.is_some() {
@@ -183,51 +239,53 @@ impl SetupHosts {
             }
         }))
         .await;
-        // `None`: no engine yet, in check mode only.
-        let mut engines: HashMap<usize, Option<hive_swarm::Engine>> = HashMap::new();
         for (i, (r, d)) in wanted.into_iter().zip(results) {
             match r {
                 Ok((engine, changed)) => {
-                    engines.insert(i, engine);
+                    run.engines.insert(i, engine);
                     if hosts[i].acting {
-                        outcomes.insert(i, (Ok(changed), d));
+                        run.outcomes.insert(i, (Ok(changed), d));
                     }
                 }
                 Err(e) => {
                     if Some(i) == fi {
-                        first_error = Some(e.to_string());
+                        run.first_error = Some(e.to_string());
                     }
                     if hosts[i].acting {
-                        outcomes.insert(i, (Err(e), d));
+                        run.outcomes.insert(i, (Err(e), d));
                     }
                 }
             }
         }
+        run
+    }
 
-        // 2. On the first hive: init, the ingress network, the join token.
-        let mut token: Option<String> = None;
-        // Whether the first hive is a manager already (not so in check mode
-        // before the first run).
-        let mut manager_ready = false;
-        let first_engine = fi.and_then(|i| engines.get(&i).map(|e| (i, e.as_ref())));
+    /// Step 2: On the first hive: init, the ingress network, the join token.
+    async fn swarm_init(
+        &self,
+        hosts: &[HostRun],
+        fi: Option<usize>,
+        first: &Server,
+        run: &mut SwarmRun,
+    ) {
+        let p = &self.params;
+        let check = self.check;
+        let first_engine = fi.and_then(|i| run.engines.get(&i).map(|e| (i, e.as_ref())));
         match first_engine {
-            Some((i, None)) if first_error.is_none() => {
+            Some((i, None)) if run.first_error.is_none() => {
                 let mut changed = vec!["swarm initialised".to_string()];
                 if let Some((subnet, _)) = ingress(p) {
                     changed.push(format!("network {} {subnet}", hive_swarm::INGRESS));
                 }
                 if hosts[i].acting {
-                    let entry = outcomes
-                        .entry(i)
-                        .or_insert((Ok(Vec::new()), Duration::ZERO));
-                    merge(entry, Ok(changed), Duration::ZERO);
+                    merge_into(&mut run.outcomes, i, Ok(changed), Duration::ZERO);
                 }
             }
-            Some((i, Some(engine))) if first_error.is_none() => {
+            Some((i, Some(engine))) if run.first_error.is_none() => {
                 let start = Instant::now();
                 let r = async {
                     let mut changed = Vec::new();
-                    let initialised = engine.init_swarm(&init(p, &first), check).await?;
+                    let initialised = engine.init_swarm(&init(p, first), check).await?;
                     if initialised {
                         changed.push("swarm initialised".to_string());
                     }
@@ -250,42 +308,44 @@ impl SetupHosts {
                 .map_err(|e| error(&first.name, e));
                 let r = match r {
                     Ok((changed, t)) => {
-                        manager_ready = t.is_some();
-                        token = t;
+                        run.manager_ready = t.is_some();
+                        run.token = t;
                         Ok(changed)
                     }
                     Err(e) => {
-                        first_error = Some(e.to_string());
+                        run.first_error = Some(e.to_string());
                         Err(e)
                     }
                 };
                 if hosts[i].acting {
-                    let entry = outcomes
-                        .entry(i)
-                        .or_insert((Ok(Vec::new()), Duration::ZERO));
-                    merge(entry, r, start.elapsed());
+                    merge_into(&mut run.outcomes, i, r, start.elapsed());
                 }
             }
             _ => {
-                first_error
+                run.first_error
                     .get_or_insert_with(|| format!("first hive {} is not available", first.name));
             }
         }
-        let ok = |outcomes: &HashMap<usize, (Result<Vec<String>>, Duration)>, i: &usize| {
-            outcomes.get(i).is_none_or(|(r, _)| r.is_ok())
-        };
+    }
 
-        // 3. The other hives join as managers.
+    /// Step 3: The other hives join as managers.
+    async fn swarm_join(
+        &self,
+        hosts: &[HostRun],
+        fi: Option<usize>,
+        first: &Server,
+        run: &mut SwarmRun,
+    ) {
+        let check = self.check;
         let joiners: Vec<usize> = (0..hosts.len())
-            .filter(|&i| live(&hosts[i]) && Some(i) != fi && ok(&outcomes, &i))
-            .filter(|i| engines.contains_key(i))
+            .filter(|&i| live(&hosts[i]) && Some(i) != fi && run.ok(i))
+            .filter(|i| run.engines.contains_key(i))
             .collect();
         let results = join_all(joiners.iter().map(|&i| {
             let server = &hosts[i].server;
-            let engine = engines[&i].as_ref();
-            let token = token.as_deref();
-            let first_error = first_error.as_deref();
-            let first = &first;
+            let engine = run.engines[&i].as_ref();
+            let token = run.token.as_deref();
+            let first_error = run.first_error.as_deref();
             async move {
                 let start = Instant::now();
                 let r = match (first_error, engine) {
@@ -311,53 +371,42 @@ impl SetupHosts {
         }))
         .await;
         for (i, (r, d)) in joiners.into_iter().zip(results) {
-            let entry = outcomes
-                .entry(i)
-                .or_insert((Ok(Vec::new()), Duration::ZERO));
-            merge(entry, r, d);
+            merge_into(&mut run.outcomes, i, r, d);
         }
+    }
 
-        // 4. Labels from the groups of every hive acted on, set through the
-        // first hive and reported on the hive they concern.
-        let manager = first_engine.and_then(|(_, e)| e).filter(|_| manager_ready);
-        if first_error.is_none() {
-            let labelled: Vec<usize> = (0..hosts.len())
-                .filter(|&i| live(&hosts[i]) && ok(&outcomes, &i))
-                .collect();
-            let results = join_all(labelled.iter().map(|&i| {
-                let server = &hosts[i].server;
-                async move {
-                    let start = Instant::now();
-                    let labels = labels(server);
-                    let r = if let Some(manager) = manager {
-                        manager
-                            .ensure_node_labels(server.hostname(), &labels, check)
-                            .await
-                            .map_err(|e| error(&server.name, e))
-                    } else {
-                        // Check mode before the swarm exists: all of them.
-                        Ok(labels.iter().map(|(k, v)| format!("{k}={v}")).collect())
-                    };
-                    let r = r.map(|added| added.iter().map(|l| label_change(server, l)).collect());
-                    (r, start.elapsed())
-                }
-            }))
-            .await;
-            for (i, (r, d)) in labelled.into_iter().zip(results) {
-                let entry = outcomes
-                    .entry(i)
-                    .or_insert((Ok(Vec::new()), Duration::ZERO));
-                merge(entry, r, d);
+    /// Step 4: Labels from the groups of every hive acted on, set through the
+    /// first hive and reported on the hive they concern.
+    async fn swarm_labels(&self, hosts: &[HostRun], fi: Option<usize>, run: &mut SwarmRun) {
+        let check = self.check;
+        let manager = fi
+            .and_then(|i| run.engines.get(&i))
+            .and_then(Option::as_ref)
+            .filter(|_| run.manager_ready);
+        let labelled: Vec<usize> = (0..hosts.len())
+            .filter(|&i| live(&hosts[i]) && run.ok(i))
+            .collect();
+        let results = join_all(labelled.iter().map(|&i| {
+            let server = &hosts[i].server;
+            async move {
+                let start = Instant::now();
+                let labels = labels(server);
+                let r = if let Some(manager) = manager {
+                    manager
+                        .ensure_node_labels(server.hostname(), &labels, check)
+                        .await
+                        .map_err(|e| error(&server.name, e))
+                } else {
+                    // Check mode before the swarm exists: all of them.
+                    Ok(labels.iter().map(|(k, v)| format!("{k}={v}")).collect())
+                };
+                let r = r.map(|added| added.iter().map(|l| label_change(server, l)).collect());
+                (r, start.elapsed())
             }
-        }
-        let mut keys: Vec<usize> = outcomes.keys().copied().collect();
-        keys.sort_unstable();
-        for i in keys {
-            if let Some(r) = outcomes.remove(&i) {
-                if hosts[i].acting {
-                    record(&mut hosts[i], tag, r);
-                }
-            }
+        }))
+        .await;
+        for (i, (r, d)) in labelled.into_iter().zip(results) {
+            merge_into(&mut run.outcomes, i, r, d);
         }
     }
 }

@@ -27,6 +27,7 @@
 // The crates whose types appear in this crate's API, for users to build
 // against the same versions.
 pub use bollard::{self, Docker};
+pub use hive_model;
 pub use indexmap::{self, IndexMap};
 pub use ipnet::{self, Ipv4Net};
 pub use serde_json;

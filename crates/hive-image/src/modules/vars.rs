@@ -6,7 +6,8 @@ use serde_json::{Map, Value as Json, json};
 
 use super::{Ctx, Outcome, S, params};
 use crate::error::Result;
-use crate::role::{parse_yaml, yaml_to_json};
+use crate::role::parse_yaml;
+use hive_inventory::yaml_to_json;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

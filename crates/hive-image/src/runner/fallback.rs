@@ -31,7 +31,7 @@ impl Runner {
         let dir = tempfile_dir()?;
         // hive already evaluated the loop, conditions, delegation and
         // registration: Ansible runs the bare task once with the same variables
-        let mut task = yaml_to_json_lossy(raw);
+        let mut task = hive_inventory::yaml_to_json(raw);
         if let Json::Object(m) = &mut task {
             for k in [
                 "loop",
@@ -150,10 +150,6 @@ impl Runner {
             ..Default::default()
         })
     }
-}
-
-fn yaml_to_json_lossy(v: &serde_yaml::Value) -> Json {
-    crate::role::yaml_to_json(v)
 }
 
 fn tempfile_dir() -> Result<PathBuf> {

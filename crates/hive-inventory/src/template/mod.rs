@@ -57,7 +57,7 @@ mod lookups;
 mod loops;
 mod project;
 mod pyset;
-mod pyvalue;
+pub(crate) mod pyvalue;
 mod random;
 mod scope;
 mod vars;

@@ -1,0 +1,29 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Contents
+//!
+//! - [`ServiceDefinition`] and [`SERVICE_PARAMETERS`], declared by one list
+//!   in `service.rs`: adding a service attribute is one entry there (its
+//!   typed field and its row), plus where hive-swarm puts it in the spec;
+//! - [`BuildImage`] and [`IMAGE_PARAMS`], the same for a service's `image`
+//!   build object;
+//! - the types of the definition's values ([`values`]);
+//! - [`ServerRole`], what a server does in its stage, for the inventory,
+//!   the providers and setup-hosts.
+
+#![deny(missing_docs)]
+
+// The crates whose types appear in this crate's API.
+pub use indexmap::{self, IndexMap};
+pub use serde_json;
+
+pub mod server;
+pub mod service;
+pub mod values;
+
+pub use server::ServerRole;
+pub use service::{
+    BuildImage, IMAGE_PARAMS, ParamType, SERVICE_PARAMETERS, ServiceDefinition, ServiceParam,
+    service_param,
+};
+pub use values::*;
