@@ -295,5 +295,6 @@ pub fn report_error(e: &anyhow::Error) {
 pub fn install_providers() {
     let mut registry = hive_provider::ProviderRegistry::builtin();
     hive_aws::register(&mut registry);
+    hive_gcp::register(&mut registry);
     registry.install();
 }
