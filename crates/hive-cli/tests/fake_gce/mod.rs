@@ -273,6 +273,11 @@ fn route(st: &mut State, project: &str, method: &str, path: &str, body: Value) -
                 for (k, v) in patch {
                     fw.insert(k.clone(), v.clone());
                 }
+                // The API keeps references as full URLs.
+                if let Some(n) = patch.get("network").and_then(|n| n.as_str()) {
+                    let rel = n.strip_prefix(&format!("projects/{project}/")).unwrap_or(n);
+                    fw.insert("network".into(), json!(link(rel)));
+                }
             }
             operation(st, project, rel, "patch", None)
         }
