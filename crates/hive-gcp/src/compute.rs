@@ -186,13 +186,12 @@ impl Compute {
             .flat_map(|e| e.errors.iter())
             .filter_map(|e| e.message.clone())
             .collect();
-        if messages.is_empty() {
-            if let Some(m) = op.http_error_message.clone().filter(|_| op.error.is_some()) {
-                messages.push(m);
-            }
-        }
         if messages.is_empty() && op.error.is_some() {
-            messages.push("the operation failed without a message".into());
+            messages.push(
+                op.http_error_message
+                    .clone()
+                    .unwrap_or_else(|| "the operation failed without a message".into()),
+            );
         }
         if messages.is_empty() {
             return Ok(());

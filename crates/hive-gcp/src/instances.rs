@@ -328,10 +328,8 @@ impl Run<'_> {
         public_key: Option<&str>,
     ) -> Result<ServerChange, GcpError> {
         let gce = self.gce;
-        if network {
-            if let Some(found) = gce.find_instance(plan).await? {
-                return self.existing_instance(plan, &found).await;
-            }
+        if network && let Some(found) = gce.find_instance(plan).await? {
+            return self.existing_instance(plan, &found).await;
         }
         if self.check {
             return Ok(ServerChange::Created);
