@@ -199,6 +199,12 @@ pub struct GcpSettings {
     pub root_dir: Option<std::path::PathBuf>,
 }
 
+/// A site name as part of a Compute Engine name: dots as hyphens, as
+/// hive-builder names instances (`pdns.example.com` → `pdns-example-com`).
+fn dashed(site: &str) -> String {
+    site.replace('.', "-")
+}
+
 /// A name Compute Engine accepts: lowercase letters, digits and hyphens,
 /// starting with a letter, 63 characters at most.
 pub fn valid_name(name: &str) -> bool {
@@ -246,7 +252,8 @@ impl GcpSettings {
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
         };
-        let network = text_var("hive_vpc_name").unwrap_or_else(|| format!("vpc-{}", stage.site));
+        let network =
+            text_var("hive_vpc_name").unwrap_or_else(|| format!("vpc-{}", dashed(&stage.site)));
         if !valid_name(&network) {
             return Err(invalid(
                 "hive_vpc_name",
@@ -271,10 +278,20 @@ impl GcpSettings {
                 stage, &attrs, server, &region, &subnets, &image,
             )?);
         }
+        let firewalls = firewall_plans(stage, &network)?;
+        if let Some(f) = firewalls.iter().find(|f| !valid_name(&f.name)) {
+            return Err(invalid(
+                "name",
+                format!(
+                    "firewall rule name {} is not a Compute Engine name (lowercase letters, digits and hyphens, starting with a letter, 63 at most)",
+                    f.name
+                ),
+            ));
+        }
         Ok(GcpSettings {
             stage: stage.stage.clone(),
             site: stage.site.clone(),
-            firewalls: firewall_plans(stage)?,
+            firewalls,
             region,
             network,
             cidr: stage.cidr,
@@ -497,14 +514,8 @@ fn ports(stage: &StageSpec, name: &str) -> Result<BTreeSet<u16>, GcpError> {
 /// network (`internal-<site>`), sshd from `hive_gcp_ssh_source_range`
 /// (`ssh-<site>`), and the published ports and ICMP from anywhere
 /// (`inbound-<site>`).
-fn firewall_plans(stage: &StageSpec) -> Result<Vec<FirewallPlan>, GcpError> {
-    let site = &stage.site;
-    let network = stage
-        .variables
-        .get("hive_vpc_name")
-        .and_then(|v| v.as_str())
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("vpc-{site}"));
+fn firewall_plans(stage: &StageSpec, network: &str) -> Result<Vec<FirewallPlan>, GcpError> {
+    let site = &dashed(&stage.site);
     let allowed = |protocol: &str, ports: Vec<String>| Allowed {
         protocol: protocol.into(),
         ports,
@@ -764,5 +775,10 @@ mod tests {
             3,
             "a shared repository is not built here"
         );
+        let mut st = stage();
+        st.site = "pdns.example.com".into();
+        let s = GcpSettings::from_stage(&st).unwrap();
+        assert_eq!(s.network, "vpc-pdns-example-com");
+        assert_eq!(s.firewalls[0].name, "internal-pdns-example-com");
     }
 }
