@@ -12,6 +12,8 @@ need_pkgs=(docker.io openssh-server openssh-client drbd-utils debootstrap
   busybox-static apache2-utils docker-registry libssl-dev pkg-config lvm2 parted
   iproute2 iptables ca-certificates curl ansible-core dnsutils python3-pip python3-venv jq
   xorriso)
+# The gcp provider's test makes its service account key with openssl.
+need_pkgs+=(openssl)
 
 missing=()
 for p in "${need_pkgs[@]}"; do

@@ -146,12 +146,26 @@ fn an_undefined_stage_and_an_unsupported_provider() {
         |root| {
             edit(root, "inventory/hive.yml", |t| {
                 format!(
+                    "{t}  production:\n    provider: openstack\n    cidr: 192.168.210.0/24\n    region: asia-northeast1\n"
+                )
+            })
+        },
+        &[
+            "inventory/hive.yml: stages.production: stage production: provider `openstack` is not yet supported",
+        ],
+    );
+    check(
+        "gcp settings",
+        &["-s", "production"],
+        |root| {
+            edit(root, "inventory/hive.yml", |t| {
+                format!(
                     "{t}  production:\n    provider: gcp\n    cidr: 192.168.210.0/24\n    region: asia-northeast1\n"
                 )
             })
         },
         &[
-            "inventory/hive.yml: stages.production: stage production: provider `gcp` is not yet supported",
+            "inventory/hive.yml: stages.production: stage production: attribute `subnets`: subnet name quickstart.example-default is not a Compute Engine name",
         ],
     );
     check(

@@ -262,13 +262,13 @@ fn the_plan_tells_the_truth() {
     let t = std::fs::read_to_string(&hive_yml).unwrap();
     std::fs::write(
         &hive_yml,
-        format!("{t}  production:\n    provider: gcp\n    cidr: 192.168.210.0/24\n    region: asia-northeast1\n"),
+        format!("{t}  production:\n    provider: openstack\n    cidr: 192.168.210.0/24\n    region: asia-northeast1\n"),
     )
     .unwrap();
     let o = detailed(&root, &["-s", "production", "all", "-C"]);
-    fails(&o, 1, "provider `gcp` is not yet supported");
+    fails(&o, 1, "provider `openstack` is not yet supported");
     let o = detailed(&root, &["-s", "production", "build-infra", "-C"]);
-    fails(&o, 1, "provider `gcp` is not yet supported");
+    fails(&o, 1, "provider `openstack` is not yet supported");
 }
 
 /// `hive init DIR`: a starter project that `hive check` accepts and whose

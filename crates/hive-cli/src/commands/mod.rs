@@ -296,5 +296,6 @@ pub fn install_providers() {
     let mut registry = hive_provider::ProviderRegistry::builtin();
     hive_aws::register(&mut registry);
     hive_azure::register(&mut registry);
+    hive_gcp::register(&mut registry);
     registry.install();
 }
