@@ -7,7 +7,9 @@
 //! left a complete, correct site (healthy, the image and data the project
 //! gives, every file under `.hive/` whole) and those that needed a hand.
 //! Random moments come from a seeded generator whose seed is printed
-//! (`FAULTS_SEED` replays it).
+//! (`FAULTS_SEED` replays it). `cargo test` runs one case of each family
+//! (picked by the seed); `scripts/faults.sh N` runs every case N times and
+//! prints the table.
 //!
 //! It needs what `scripts/setup-machine.sh` installs (a Docker engine, the
 //! `hive/debian-server`, `hive/registry` and `hive-test/debian` images)
