@@ -39,7 +39,7 @@ while read -r line; do
     total_i=$((total_i + i)) total_r=$((total_r + r)) total_h=$((total_h + h))
 done < <(grep '^fault-figures: ' "$log" || true)
 printf '%-30s %10s %10s %14s\n' total "$total_i" "$total_r" "$total_h"
-grep 'FAULTS_SEED=' "$log" | sed 's/^/  /' || true
+echo "seed: $(grep -o 'FAULTS_SEED=[0-9]*' "$log" | sort -u | tr '\n' ' ')"
 
 if [ "$status" -ne 0 ] || [ "$total_h" -ne 0 ]; then
     echo "some injections needed a hand or a test failed; the log: $log" >&2

@@ -159,7 +159,13 @@ pub fn family(name: &'static str, body: impl FnOnce(&Path, &mut Tally)) {
         hand: Vec::new(),
     };
     let began = Instant::now();
-    body(&root, &mut tally);
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&root, &mut tally)));
+    if outcome.is_err() {
+        tally
+            .hand
+            .push("the family stopped: the site could not be repaired".into());
+    }
     println!(
         "fault-figures: {name} injections={} recovered={} hand={} seconds={}",
         tally.injections,
@@ -167,6 +173,9 @@ pub fn family(name: &'static str, body: impl FnOnce(&Path, &mut Tally)) {
         tally.hand.len(),
         began.elapsed().as_secs()
     );
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
     assert!(tally.injections > 0, "{name}: nothing injected");
     assert!(tally.hand.is_empty(), "{name}: {:#?}", tally.hand);
 }
