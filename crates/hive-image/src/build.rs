@@ -202,7 +202,7 @@ async fn push(docker: &Docker, repo: &str, tag: &str, registry: &Registry) -> Re
         if let Some(e) = info.error {
             return Err(Error::Build {
                 image: repo.to_string(),
-                message: format!("push of {tag} failed: {e}"),
+                message: format!("push of {tag} failed: {e}{}", crate::error::stream_hint(&e)),
             });
         }
     }

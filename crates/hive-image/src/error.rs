@@ -15,6 +15,15 @@ pub enum Error {
         #[source]
         source: bollard::errors::Error,
     },
+    /// The engine reported an error in the middle of a streamed operation
+    /// (a pull or a push): its text, which the registry's answer is in.
+    #[error("docker engine: {what}: {error}{}", stream_hint(error))]
+    DockerStream {
+        /// What was being done.
+        what: String,
+        /// The engine's error text.
+        error: String,
+    },
     /// A file of a role or project could not be read.
     #[error("cannot read {path}")]
     Io {
@@ -94,7 +103,12 @@ pub enum Error {
 impl Error {
     pub(crate) fn docker(what: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> Error {
         let what = what.into();
-        move |source| Error::Docker { what, source }
+        move |source| match source {
+            bollard::errors::Error::DockerStreamError { error } => {
+                Error::DockerStream { what, error }
+            }
+            source => Error::Docker { what, source },
+        }
     }
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
@@ -102,5 +116,42 @@ impl Error {
     }
 }
 
+/// What to do about a streamed error whose cause hive can name.
+pub(crate) fn stream_hint(error: &str) -> &'static str {
+    if error.contains("no space left on device") {
+        " (a disk is full: free space where the registry keeps its data, the \
+         volume hive-registry-data on the repository server, and run again)"
+    } else if error.contains("500 Internal Server Error") || error.contains("status: 500") {
+        " (the registry failed: its log, `docker logs registry` on the \
+         repository server, says why; a full disk is a common cause)"
+    } else {
+        ""
+    }
+}
+
 /// Result alias of hive-image.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_streamed_error_keeps_its_text_and_says_what_to_do() {
+        let e = Error::docker("pushing r:5000/image_app:latest")(
+            bollard::errors::Error::DockerStreamError {
+                error: "write /var/lib/registry/x: no space left on device".into(),
+            },
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains("pushing r:5000/image_app:latest: write"),
+            "{text}"
+        );
+        assert!(text.contains("free space"), "{text}");
+        let e = Error::docker("pushing x")(bollard::errors::Error::DockerStreamError {
+            error: "received unexpected HTTP status: 500 Internal Server Error".into(),
+        });
+        assert!(e.to_string().contains("docker logs registry"), "{e}");
+    }
+}

@@ -306,6 +306,10 @@ pub async fn build_images(
 /// How many images build-images builds at once.
 const CONCURRENT_BUILDS: usize = 3;
 
+/// How long initialize-services waits for a service's task to run (one
+/// restarted with its engine runs again within seconds).
+const TASK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// initialize-services: apply each service's `initialize_roles` inside one
 /// of its running task containers.
 pub async fn initialize_services(
@@ -332,12 +336,18 @@ pub async fn initialize_services(
     let engines = Engines::connect(&site.context_dir(), &hives, &options.temp_dir).await?;
     let mut out = Vec::new();
     for (name, def) in selected {
-        let task = hive_swarm::find_running_task(engines.hives(), name)
+        let wait = if options.check {
+            std::time::Duration::ZERO
+        } else {
+            TASK_WAIT
+        };
+        let task = hive_swarm::wait_running_task(engines.hives(), name, wait)
             .await
             .map_err(|e| Error::Swarm(Box::new(e)))?
             .ok_or_else(|| Error::Site {
                 message: format!(
-                    "service {name} has no running task to initialize; run `hive deploy-services` and check `docker service ps {name}`"
+                    "service {name} has no running task to initialize (waited {} s); run `hive deploy-services` and check `docker service ps {name}`",
+                    wait.as_secs()
                 ),
             })?;
         let hive = engines

@@ -6,8 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::auth::DockerCredentials;
-use bollard::container::ListContainersOptions;
-use bollard::image::CreateImageOptions;
 use bollard::models::{
     EndpointPortConfigPublishModeEnum, Service, ServiceSpec, ServiceUpdateStatusStateEnum,
 };
@@ -21,9 +19,10 @@ use crate::compare::spec_differences;
 use crate::definition::{RegistryLogin, ServiceDefinition, StageContext};
 use crate::error::ServiceFailure;
 use crate::hive::{Hive, negotiate_all};
+use crate::pull::pull_image;
 use crate::report::{Change, Report, ResourceChange, ResourceKind};
 use crate::spec::{image_reference, service_spec};
-use crate::tasks::{SERVICE_NAME_LABEL, task_errors};
+use crate::tasks::{stale_tasks, task_errors};
 
 /// Whether deploy-services pulls images on the hives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +109,7 @@ pub struct Deployer {
     wait: bool,
     timeout: Duration,
     poll_interval: Duration,
+    steady: Duration,
     concurrency: usize,
     pull: PullPolicy,
     events: Option<EventSink>,
@@ -128,6 +128,7 @@ impl std::fmt::Debug for Deployer {
             .field("check", &self.check)
             .field("wait", &self.wait)
             .field("timeout", &self.timeout)
+            .field("steady", &self.steady)
             .field("concurrency", &self.concurrency)
             .field("pull", &self.pull)
             .finish()
@@ -137,7 +138,8 @@ impl std::fmt::Debug for Deployer {
 impl Deployer {
     /// A deployer for `stage` talking to `hives`; the first hive is the swarm
     /// manager that services are created on. Defaults: pull always, wait
-    /// up to 300 s for convergence, 10 parallel API calls.
+    /// up to 300 s for convergence (a changed service's tasks running for
+    /// 5 s on end), 10 parallel API calls.
     pub fn new(hives: Vec<Hive>, stage: StageContext) -> Self {
         Deployer {
             hives,
@@ -148,6 +150,7 @@ impl Deployer {
             wait: true,
             timeout: Duration::from_secs(300),
             poll_interval: Duration::from_millis(250),
+            steady: STEADY,
             concurrency: 10,
             pull: PullPolicy::Always,
             events: None,
@@ -187,6 +190,14 @@ impl Deployer {
     /// How long to wait for convergence before failing.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// How long the tasks of a service created or updated by this run must
+    /// run on end before it is converged (5 s, as `docker service create`
+    /// monitors them): a task that starts and soon fails is not converged.
+    pub fn steady(mut self, steady: Duration) -> Self {
+        self.steady = steady;
         self
     }
 
@@ -435,8 +446,17 @@ impl Deployer {
 
         if self.wait {
             let names: Vec<String> = plans.iter().map(|p| p.0.clone()).collect();
-            self.wait_converged(hives, &names, &expect_update_cycle, &previous_updates)
-                .await?;
+            let changed: HashSet<String> = plans
+                .iter()
+                .filter(|p| p.2.is_change())
+                .map(|p| p.0.clone())
+                .collect();
+            let waiting = Waiting {
+                expect_update_cycle: &expect_update_cycle,
+                previous_updates: &previous_updates,
+                changed: &changed,
+            };
+            self.wait_converged(hives, &names, &waiting).await?;
         }
         Ok(())
     }
@@ -595,11 +615,17 @@ impl Deployer {
         &self,
         hives: &[Hive],
         names: &[String],
-        expect_update_cycle: &HashSet<String>,
-        previous_updates: &HashMap<String, Option<String>>,
+        waiting: &Waiting<'_>,
     ) -> Result<(), Error> {
+        let Waiting {
+            expect_update_cycle,
+            previous_updates,
+            changed,
+        } = *waiting;
         let manager = &hives[0];
         let deadline = tokio::time::Instant::now() + self.timeout;
+        // Since when each service has had all its tasks running.
+        let mut steady_since: HashMap<String, tokio::time::Instant> = HashMap::new();
         let mut last: HashMap<String, (u64, u64)> = HashMap::new();
         let mut update_notes: HashMap<String, String> = HashMap::new();
         let mut pending: Vec<String> = names.to_vec();
@@ -657,7 +683,15 @@ impl Deployer {
                 } else {
                     update_notes.remove(&name);
                 }
-                if update_done && running == desired && desired == expected {
+                let now = tokio::time::Instant::now();
+                let running_all = update_done && running == desired && desired == expected;
+                let steady = running_all
+                    && (!changed.contains(&name)
+                        || now - *steady_since.entry(name.clone()).or_insert(now) >= self.steady);
+                if !running_all {
+                    steady_since.remove(&name);
+                }
+                if steady {
                     self.emit(DeployEvent::Converged {
                         service: name.clone(),
                     });
@@ -693,6 +727,21 @@ impl Deployer {
             tokio::time::sleep(self.poll_interval).await;
         }
     }
+}
+
+/// How long the tasks of a changed service must run on end to be
+/// converged.
+const STEADY: Duration = Duration::from_secs(5);
+
+/// What waiting for convergence needs to know of the changes applied.
+#[derive(Clone, Copy)]
+struct Waiting<'a> {
+    /// Services whose update starts a new rolling-update cycle.
+    expect_update_cycle: &'a HashSet<String>,
+    /// The start of each service's last update cycle before this run.
+    previous_updates: &'a HashMap<String, Option<String>>,
+    /// Services created or updated by this run.
+    changed: &'a HashSet<String>,
 }
 
 /// Running and desired tasks from the service status, and the desired count
@@ -743,71 +792,6 @@ async fn swarm_network_names(manager: &Hive) -> Result<HashMap<String, String>, 
         .into_iter()
         .filter_map(|n| Some((n.id?, n.name?)))
         .collect())
-}
-
-async fn pull_image(
-    hive: &Hive,
-    image: &str,
-    credentials: Option<DockerCredentials>,
-) -> Result<(), Error> {
-    let mut stream = hive.docker.create_image(
-        Some(CreateImageOptions {
-            from_image: image.to_string(),
-            ..Default::default()
-        }),
-        None,
-        credentials,
-    );
-    while let Some(item) = stream.next().await {
-        item.map_err(|e| Error::docker(&hive.name, format!("pull image {image}"), e))?;
-    }
-    Ok(())
-}
-
-/// For images without a registry digest: services whose running task uses
-/// another image than the one its hive has under the reference.
-async fn stale_tasks(
-    hives: &[Hive],
-    unpinned: &[&String],
-    references: &IndexMap<&str, String>,
-) -> Result<HashMap<String, String>, Error> {
-    let mut stale = HashMap::new();
-    for hive in hives {
-        let mut ids = HashMap::new();
-        for image in unpinned {
-            if let Ok(i) = hive.docker.inspect_image(image).await {
-                if let Some(id) = i.id {
-                    ids.insert(image.as_str(), id);
-                }
-            }
-        }
-        let mut filters = HashMap::new();
-        filters.insert("label".to_string(), vec![SERVICE_NAME_LABEL.to_string()]);
-        filters.insert("status".to_string(), vec!["running".to_string()]);
-        let containers = hive
-            .docker
-            .list_containers(Some(ListContainersOptions {
-                all: false,
-                filters,
-                ..Default::default()
-            }))
-            .await
-            .map_err(|e| Error::docker(&hive.name, "list task containers", e))?;
-        for c in containers {
-            let Some(service) = c.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)) else {
-                continue;
-            };
-            let Some(reference) = references.get(service.as_str()) else {
-                continue;
-            };
-            if let (Some(want), Some(have)) = (ids.get(reference.as_str()), c.image_id.as_ref()) {
-                if want != have {
-                    stale.insert(service.clone(), hive.name.clone());
-                }
-            }
-        }
-    }
-    Ok(stale)
 }
 
 /// The registry host of an image reference (`None` for Docker Hub).

@@ -16,7 +16,7 @@
 //!   missing services, update those whose spec or image changed, leave the
 //!   rest alone, then wait until their tasks run (progress through
 //!   [`DeployEvent`]s), or remove them (`-D`);
-//! - [`find_running_task`]: where a service's task runs, for
+//! - [`find_running_task`], [`wait_running_task`]: where a service's task runs, for
 //!   initialize-services.
 //!
 //! Every operation returns a [`Report`] of what it created, updated, left
@@ -39,6 +39,7 @@ mod deploy;
 mod error;
 mod hive;
 mod networks;
+mod pull;
 mod report;
 pub mod spec;
 mod tasks;
@@ -56,5 +57,5 @@ pub use hive::Hive;
 pub use networks::{build_networks, default_network_subnet, network_options};
 pub use report::{Change, Report, ResourceChange, ResourceKind};
 pub use spec::{image_reference, service_spec};
-pub use tasks::{RunningTask, find_running_task};
+pub use tasks::{RunningTask, find_running_task, wait_running_task};
 pub use volumes::build_volumes;

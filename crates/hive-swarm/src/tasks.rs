@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use bollard::container::{InspectContainerOptions, ListContainersOptions, LogOutput, LogsOptions};
 use futures::StreamExt;
+use indexmap::IndexMap;
 
 use crate::Error;
 use crate::hive::{Hive, negotiate_all};
@@ -78,6 +79,29 @@ pub async fn find_running_task(
         }
     }
     Ok(None)
+}
+
+/// [`find_running_task`], waiting up to `limit` for a task to run: one
+/// being started again after its engine restarted, or rescheduled after
+/// its hive went away, runs after a few seconds. An engine that does not
+/// answer is asked again until then; its last error is returned when no
+/// task ran in time.
+pub async fn wait_running_task(
+    hives: &[Hive],
+    service: &str,
+    limit: std::time::Duration,
+) -> Result<Option<RunningTask>, Error> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let found = find_running_task(hives, service).await;
+        let last = tokio::time::Instant::now() >= deadline;
+        match found {
+            Ok(Some(task)) => return Ok(Some(task)),
+            Ok(None) if last => return Ok(None),
+            Err(e) if last => return Err(e),
+            Ok(None) | Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+        }
+    }
 }
 
 /// What the service's failed task containers say: their errors, exit codes
@@ -172,4 +196,50 @@ async fn last_output(hive: &Hive, id: &str) -> Vec<String> {
         }
     }
     lines
+}
+
+/// For images without a registry digest: services whose running task uses
+/// another image than the one its hive has under the reference.
+pub(crate) async fn stale_tasks(
+    hives: &[Hive],
+    unpinned: &[&String],
+    references: &IndexMap<&str, String>,
+) -> Result<HashMap<String, String>, Error> {
+    let mut stale = HashMap::new();
+    for hive in hives {
+        let mut ids = HashMap::new();
+        for image in unpinned {
+            if let Ok(i) = hive.docker.inspect_image(image).await {
+                if let Some(id) = i.id {
+                    ids.insert(image.as_str(), id);
+                }
+            }
+        }
+        let mut filters = HashMap::new();
+        filters.insert("label".to_string(), vec![SERVICE_NAME_LABEL.to_string()]);
+        filters.insert("status".to_string(), vec!["running".to_string()]);
+        let containers = hive
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: false,
+                filters,
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| Error::docker(&hive.name, "list task containers", e))?;
+        for c in containers {
+            let Some(service) = c.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)) else {
+                continue;
+            };
+            let Some(reference) = references.get(service.as_str()) else {
+                continue;
+            };
+            if let (Some(want), Some(have)) = (ids.get(reference.as_str()), c.image_id.as_ref()) {
+                if want != have {
+                    stale.insert(service.clone(), hive.name.clone());
+                }
+            }
+        }
+    }
+    Ok(stale)
 }

@@ -142,6 +142,8 @@ pub fn backup(globals: &Globals, args: &BackupArgs) -> Result<ExitCode> {
         let listing = rt.block_on(hive_phases::backup::list(&site))?;
         return print_listing(globals, &listing);
     }
+    // A backup reads what a concurrent run may be changing: one at a time.
+    let _lock = super::run::lock(globals, &project)?;
     let report = rt.block_on(hive_phases::backup::backup(
         &site,
         &args.selection.limit,
@@ -154,6 +156,8 @@ pub fn backup(globals: &Globals, args: &BackupArgs) -> Result<ExitCode> {
 pub fn restore(globals: &Globals, args: &RestoreArgs) -> Result<ExitCode> {
     let project = globals.load()?;
     let site = StageSite::new(&project)?;
+    // A restore stops services and writes their data: never beside a run.
+    let _lock = super::run::lock(globals, &project)?;
     let report = super::runtime()?.block_on(hive_phases::backup::restore(
         &site,
         &args.selection.limit,
