@@ -113,7 +113,7 @@ impl Renderer {
     pub fn render_value_marked(&self, value: &Json, vars: &Vars) -> Result<(Json, bool), String> {
         self.templar
             .render_value_marked(&to_yaml(value), &self.scope(vars))
-            .map(|(y, tainted)| (to_json(&y), tainted))
+            .map(|(y, tainted)| (hive_inventory::yaml_to_json(&y), tainted))
             .map_err(|e| e.full_message())
     }
 
