@@ -79,16 +79,7 @@ fn server_container_stopped_mid_phase() {
                 &["setup-hosts", "deploy-services", "initialize-services"],
                 None,
             ) {
-                // The hive's container only with scripts/faults.sh: started
-                // again, the docker provider's container has lost the names
-                // setup-hosts wrote in /etc/hosts, and a plain re-run that
-                // resumes after setup-hosts fails to resolve the registry
-                // (not fixed yet).
-                let (container, server) = if site::full() {
-                    site::any_server(&mut rng)
-                } else {
-                    (REPOSITORY, "p-hive1")
-                };
+                let (container, server) = site::any_server(&mut rng);
                 let delay = Duration::from_millis(rng.below(3000));
                 let first = site::fault_in_phase(root, phase, delay, server, || {
                     let stopped = Command::new("docker")

@@ -240,7 +240,8 @@ impl DockerProvider {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => {
-                self.create_server(server, network, image, &name).await?;
+                self.create_server(stage, server, network, image, &name)
+                    .await?;
                 Ok(ServerChange::Created)
             }
             Err(e) => Err(ProviderError::docker(
@@ -252,6 +253,7 @@ impl DockerProvider {
 
     async fn create_server(
         &self,
+        stage: &StageSpec,
         server: &ServerSpec,
         network: &str,
         image: &str,
@@ -305,6 +307,7 @@ impl DockerProvider {
             memory: server.memory_size.map(|m| (m * 1024 * 1024) as i64),
             nano_cpus: server.cpus.map(|c| c as i64 * 1_000_000_000),
             network_mode: Some(network.to_string()),
+            extra_hosts: Some(extra_hosts(stage)),
             ..Default::default()
         };
         let config = Config {
@@ -415,6 +418,21 @@ impl DockerProvider {
             })
             .collect())
     }
+}
+
+/// The stage's servers as `/etc/hosts` entries (`name:address`, and the
+/// short name too) that the engine writes into every container's hosts file
+/// each time it starts: the names setup-hosts adds to `/etc/hosts` are lost
+/// when a container restarts (the engine rewrites the file), these are not.
+fn extra_hosts(stage: &StageSpec) -> Vec<String> {
+    let mut hosts = Vec::new();
+    for s in &stage.servers {
+        hosts.push(format!("{}:{}", s.name, s.private_ip));
+        if let Some((short, _)) = s.name.split_once('.') {
+            hosts.push(format!("{short}:{}", s.private_ip));
+        }
+    }
+    hosts
 }
 
 /// Make sure `image` exists on the engine, building it with the embedded

@@ -301,6 +301,19 @@ async fn docker_stage_then_prepared_stage() {
     let again = build_infra(&provider, &docker_stage, &opts).await.unwrap();
     assert!(!again.changed(), "{again:?}");
 
+    // The stage's names resolve in every server, also after its container
+    // restarted (the engine rewrites /etc/hosts at each start).
+    let hive0 = format!("{PREFIX}p-hive0.hprov");
+    docker_cli(&["restart", "-t", "1", &hive0]);
+    docker_exec(
+        &hive0,
+        &format!(
+            "getent hosts p-hive3.hprov | grep -q '^{} ' && getent hosts p-hive2 | grep -q '^{} '",
+            ip(3),
+            ip(2)
+        ),
+    );
+
     // -l: a server removed behind hive's back is built again alone; the
     // others keep their entries in ssh_config (checked below, where every
     // server is reached through it).
