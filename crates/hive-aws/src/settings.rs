@@ -463,26 +463,12 @@ fn port_of(v: &serde_json::Value) -> Option<i32> {
 }
 
 fn ports(stage: &StageSpec, name: &str) -> Result<Vec<i32>, AwsError> {
-    let Some(v) = stage.variables.get(name) else {
-        return Ok(Vec::new());
-    };
-    let items = v.as_array().ok_or_else(|| AwsError::Invalid {
+    let ports = stage.port_list(name).map_err(|message| AwsError::Invalid {
         stage: stage.stage.clone(),
         key: name.into(),
-        message: format!("must be a list of ports, got {v}"),
+        message,
     })?;
-    items
-        .iter()
-        .map(|p| {
-            port_of(p)
-                .filter(|p| (0..=65535).contains(p))
-                .ok_or_else(|| AwsError::Invalid {
-                    stage: stage.stage.clone(),
-                    key: name.into(),
-                    message: format!("{p} is not a port number"),
-                })
-        })
-        .collect()
+    Ok(ports.into_iter().map(i32::from).collect())
 }
 
 /// The security group's inbound rules: `hive_ec2_group_rules` when set,

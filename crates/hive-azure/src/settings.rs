@@ -536,30 +536,15 @@ fn subnet_plans(stage: &StageSpec) -> Result<Vec<SubnetPlan>, AzureError> {
     Ok(out)
 }
 
-/// A port given as a number or a string, as the inventory renders them.
+/// The ports of list variable `name`.
 fn port_list(stage: &StageSpec, name: &str) -> Result<Vec<u16>, AzureError> {
-    let Some(v) = stage.variables.get(name) else {
-        return Ok(Vec::new());
-    };
-    let invalid = |message: String| AzureError::Invalid {
-        stage: stage.stage.clone(),
-        key: name.into(),
-        message,
-    };
-    let items = v
-        .as_array()
-        .ok_or_else(|| invalid(format!("must be a list of ports, got {v}")))?;
-    items
-        .iter()
-        .map(|p| {
-            let n = match p {
-                serde_json::Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
-                serde_json::Value::String(s) => s.trim().parse().ok(),
-                _ => None,
-            };
-            n.ok_or_else(|| invalid(format!("{p} is not a port number")))
+    stage
+        .port_list(name)
+        .map_err(|message| AzureError::Invalid {
+            stage: stage.stage.clone(),
+            key: name.into(),
+            message,
         })
-        .collect()
 }
 
 /// The security group's inbound rules as hive-builder's role writes them:

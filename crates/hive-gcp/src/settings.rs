@@ -482,32 +482,14 @@ fn subnet_plans(stage: &StageSpec) -> Result<Vec<SubnetPlan>, GcpError> {
     Ok(out)
 }
 
-/// A port given as a number or a string, as the inventory renders them.
-fn port_of(v: &serde_json::Value) -> Option<u16> {
-    match v {
-        serde_json::Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
-        serde_json::Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
 /// The ports of list variable `name`, sorted and without duplicates.
 fn ports(stage: &StageSpec, name: &str) -> Result<BTreeSet<u16>, GcpError> {
-    let Some(v) = stage.variables.get(name) else {
-        return Ok(BTreeSet::new());
-    };
-    let invalid = |message: String| GcpError::Invalid {
+    let ports = stage.port_list(name).map_err(|message| GcpError::Invalid {
         stage: stage.stage.clone(),
         key: name.into(),
         message,
-    };
-    let items = v
-        .as_array()
-        .ok_or_else(|| invalid(format!("must be a list of ports, got {v}")))?;
-    items
-        .iter()
-        .map(|p| port_of(p).ok_or_else(|| invalid(format!("{p} is not a port number"))))
-        .collect()
+    })?;
+    Ok(ports.into_iter().collect())
 }
 
 /// The three rules of hive-builder's role: everything inside the stage's

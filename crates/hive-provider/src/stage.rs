@@ -238,6 +238,30 @@ impl StageSpec {
         }
     }
 
+    /// The ports of the list variable `name` (each a number or a string,
+    /// as the inventory renders them), in order; none when it is unset.
+    /// The error says what is wrong with the value, for the provider's own
+    /// error naming the stage and `name`.
+    pub fn port_list(&self, name: &str) -> std::result::Result<Vec<u16>, String> {
+        let Some(v) = self.variables.get(name) else {
+            return Ok(Vec::new());
+        };
+        let items = v
+            .as_array()
+            .ok_or_else(|| format!("must be a list of ports, got {v}"))?;
+        items
+            .iter()
+            .map(|p| {
+                let port = match p {
+                    serde_json::Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+                    serde_json::Value::String(s) => s.trim().parse().ok(),
+                    _ => None,
+                };
+                port.ok_or_else(|| format!("{p} is not a port number"))
+            })
+            .collect()
+    }
+
     /// The admin's private key file.
     pub fn private_key_path(&self) -> PathBuf {
         self.private_key
