@@ -2,7 +2,8 @@
 //! project, under its own name and network, with a database-like password
 //! (`lookup('password', ...)`) in a service's environment, is built with
 //! `-vv` and run again with `-o json`; then an external registry whose login
-//! fails is added and setup-hosts is run with `-vv` and with `-o json`.
+//! fails is added and setup-hosts is run with `-vv` and with `-o json`;
+//! a backup whose command fails is run the same two ways.
 //!
 //! Every byte hive printed, every file under `.hive/` that is not a secret
 //! file (the journal among them) and `/var/log`, `/run/log` and the journal
@@ -59,6 +60,12 @@ fn project() -> (tempfile::TempDir, PathBuf) {
     let t = t.replace(
         from,
         &format!("{from}      DB_PASSWORD: \"{{{{ db_password }}}}\"\n"),
+    );
+    // A backup of the database that fails (it cannot reach its server),
+    // its command given the password through the environment.
+    let t = format!(
+        "{}    backup_scripts:\n      - name: web-db\n        backup_command: \"test -n \\\"$DB_PASSWORD\\\" && echo 'dump: cannot connect to the database server' >&2 && exit 3\"\n        restore_command: \"cat >/dev/null\"\n        ext: sql\n",
+        t
     );
     std::fs::write(&services, t).unwrap();
     (dir, root)
@@ -185,6 +192,17 @@ fn secrets_never_printed_nor_logged() {
         let o = printed.run(&root, args);
         assert!(!o.status.success(), "{}", text(&o));
         assert!(text(&o).contains(&registry), "{}", text(&o));
+    }
+    // A failing backup: the error carries the command's own output, never
+    // the password its command was given.
+    for args in [&["-vv", "backup"][..], &["-o", "json", "backup"]] {
+        let o = printed.run(&root, args);
+        assert!(!o.status.success(), "{}", text(&o));
+        assert!(
+            text(&o).contains("cannot connect to the database server"),
+            "{}",
+            text(&o)
+        );
     }
     printed.run(&root, &["-o", "json", "history"]);
 

@@ -48,20 +48,53 @@ definitions() {
 }
 
 # Finds the running container of service $1: sets ON (a hive, or `local`
-# for the registry of this server) and CID.
+# for the registry of this server) and CID; when there is none, WHY says
+# what the hives answered (an engine that cannot be reached, the service's
+# tasks and their errors).
 find_container() {
+  WHY=""
   if [ "$1" = hive-registry ]; then
     ON=local
     CID=$(docker ps -q --filter name='^registry$' --filter status=running)
     [ -n "$CID" ] && return 0
+    WHY="the registry container is not running on this server"
     return 1
   fi
+  local h out
   for h in $HIVE_BACKUP_HIVES; do
-    CID=$(docker -H "tcp://$h:2376" --tlsverify ps -q --filter "label=com.docker.swarm.service.name=$1" \
-      --filter status=running 2>/dev/null | head -n1)
+    if ! out=$(docker -H "tcp://$h:2376" --tlsverify ps -q --filter "label=com.docker.swarm.service.name=$1" \
+      --filter status=running 2>&1); then
+      WHY="$WHY; the Docker engine of $h did not answer: $(printf %s "$out" | tail -n1)"
+      continue
+    fi
+    CID=$(printf '%s\n' "$out" | head -n1)
     if [ -n "$CID" ]; then ON=$h; return 0; fi
   done
+  WHY="no running container of service $1 on $HIVE_BACKUP_HIVES$WHY"
   return 1
+}
+
+# Whether service $1 has a task that should run but is not running yet
+# (being created, started or restarted): a backup then waits for it.
+task_starting() {
+  local h
+  [ "$1" = hive-registry ] && return 1
+  for h in $HIVE_BACKUP_HIVES; do
+    docker -H "tcp://$h:2376" --tlsverify service ps -q --filter desired-state=running "$1" \
+      --format '{{.CurrentState}}' 2>/dev/null | grep -qv '^Running' && return 0
+  done
+  return 1
+}
+
+# find_container, waiting up to HIVE_BACKUP_TASK_WAIT seconds (60) while
+# the service's task is starting.
+wait_container() {
+  local end=$((SECONDS + ${HIVE_BACKUP_TASK_WAIT:-60}))
+  until find_container "$1"; do
+    if [ $SECONDS -ge $end ] || ! task_starting "$1"; then return 1; fi
+    message "service $1: waiting for its task to run"
+    sleep 2
+  done
 }
 
 dk() {
@@ -211,15 +244,15 @@ flock -w 3600 9 || die "another backup or restore holds $backupdir/.lock"
 # A restore refuses to start while a service cannot be reached.
 if [ $mode = restore ]; then
   for svc in $targets; do
-    find_container "$svc" ||
-      die "service $svc: no running container on ${HIVE_BACKUP_HIVES:-the hives}; nothing was restored (deploy the service, then restore)"
+    wait_container "$svc" ||
+      die "service $svc: $WHY; nothing was restored (deploy the service, then restore)"
   done
 fi
 
 status=0
 for svc in $targets; do
-  if ! find_container "$svc"; then
-    result failed "$mode" "$svc" "" "" "no running container of service $svc on $HIVE_BACKUP_HIVES"
+  if ! wait_container "$svc"; then
+    result failed "$mode" "$svc" "" "" "$WHY"
     status=1
     continue
   fi

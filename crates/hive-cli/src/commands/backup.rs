@@ -67,7 +67,7 @@ fn print_report(globals: &Globals, report: &BackupReport) -> Result<ExitCode> {
             let mut line = format!(
                 "{} {}: {} {}",
                 r.service,
-                if r.name == r.service {
+                if r.name == r.service || r.name.is_empty() {
                     String::new()
                 } else {
                     format!("({})", r.name)

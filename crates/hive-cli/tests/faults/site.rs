@@ -259,13 +259,18 @@ pub fn fault_in_phase(
     run.wait_for(&format!("=== {phase}"), BROKEN_RUN);
     std::thread::sleep(delay);
     inject();
-    run.finish(BROKEN_RUN).and_then(|(ok, printed)| {
-        if ok || printed.contains(server) {
-            Ok(())
-        } else {
-            Err(format!("the error does not name {server}: {printed}"))
-        }
-    })
+    run.finish(BROKEN_RUN)
+        .and_then(|(ok, printed)| if ok { Ok(()) } else { names(&printed, server) })
+}
+
+/// Whether the error a failed run ended with (`error: phase P failed ...`,
+/// with what follows it) names the phase and `server`.
+pub fn names(printed: &str, server: &str) -> Result<(), String> {
+    match printed.find("error: phase ").map(|i| &printed[i..]) {
+        Some(error) if error.contains(server) => Ok(()),
+        Some(error) => Err(format!("the error does not name {server}: {error}")),
+        None => Err(format!("it failed without naming the phase: {printed}")),
+    }
 }
 
 /// The `app_build` the project gives.
