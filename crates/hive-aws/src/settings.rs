@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
+use hive_provider::cloud::{cloud_attributes, cloud_region};
 use hive_provider::{ServerRole, StageSpec};
 use ipnet::Ipv4Net;
 use serde::Deserialize;
@@ -229,37 +230,12 @@ impl AwsSettings {
     /// would fail on: a missing region or instance type, a subnet without a
     /// zone of the region, a server outside its subnet.
     pub fn from_stage(stage: &StageSpec) -> Result<Self, AwsError> {
-        let attrs: AwsAttributes = stage
-            .provider_attributes(ACCEPTED)
-            .map_err(|e| AwsError::Settings(Box::new(e)))?;
-        stage
-            .check_common()
-            .map_err(|e| AwsError::Settings(Box::new(e)))?;
-        let invalid = |key: &str, message: String| AwsError::Invalid {
-            stage: stage.stage.clone(),
-            key: key.to_string(),
-            message,
-        };
-        let region = attrs
-            .region
-            .clone()
-            .filter(|r| !r.is_empty())
-            .ok_or_else(|| {
-                invalid(
-                    "region",
-                    "the aws provider needs a region, e.g. `region: ap-northeast-1`".into(),
-                )
-            })?;
+        let attrs: AwsAttributes = cloud_attributes(stage, ACCEPTED)?;
+        let invalid = |key: &str, message: String| AwsError::from(stage.invalid(key, message));
+        let region = cloud_region(stage, attrs.region.as_ref(), "region", "ap-northeast-1")?;
         let subnets = subnet_plans(stage, &region)?;
         let shared_repository = stage.variables.contains_key("hive_shared_repository");
-        let text_var = |name: &str| {
-            stage
-                .variables
-                .get(name)
-                .and_then(|v| v.as_str())
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
+        let text_var = |name: &str| stage.text_variable(name);
         let image = attrs
             .image_name
             .clone()
@@ -387,17 +363,15 @@ fn gib(
     size: Option<u64>,
 ) -> Result<Option<i32>, AwsError> {
     size.map(|s| {
-        i32::try_from(s)
-            .ok()
-            .filter(|&s| s > 0)
-            .ok_or_else(|| AwsError::Invalid {
-                stage: stage.stage.clone(),
-                key: key.to_string(),
-                message: format!(
+        i32::try_from(s).ok().filter(|&s| s > 0).ok_or_else(|| {
+            AwsError::from(stage.invalid(
+                key,
+                format!(
                     "server {server}: {s} is not a disk size in GiB (1 to {})",
                     i32::MAX
                 ),
-            })
+            ))
+        })
     })
     .transpose()
 }
@@ -405,11 +379,7 @@ fn gib(
 /// The stage's subnets with their zones, each inside the stage's network
 /// and its zone in the region.
 fn subnet_plans(stage: &StageSpec, region: &str) -> Result<Vec<SubnetPlan>, AwsError> {
-    let invalid = |message: String| AwsError::Invalid {
-        stage: stage.stage.clone(),
-        key: "subnets".into(),
-        message,
-    };
+    let invalid = |message: String| AwsError::from(stage.invalid("subnets", message));
     let mut out: Vec<SubnetPlan> = Vec::new();
     for subnet in &stage.subnets {
         let zone = subnet.zone.clone().filter(|z| !z.is_empty()).ok_or_else(|| {
@@ -463,11 +433,9 @@ fn port_of(v: &serde_json::Value) -> Option<i32> {
 }
 
 fn ports(stage: &StageSpec, name: &str) -> Result<Vec<i32>, AwsError> {
-    let ports = stage.port_list(name).map_err(|message| AwsError::Invalid {
-        stage: stage.stage.clone(),
-        key: name.into(),
-        message,
-    })?;
+    let ports = stage
+        .port_list(name)
+        .map_err(|message| AwsError::from(stage.invalid(name, message)))?;
     Ok(ports.into_iter().map(i32::from).collect())
 }
 
@@ -482,11 +450,10 @@ fn inbound_rules(stage: &StageSpec) -> Result<Vec<InboundRule>, AwsError> {
             rules.insert(custom_rule(stage, i, rule)?);
         }
         if custom.as_array().is_none() {
-            return Err(AwsError::Invalid {
-                stage: stage.stage.clone(),
-                key: "hive_ec2_group_rules".into(),
-                message: format!("must be a list of rules, got {custom}"),
-            });
+            return Err(AwsError::from(stage.invalid(
+                "hive_ec2_group_rules",
+                format!("must be a list of rules, got {custom}"),
+            )));
         }
         return Ok(rules.into_iter().collect());
     }
@@ -524,10 +491,8 @@ fn custom_rule(
     i: usize,
     rule: &serde_json::Value,
 ) -> Result<InboundRule, AwsError> {
-    let invalid = |message: String| AwsError::Invalid {
-        stage: stage.stage.clone(),
-        key: format!("hive_ec2_group_rules[{i}]"),
-        message,
+    let invalid = |message: String| {
+        AwsError::from(stage.invalid(&format!("hive_ec2_group_rules[{i}]"), message))
     };
     let obj = rule
         .as_object()

@@ -1,0 +1,193 @@
+//! What the IaaS providers (`aws`, `gcp`, `azure`) share: [`Cloud`], the
+//! operations a cloud's API carries out, from which each gets its
+//! [`Provider`] implementation, and the reading of a stage's settings
+//! every one of them starts with.
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ProviderError, Result};
+use crate::provider::{Provider, ProviderReport, ServerChange};
+use crate::stage::{Endpoint, ServerRole, StageSpec};
+
+/// A provider that builds a stage through a cloud's API. Every type that
+/// implements it is a [`Provider`]: the flow around the API calls
+/// (validating the settings, connecting, reading the stage's public key,
+/// check mode, the endpoints on port 22 as the admin user) is the same for
+/// every cloud.
+#[async_trait]
+pub trait Cloud: Send + Sync {
+    /// The provider id used in the inventory (`aws`, `gcp`, `azure`).
+    const NAME: &'static str;
+
+    /// A connection to the cloud's API for one stage, with what the stage
+    /// asks for.
+    type Client: Send + Sync;
+
+    /// The provider's error.
+    type Error: Into<ProviderError> + Send;
+
+    /// Check the stage's settings, refusing what the real run would fail
+    /// on; no API call.
+    fn check(stage: &StageSpec) -> Result<(), Self::Error>;
+
+    /// Read the stage's settings and connect to the API.
+    async fn connect(stage: &StageSpec) -> Result<Self::Client, Self::Error>;
+
+    /// Build the stage (`check`: only say what would change), giving the
+    /// servers the admin's `public_key` when the stage has one.
+    async fn build(
+        client: &Self::Client,
+        check: bool,
+        public_key: Option<&str>,
+    ) -> Result<ProviderReport, Self::Error>;
+
+    /// Stop the stage's servers, keeping their disks.
+    async fn halt(client: &Self::Client) -> Result<Vec<(String, ServerChange)>, Self::Error>;
+
+    /// Remove the stage's servers and everything created for them.
+    async fn destroy(client: &Self::Client) -> Result<ProviderReport, Self::Error>;
+
+    /// Each server's name, role and public address, in stage order; an
+    /// error names a server that has none yet.
+    async fn addresses(
+        client: &Self::Client,
+    ) -> Result<Vec<(String, ServerRole, String)>, Self::Error>;
+
+    /// The inventory variables the provider reads.
+    fn variables() -> &'static [&'static str];
+}
+
+/// Connect, read the admin's public key and build (or, with `check`, plan)
+/// the stage.
+async fn build_or_plan<C: Cloud>(stage: &StageSpec, check: bool) -> Result<ProviderReport> {
+    let client = C::connect(stage).await.map_err(Into::into)?;
+    let public_key = std::fs::read_to_string(stage.public_key_path()).ok();
+    C::build(&client, check, public_key.as_deref())
+        .await
+        .map_err(Into::into)
+}
+
+#[async_trait]
+impl<C: Cloud> Provider for C {
+    fn name(&self) -> &str {
+        C::NAME
+    }
+
+    fn validate(&self, stage: &StageSpec) -> Result<Vec<String>> {
+        C::check(stage).map_err(Into::into)?;
+        Ok(Vec::new())
+    }
+
+    async fn build(&self, stage: &StageSpec) -> Result<ProviderReport> {
+        build_or_plan::<C>(stage, false).await
+    }
+
+    async fn plan(&self, stage: &StageSpec) -> Result<Option<ProviderReport>> {
+        Ok(Some(build_or_plan::<C>(stage, true).await?))
+    }
+
+    async fn halt(&self, stage: &StageSpec) -> Result<ProviderReport> {
+        let client = C::connect(stage).await.map_err(Into::into)?;
+        Ok(ProviderReport {
+            servers: C::halt(&client).await.map_err(Into::into)?,
+            ..Default::default()
+        })
+    }
+
+    async fn destroy(&self, stage: &StageSpec) -> Result<ProviderReport> {
+        let client = C::connect(stage).await.map_err(Into::into)?;
+        C::destroy(&client).await.map_err(Into::into)
+    }
+
+    async fn endpoints(&self, stage: &StageSpec) -> Result<Vec<Endpoint>> {
+        let client = C::connect(stage).await.map_err(Into::into)?;
+        let addresses = C::addresses(&client).await.map_err(Into::into)?;
+        Ok(addresses
+            .into_iter()
+            .map(|(name, role, address)| Endpoint {
+                name,
+                role,
+                address,
+                port: 22,
+                user: stage.admin.user.clone(),
+                key: stage.private_key_path(),
+            })
+            .collect())
+    }
+
+    fn variables(&self) -> &'static [&'static str] {
+        C::variables()
+    }
+}
+
+/// A cloud provider's stage attributes (`accepted`: the keys it takes),
+/// after the checks every provider makes ([`StageSpec::check_common`]).
+pub fn cloud_attributes<T: DeserializeOwned>(stage: &StageSpec, accepted: &[&str]) -> Result<T> {
+    let attributes = stage.provider_attributes(accepted)?;
+    stage.check_common()?;
+    Ok(attributes)
+}
+
+/// The stage's `region` attribute, or an error saying the provider needs
+/// one (`what`: how the cloud calls it), with an `example`.
+pub fn cloud_region(
+    stage: &StageSpec,
+    region: Option<&String>,
+    what: &str,
+    example: &str,
+) -> Result<String> {
+    region.filter(|r| !r.is_empty()).cloned().ok_or_else(|| {
+        stage.invalid(
+            "region",
+            format!(
+                "the {} provider needs a {what}, e.g. `region: {example}`",
+                stage.provider
+            ),
+        )
+    })
+}
+
+/// The conversions between a cloud provider's error enum and
+/// [`ProviderError`](crate::ProviderError), for an enum with a
+/// `Settings(Box<ProviderError>)` variant (`#[error(transparent)]`) that
+/// holds what the stage's settings were refused with: a `ProviderError`
+/// becomes that variant, and back; any other error becomes
+/// [`ProviderError::Cloud`](crate::ProviderError::Cloud) naming
+/// `$provider`.
+///
+/// ```
+/// #[derive(Debug, thiserror::Error)]
+/// enum ToyError {
+///     #[error(transparent)]
+///     Settings(Box<hive_provider::ProviderError>),
+///     #[error("{0}")]
+///     Conflict(String),
+/// }
+/// hive_provider::cloud_error_conversions!(ToyError, "toy");
+///
+/// let refused = hive_provider::ProviderError::invalid_stage("dev", "region", "missing");
+/// let back = hive_provider::ProviderError::from(ToyError::from(refused));
+/// assert_eq!(back.to_string(), "stage dev: attribute `region`: missing");
+/// let cloud = hive_provider::ProviderError::from(ToyError::Conflict("taken".into()));
+/// assert_eq!(cloud.to_string(), "toy: taken");
+/// ```
+#[macro_export]
+macro_rules! cloud_error_conversions {
+    ($error:ident, $provider:literal) => {
+        impl From<$crate::ProviderError> for $error {
+            fn from(e: $crate::ProviderError) -> Self {
+                $error::Settings(Box::new(e))
+            }
+        }
+
+        impl From<$error> for $crate::ProviderError {
+            fn from(e: $error) -> Self {
+                match e {
+                    $error::Settings(inner) => *inner,
+                    other => $crate::ProviderError::cloud($provider, other),
+                }
+            }
+        }
+    };
+}
