@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
-use hive_provider::cloud::{cloud_attributes, cloud_region};
+use hive_provider::cloud::{
+    check_subnet, cloud_attributes, cloud_region, cloud_subnets, server_subnet,
+};
 use hive_provider::{ServerRole, StageSpec};
 use ipnet::Ipv4Net;
 use serde::Deserialize;
@@ -271,33 +273,7 @@ impl AwsSettings {
                     ),
                 )
             })?;
-            let subnet = subnets
-                .iter()
-                .find(|s| Some(&s.name) == server.subnet.as_ref())
-                .or(if subnets.len() == 1 {
-                    subnets.first()
-                } else {
-                    None
-                })
-                .ok_or_else(|| {
-                    invalid(
-                        "subnets",
-                        format!(
-                            "server {} is in subnet {}, which the stage does not list",
-                            server.name,
-                            server.subnet.as_deref().unwrap_or("(none)")
-                        ),
-                    )
-                })?;
-            if !subnet.cidr.contains(&server.private_ip) {
-                return Err(invalid(
-                    "subnets",
-                    format!(
-                        "server {} has address {} outside its subnet {} ({})",
-                        server.name, server.private_ip, subnet.name, subnet.cidr
-                    ),
-                ));
-            }
+            let subnet = server_subnet(stage, server, &subnets, |s| (&s.name, s.cidr))?;
             let encrypted = if repository {
                 attrs.repository_disk_encrypted
             } else {
@@ -381,7 +357,7 @@ fn gib(
 fn subnet_plans(stage: &StageSpec, region: &str) -> Result<Vec<SubnetPlan>, AwsError> {
     let invalid = |message: String| AwsError::from(stage.invalid("subnets", message));
     let mut out: Vec<SubnetPlan> = Vec::new();
-    for subnet in &stage.subnets {
+    for (index, subnet) in cloud_subnets(stage)?.iter().enumerate() {
         let zone = subnet.zone.clone().filter(|z| !z.is_empty()).ok_or_else(|| {
             invalid(format!(
                 "subnet {} has no available_zone; the aws provider needs `subnets`, each with a cidr, a name and an available_zone such as {region}a",
@@ -397,28 +373,12 @@ fn subnet_plans(stage: &StageSpec, region: &str) -> Result<Vec<SubnetPlan>, AwsE
                 subnet.name
             )));
         }
-        if !stage.cidr.contains(&subnet.cidr) {
-            return Err(invalid(format!(
-                "subnet {} ({}) is not inside the stage's cidr {}",
-                subnet.name, subnet.cidr, stage.cidr
-            )));
-        }
-        if let Some(other) = out.iter().find(|o| {
-            o.cidr.contains(&subnet.cidr.network()) || subnet.cidr.contains(&o.cidr.network())
-        }) {
-            return Err(invalid(format!(
-                "subnets {} ({}) and {} ({}) overlap",
-                other.name, other.cidr, subnet.name, subnet.cidr
-            )));
-        }
+        check_subnet(stage, index, true)?;
         out.push(SubnetPlan {
             name: subnet.name.clone(),
             cidr: subnet.cidr,
             zone,
         });
-    }
-    if out.is_empty() {
-        return Err(invalid("the stage has no subnet".into()));
     }
     Ok(out)
 }
@@ -433,9 +393,7 @@ fn port_of(v: &serde_json::Value) -> Option<i32> {
 }
 
 fn ports(stage: &StageSpec, name: &str) -> Result<Vec<i32>, AwsError> {
-    let ports = stage
-        .port_list(name)
-        .map_err(|message| AwsError::from(stage.invalid(name, message)))?;
+    let ports = stage.ports(name)?;
     Ok(ports.into_iter().map(i32::from).collect())
 }
 

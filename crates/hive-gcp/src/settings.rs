@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
-use hive_provider::cloud::{cloud_attributes, cloud_region};
+use hive_provider::cloud::{
+    check_subnet, cloud_attributes, cloud_region, cloud_subnets, server_subnet,
+};
 use hive_provider::{ServerRole, StageSpec};
 use ipnet::Ipv4Net;
 use serde::Deserialize;
@@ -333,33 +335,7 @@ fn instance_plan(
             ),
         ));
     }
-    let subnet = subnets
-        .iter()
-        .find(|s| Some(&s.name) == server.subnet.as_ref())
-        .or(if subnets.len() == 1 {
-            subnets.first()
-        } else {
-            None
-        })
-        .ok_or_else(|| {
-            invalid(
-                "subnets",
-                format!(
-                    "server {} is in subnet {}, which the stage does not list",
-                    server.name,
-                    server.subnet.as_deref().unwrap_or("(none)")
-                ),
-            )
-        })?;
-    if !subnet.cidr.contains(&server.private_ip) {
-        return Err(invalid(
-            "subnets",
-            format!(
-                "server {} has address {} outside its subnet {} ({})",
-                server.name, server.private_ip, subnet.name, subnet.cidr
-            ),
-        ));
-    }
+    let subnet = server_subnet(stage, server, subnets, |s| (&s.name, s.cidr))?;
     let name = server.name.replace('.', "-");
     if !valid_name(&name) || name.len() > 58 {
         return Err(invalid(
@@ -412,27 +388,14 @@ fn instance_plan(
 fn subnet_plans(stage: &StageSpec) -> Result<Vec<SubnetPlan>, GcpError> {
     let invalid = |message: String| GcpError::from(stage.invalid("subnets", message));
     let mut out: Vec<SubnetPlan> = Vec::new();
-    for subnet in &stage.subnets {
+    for (index, subnet) in cloud_subnets(stage)?.iter().enumerate() {
         if !valid_name(&subnet.name) {
             return Err(invalid(format!(
                 "subnet name {} is not a Compute Engine name (lowercase letters, digits and hyphens, starting with a letter, 63 at most)",
                 subnet.name
             )));
         }
-        if !stage.cidr.contains(&subnet.cidr) {
-            return Err(invalid(format!(
-                "subnet {} ({}) is not inside the stage's cidr {}",
-                subnet.name, subnet.cidr, stage.cidr
-            )));
-        }
-        if let Some(other) = out.iter().find(|o| {
-            o.cidr.contains(&subnet.cidr.network()) || subnet.cidr.contains(&o.cidr.network())
-        }) {
-            return Err(invalid(format!(
-                "subnets {} ({}) and {} ({}) overlap",
-                other.name, other.cidr, subnet.name, subnet.cidr
-            )));
-        }
+        check_subnet(stage, index, true)?;
         if subnet.cidr.prefix_len() > 29 {
             return Err(invalid(format!(
                 "subnet {} ({}): Compute Engine subnetworks are /29 or larger",
@@ -444,17 +407,12 @@ fn subnet_plans(stage: &StageSpec) -> Result<Vec<SubnetPlan>, GcpError> {
             cidr: subnet.cidr,
         });
     }
-    if out.is_empty() {
-        return Err(invalid("the stage has no subnet".into()));
-    }
     Ok(out)
 }
 
 /// The ports of list variable `name`, sorted and without duplicates.
 fn ports(stage: &StageSpec, name: &str) -> Result<BTreeSet<u16>, GcpError> {
-    let ports = stage
-        .port_list(name)
-        .map_err(|message| GcpError::from(stage.invalid(name, message)))?;
+    let ports = stage.ports(name)?;
     Ok(ports.into_iter().collect())
 }
 

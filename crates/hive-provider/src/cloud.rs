@@ -8,7 +8,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{ProviderError, Result};
 use crate::provider::{Provider, ProviderReport, ServerChange};
-use crate::stage::{Endpoint, ServerRole, StageSpec};
+use crate::stage::{Endpoint, ServerRole, ServerSpec, StageSpec, SubnetSpec};
+use ipnet::Ipv4Net;
 
 /// A provider that builds a stage through a cloud's API. Every type that
 /// implements it is a [`Provider`]: the flow around the API calls
@@ -190,4 +191,76 @@ macro_rules! cloud_error_conversions {
             }
         }
     };
+}
+
+/// The stage's subnets, refusing a stage without one (a cloud network
+/// needs at least one subnet).
+pub fn cloud_subnets(stage: &StageSpec) -> Result<&[SubnetSpec]> {
+    if stage.subnets.is_empty() {
+        return Err(stage.invalid("subnets", "the stage has no subnet"));
+    }
+    Ok(&stage.subnets)
+}
+
+/// Check the stage's subnet number `index`: inside the stage's cidr and,
+/// with `disjoint`, overlapping none of the subnets before it.
+pub fn check_subnet(stage: &StageSpec, index: usize, disjoint: bool) -> Result<()> {
+    let subnet = &stage.subnets[index];
+    let invalid = |message: String| stage.invalid("subnets", message);
+    if !stage.cidr.contains(&subnet.cidr) {
+        return Err(invalid(format!(
+            "subnet {} ({}) is not inside the stage's cidr {}",
+            subnet.name, subnet.cidr, stage.cidr
+        )));
+    }
+    let overlapping = |o: &&SubnetSpec| {
+        o.cidr.contains(&subnet.cidr.network()) || subnet.cidr.contains(&o.cidr.network())
+    };
+    let earlier = if disjoint {
+        &stage.subnets[..index]
+    } else {
+        &[]
+    };
+    if let Some(other) = earlier.iter().find(overlapping) {
+        return Err(invalid(format!(
+            "subnets {} ({}) and {} ({}) overlap",
+            other.name, other.cidr, subnet.name, subnet.cidr
+        )));
+    }
+    Ok(())
+}
+
+/// The subnet of `server` among a cloud's subnets (`name_cidr` gives the
+/// name and network of each): the one it names, or the only one when it
+/// names none; refused when it has none or its address is outside it.
+pub fn server_subnet<'a, S>(
+    stage: &StageSpec,
+    server: &ServerSpec,
+    subnets: &'a [S],
+    name_cidr: impl Fn(&S) -> (&str, Ipv4Net),
+) -> Result<&'a S> {
+    let invalid = |message: String| stage.invalid("subnets", message);
+    let subnet = subnets
+        .iter()
+        .find(|s| Some(name_cidr(s).0) == server.subnet.as_deref())
+        .or(if subnets.len() == 1 {
+            subnets.first()
+        } else {
+            None
+        })
+        .ok_or_else(|| {
+            invalid(format!(
+                "server {} is in subnet {}, which the stage does not list",
+                server.name,
+                server.subnet.as_deref().unwrap_or("(none)")
+            ))
+        })?;
+    let (name, cidr) = name_cidr(subnet);
+    if !cidr.contains(&server.private_ip) {
+        return Err(invalid(format!(
+            "server {} has address {} outside its subnet {name} ({cidr})",
+            server.name, server.private_ip
+        )));
+    }
+    Ok(subnet)
 }

@@ -350,6 +350,13 @@ impl StageSpec {
         ProviderError::invalid_stage(&self.stage, key, message)
     }
 
+    /// The ports of list variable `name` (see [`StageSpec::port_list`]),
+    /// refused as an invalid attribute `name`.
+    pub fn ports(&self, name: &str) -> Result<Vec<u16>> {
+        self.port_list(name)
+            .map_err(|message| self.invalid(name, message))
+    }
+
     /// The inventory variable `name` when it is a non-empty string.
     pub fn text_variable(&self, name: &str) -> Option<String> {
         self.variables
