@@ -4,12 +4,12 @@
 //! every one of them starts with.
 
 use async_trait::async_trait;
+use ipnet::Ipv4Net;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ProviderError, Result};
 use crate::provider::{Provider, ProviderReport, ServerChange};
 use crate::stage::{Endpoint, ServerRole, ServerSpec, StageSpec, SubnetSpec};
-use ipnet::Ipv4Net;
 
 /// A provider that builds a stage through a cloud's API. Every type that
 /// implements it is a [`Provider`]: the flow around the API calls
@@ -263,4 +263,97 @@ pub fn server_subnet<'a, S>(
         )));
     }
     Ok(subnet)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage() -> StageSpec {
+        let mut s = StageSpec::new(
+            "pdns",
+            "staging",
+            "toy",
+            "192.168.0.0/24".parse().unwrap(),
+            "/tmp/ctx",
+        );
+        for (name, cidr) in [("a", "192.168.0.0/26"), ("b", "192.168.0.64/26")] {
+            s.subnets.push(SubnetSpec {
+                name: name.into(),
+                cidr: cidr.parse().unwrap(),
+                zone: None,
+            });
+        }
+        let mut server =
+            ServerSpec::new("s-hive0", ServerRole::Hive, "192.168.0.70".parse().unwrap());
+        server.subnet = Some("b".into());
+        s.servers.push(server);
+        s
+    }
+
+    #[test]
+    fn subnets_are_checked_and_found_with_the_message_of_every_cloud() {
+        let mut st = stage();
+        assert_eq!(cloud_subnets(&st).unwrap().len(), 2);
+        check_subnet(&st, 1, true).unwrap();
+        let server = st.servers[0].clone();
+        let names: Vec<(String, Ipv4Net)> = st
+            .subnets
+            .iter()
+            .map(|s| (s.name.clone(), s.cidr))
+            .collect();
+        let found = server_subnet(&st, &server, &names, |s| (&s.0, s.1)).unwrap();
+        assert_eq!(found.0, "b");
+
+        let mut outside = server.clone();
+        outside.private_ip = "192.168.0.5".parse().unwrap();
+        let e = server_subnet(&st, &outside, &names, |s| (&s.0, s.1)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "stage staging: attribute `subnets`: server s-hive0 has address 192.168.0.5 outside its subnet b (192.168.0.64/26)"
+        );
+        let mut unknown = server.clone();
+        unknown.subnet = Some("z".into());
+        let e = server_subnet(&st, &unknown, &names, |s| (&s.0, s.1)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("server s-hive0 is in subnet z, which the stage does not list"),
+            "{e}"
+        );
+
+        st.subnets[1].cidr = "192.168.0.0/25".parse().unwrap();
+        let e = check_subnet(&st, 1, true).unwrap_err().to_string();
+        assert!(
+            e.contains("subnets a (192.168.0.0/26) and b (192.168.0.0/25) overlap"),
+            "{e}"
+        );
+        check_subnet(&st, 1, false).unwrap();
+        st.subnets[1].cidr = "10.0.0.0/24".parse().unwrap();
+        let e = check_subnet(&st, 1, false).unwrap_err().to_string();
+        assert!(
+            e.contains("subnet b (10.0.0.0/24) is not inside the stage's cidr 192.168.0.0/24"),
+            "{e}"
+        );
+        st.subnets.clear();
+        let e = cloud_subnets(&st).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "stage staging: attribute `subnets`: the stage has no subnet"
+        );
+    }
+
+    #[test]
+    fn a_missing_region_names_the_provider_and_an_example() {
+        let st = stage();
+        let e = cloud_region(&st, None, "location", "westeurope").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "stage staging: attribute `region`: the toy provider needs a location, e.g. `region: westeurope`"
+        );
+        assert_eq!(
+            cloud_region(&st, Some(&"x1".to_string()), "region", "x").unwrap(),
+            "x1"
+        );
+        assert!(cloud_region(&st, Some(&String::new()), "region", "x").is_err());
+    }
 }
