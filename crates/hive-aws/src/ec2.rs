@@ -16,7 +16,10 @@ use crate::settings::AwsSettings;
 pub(crate) const STATE_WAIT: Duration = Duration::from_secs(600);
 
 /// The EC2 API of one stage's region.
-pub(crate) struct Ec2 {
+///
+/// Public only as the [`Cloud::Client`](hive_provider::Cloud::Client) of
+/// [`AwsProvider`](crate::AwsProvider); not reachable from outside.
+pub struct Ec2 {
     pub(crate) client: Client,
     pub(crate) settings: AwsSettings,
     /// How long to pause between polls of a resource's state.

@@ -10,17 +10,9 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AwsError {
-    /// A stage setting the provider cannot use.
-    #[error("stage {stage}: attribute `{key}`: {message}")]
-    Invalid {
-        /// Stage name.
-        stage: String,
-        /// The setting concerned.
-        key: String,
-        /// What is wrong and what would be valid.
-        message: String,
-    },
-    /// A check every provider makes refused the stage.
+    /// A stage setting the provider cannot use, or a check every provider
+    /// makes refused the stage
+    /// ([`ProviderError::InvalidStage`](hive_provider::ProviderError::InvalidStage)).
     #[error(transparent)]
     Settings(Box<hive_provider::ProviderError>),
     /// The EC2 API refused a call or could not be reached.
@@ -76,23 +68,4 @@ impl AwsError {
     }
 }
 
-impl From<AwsError> for hive_provider::ProviderError {
-    fn from(e: AwsError) -> Self {
-        match e {
-            AwsError::Settings(inner) => *inner,
-            AwsError::Invalid {
-                stage,
-                key,
-                message,
-            } => hive_provider::ProviderError::InvalidStage {
-                stage,
-                key,
-                message,
-            },
-            other => hive_provider::ProviderError::Cloud {
-                provider: "aws".into(),
-                error: Box::new(other),
-            },
-        }
-    }
-}
+hive_provider::cloud_error_conversions!(AwsError, "aws");

@@ -36,17 +36,17 @@ impl Ec2 {
             .collect();
         for subnet in &s.subnets {
             if !zones.contains(subnet.zone.as_str()) {
-                return Err(AwsError::Invalid {
-                    stage: s.stage.clone(),
-                    key: "subnets".into(),
-                    message: format!(
+                return Err(AwsError::from(hive_provider::ProviderError::invalid_stage(
+                    &s.stage,
+                    "subnets",
+                    format!(
                         "subnet {}: region {} has no availability zone {}; its zones: {}",
                         subnet.name,
                         s.region,
                         subnet.zone,
                         zones.iter().copied().collect::<Vec<_>>().join(", ")
                     ),
-                });
+                )));
             }
         }
         let types: BTreeSet<&str> = s
@@ -93,14 +93,14 @@ impl Ec2 {
                 } else {
                     "instance_type"
                 };
-                return Err(AwsError::Invalid {
-                    stage: s.stage.clone(),
-                    key: key.into(),
-                    message: format!(
+                return Err(AwsError::from(hive_provider::ProviderError::invalid_stage(
+                    &s.stage,
+                    key,
+                    format!(
                         "server {}: instance type {} is not offered in zone {}",
                         i.name, i.instance_type, i.zone
                     ),
-                });
+                )));
             }
         }
         let images: BTreeSet<&str> = s.instances.iter().map(|i| i.image.as_str()).collect();
@@ -113,11 +113,11 @@ impl Ec2 {
                 .await
                 .map_err(|e| AwsError::api(format!("look up image {image} (image_name)"), e))?;
             if found.images().is_empty() {
-                return Err(AwsError::Invalid {
-                    stage: s.stage.clone(),
-                    key: "image_name".into(),
-                    message: format!("image {image} does not exist in region {}", s.region),
-                });
+                return Err(AwsError::from(hive_provider::ProviderError::invalid_stage(
+                    &s.stage,
+                    "image_name",
+                    format!("image {image} does not exist in region {}", s.region),
+                )));
             }
         }
         Ok(())

@@ -1,7 +1,7 @@
 //! [`AwsProvider`]: the `aws` provider.
 
 use async_trait::async_trait;
-use hive_provider::{Endpoint, Provider, ProviderReport, Result, StageSpec};
+use hive_provider::{Cloud, ProviderReport, ServerChange, ServerRole, StageSpec};
 
 use crate::ec2::Ec2;
 use crate::error::AwsError;
@@ -25,63 +25,47 @@ impl AwsProvider {
     pub fn new() -> Self {
         AwsProvider
     }
-
-    async fn ec2(stage: &StageSpec) -> std::result::Result<Ec2, AwsError> {
-        Ok(Ec2::connect(AwsSettings::from_stage(stage)?).await)
-    }
-
-    async fn build_or_plan(
-        stage: &StageSpec,
-        check: bool,
-    ) -> std::result::Result<ProviderReport, AwsError> {
-        let ec2 = Self::ec2(stage).await?;
-        ec2.preflight().await?;
-        let public_key = std::fs::read_to_string(stage.public_key_path()).ok();
-        let mut run = Run::new(&ec2, check);
-        let network = run.network().await?;
-        run.key_pair(public_key.as_deref()).await?;
-        run.servers(&network).await?;
-        Ok(run.report)
-    }
 }
 
 #[async_trait]
-impl Provider for AwsProvider {
-    fn name(&self) -> &str {
-        "aws"
+impl Cloud for AwsProvider {
+    const NAME: &'static str = "aws";
+    type Client = Ec2;
+    type Error = AwsError;
+
+    fn check(stage: &StageSpec) -> Result<(), AwsError> {
+        AwsSettings::from_stage(stage).map(drop)
     }
 
-    fn validate(&self, stage: &StageSpec) -> Result<Vec<String>> {
-        AwsSettings::from_stage(stage)?;
-        Ok(Vec::new())
+    async fn connect(stage: &StageSpec) -> Result<Ec2, AwsError> {
+        Ok(Ec2::connect(AwsSettings::from_stage(stage)?).await)
     }
 
-    async fn build(&self, stage: &StageSpec) -> Result<ProviderReport> {
-        Ok(Self::build_or_plan(stage, false).await?)
+    async fn build(
+        ec2: &Ec2,
+        check: bool,
+        public_key: Option<&str>,
+    ) -> Result<ProviderReport, AwsError> {
+        ec2.preflight().await?;
+        let mut run = Run::new(ec2, check);
+        let network = run.network().await?;
+        run.key_pair(public_key).await?;
+        run.servers(&network).await?;
+        Ok(run.report)
     }
 
-    async fn plan(&self, stage: &StageSpec) -> Result<Option<ProviderReport>> {
-        Ok(Some(Self::build_or_plan(stage, true).await?))
+    async fn halt(ec2: &Ec2) -> Result<Vec<(String, ServerChange)>, AwsError> {
+        ec2.halt().await
     }
 
-    async fn halt(&self, stage: &StageSpec) -> Result<ProviderReport> {
-        let ec2 = Self::ec2(stage).await?;
-        Ok(ProviderReport {
-            servers: ec2.halt().await?,
-            ..Default::default()
-        })
-    }
-
-    async fn destroy(&self, stage: &StageSpec) -> Result<ProviderReport> {
-        let ec2 = Self::ec2(stage).await?;
-        let mut run = Run::new(&ec2, false);
+    async fn destroy(ec2: &Ec2) -> Result<ProviderReport, AwsError> {
+        let mut run = Run::new(ec2, false);
         ec2.remove_servers(&mut run).await?;
         ec2.remove_network(&mut run).await?;
         Ok(run.report)
     }
 
-    async fn endpoints(&self, stage: &StageSpec) -> Result<Vec<Endpoint>> {
-        let ec2 = Self::ec2(stage).await?;
+    async fn addresses(ec2: &Ec2) -> Result<Vec<(String, ServerRole, String)>, AwsError> {
         let mut out = Vec::new();
         for plan in &ec2.settings.instances {
             let instance = ec2.find_instance(&plan.name).await?.ok_or_else(|| {
@@ -101,19 +85,12 @@ impl Provider for AwsProvider {
                         plan.name
                     ))
                 })?;
-            out.push(Endpoint {
-                name: plan.name.clone(),
-                role: plan.role,
-                address,
-                port: 22,
-                user: stage.admin.user.clone(),
-                key: stage.private_key_path(),
-            });
+            out.push((plan.name.clone(), plan.role, address));
         }
         Ok(out)
     }
 
-    fn variables(&self) -> &'static [&'static str] {
+    fn variables() -> &'static [&'static str] {
         VARIABLES
     }
 }

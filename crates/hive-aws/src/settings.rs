@@ -5,6 +5,9 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
+use hive_provider::cloud::{
+    check_subnet, cloud_attributes, cloud_region, cloud_subnets, server_subnet,
+};
 use hive_provider::{ServerRole, StageSpec};
 use ipnet::Ipv4Net;
 use serde::Deserialize;
@@ -229,37 +232,12 @@ impl AwsSettings {
     /// would fail on: a missing region or instance type, a subnet without a
     /// zone of the region, a server outside its subnet.
     pub fn from_stage(stage: &StageSpec) -> Result<Self, AwsError> {
-        let attrs: AwsAttributes = stage
-            .provider_attributes(ACCEPTED)
-            .map_err(|e| AwsError::Settings(Box::new(e)))?;
-        stage
-            .check_common()
-            .map_err(|e| AwsError::Settings(Box::new(e)))?;
-        let invalid = |key: &str, message: String| AwsError::Invalid {
-            stage: stage.stage.clone(),
-            key: key.to_string(),
-            message,
-        };
-        let region = attrs
-            .region
-            .clone()
-            .filter(|r| !r.is_empty())
-            .ok_or_else(|| {
-                invalid(
-                    "region",
-                    "the aws provider needs a region, e.g. `region: ap-northeast-1`".into(),
-                )
-            })?;
+        let attrs: AwsAttributes = cloud_attributes(stage, ACCEPTED)?;
+        let invalid = |key: &str, message: String| AwsError::from(stage.invalid(key, message));
+        let region = cloud_region(stage, attrs.region.as_ref(), "region", "ap-northeast-1")?;
         let subnets = subnet_plans(stage, &region)?;
         let shared_repository = stage.variables.contains_key("hive_shared_repository");
-        let text_var = |name: &str| {
-            stage
-                .variables
-                .get(name)
-                .and_then(|v| v.as_str())
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
+        let text_var = |name: &str| stage.text_variable(name);
         let image = attrs
             .image_name
             .clone()
@@ -295,33 +273,7 @@ impl AwsSettings {
                     ),
                 )
             })?;
-            let subnet = subnets
-                .iter()
-                .find(|s| Some(&s.name) == server.subnet.as_ref())
-                .or(if subnets.len() == 1 {
-                    subnets.first()
-                } else {
-                    None
-                })
-                .ok_or_else(|| {
-                    invalid(
-                        "subnets",
-                        format!(
-                            "server {} is in subnet {}, which the stage does not list",
-                            server.name,
-                            server.subnet.as_deref().unwrap_or("(none)")
-                        ),
-                    )
-                })?;
-            if !subnet.cidr.contains(&server.private_ip) {
-                return Err(invalid(
-                    "subnets",
-                    format!(
-                        "server {} has address {} outside its subnet {} ({})",
-                        server.name, server.private_ip, subnet.name, subnet.cidr
-                    ),
-                ));
-            }
+            let subnet = server_subnet(stage, server, &subnets, |s| (&s.name, s.cidr))?;
             let encrypted = if repository {
                 attrs.repository_disk_encrypted
             } else {
@@ -387,17 +339,15 @@ fn gib(
     size: Option<u64>,
 ) -> Result<Option<i32>, AwsError> {
     size.map(|s| {
-        i32::try_from(s)
-            .ok()
-            .filter(|&s| s > 0)
-            .ok_or_else(|| AwsError::Invalid {
-                stage: stage.stage.clone(),
-                key: key.to_string(),
-                message: format!(
+        i32::try_from(s).ok().filter(|&s| s > 0).ok_or_else(|| {
+            AwsError::from(stage.invalid(
+                key,
+                format!(
                     "server {server}: {s} is not a disk size in GiB (1 to {})",
                     i32::MAX
                 ),
-            })
+            ))
+        })
     })
     .transpose()
 }
@@ -405,13 +355,9 @@ fn gib(
 /// The stage's subnets with their zones, each inside the stage's network
 /// and its zone in the region.
 fn subnet_plans(stage: &StageSpec, region: &str) -> Result<Vec<SubnetPlan>, AwsError> {
-    let invalid = |message: String| AwsError::Invalid {
-        stage: stage.stage.clone(),
-        key: "subnets".into(),
-        message,
-    };
+    let invalid = |message: String| AwsError::from(stage.invalid("subnets", message));
     let mut out: Vec<SubnetPlan> = Vec::new();
-    for subnet in &stage.subnets {
+    for (index, subnet) in cloud_subnets(stage)?.iter().enumerate() {
         let zone = subnet.zone.clone().filter(|z| !z.is_empty()).ok_or_else(|| {
             invalid(format!(
                 "subnet {} has no available_zone; the aws provider needs `subnets`, each with a cidr, a name and an available_zone such as {region}a",
@@ -427,28 +373,12 @@ fn subnet_plans(stage: &StageSpec, region: &str) -> Result<Vec<SubnetPlan>, AwsE
                 subnet.name
             )));
         }
-        if !stage.cidr.contains(&subnet.cidr) {
-            return Err(invalid(format!(
-                "subnet {} ({}) is not inside the stage's cidr {}",
-                subnet.name, subnet.cidr, stage.cidr
-            )));
-        }
-        if let Some(other) = out.iter().find(|o| {
-            o.cidr.contains(&subnet.cidr.network()) || subnet.cidr.contains(&o.cidr.network())
-        }) {
-            return Err(invalid(format!(
-                "subnets {} ({}) and {} ({}) overlap",
-                other.name, other.cidr, subnet.name, subnet.cidr
-            )));
-        }
+        check_subnet(stage, index, true)?;
         out.push(SubnetPlan {
             name: subnet.name.clone(),
             cidr: subnet.cidr,
             zone,
         });
-    }
-    if out.is_empty() {
-        return Err(invalid("the stage has no subnet".into()));
     }
     Ok(out)
 }
@@ -463,11 +393,7 @@ fn port_of(v: &serde_json::Value) -> Option<i32> {
 }
 
 fn ports(stage: &StageSpec, name: &str) -> Result<Vec<i32>, AwsError> {
-    let ports = stage.port_list(name).map_err(|message| AwsError::Invalid {
-        stage: stage.stage.clone(),
-        key: name.into(),
-        message,
-    })?;
+    let ports = stage.ports(name)?;
     Ok(ports.into_iter().map(i32::from).collect())
 }
 
@@ -482,11 +408,10 @@ fn inbound_rules(stage: &StageSpec) -> Result<Vec<InboundRule>, AwsError> {
             rules.insert(custom_rule(stage, i, rule)?);
         }
         if custom.as_array().is_none() {
-            return Err(AwsError::Invalid {
-                stage: stage.stage.clone(),
-                key: "hive_ec2_group_rules".into(),
-                message: format!("must be a list of rules, got {custom}"),
-            });
+            return Err(AwsError::from(stage.invalid(
+                "hive_ec2_group_rules",
+                format!("must be a list of rules, got {custom}"),
+            )));
         }
         return Ok(rules.into_iter().collect());
     }
@@ -524,10 +449,8 @@ fn custom_rule(
     i: usize,
     rule: &serde_json::Value,
 ) -> Result<InboundRule, AwsError> {
-    let invalid = |message: String| AwsError::Invalid {
-        stage: stage.stage.clone(),
-        key: format!("hive_ec2_group_rules[{i}]"),
-        message,
+    let invalid = |message: String| {
+        AwsError::from(stage.invalid(&format!("hive_ec2_group_rules[{i}]"), message))
     };
     let obj = rule
         .as_object()

@@ -10,17 +10,9 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AzureError {
-    /// A stage setting the provider cannot use.
-    #[error("stage {stage}: attribute `{key}`: {message}")]
-    Invalid {
-        /// Stage name.
-        stage: String,
-        /// The setting concerned.
-        key: String,
-        /// What is wrong and what would be valid.
-        message: String,
-    },
-    /// A check every provider makes refused the stage.
+    /// A stage setting the provider cannot use, or a check every provider
+    /// makes refused the stage
+    /// ([`ProviderError::InvalidStage`](hive_provider::ProviderError::InvalidStage)).
     #[error(transparent)]
     Settings(Box<hive_provider::ProviderError>),
     /// A credential the provider needs is not set.
@@ -68,23 +60,4 @@ impl AzureError {
     }
 }
 
-impl From<AzureError> for hive_provider::ProviderError {
-    fn from(e: AzureError) -> Self {
-        match e {
-            AzureError::Settings(inner) => *inner,
-            AzureError::Invalid {
-                stage,
-                key,
-                message,
-            } => hive_provider::ProviderError::InvalidStage {
-                stage,
-                key,
-                message,
-            },
-            other => hive_provider::ProviderError::Cloud {
-                provider: "azure".into(),
-                error: Box::new(other),
-            },
-        }
-    }
-}
+hive_provider::cloud_error_conversions!(AzureError, "azure");

@@ -11,7 +11,10 @@ use crate::error::AzureError;
 use crate::settings::{AzureSettings, SecurityRule};
 
 /// The stage's subscription and what it asks for.
-pub(crate) struct Azure {
+///
+/// Public only as the [`Cloud::Client`](hive_provider::Cloud::Client) of
+/// [`AzureProvider`](crate::AzureProvider); not reachable from outside.
+pub struct Azure {
     pub(crate) arm: Arm,
     pub(crate) settings: AzureSettings,
 }

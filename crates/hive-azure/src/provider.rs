@@ -1,7 +1,7 @@
 //! [`AzureProvider`]: the `azure` provider.
 
 use async_trait::async_trait;
-use hive_provider::{Endpoint, Provider, ProviderReport, Result, StageSpec};
+use hive_provider::{Cloud, ProviderReport, ServerChange, ServerRole, StageSpec};
 
 use crate::arm::{Arm, Credentials};
 use crate::error::AzureError;
@@ -25,63 +25,47 @@ impl AzureProvider {
     pub fn new() -> Self {
         AzureProvider
     }
+}
 
-    async fn azure(stage: &StageSpec) -> std::result::Result<Azure, AzureError> {
+#[async_trait]
+impl Cloud for AzureProvider {
+    const NAME: &'static str = "azure";
+    type Client = Azure;
+    type Error = AzureError;
+
+    fn check(stage: &StageSpec) -> Result<(), AzureError> {
+        AzureSettings::from_stage(stage).map(drop)
+    }
+
+    async fn connect(stage: &StageSpec) -> Result<Azure, AzureError> {
         let settings = AzureSettings::from_stage(stage)?;
         let arm = Arm::connect(Credentials::from_env()?).await?;
         Ok(Azure { arm, settings })
     }
 
-    async fn build_or_plan(
-        stage: &StageSpec,
+    async fn build(
+        azure: &Azure,
         check: bool,
-    ) -> std::result::Result<ProviderReport, AzureError> {
-        let azure = Self::azure(stage).await?;
-        let public_key = std::fs::read_to_string(stage.public_key_path()).ok();
-        let mut run = Run::new(&azure, check);
+        public_key: Option<&str>,
+    ) -> Result<ProviderReport, AzureError> {
+        let mut run = Run::new(azure, check);
         run.network().await?;
-        azure.servers(&mut run, public_key.as_deref()).await?;
+        azure.servers(&mut run, public_key).await?;
         Ok(run.report)
     }
-}
 
-#[async_trait]
-impl Provider for AzureProvider {
-    fn name(&self) -> &str {
-        "azure"
+    async fn halt(azure: &Azure) -> Result<Vec<(String, ServerChange)>, AzureError> {
+        azure.halt().await
     }
 
-    fn validate(&self, stage: &StageSpec) -> Result<Vec<String>> {
-        AzureSettings::from_stage(stage)?;
-        Ok(Vec::new())
-    }
-
-    async fn build(&self, stage: &StageSpec) -> Result<ProviderReport> {
-        Ok(Self::build_or_plan(stage, false).await?)
-    }
-
-    async fn plan(&self, stage: &StageSpec) -> Result<Option<ProviderReport>> {
-        Ok(Some(Self::build_or_plan(stage, true).await?))
-    }
-
-    async fn halt(&self, stage: &StageSpec) -> Result<ProviderReport> {
-        let azure = Self::azure(stage).await?;
-        Ok(ProviderReport {
-            servers: azure.halt().await?,
-            ..Default::default()
-        })
-    }
-
-    async fn destroy(&self, stage: &StageSpec) -> Result<ProviderReport> {
-        let azure = Self::azure(stage).await?;
-        let mut run = Run::new(&azure, false);
+    async fn destroy(azure: &Azure) -> Result<ProviderReport, AzureError> {
+        let mut run = Run::new(azure, false);
         azure.remove_servers(&mut run).await?;
         run.remove_network().await?;
         Ok(run.report)
     }
 
-    async fn endpoints(&self, stage: &StageSpec) -> Result<Vec<Endpoint>> {
-        let azure = Self::azure(stage).await?;
+    async fn addresses(azure: &Azure) -> Result<Vec<(String, ServerRole, String)>, AzureError> {
         let mut out = Vec::new();
         for plan in &azure.settings.vms {
             let address = azure.public_address(plan).await?.ok_or_else(|| {
@@ -91,19 +75,12 @@ impl Provider for AzureProvider {
                     plan.public_ip_name()
                 ))
             })?;
-            out.push(Endpoint {
-                name: plan.server.clone(),
-                role: plan.role,
-                address,
-                port: 22,
-                user: stage.admin.user.clone(),
-                key: stage.private_key_path(),
-            });
+            out.push((plan.server.clone(), plan.role, address));
         }
         Ok(out)
     }
 
-    fn variables(&self) -> &'static [&'static str] {
+    fn variables() -> &'static [&'static str] {
         VARIABLES
     }
 }

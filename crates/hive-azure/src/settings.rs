@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
+use hive_provider::cloud::{check_subnet, cloud_attributes, cloud_region, cloud_subnets};
 use hive_provider::{ServerRole, StageSpec};
 use serde::Deserialize;
 
@@ -301,27 +302,9 @@ impl AzureSettings {
     /// zone Azure does not have, a subnet outside the stage's network, an
     /// admin name Azure reserves.
     pub fn from_stage(stage: &StageSpec) -> Result<Self, AzureError> {
-        let attrs: AzureAttributes = stage
-            .provider_attributes(ACCEPTED)
-            .map_err(|e| AzureError::Settings(Box::new(e)))?;
-        stage
-            .check_common()
-            .map_err(|e| AzureError::Settings(Box::new(e)))?;
-        let invalid = |key: &str, message: String| AzureError::Invalid {
-            stage: stage.stage.clone(),
-            key: key.to_string(),
-            message,
-        };
-        let location = attrs
-            .region
-            .clone()
-            .filter(|r| !r.is_empty())
-            .ok_or_else(|| {
-                invalid(
-                    "region",
-                    "the azure provider needs a location, e.g. `region: japaneast`".into(),
-                )
-            })?;
+        let attrs: AzureAttributes = cloud_attributes(stage, ACCEPTED)?;
+        let invalid = |key: &str, message: String| AzureError::from(stage.invalid(key, message));
+        let location = cloud_region(stage, attrs.region.as_ref(), "location", "japaneast")?;
         if !location
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -439,11 +422,7 @@ fn vm_size(
     attrs: &AzureAttributes,
     server: &hive_provider::ServerSpec,
 ) -> Result<String, AzureError> {
-    let invalid = |key: &str, message: String| AzureError::Invalid {
-        stage: stage.stage.clone(),
-        key: key.to_string(),
-        message,
-    };
+    let invalid = |key: &str, message: String| AzureError::from(stage.invalid(key, message));
     let repository = server.role == ServerRole::Repository;
     let (key, size) = match (&attrs.repository_instance_type, repository) {
         (Some(t), true) => ("repository_instance_type", Some(t.clone())),
@@ -512,39 +491,15 @@ fn image_ref(v: &serde_json::Value) -> Result<ImageRef, String> {
 
 /// The stage's subnets, each inside the stage's network.
 fn subnet_plans(stage: &StageSpec) -> Result<Vec<SubnetPlan>, AzureError> {
-    let invalid = |message: String| AzureError::Invalid {
-        stage: stage.stage.clone(),
-        key: "subnets".into(),
-        message,
-    };
     let mut out: Vec<SubnetPlan> = Vec::new();
-    for subnet in &stage.subnets {
-        if !stage.cidr.contains(&subnet.cidr) {
-            return Err(invalid(format!(
-                "subnet {} ({}) is not inside the stage's cidr {}",
-                subnet.name, subnet.cidr, stage.cidr
-            )));
-        }
+    for (index, subnet) in cloud_subnets(stage)?.iter().enumerate() {
+        check_subnet(stage, index, false)?;
         out.push(SubnetPlan {
             name: subnet.name.clone(),
             cidr: subnet.cidr.to_string(),
         });
     }
-    if out.is_empty() {
-        return Err(invalid("the stage has no subnet".into()));
-    }
     Ok(out)
-}
-
-/// The ports of list variable `name`.
-fn port_list(stage: &StageSpec, name: &str) -> Result<Vec<u16>, AzureError> {
-    stage
-        .port_list(name)
-        .map_err(|message| AzureError::Invalid {
-            stage: stage.stage.clone(),
-            key: name.into(),
-            message,
-        })
 }
 
 /// The security group's inbound rules as hive-builder's role writes them:
@@ -566,9 +521,10 @@ fn security_rules(stage: &StageSpec) -> Result<Vec<SecurityRule>, AzureError> {
     let all = || vec!["*".to_string()];
     let sorted = |ports: BTreeSet<u16>| ports.into_iter().map(|p| p.to_string()).collect();
     let mut tcp: BTreeSet<u16> = [stage.sshd_port].into_iter().collect();
-    tcp.extend(port_list(stage, "hive_published_ports_tcp")?);
-    tcp.extend(port_list(stage, "hive_safe_shared_repository_ports")?);
-    let udp: BTreeSet<u16> = port_list(stage, "hive_published_ports_udp")?
+    tcp.extend(stage.ports("hive_published_ports_tcp")?);
+    tcp.extend(stage.ports("hive_safe_shared_repository_ports")?);
+    let udp: BTreeSet<u16> = stage
+        .ports("hive_published_ports_udp")?
         .into_iter()
         .collect();
     let mut rules = vec![

@@ -28,7 +28,10 @@ pub const CREDENTIAL_FILE: &str = "gcp_credential.json";
 pub(crate) const OPERATION_WAIT: Duration = Duration::from_secs(600);
 
 /// The Compute Engine API of one stage's project.
-pub(crate) struct Compute {
+///
+/// Public only as the [`Cloud::Client`](hive_provider::Cloud::Client) of
+/// [`GcpProvider`](crate::GcpProvider); not reachable from outside.
+pub struct Compute {
     pub(crate) settings: GcpSettings,
     /// The project id of the service account key.
     pub(crate) project: String,

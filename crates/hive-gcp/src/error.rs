@@ -10,17 +10,9 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GcpError {
-    /// A stage setting the provider cannot use.
-    #[error("stage {stage}: attribute `{key}`: {message}")]
-    Invalid {
-        /// Stage name.
-        stage: String,
-        /// The setting concerned.
-        key: String,
-        /// What is wrong and what would be valid.
-        message: String,
-    },
-    /// A check every provider makes refused the stage.
+    /// A stage setting the provider cannot use, or a check every provider
+    /// makes refused the stage
+    /// ([`ProviderError::InvalidStage`](hive_provider::ProviderError::InvalidStage)).
     #[error(transparent)]
     Settings(Box<hive_provider::ProviderError>),
     /// The service account key is missing or unusable.
@@ -78,23 +70,4 @@ impl GcpError {
     }
 }
 
-impl From<GcpError> for hive_provider::ProviderError {
-    fn from(e: GcpError) -> Self {
-        match e {
-            GcpError::Settings(inner) => *inner,
-            GcpError::Invalid {
-                stage,
-                key,
-                message,
-            } => hive_provider::ProviderError::InvalidStage {
-                stage,
-                key,
-                message,
-            },
-            other => hive_provider::ProviderError::Cloud {
-                provider: "gcp".into(),
-                error: Box::new(other),
-            },
-        }
-    }
-}
+hive_provider::cloud_error_conversions!(GcpError, "gcp");

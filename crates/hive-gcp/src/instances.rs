@@ -3,10 +3,11 @@
 //! its disks, and stopping and removing them.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 
 use google_cloud_compute_v1::model::{
     AccessConfig, Address, AttachedDisk, AttachedDiskInitializeParams, Instance, Metadata,
-    NetworkInterface, access_config, instance, metadata,
+    NetworkInterface, Operation, access_config, instance, metadata,
 };
 use hive_provider::{ServerChange, ServerRole};
 
@@ -14,6 +15,19 @@ use crate::compute::{Compute, found, last_segment};
 use crate::error::GcpError;
 use crate::network::Run;
 use crate::settings::InstancePlan;
+
+/// The call `$verb` (`get`, `start`, `stop`, `delete`) on the instance of
+/// `$plan`, ready to send.
+macro_rules! on_instance {
+    ($gce:expr, $plan:expr, $verb:ident) => {
+        $gce.instances
+            .$verb()
+            .set_project(&$gce.project)
+            .set_zone(&$plan.zone)
+            .set_instance(&$plan.name)
+            .send()
+    };
+}
 
 /// Where an image named by `image_name` is: `(project, Ok(family))` or
 /// `(project, Err(image))`.
@@ -38,10 +52,10 @@ impl Compute {
     /// created.
     pub(crate) async fn preflight(&self) -> Result<(), GcpError> {
         let s = &self.settings;
-        let invalid = |key: &str, message: String| GcpError::Invalid {
-            stage: s.stage.clone(),
-            key: key.into(),
-            message,
+        let invalid = |key: &str, message: String| {
+            GcpError::from(hive_provider::ProviderError::invalid_stage(
+                &s.stage, key, message,
+            ))
         };
         let zones: BTreeSet<&str> = s.instances.iter().map(|i| i.zone.as_str()).collect();
         for zone in zones {
@@ -148,32 +162,46 @@ impl Compute {
         &self,
         plan: &InstancePlan,
     ) -> Result<Option<Instance>, GcpError> {
-        let got = self
-            .instances
-            .get()
-            .set_project(&self.project)
-            .set_zone(&plan.zone)
-            .set_instance(&plan.name)
-            .send()
-            .await;
+        let got = on_instance!(self, plan, get).await;
         found(
             &format!("server {}: instance {}", plan.server, plan.name),
             got,
         )
     }
 
-    /// Wait for an instance operation of `plan`.
-    async fn wait_zone(
+    /// Run the instance operation `what` of `plan` that `call` starts, and
+    /// wait until it is done.
+    async fn zone_operation(
         &self,
         plan: &InstancePlan,
         what: &str,
-        op: google_cloud_compute_v1::model::Operation,
+        call: impl Future<Output = google_cloud_compute_v1::Result<Operation>>,
     ) -> Result<(), GcpError> {
+        let op = call.await.map_err(|e| GcpError::api(what, &e))?;
         self.wait(what, op, |op| {
             self.instances
                 .get_operation()
                 .set_project(&self.project)
                 .set_zone(&plan.zone)
+                .set_operation(op)
+                .send()
+        })
+        .await
+    }
+
+    /// Run the address operation `what` that `call` starts, and wait until
+    /// it is done.
+    async fn region_operation(
+        &self,
+        what: &str,
+        call: impl Future<Output = google_cloud_compute_v1::Result<Operation>>,
+    ) -> Result<(), GcpError> {
+        let op = call.await.map_err(|e| GcpError::api(what, &e))?;
+        self.wait(what, op, |op| {
+            self.addresses
+                .get_operation()
+                .set_project(&self.project)
+                .set_region(&self.settings.region)
                 .set_operation(op)
                 .send()
         })
@@ -195,16 +223,8 @@ impl Compute {
                 continue;
             }
             let what = format!("server {}: stop instance {}", plan.server, plan.name);
-            let op = self
-                .instances
-                .stop()
-                .set_project(&self.project)
-                .set_zone(&plan.zone)
-                .set_instance(&plan.name)
-                .send()
-                .await
-                .map_err(|e| GcpError::api(&what, &e))?;
-            self.wait_zone(plan, &what, op).await?;
+            self.zone_operation(plan, &what, on_instance!(self, plan, stop))
+                .await?;
             out.push((plan.server.clone(), ServerChange::Stopped));
         }
         Ok(out)
@@ -218,16 +238,8 @@ impl Compute {
                 continue;
             }
             let what = format!("server {}: delete instance {}", plan.server, plan.name);
-            let op = self
-                .instances
-                .delete()
-                .set_project(&self.project)
-                .set_zone(&plan.zone)
-                .set_instance(&plan.name)
-                .send()
-                .await
-                .map_err(|e| GcpError::api(&what, &e))?;
-            self.wait_zone(plan, &what, op).await?;
+            self.zone_operation(plan, &what, on_instance!(self, plan, delete))
+                .await?;
             run.report
                 .servers
                 .push((plan.server.clone(), ServerChange::Destroyed));
@@ -241,24 +253,14 @@ impl Compute {
                 "server {}: delete address {} ({ip})",
                 plan.server, plan.address
             );
-            let op = self
+            let delete = self
                 .addresses
                 .delete()
                 .set_project(&self.project)
                 .set_region(&self.settings.region)
                 .set_address(&plan.address)
-                .send()
-                .await
-                .map_err(|e| GcpError::api(&what, &e))?;
-            self.wait(&what, op, |op| {
-                self.addresses
-                    .get_operation()
-                    .set_project(&self.project)
-                    .set_region(&self.settings.region)
-                    .set_operation(op)
-                    .send()
-            })
-            .await?;
+                .send();
+            self.region_operation(&what, delete).await?;
             run.resource(
                 format!("address {} ({ip})", plan.address),
                 ServerChange::Destroyed,
@@ -298,24 +300,14 @@ impl Run<'_> {
             return Ok(None);
         }
         let action = format!("server {}: create {what}", plan.server);
-        let op = gce
+        let insert = gce
             .addresses
             .insert()
             .set_project(&gce.project)
             .set_region(&gce.settings.region)
             .set_body(Address::new().set_name(&plan.address))
-            .send()
-            .await
-            .map_err(|e| GcpError::api(&action, &e))?;
-        gce.wait(&action, op, |op| {
-            gce.addresses
-                .get_operation()
-                .set_project(&gce.project)
-                .set_region(&gce.settings.region)
-                .set_operation(op)
-                .send()
-        })
-        .await?;
+            .send();
+        gce.region_operation(&action, insert).await?;
         let created = gce.find_address(plan).await?;
         Ok(created.and_then(|a| a.address))
     }
@@ -347,16 +339,14 @@ impl Run<'_> {
             ))
         })?;
         let what = format!("server {}: create instance {}", plan.server, plan.name);
-        let op = gce
+        let insert = gce
             .instances
             .insert()
             .set_project(&gce.project)
             .set_zone(&plan.zone)
             .set_body(instance_body(gce, plan, ip, key))
-            .send()
-            .await
-            .map_err(|e| GcpError::api(&what, &e))?;
-        gce.wait_zone(plan, &what, op).await?;
+            .send();
+        gce.zone_operation(plan, &what, insert).await?;
         Ok(ServerChange::Created)
     }
 
@@ -381,16 +371,8 @@ impl Run<'_> {
                     return Ok(ServerChange::Started);
                 }
                 let what = format!("server {}: start instance {}", plan.server, plan.name);
-                let op = gce
-                    .instances
-                    .start()
-                    .set_project(&gce.project)
-                    .set_zone(&plan.zone)
-                    .set_instance(&plan.name)
-                    .send()
-                    .await
-                    .map_err(|e| GcpError::api(&what, &e))?;
-                gce.wait_zone(plan, &what, op).await?;
+                gce.zone_operation(plan, &what, on_instance!(gce, plan, start))
+                    .await?;
                 Ok(ServerChange::Started)
             }
             _ => Ok(ServerChange::Unchanged),

@@ -248,102 +248,69 @@ fn same_rule(fw: &Firewall, plan: &FirewallPlan) -> bool {
     got == want && sources == want_sources
 }
 
+/// Delete resource `$what` of client `$client` when it exists and report
+/// it destroyed: the `$scope` setters (project, region) go on its look-up,
+/// its deletion and the wait for that operation, `$name` on the look-up
+/// and the deletion.
+macro_rules! remove {
+    ($gce:expr, $run:expr, $what:expr, $client:ident,
+     [$($scope:ident($sarg:expr)),*], $name:ident($narg:expr)) => {{
+        let gce = $gce;
+        let what = $what;
+        let lookup = gce.$client.get()$(.$scope($sarg))*.$name($narg).send().await;
+        if found(&what, lookup)?.is_some() {
+            let doing = format!("delete {what}");
+            let op = gce.$client.delete()$(.$scope($sarg))*.$name($narg)
+                .send()
+                .await
+                .map_err(|e| GcpError::api(&doing, &e))?;
+            gce.wait(&doing, op, |op| {
+                gce.$client.get_operation()$(.$scope($sarg))*.set_operation(op).send()
+            })
+            .await?;
+            $run.resource(what, ServerChange::Destroyed);
+        }
+    }};
+}
+
 impl Compute {
     /// Remove the firewall rules, the subnetworks and the network, in
     /// that order (a network with rules or subnetworks cannot go).
     pub(crate) async fn remove_network(&self, run: &mut Run<'_>) -> Result<(), GcpError> {
         let s = &self.settings;
+        let project = &self.project;
         for plan in &s.firewalls {
             let what = format!("firewall {}", plan.name);
-            let got = self
-                .firewalls
-                .get()
-                .set_project(&self.project)
-                .set_firewall(&plan.name)
-                .send()
-                .await;
-            if found(&what, got)?.is_none() {
-                continue;
-            }
-            let op = self
-                .firewalls
-                .delete()
-                .set_project(&self.project)
-                .set_firewall(&plan.name)
-                .send()
-                .await
-                .map_err(|e| GcpError::api(format!("delete {what}"), &e))?;
-            self.wait(&format!("delete {what}"), op, |op| {
-                self.firewalls
-                    .get_operation()
-                    .set_project(&self.project)
-                    .set_operation(op)
-                    .send()
-            })
-            .await?;
-            run.resource(what, ServerChange::Destroyed);
+            remove!(
+                self,
+                run,
+                what,
+                firewalls,
+                [set_project(project)],
+                set_firewall(&plan.name)
+            );
         }
         for plan in &s.subnets {
             let what = format!("subnetwork {} ({}, {})", plan.name, plan.cidr, s.region);
-            let got = self
-                .subnetworks
-                .get()
-                .set_project(&self.project)
-                .set_region(&s.region)
-                .set_subnetwork(&plan.name)
-                .send()
-                .await;
-            if found(&what, got)?.is_none() {
-                continue;
-            }
-            let op = self
-                .subnetworks
-                .delete()
-                .set_project(&self.project)
-                .set_region(&s.region)
-                .set_subnetwork(&plan.name)
-                .send()
-                .await
-                .map_err(|e| GcpError::api(format!("delete {what}"), &e))?;
-            self.wait(&format!("delete {what}"), op, |op| {
-                self.subnetworks
-                    .get_operation()
-                    .set_project(&self.project)
-                    .set_region(&s.region)
-                    .set_operation(op)
-                    .send()
-            })
-            .await?;
-            run.resource(what, ServerChange::Destroyed);
+            let scope = &s.region;
+            remove!(
+                self,
+                run,
+                what,
+                subnetworks,
+                [set_project(project), set_region(scope)],
+                set_subnetwork(&plan.name)
+            );
         }
         let what = format!("network {}", s.network);
-        let got = self
-            .networks
-            .get()
-            .set_project(&self.project)
-            .set_network(&s.network)
-            .send()
-            .await;
-        if found(&what, got)?.is_none() {
-            return Ok(());
-        }
-        let op = self
-            .networks
-            .delete()
-            .set_project(&self.project)
-            .set_network(&s.network)
-            .send()
-            .await
-            .map_err(|e| GcpError::api(format!("delete {what}"), &e))?;
-        self.wait(&format!("delete {what}"), op, |op| {
-            self.networks
-                .get_operation()
-                .set_project(&self.project)
-                .set_operation(op)
-                .send()
-        })
-        .await?;
-        run.resource(what, ServerChange::Destroyed);
+        remove!(
+            self,
+            run,
+            what,
+            networks,
+            [set_project(project)],
+            set_network(&s.network)
+        );
         Ok(())
     }
 }

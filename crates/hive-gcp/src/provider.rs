@@ -1,7 +1,7 @@
 //! [`GcpProvider`]: the `gcp` provider.
 
 use async_trait::async_trait;
-use hive_provider::{Endpoint, Provider, ProviderReport, Result, StageSpec};
+use hive_provider::{Cloud, ProviderReport, ServerChange, ServerRole, StageSpec};
 
 use crate::compute::Compute;
 use crate::error::GcpError;
@@ -25,62 +25,46 @@ impl GcpProvider {
     pub fn new() -> Self {
         GcpProvider
     }
-
-    async fn compute(stage: &StageSpec) -> std::result::Result<Compute, GcpError> {
-        Compute::connect(GcpSettings::from_stage(stage)?).await
-    }
-
-    async fn build_or_plan(
-        stage: &StageSpec,
-        check: bool,
-    ) -> std::result::Result<ProviderReport, GcpError> {
-        let gce = Self::compute(stage).await?;
-        gce.preflight().await?;
-        let public_key = std::fs::read_to_string(stage.public_key_path()).ok();
-        let mut run = Run::new(&gce, check);
-        let network = run.network().await?;
-        run.servers(network, public_key.as_deref()).await?;
-        Ok(run.report)
-    }
 }
 
 #[async_trait]
-impl Provider for GcpProvider {
-    fn name(&self) -> &str {
-        "gcp"
+impl Cloud for GcpProvider {
+    const NAME: &'static str = "gcp";
+    type Client = Compute;
+    type Error = GcpError;
+
+    fn check(stage: &StageSpec) -> Result<(), GcpError> {
+        GcpSettings::from_stage(stage).map(drop)
     }
 
-    fn validate(&self, stage: &StageSpec) -> Result<Vec<String>> {
-        GcpSettings::from_stage(stage)?;
-        Ok(Vec::new())
+    async fn connect(stage: &StageSpec) -> Result<Compute, GcpError> {
+        Compute::connect(GcpSettings::from_stage(stage)?).await
     }
 
-    async fn build(&self, stage: &StageSpec) -> Result<ProviderReport> {
-        Ok(Self::build_or_plan(stage, false).await?)
+    async fn build(
+        gce: &Compute,
+        check: bool,
+        public_key: Option<&str>,
+    ) -> Result<ProviderReport, GcpError> {
+        gce.preflight().await?;
+        let mut run = Run::new(gce, check);
+        let network = run.network().await?;
+        run.servers(network, public_key).await?;
+        Ok(run.report)
     }
 
-    async fn plan(&self, stage: &StageSpec) -> Result<Option<ProviderReport>> {
-        Ok(Some(Self::build_or_plan(stage, true).await?))
+    async fn halt(gce: &Compute) -> Result<Vec<(String, ServerChange)>, GcpError> {
+        gce.halt().await
     }
 
-    async fn halt(&self, stage: &StageSpec) -> Result<ProviderReport> {
-        let gce = Self::compute(stage).await?;
-        Ok(ProviderReport {
-            servers: gce.halt().await?,
-            ..Default::default()
-        })
-    }
-
-    async fn destroy(&self, stage: &StageSpec) -> Result<ProviderReport> {
-        let gce = Self::compute(stage).await?;
-        let mut run = Run::new(&gce, false);
+    async fn destroy(gce: &Compute) -> Result<ProviderReport, GcpError> {
+        let mut run = Run::new(gce, false);
         gce.remove_servers(&mut run).await?;
         gce.remove_network(&mut run).await?;
         Ok(run.report)
     }
 
-    async fn endpoints(&self, stage: &StageSpec) -> Result<Vec<Endpoint>> {
-        let gce = Self::compute(stage).await?;
+    async fn addresses(gce: &Compute) -> Result<Vec<(String, ServerRole, String)>, GcpError> {
         let mut out = Vec::new();
         for plan in &gce.settings.instances {
             let address = gce
@@ -93,19 +77,12 @@ impl Provider for GcpProvider {
                         plan.server, plan.address
                     ))
                 })?;
-            out.push(Endpoint {
-                name: plan.server.clone(),
-                role: plan.role,
-                address,
-                port: 22,
-                user: stage.admin.user.clone(),
-                key: stage.private_key_path(),
-            });
+            out.push((plan.server.clone(), plan.role, address));
         }
         Ok(out)
     }
 
-    fn variables(&self) -> &'static [&'static str] {
+    fn variables() -> &'static [&'static str] {
         VARIABLES
     }
 }

@@ -5,6 +5,9 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
+use hive_provider::cloud::{
+    check_subnet, cloud_attributes, cloud_region, cloud_subnets, server_subnet,
+};
 use hive_provider::{ServerRole, StageSpec};
 use ipnet::Ipv4Net;
 use serde::Deserialize;
@@ -223,35 +226,10 @@ impl GcpSettings {
     /// region, a name Compute Engine refuses, a server outside its
     /// subnetwork.
     pub fn from_stage(stage: &StageSpec) -> Result<Self, GcpError> {
-        let attrs: GcpAttributes = stage
-            .provider_attributes(ACCEPTED)
-            .map_err(|e| GcpError::Settings(Box::new(e)))?;
-        stage
-            .check_common()
-            .map_err(|e| GcpError::Settings(Box::new(e)))?;
-        let invalid = |key: &str, message: String| GcpError::Invalid {
-            stage: stage.stage.clone(),
-            key: key.to_string(),
-            message,
-        };
-        let region = attrs
-            .region
-            .clone()
-            .filter(|r| !r.is_empty())
-            .ok_or_else(|| {
-                invalid(
-                    "region",
-                    "the gcp provider needs a region, e.g. `region: asia-northeast2`".into(),
-                )
-            })?;
-        let text_var = |name: &str| {
-            stage
-                .variables
-                .get(name)
-                .and_then(|v| v.as_str())
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
+        let attrs: GcpAttributes = cloud_attributes(stage, ACCEPTED)?;
+        let invalid = |key: &str, message: String| GcpError::from(stage.invalid(key, message));
+        let region = cloud_region(stage, attrs.region.as_ref(), "region", "asia-northeast2")?;
+        let text_var = |name: &str| stage.text_variable(name);
         let network =
             text_var("hive_vpc_name").unwrap_or_else(|| format!("vpc-{}", dashed(&stage.site)));
         if !valid_name(&network) {
@@ -312,11 +290,7 @@ fn instance_plan(
     subnets: &[SubnetPlan],
     image: &str,
 ) -> Result<InstancePlan, GcpError> {
-    let invalid = |key: &str, message: String| GcpError::Invalid {
-        stage: stage.stage.clone(),
-        key: key.to_string(),
-        message,
-    };
+    let invalid = |key: &str, message: String| GcpError::from(stage.invalid(key, message));
     let repository = server.role == ServerRole::Repository;
     let (key, machine_type) = if repository && attrs.repository_instance_type.is_some() {
         ("repository_instance_type", &attrs.repository_instance_type)
@@ -361,33 +335,7 @@ fn instance_plan(
             ),
         ));
     }
-    let subnet = subnets
-        .iter()
-        .find(|s| Some(&s.name) == server.subnet.as_ref())
-        .or(if subnets.len() == 1 {
-            subnets.first()
-        } else {
-            None
-        })
-        .ok_or_else(|| {
-            invalid(
-                "subnets",
-                format!(
-                    "server {} is in subnet {}, which the stage does not list",
-                    server.name,
-                    server.subnet.as_deref().unwrap_or("(none)")
-                ),
-            )
-        })?;
-    if !subnet.cidr.contains(&server.private_ip) {
-        return Err(invalid(
-            "subnets",
-            format!(
-                "server {} has address {} outside its subnet {} ({})",
-                server.name, server.private_ip, subnet.name, subnet.cidr
-            ),
-        ));
-    }
+    let subnet = server_subnet(stage, server, subnets, |s| (&s.name, s.cidr))?;
     let name = server.name.replace('.', "-");
     if !valid_name(&name) || name.len() > 58 {
         return Err(invalid(
@@ -438,33 +386,16 @@ fn instance_plan(
 /// The stage's subnetworks, each inside the stage's network, without
 /// overlaps, with names Compute Engine accepts.
 fn subnet_plans(stage: &StageSpec) -> Result<Vec<SubnetPlan>, GcpError> {
-    let invalid = |message: String| GcpError::Invalid {
-        stage: stage.stage.clone(),
-        key: "subnets".into(),
-        message,
-    };
+    let invalid = |message: String| GcpError::from(stage.invalid("subnets", message));
     let mut out: Vec<SubnetPlan> = Vec::new();
-    for subnet in &stage.subnets {
+    for (index, subnet) in cloud_subnets(stage)?.iter().enumerate() {
         if !valid_name(&subnet.name) {
             return Err(invalid(format!(
                 "subnet name {} is not a Compute Engine name (lowercase letters, digits and hyphens, starting with a letter, 63 at most)",
                 subnet.name
             )));
         }
-        if !stage.cidr.contains(&subnet.cidr) {
-            return Err(invalid(format!(
-                "subnet {} ({}) is not inside the stage's cidr {}",
-                subnet.name, subnet.cidr, stage.cidr
-            )));
-        }
-        if let Some(other) = out.iter().find(|o| {
-            o.cidr.contains(&subnet.cidr.network()) || subnet.cidr.contains(&o.cidr.network())
-        }) {
-            return Err(invalid(format!(
-                "subnets {} ({}) and {} ({}) overlap",
-                other.name, other.cidr, subnet.name, subnet.cidr
-            )));
-        }
+        check_subnet(stage, index, true)?;
         if subnet.cidr.prefix_len() > 29 {
             return Err(invalid(format!(
                 "subnet {} ({}): Compute Engine subnetworks are /29 or larger",
@@ -476,19 +407,12 @@ fn subnet_plans(stage: &StageSpec) -> Result<Vec<SubnetPlan>, GcpError> {
             cidr: subnet.cidr,
         });
     }
-    if out.is_empty() {
-        return Err(invalid("the stage has no subnet".into()));
-    }
     Ok(out)
 }
 
 /// The ports of list variable `name`, sorted and without duplicates.
 fn ports(stage: &StageSpec, name: &str) -> Result<BTreeSet<u16>, GcpError> {
-    let ports = stage.port_list(name).map_err(|message| GcpError::Invalid {
-        stage: stage.stage.clone(),
-        key: name.into(),
-        message,
-    })?;
+    let ports = stage.ports(name)?;
     Ok(ports.into_iter().collect())
 }
 
@@ -512,18 +436,13 @@ fn firewall_plans(stage: &StageSpec, network: &str) -> Result<Vec<FirewallPlan>,
                 .filter(|s| !s.is_empty())
                 .collect();
             for r in &ranges {
-                r.parse::<Ipv4Net>().map_err(|e| GcpError::Invalid {
-                    stage: stage.stage.clone(),
-                    key: "hive_gcp_ssh_source_range".into(),
-                    message: format!("{r}: {e}; give address ranges separated by commas, e.g. 203.0.113.0/24,198.51.100.7/32"),
-                })?;
+                r.parse::<Ipv4Net>().map_err(|e| GcpError::from(stage.invalid("hive_gcp_ssh_source_range", format!("{r}: {e}; give address ranges separated by commas, e.g. 203.0.113.0/24,198.51.100.7/32"))))?;
             }
             if ranges.is_empty() {
-                return Err(GcpError::Invalid {
-                    stage: stage.stage.clone(),
-                    key: "hive_gcp_ssh_source_range".into(),
-                    message: format!("must be address ranges separated by commas, got {v}"),
-                });
+                return Err(GcpError::from(stage.invalid(
+                    "hive_gcp_ssh_source_range",
+                    format!("must be address ranges separated by commas, got {v}"),
+                )));
             }
             ranges
         }

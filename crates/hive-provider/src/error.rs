@@ -273,6 +273,29 @@ impl ProviderError {
         }
     }
 
+    /// A stage attribute `key` of `stage` the provider cannot use: what is
+    /// wrong and what would be valid.
+    pub fn invalid_stage(
+        stage: impl Into<String>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        ProviderError::InvalidStage {
+            stage: stage.into(),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The error of the provider of another crate named `provider` (a
+    /// cloud's API), its message the error's own.
+    pub fn cloud(provider: &str, error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ProviderError::Cloud {
+            provider: provider.into(),
+            error: Box::new(error),
+        }
+    }
+
     /// Whether retrying the same operation later may succeed (connection
     /// refused, timeouts, a server still booting); host key and
     /// configuration errors are never transient.

@@ -7,7 +7,9 @@
 //!   providers are [`DockerProvider`] (each server a container on the
 //!   mother machine's engine), [`PreparedProvider`] (existing servers),
 //!   [`VagrantProvider`] and [`KickstartProvider`] (bare metal installed
-//!   from kickstart media); [`provider_for`] picks one by name.
+//!   from kickstart media); [`provider_for`] picks one by name. The
+//!   cloud providers of other crates implement [`Cloud`] instead, which
+//!   gives them the [`Provider`] flow.
 //! - [`StageSpec`] / [`ServerSpec`]: the plain description of a stage a
 //!   provider is given.
 //! - [`Transport`]: run commands and move files on one server; implemented
@@ -25,6 +27,7 @@ pub use ipnet::{self, Ipv4Net};
 pub use tokio::sync::mpsc::UnboundedSender;
 pub use {serde_json, ssh2};
 
+pub mod cloud;
 mod docker;
 mod error;
 mod infra;
@@ -39,6 +42,7 @@ mod stage;
 mod transport;
 mod vagrant;
 
+pub use cloud::Cloud;
 pub use docker::{BASE_IMAGE, DockerAttributes, DockerProvider, ensure_base_image};
 pub use error::{HostKeyMismatch, ProviderError, Result};
 pub use infra::{

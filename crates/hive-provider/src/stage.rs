@@ -345,14 +345,31 @@ impl StageSpec {
         })
     }
 
+    /// The error of a stage attribute `key` a provider cannot use.
+    pub fn invalid(&self, key: &str, message: impl Into<String>) -> ProviderError {
+        ProviderError::invalid_stage(&self.stage, key, message)
+    }
+
+    /// The ports of list variable `name` (see [`StageSpec::port_list`]),
+    /// refused as an invalid attribute `name`.
+    pub fn ports(&self, name: &str) -> Result<Vec<u16>> {
+        self.port_list(name)
+            .map_err(|message| self.invalid(name, message))
+    }
+
+    /// The inventory variable `name` when it is a non-empty string.
+    pub fn text_variable(&self, name: &str) -> Option<String> {
+        self.variables
+            .get(name)
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    }
+
     /// Check what every provider needs: unique server names, addresses
     /// unique and inside `cidr`, at least one server.
     pub fn check_common(&self) -> Result<()> {
-        let invalid = |key: &str, message: String| ProviderError::InvalidStage {
-            stage: self.stage.clone(),
-            key: key.to_string(),
-            message,
-        };
+        let invalid = |key: &str, message: String| self.invalid(key, message);
         if self.servers.is_empty() {
             return Err(invalid("servers", "the stage has no server".into()));
         }
