@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use hive_provider::{RemoteCommand, Transport};
 
 use super::error::{Result, SetupHostsError};
-use super::shell::{HostShell, ShellOutput};
+use super::shell::{ExecOutput, HostShell};
 
 /// Runs the phase's scripts through a [`Transport`] (an SSH session of
 /// `hive-provider`), as root with `sudo -n`, each command bounded by a
@@ -68,7 +68,7 @@ impl HostShell for TransportShell {
         self.transport.host()
     }
 
-    async fn run(&self, script: &str, stdin: Option<&[u8]>) -> Result<ShellOutput> {
+    async fn run(&self, script: &str, stdin: Option<&[u8]>) -> Result<ExecOutput> {
         let out = self
             .transport
             .exec(&self.command(script, stdin))
@@ -77,7 +77,7 @@ impl HostShell for TransportShell {
                 host: self.transport.host().to_string(),
                 source: Box::new(source),
             })?;
-        Ok(ShellOutput {
+        Ok(ExecOutput {
             status: out.status,
             stdout: out.stdout,
             stderr: out.stderr,
