@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::host::assess_kernel_module;
-use crate::plan::{Action, CommandOutput, Plan, Step, missing_connections, missing_sync};
+use crate::plan::{Action, Plan, Step, missing_connections, missing_sync};
 use crate::status::{VolumeHostStatus, parse_events2, status_command, volume_status};
 use crate::{DrbdError, DrbdVolume, Stage};
+use hive_model::ExecOutput;
 
 /// A command for a host: a POSIX shell script run as root, with optional
 /// standard input.
@@ -38,11 +39,11 @@ impl HostCommand {
 /// the command at all.
 pub trait HostRunner: Sync {
     /// Runs `command` on `host` and returns its exit status and output.
-    fn run(&self, host: &str, command: &HostCommand) -> Result<CommandOutput, DrbdError>;
+    fn run(&self, host: &str, command: &HostCommand) -> Result<ExecOutput, DrbdError>;
 }
 
 impl<T: HostRunner + ?Sized> HostRunner for &T {
-    fn run(&self, host: &str, command: &HostCommand) -> Result<CommandOutput, DrbdError> {
+    fn run(&self, host: &str, command: &HostCommand) -> Result<ExecOutput, DrbdError> {
         (**self).run(host, command)
     }
 }
@@ -78,7 +79,7 @@ impl LocalRunner {
 }
 
 impl HostRunner for LocalRunner {
-    fn run(&self, host: &str, command: &HostCommand) -> Result<CommandOutput, DrbdError> {
+    fn run(&self, host: &str, command: &HostCommand) -> Result<ExecOutput, DrbdError> {
         let transport = |message: String, e: std::io::Error| DrbdError::Transport {
             host: host.into(),
             message,
@@ -107,10 +108,10 @@ impl HostRunner for LocalRunner {
         let out = child
             .wait_with_output()
             .map_err(|e| transport("cannot read output".into(), e))?;
-        Ok(CommandOutput {
+        Ok(ExecOutput {
             status: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            stdout: out.stdout,
+            stderr: out.stderr,
         })
     }
 }
@@ -250,11 +251,11 @@ impl<'a, R: HostRunner + ?Sized> Executor<'a, R> {
                             Err(e) => return Err(e),
                         };
                         let text = if out.success() {
-                            out.stdout.as_str()
+                            out.stdout_text()
                         } else {
-                            ""
+                            String::new()
                         };
-                        let resources = parse_events2(text)?;
+                        let resources = parse_events2(&text)?;
                         Ok(volume_status(
                             &hive.name,
                             &volume.name,
@@ -367,7 +368,7 @@ impl<'a, R: HostRunner + ?Sized> Executor<'a, R> {
         match action {
             Action::KernelModulePreflight => {
                 let out = self.runner.run(host, &HostCommand::new(action.command()))?;
-                assess_kernel_module(&out.stdout)
+                assess_kernel_module(&out.stdout_text())
                     .map(|_| ())
                     .map_err(|explanation| DrbdError::KernelModule {
                         host: host.into(),
@@ -435,10 +436,11 @@ impl<'a, R: HostRunner + ?Sized> Executor<'a, R> {
         if out.success() {
             return Ok(());
         }
-        let text = if out.stderr.trim().is_empty() {
-            &out.stdout
+        let (stdout, stderr) = (out.stdout_text(), out.stderr_text());
+        let text = if stderr.trim().is_empty() {
+            stdout
         } else {
-            &out.stderr
+            stderr
         };
         let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
         let tail = lines[lines.len().saturating_sub(5)..].join(" | ");
@@ -467,11 +469,11 @@ impl<'a, R: HostRunner + ?Sized> Executor<'a, R> {
         loop {
             let out = self.runner.run(host, &HostCommand::new(action.command()))?;
             let text = if out.success() {
-                out.stdout.as_str()
+                out.stdout_text()
             } else {
-                ""
+                String::new()
             };
-            let m = missing(text);
+            let m = missing(&text);
             if m.is_empty() {
                 return Ok(());
             }

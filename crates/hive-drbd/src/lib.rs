@@ -36,6 +36,7 @@ mod volume;
 
 pub use error::DrbdError;
 pub use exec::{ExecutionReport, Executor, HostCommand, HostRunner, LocalRunner, StepOutcome};
+pub use hive_model::ExecOutput;
 pub use host::{
     DEFAULT_MIRRORED_DEVICES, FIREWALL_SCRIPT_PATH, FIREWALL_UNIT, HostPreparation, KERNEL_CHECK,
     KernelModule, MirroredDiskGroup, SYSCTL_PATH, TCP_BUFFERS, UNIT_PATH, WAIT_HELPER_PATH,
@@ -46,8 +47,8 @@ pub use model::{
     StageHive,
 };
 pub use plan::{
-    Action, Check, CommandOutput, DoneWhen, HostPlan, KERNEL_PROBE, PackageManager,
-    PeerExpectation, Plan, Step, missing_connections, missing_sync,
+    Action, Check, DoneWhen, HostPlan, KERNEL_PROBE, PackageManager, PeerExpectation, Plan, Step,
+    missing_connections, missing_sync,
 };
 pub use resource::{render_global_common, render_resource};
 pub use status::{

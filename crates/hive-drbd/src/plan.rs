@@ -10,36 +10,10 @@
 use crate::quote::sh_quote;
 use std::fmt;
 
+use hive_model::ExecOutput;
 use serde::{Deserialize, Serialize};
 
 use crate::status::{DiskState, ResourceStatus, parse_events2};
-
-/// Result of running one command on a host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct CommandOutput {
-    /// Exit status; negative when the process was killed by a signal.
-    pub status: i32,
-    /// Standard output.
-    pub stdout: String,
-    /// Standard error.
-    pub stderr: String,
-}
-
-impl CommandOutput {
-    /// An output with the given status and stdout, empty stderr.
-    pub fn new(status: i32, stdout: impl Into<String>) -> Self {
-        CommandOutput {
-            status,
-            stdout: stdout.into(),
-            stderr: String::new(),
-        }
-    }
-
-    /// Whether the command exited with status 0.
-    pub fn success(&self) -> bool {
-        self.status == 0
-    }
-}
 
 /// Package manager family of a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -482,11 +456,12 @@ impl Check {
     }
 
     /// Whether `output` of [`Check::command`] says the step is done.
-    pub fn is_done(&self, output: &CommandOutput) -> bool {
+    pub fn is_done(&self, output: &ExecOutput) -> bool {
         match &self.done_when {
             DoneWhen::ExitZero => output.success(),
             DoneWhen::Connected { resource, peers } => {
-                output.success() && missing_connections(&output.stdout, resource, peers).is_empty()
+                output.success()
+                    && missing_connections(&output.stdout_text(), resource, peers).is_empty()
             }
             DoneWhen::Synced {
                 resource,
@@ -494,7 +469,7 @@ impl Check {
                 peers,
             } => {
                 output.success()
-                    && missing_sync(&output.stdout, resource, *local_disk, peers).is_empty()
+                    && missing_sync(&output.stdout_text(), resource, *local_disk, peers).is_empty()
             }
         }
     }
@@ -686,7 +661,7 @@ impl Plan {
     /// limitation.
     pub fn pending<F>(&self, mut observe: F) -> Plan
     where
-        F: FnMut(&str, &Check) -> Option<CommandOutput>,
+        F: FnMut(&str, &Check) -> Option<ExecOutput>,
     {
         let hosts = self
             .hosts

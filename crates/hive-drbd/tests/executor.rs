@@ -367,7 +367,7 @@ impl hive_drbd::HostRunner for OneDown<'_> {
         &self,
         host: &str,
         command: &hive_drbd::HostCommand,
-    ) -> Result<hive_drbd::CommandOutput, DrbdError> {
+    ) -> Result<hive_drbd::ExecOutput, DrbdError> {
         if host == self.down {
             return Err(DrbdError::Transport {
                 host: host.into(),

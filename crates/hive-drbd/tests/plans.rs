@@ -4,8 +4,8 @@
 mod common;
 
 use hive_drbd::{
-    Action, Check, CommandOutput, DoneWhen, DrbdVolume, HostPreparation, PackageManager, Plan,
-    Stage, VolumePlanOptions, create_volume_plan, destroy_volume_plan,
+    Action, Check, DoneWhen, DrbdVolume, ExecOutput, HostPreparation, PackageManager, Plan, Stage,
+    VolumePlanOptions, create_volume_plan, destroy_volume_plan,
 };
 
 fn plans_dir() -> std::path::PathBuf {
@@ -59,18 +59,18 @@ fn healthy_events2(stage: &Stage, volume: &DrbdVolume, host: &str) -> String {
 fn healthy<'a>(
     stage: &'a Stage,
     volume: &'a DrbdVolume,
-) -> impl FnMut(&str, &Check) -> Option<CommandOutput> + 'a {
+) -> impl FnMut(&str, &Check) -> Option<ExecOutput> + 'a {
     move |host, check| {
         Some(match check.done_when {
-            DoneWhen::ExitZero => CommandOutput::new(0, ""),
-            _ => CommandOutput::new(0, healthy_events2(stage, volume, host)),
+            DoneWhen::ExitZero => ExecOutput::new(0, ""),
+            _ => ExecOutput::new(0, healthy_events2(stage, volume, host)),
         })
     }
 }
 
 /// Observation of fresh hosts: every check command fails.
-fn fresh(_: &str, _: &Check) -> Option<CommandOutput> {
-    Some(CommandOutput::new(1, ""))
+fn fresh(_: &str, _: &Check) -> Option<ExecOutput> {
+    Some(ExecOutput::new(1, ""))
 }
 
 fn snapshot(plan: &Plan, name: &str) {
@@ -137,10 +137,13 @@ fn rerun_with_a_disconnected_peer_waits_only_for_it() {
     let pending = plan.pending(|host, check| {
         let mut out = ok(host, check)?;
         if host == "s-hive0.pdns" && check.done_when != DoneWhen::ExitZero {
-            out.stdout = out.stdout.replace(
-                "conn-name:s-hive2.pdns connection:Connected",
-                "conn-name:s-hive2.pdns connection:Connecting",
-            );
+            out.stdout = out
+                .stdout_text()
+                .replace(
+                    "conn-name:s-hive2.pdns connection:Connected",
+                    "conn-name:s-hive2.pdns connection:Connecting",
+                )
+                .into_bytes();
         }
         Some(out)
     });
@@ -205,7 +208,7 @@ fn destroy_plan_and_its_rerun() {
     let (stage, volume) = case();
     let plan = destroy_volume_plan(&stage, &volume, &VolumePlanOptions::default()).unwrap();
     snapshot(&plan.pending(fresh), "destroy");
-    let gone = plan.pending(|_, _| Some(CommandOutput::new(0, "")));
+    let gone = plan.pending(|_, _| Some(ExecOutput::new(0, "")));
     assert!(gone.is_empty(), "{gone}");
 }
 
@@ -240,8 +243,5 @@ fn host_preparation_plan() {
         dnf.to_string()
             .contains("dnf install -y -q drbd9x-utils lvm2 device-mapper-persistent-data")
     );
-    assert!(
-        plan.pending(|_, _| Some(CommandOutput::new(0, "")))
-            .is_empty()
-    );
+    assert!(plan.pending(|_, _| Some(ExecOutput::new(0, ""))).is_empty());
 }

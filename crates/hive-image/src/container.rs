@@ -185,7 +185,7 @@ impl ContainerTarget {
             .map_err(|e| self.transport(format!("writing to shell: {e}")))?;
         let out_head = format!("\n{marker} ");
         let err_head = format!("\n{marker}\n");
-        let mut done: Option<(Vec<u8>, i64)> = None;
+        let mut done: Option<(Vec<u8>, i32)> = None;
         loop {
             if done.is_none() {
                 if let Some(pos) = find(&s.buf, out_head.as_bytes()) {
@@ -273,7 +273,10 @@ impl ContainerTarget {
             .inspect_exec(&exec.id)
             .await
             .map_err(Error::docker("inspecting exec"))?;
-        out.status = info.exit_code.unwrap_or(-1);
+        out.status = info
+            .exit_code
+            .and_then(|c| i32::try_from(c).ok())
+            .unwrap_or(-1);
         Ok(out)
     }
 }

@@ -41,27 +41,7 @@ impl ExecRequest {
     }
 }
 
-/// What a command produced.
-#[derive(Debug, Clone, Default)]
-pub struct ExecOutput {
-    /// Exit status.
-    pub status: i64,
-    /// Standard output.
-    pub stdout: Vec<u8>,
-    /// Standard error.
-    pub stderr: Vec<u8>,
-}
-
-impl ExecOutput {
-    /// Standard output as text (lossy).
-    pub fn stdout_text(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-    /// Standard error as text (lossy).
-    pub fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr).into_owned()
-    }
-}
+pub use hive_model::ExecOutput;
 
 /// Ownership and permissions of a file put on a target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,7 +158,7 @@ impl Target for LocalTarget {
                 message: format!("waiting for {}: {e}", argv[0]),
             })?;
         Ok(ExecOutput {
-            status: out.status.code().map(i64::from).unwrap_or(-1),
+            status: out.status.code().unwrap_or(-1),
             stdout: out.stdout,
             stderr: out.stderr,
         })

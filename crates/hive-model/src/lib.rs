@@ -9,7 +9,9 @@
 //!   build object;
 //! - the types of the definition's values ([`values`]);
 //! - [`ServerRole`], what a server does in its stage, for the inventory,
-//!   the providers and setup-hosts.
+//!   the providers and setup-hosts;
+//! - [`ExecOutput`], what a command run on a host produced, for every
+//!   crate that runs one.
 
 #![deny(missing_docs)]
 
@@ -17,13 +19,15 @@
 pub use indexmap::{self, IndexMap};
 pub use serde_json;
 
+pub mod output;
 pub mod server;
 pub mod service;
 pub mod values;
 
+pub use output::ExecOutput;
 pub use server::ServerRole;
 pub use service::{
-    BuildImage, IMAGE_PARAMS, ParamType, SERVICE_PARAMETERS, ServiceDefinition, ServiceParam,
-    service_param,
+    BuildImage, IMAGE_PARAMS, ImageSource, ParamType, SERVICE_PARAMETERS, ServiceDefinition,
+    ServiceParam, service_param,
 };
 pub use values::*;

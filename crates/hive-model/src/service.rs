@@ -272,6 +272,17 @@ image_parameters! {
     pull_from: Option<String>,
 }
 
+/// The `image` attribute: a reference, or how to build the image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ImageSource {
+    /// An image reference such as `mariadb:10.5` or
+    /// `hive0.pdns:5000/image_other:latest`.
+    Reference(String),
+    /// A build description: the image is built by build-images.
+    Build(Box<BuildImage>),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

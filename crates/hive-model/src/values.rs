@@ -4,8 +4,6 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use crate::service::BuildImage;
-
 /// A scalar value of an environment variable, sysctl or option map.
 ///
 /// YAML turns `PORT: 80` into a number; hive passes it on as the string `80`.
@@ -63,17 +61,6 @@ pub enum CommandLine {
     Words(Vec<String>),
     /// `command: "sh -c 'echo hi'"` (split with shell quoting rules).
     Line(String),
-}
-
-/// The `image` attribute: a reference, or how to build the image.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum ImageSource {
-    /// An image reference such as `mariadb:10.5` or
-    /// `hive0.pdns:5000/image_other:latest`.
-    Reference(String),
-    /// A build description: the image is built by build-images.
-    Build(Box<BuildImage>),
 }
 
 /// `logging`: a log driver and its options.

@@ -65,12 +65,7 @@ impl Target for ServerTarget {
         if let Some(data) = &req.stdin {
             cmd = cmd.stdin(data.clone());
         }
-        let out = self.transport.exec(&cmd).await.map_err(|e| self.error(e))?;
-        Ok(ExecOutput {
-            status: i64::from(out.status),
-            stdout: out.stdout,
-            stderr: out.stderr,
-        })
+        self.transport.exec(&cmd).await.map_err(|e| self.error(e))
     }
 
     async fn put_file(&self, path: &str, data: &[u8], attrs: FileAttrs) -> hive_image::Result<()> {

@@ -10,8 +10,8 @@ use hive_provider::SshPool;
 
 use crate::Error;
 use crate::setup_hosts::{
-    AddonRunner, HostShell, SetupHosts, SetupHostsError, SetupHostsParams, SetupProgress,
-    SetupReport, ShellOutput, StepTag, TransportShell,
+    AddonRunner, ExecOutput, HostShell, SetupHosts, SetupHostsError, SetupHostsParams,
+    SetupProgress, SetupReport, StepTag, TransportShell,
 };
 use crate::site::StageSite;
 
@@ -42,7 +42,7 @@ impl HostShell for PoolShell {
         &self,
         script: &str,
         stdin: Option<&[u8]>,
-    ) -> crate::setup_hosts::Result<ShellOutput> {
+    ) -> crate::setup_hosts::Result<ExecOutput> {
         let session =
             self.pool
                 .session(&self.host)

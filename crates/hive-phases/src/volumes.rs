@@ -15,7 +15,7 @@ use hive_drbd::{
 use hive_provider::{RemoteCommand, SshPool, Transport};
 
 use crate::Error;
-use crate::setup::stage_pool;
+use crate::engines::stage_pool;
 use crate::setup_hosts::DrbdHostSetup;
 use crate::site::StageSite;
 use crate::swarm::SwarmOptions;
@@ -35,11 +35,7 @@ impl SshRunner {
 }
 
 impl HostRunner for SshRunner {
-    fn run(
-        &self,
-        host: &str,
-        command: &HostCommand,
-    ) -> Result<hive_drbd::CommandOutput, DrbdError> {
+    fn run(&self, host: &str, command: &HostCommand) -> Result<hive_drbd::ExecOutput, DrbdError> {
         let mut cmd = RemoteCommand::new(&command.script).sudo();
         if let Some(data) = &command.stdin {
             cmd = cmd.stdin(data.clone());
@@ -48,18 +44,11 @@ impl HostRunner for SshRunner {
             let session = self.pool.session(host).await?;
             session.exec(&cmd).await
         });
-        match out {
-            Ok(o) => Ok(hive_drbd::CommandOutput {
-                status: o.status,
-                stdout: o.stdout_text(),
-                stderr: o.stderr_text(),
-            }),
-            Err(e) => Err(DrbdError::Transport {
-                host: host.to_string(),
-                message: "cannot run a command over SSH".into(),
-                source: Some(Box::new(e)),
-            }),
-        }
+        out.map_err(|e| DrbdError::Transport {
+            host: host.to_string(),
+            message: "cannot run a command over SSH".into(),
+            source: Some(Box::new(e)),
+        })
     }
 }
 

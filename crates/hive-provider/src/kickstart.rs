@@ -36,9 +36,6 @@ use crate::transport::shell_quote;
 /// refuses (`timezone --utc` rather than the older `--isUtc`).
 pub const KICKSTART_VERSION: &str = "RHEL8";
 
-/// The volume label of the installation media the menus boot from.
-pub const MEDIA_LABEL: &str = "HiveInstaller";
-
 /// The `kickstart` provider's stage attributes.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]

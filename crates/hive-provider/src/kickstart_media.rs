@@ -4,9 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{ProviderError, Result};
-use crate::kickstart::MEDIA_LABEL;
 use crate::provider::ServerChange;
 use crate::stage::write_atomic;
+
+/// The volume label of the installation media the menus boot from.
+pub const MEDIA_LABEL: &str = "HiveInstaller";
 
 /// Records which source image the tree was unpacked from.
 const SOURCE_MARK: &str = ".hive-iso-src";

@@ -51,8 +51,8 @@ pub use infra::{
 };
 pub use kickstart::{
     KICKSTART_VERSION, KickstartAttributes, KickstartConfig, KickstartNetwork, KickstartProvider,
-    MEDIA_LABEL,
 };
+pub use kickstart_media::MEDIA_LABEL;
 pub use prepared::{PreparedAttributes, PreparedProvider};
 pub use provider::{NOT_YET_SUPPORTED, Provider, ProviderReport, ServerChange};
 pub use registry::{ProviderFactory, ProviderRegistry, provider_for};

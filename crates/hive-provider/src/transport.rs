@@ -101,35 +101,7 @@ pub struct OutputChunk {
     pub data: Vec<u8>,
 }
 
-/// A finished command.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExecOutput {
-    /// Exit status (-1 when killed by a signal).
-    pub status: i32,
-    /// Everything it wrote to standard output.
-    pub stdout: Vec<u8>,
-    /// Everything it wrote to standard error.
-    pub stderr: Vec<u8>,
-}
-
-impl ExecOutput {
-    /// Whether it exited with 0.
-    pub fn success(&self) -> bool {
-        self.status == 0
-    }
-    /// Standard output as text, lossily.
-    pub fn stdout_text(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-    /// Standard error as text, lossily.
-    pub fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr).into_owned()
-    }
-    /// The last `max` bytes of standard error, trimmed.
-    pub fn stderr_tail(&self, max: usize) -> String {
-        tail(&self.stderr_text(), max)
-    }
-}
+pub use hive_model::ExecOutput;
 
 /// A file to write on a server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,17 +272,7 @@ pub trait Transport: Send + Sync {
     }
 }
 
-pub(crate) fn tail(s: &str, max: usize) -> String {
-    let s = s.trim();
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut start = s.len() - max;
-    while !s.is_char_boundary(start) {
-        start += 1;
-    }
-    format!("...{}", &s[start..])
-}
+pub(crate) use hive_model::output::tail;
 
 #[cfg(test)]
 mod tests {

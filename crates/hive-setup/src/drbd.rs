@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hive_drbd::{
-    CommandOutput, DrbdError, Executor, HostCommand, HostPreparation, HostRunner,
-    MirroredDiskGroup, PackageManager, Stage,
+    DrbdError, ExecOutput, Executor, HostCommand, HostPreparation, HostRunner, MirroredDiskGroup,
+    PackageManager, Stage,
 };
 
 use super::error::{Result, SetupHostsError};
@@ -79,7 +79,7 @@ impl ShellRunner {
 }
 
 impl HostRunner for ShellRunner {
-    fn run(&self, host: &str, command: &HostCommand) -> Result<CommandOutput, DrbdError> {
+    fn run(&self, host: &str, command: &HostCommand) -> Result<ExecOutput, DrbdError> {
         let shell = self.shells.get(host).ok_or_else(|| DrbdError::Transport {
             host: host.to_string(),
             message: "no connection was given for this server".into(),
@@ -93,11 +93,7 @@ impl HostRunner for ShellRunner {
                 message: e.to_string(),
                 source: Some(Box::new(e)),
             })?;
-        Ok(CommandOutput {
-            status: out.status,
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        Ok(out)
     }
 }
 
@@ -227,7 +223,7 @@ pub(crate) async fn run_step(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ServerRole, ShellOutput};
+    use crate::{ExecOutput, ServerRole};
     use std::sync::Mutex;
 
     /// A server answering the preparation's checks from a table of
@@ -243,7 +239,7 @@ mod tests {
         fn host(&self) -> &str {
             &self.host
         }
-        async fn run(&self, script: &str, _stdin: Option<&[u8]>) -> Result<ShellOutput> {
+        async fn run(&self, script: &str, _stdin: Option<&[u8]>) -> Result<ExecOutput> {
             self.ran.lock().unwrap().push(script.to_string());
             let (status, out) = self
                 .answers
@@ -251,7 +247,7 @@ mod tests {
                 .find(|(frag, _, _)| script.contains(frag))
                 .map(|(_, s, o)| (*s, *o))
                 .unwrap_or((0, ""));
-            Ok(ShellOutput {
+            Ok(ExecOutput {
                 status,
                 stdout: out.as_bytes().to_vec(),
                 stderr: Vec::new(),

@@ -57,6 +57,6 @@ pub use pki::{CertPair, SitePki};
 pub use registry::{REGISTRY_GC_COMMAND, registry_credentials, registry_garbage_collect};
 pub use report::{HostReport, SetupReport, StepOutcome};
 pub use run::{AddonRunner, EngineConnector, SetupEvent, SetupHosts, SetupProgress};
-pub use shell::{HostShell, ShellOutput};
+pub use shell::{ExecOutput, HostShell};
 pub use steps::StepTag;
 pub use transport::TransportShell;

@@ -4,11 +4,7 @@ use async_trait::async_trait;
 
 use super::error::{Result, SetupHostsError};
 
-/// The output of a finished command: hive-provider's [`ExecOutput`], the
-/// lowest crate that needs it.
-///
-/// [`ExecOutput`]: hive_provider::ExecOutput
-pub type ShellOutput = hive_provider::ExecOutput;
+pub use hive_provider::ExecOutput;
 
 /// Runs shell scripts as root on one server.
 ///
@@ -24,7 +20,7 @@ pub trait HostShell: Send + Sync {
     ///
     /// Fails with [`SetupHostsError::Unreachable`] when the server cannot be
     /// reached; a script that exits non-zero is not an error here.
-    async fn run(&self, script: &str, stdin: Option<&[u8]>) -> Result<ShellOutput>;
+    async fn run(&self, script: &str, stdin: Option<&[u8]>) -> Result<ExecOutput>;
 }
 
 /// Run `script` and fail unless it exits with 0; `what` names it in errors.
@@ -33,7 +29,7 @@ pub(crate) async fn run_checked(
     script: &str,
     stdin: Option<&[u8]>,
     what: &str,
-) -> Result<ShellOutput> {
+) -> Result<ExecOutput> {
     let out = shell.run(script, stdin).await?;
     if out.status == 0 {
         Ok(out)

@@ -7,7 +7,22 @@ use async_trait::async_trait;
 use hive_provider::{RemoteCommand, Transport};
 
 use super::error::{Result, SetupHostsError};
-use super::shell::{HostShell, ShellOutput};
+use super::shell::{ExecOutput, HostShell};
+
+/// What every script starts with: it takes the server's setup lock, held
+/// until the script ends, waiting up to 600 s for the scripts of another
+/// run. A run killed mid-step leaves its script running on the server (an
+/// SSH command goes on without its client); the next run's scripts wait
+/// for it to end instead of working beside it (its package install
+/// finishing, then a restart of the Docker engine it was about to do).
+const SETUP_LOCK: &str = "if command -v flock >/dev/null 2>&1; then
+  { exec 9>>/run/lock/hive-setup.lock; } 2>/dev/null || exec 9>>/tmp/hive-setup.lock
+  if ! flock -n 9; then
+    echo 'hive: waiting for the command of another run (an interrupted one?) on this server' >&2
+    flock -w 600 9 || { echo 'hive: another command held the setup lock (/run/lock/hive-setup.lock) for 600 s; see what runs there with: fuser -v /run/lock/hive-setup.lock' >&2; exit 75; }
+  fi
+fi
+";
 
 /// Runs the phase's scripts through a [`Transport`] (an SSH session of
 /// `hive-provider`), as root with `sudo -n`, each command bounded by a
@@ -52,9 +67,12 @@ impl TransportShell {
         self
     }
 
-    /// The command sent for `script`.
+    /// The command sent for `script`: run under the server's setup lock
+    /// ([`SETUP_LOCK`]).
     pub(crate) fn command(&self, script: &str, stdin: Option<&[u8]>) -> RemoteCommand {
-        let mut cmd = RemoteCommand::new(script).sudo().timeout(self.timeout);
+        let mut cmd = RemoteCommand::new(format!("{SETUP_LOCK}{script}"))
+            .sudo()
+            .timeout(self.timeout);
         if let Some(data) = stdin {
             cmd = cmd.stdin(data.to_vec());
         }
@@ -68,7 +86,7 @@ impl HostShell for TransportShell {
         self.transport.host()
     }
 
-    async fn run(&self, script: &str, stdin: Option<&[u8]>) -> Result<ShellOutput> {
+    async fn run(&self, script: &str, stdin: Option<&[u8]>) -> Result<ExecOutput> {
         let out = self
             .transport
             .exec(&self.command(script, stdin))
@@ -77,7 +95,7 @@ impl HostShell for TransportShell {
                 host: self.transport.host().to_string(),
                 source: Box::new(source),
             })?;
-        Ok(ShellOutput {
+        Ok(ExecOutput {
             status: out.status,
             stdout: out.stdout,
             stderr: out.stderr,
@@ -144,7 +162,10 @@ mod tests {
         let seen = rec.seen.lock().unwrap();
         assert!(seen[0].sudo);
         assert_eq!(seen[0].timeout, Some(Duration::from_secs(9)));
-        assert_eq!(seen[0].command_line(), "sudo -n -- sh -c cat");
+        let line = seen[0].command_line();
+        assert!(line.starts_with("sudo -n -- sh -c "), "{line}");
+        assert!(line.contains("flock -w 600 9"), "{line}");
+        assert!(line.ends_with("\ncat'"), "{line}");
     }
 
     #[tokio::test]

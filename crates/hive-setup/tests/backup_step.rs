@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use hive_setup::{
-    BACKUP_COMMAND, BACKUP_DEFINITIONS_DIR, BackupScript, HostShell, Server, ServerRole,
-    SetupHosts, SetupHostsError, SetupHostsParams, ShellOutput, StepTag, backup_definition,
+    BACKUP_COMMAND, BACKUP_DEFINITIONS_DIR, BackupScript, ExecOutput, HostShell, Server,
+    ServerRole, SetupHosts, SetupHostsError, SetupHostsParams, StepTag, backup_definition,
 };
 
 const CONTAINER: &str = "hsetup-backup-step";
@@ -31,11 +31,7 @@ impl HostShell for DockerExec {
         "repo.backup-step"
     }
 
-    async fn run(
-        &self,
-        script: &str,
-        stdin: Option<&[u8]>,
-    ) -> Result<ShellOutput, SetupHostsError> {
+    async fn run(&self, script: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, SetupHostsError> {
         use tokio::io::AsyncWriteExt;
         let mut child = tokio::process::Command::new("docker")
             .args(["exec", "-i", CONTAINER, "sh", "-c", script])
@@ -59,7 +55,7 @@ impl HostShell for DockerExec {
                 host: self.host().into(),
                 reason: e.to_string(),
             })?;
-        Ok(ShellOutput {
+        Ok(ExecOutput {
             status: out.status.code().unwrap_or(-1),
             stdout: out.stdout,
             stderr: out.stderr,

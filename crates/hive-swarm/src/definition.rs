@@ -16,7 +16,7 @@ use indexmap::IndexMap;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-pub use hive_model::service::{BuildImage, ServiceDefinition};
+pub use hive_model::service::{BuildImage, ImageSource, ServiceDefinition};
 pub use hive_model::values::*;
 
 /// A network of the stage, created by build-networks.

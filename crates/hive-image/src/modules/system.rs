@@ -1,4 +1,4 @@
-//! Command, account, service and network modules.
+//! Command, account, service, mount and network modules.
 
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
@@ -756,4 +756,173 @@ pub(super) async fn pause(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
         tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
     }
     Ok(Outcome::default())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MountP {
+    #[serde(alias = "name")]
+    path: S,
+    src: Option<S>,
+    fstype: Option<S>,
+    opts: Option<S>,
+    dump: Option<S>,
+    passno: Option<S>,
+    state: S,
+    fstab: Option<S>,
+    boot: Option<B>,
+    backup: Option<B>,
+    opts_no_log: Option<B>,
+}
+
+/// A field of an fstab line: spaces, tabs, newlines and backslashes as
+/// octal escapes, as mount(8) reads them.
+fn fstab_field(s: &str) -> String {
+    s.replace('\\', "\\134")
+        .replace(' ', "\\040")
+        .replace('\t', "\\011")
+        .replace('\n', "\\012")
+}
+
+/// `mount` (ansible.posix.mount): an fstab entry (`present`,
+/// `absent_from_fstab`), a mounted file system (`mounted`, `unmounted`,
+/// `remounted`, `absent`: both), or a mount without an entry (`ephemeral`).
+pub(super) async fn mount(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
+    let p: MountP = params("mount", args, ctx)?;
+    let _ = &p.opts_no_log;
+    let state = p.state.0.as_str();
+    if !matches!(
+        state,
+        "present"
+            | "absent"
+            | "absent_from_fstab"
+            | "mounted"
+            | "unmounted"
+            | "remounted"
+            | "ephemeral"
+    ) {
+        return Ok(Outcome::failed(format!(
+            "value of state must be one of: absent, absent_from_fstab, mounted, present, unmounted, remounted, ephemeral, got: {state}"
+        )));
+    }
+    let text =
+        |v: &Option<S>, default: &str| v.as_ref().map_or(default.to_string(), |s| s.0.clone());
+    let (src, fstype) = (text(&p.src, ""), text(&p.fstype, ""));
+    if matches!(state, "present" | "mounted" | "ephemeral") && (src.is_empty() || fstype.is_empty())
+    {
+        return Ok(Outcome::failed(format!(
+            "state is {state} but all of the following are missing: {}",
+            [("src", &src), ("fstype", &fstype)]
+                .iter()
+                .filter(|(_, v)| v.is_empty())
+                .map(|(k, _)| *k)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let boot = p.boot.is_none_or(|b| b.0);
+    let mut opts: Vec<String> = text(&p.opts, "defaults")
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    if !boot {
+        opts.retain(|o| o != "defaults");
+        if !opts.iter().any(|o| o == "noauto") {
+            opts.push("noauto".into());
+        }
+    }
+    let opts = opts.join(",");
+    let (dump, passno) = (text(&p.dump, "0"), text(&p.passno, "0"));
+    let fstab = text(&p.fstab, "/etc/fstab");
+    let path = p.path.0.trim_end_matches('/').to_string();
+    let path = if path.is_empty() { "/".into() } else { path };
+    let line = [&src, &path, &fstype, &opts, &dump, &passno]
+        .iter()
+        .map(|f| fstab_field(f))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let q = shell_quote;
+    let other_fstab = if fstab == "/etc/fstab" {
+        String::new()
+    } else {
+        format!("-T {} ", q(&fstab))
+    };
+    // The entries of the path are replaced by (or appended as) the new
+    // line, or dropped; the file is rewritten in place only when it changes.
+    let mut body = format!(
+        "f={f}; p={p}; B=; FS=0\nexport P={ep} L={l}\n\
+         hv_fstab() {{\n  old=$(cat \"$f\" 2>/dev/null)\n  \
+         if [ \"$1\" = set ]; then new=$(printf '%s\\n' \"$old\" | awk 'NF && !/^[[:space:]]*#/ && $2 == ENVIRON[\"P\"] {{ print ENVIRON[\"L\"]; found = 1; next }} {{ print }} END {{ if (!found) print ENVIRON[\"L\"] }}' | sed '/./,$!d')\n  \
+         else new=$(printf '%s\\n' \"$old\" | awk '!(NF && !/^[[:space:]]*#/ && $2 == ENVIRON[\"P\"])'); fi\n  \
+         [ \"$new\" = \"$old\" ] && return 0\n  C=1; FS=1\n  [ \"$CHECK\" = 1 ] && return 0\n  \
+         if [ {backup} = 1 ] && [ -e \"$f\" ]; then B=\"$f.$$.$(date +%Y-%m-%d@%H:%M:%S)~\"; cp -p \"$f\" \"$B\" || exit 1; fi\n  \
+         [ -e \"$f\" ] || {{ mkdir -p \"$(dirname \"$f\")\" && : >\"$f\" && chmod 0644 \"$f\"; }} || exit 1\n  \
+         printf '%s\\n' \"$new\" >\"$f\" || exit 1\n}}\n\
+         hv_mounted() {{ mountpoint -q \"$p\" 2>/dev/null; }}\n",
+        f = q(&fstab),
+        p = q(&path),
+        ep = q(&fstab_field(&path)),
+        l = q(&line),
+        backup = u8::from(p.backup.is_some_and(|b| b.0)),
+    );
+    let mkdir = "[ -d \"$p\" ] || { C=1; hv_do mkdir -p \"$p\" || exit 1; }\n";
+    body.push_str(&match state {
+        "present" => "hv_fstab set\n".to_string(),
+        "absent_from_fstab" => "hv_fstab unset\n".to_string(),
+        // as Ansible's: unmounted and its directory removed only when
+        // the entry was there
+        "absent" => "hv_fstab unset\n\
+             if [ $FS = 1 ] && [ \"$CHECK\" != 1 ]; then\n  \
+             if hv_mounted; then umount \"$p\" || exit 1; fi\n  \
+             if [ -d \"$p\" ]; then rmdir \"$p\" || exit 1; fi\nfi\n"
+            .to_string(),
+        "mounted" => format!(
+            "hv_fstab set\n{mkdir}\
+             if ! hv_mounted; then C=1; hv_do mount {other_fstab}\"$p\" || exit 1;\n\
+             elif [ $FS = 1 ]; then hv_do mount -o remount {other_fstab}\"$p\" || exit 1; fi\n"
+        ),
+        "unmounted" => "if hv_mounted; then C=1; hv_do umount \"$p\" || exit 1; fi\n".to_string(),
+        "remounted" => format!(
+            "hv_mounted || {{ echo \"$p is not mounted\" >&2; exit 1; }}\n\
+             C=1; hv_do mount -o remount {other_fstab}\"$p\" || exit 1\n"
+        ),
+        _ => format!(
+            "{mkdir}if hv_mounted; then\n  \
+             have=$(findmnt -n -o SOURCE,FSTYPE --mountpoint \"$p\" | awk '{{print $1\" \"$2}}')\n  \
+             [ \"$have\" = {want} ] || {{ echo \"$p is already mounted: $have\" >&2; exit 1; }}\n\
+             else C=1; hv_do mount -t {t} -o {o} {s} \"$p\" || exit 1; fi\n",
+            want = q(&format!("{src} {fstype}")),
+            t = q(&fstype),
+            o = q(&opts),
+            s = q(&src),
+        ),
+    });
+    body.push_str("echo \"backup=$B\"\n");
+    let out = ctx.script(&body, None).await?;
+    let mut o = super::script_result(&out);
+    if o.failed {
+        return Ok(o);
+    }
+    let stdout = o.data.remove("stdout").unwrap_or_default();
+    if let Some(b) = stdout
+        .as_str()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("backup=")))
+        .filter(|b| !b.is_empty())
+    {
+        o.data.insert("backup_file".into(), json!(b));
+    }
+    for (k, v) in [
+        ("name", &path),
+        ("src", &src),
+        ("fstype", &fstype),
+        ("opts", &opts),
+        ("dump", &dump),
+        ("passno", &passno),
+        ("fstab", &fstab),
+    ] {
+        o.data.insert(k.into(), json!(v));
+    }
+    o.data
+        .insert("boot".into(), json!(if boot { "yes" } else { "no" }));
+    Ok(o)
 }

@@ -2,16 +2,16 @@
 //! the template preprocessing Ansible does (backslash escaping).
 
 use std::path::PathBuf;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use minijinja::value::{Value, ValueKind};
-use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior};
+use minijinja::{Environment, Error, ErrorKind};
 use regex::Regex;
 use serde_yaml::Value as Yaml;
 
 use super::TemplateError;
-use super::pyvalue::{ansible_type, py_text, yaml_to_value};
-use super::scope::{missing_message, undefined_error};
+use super::objects::missing_message;
+use super::pyvalue::{ansible_type, yaml_to_value};
 
 /// How a template is used: task arguments and variables get Ansible's
 /// backslash escaping and typing; template files do not.
@@ -30,7 +30,7 @@ pub(crate) enum Failure {
 }
 
 /// Instructions one render may run: far above any real template.
-const MAX_FUEL: u64 = 2_000_000;
+pub(crate) const MAX_FUEL: u64 = 2_000_000;
 
 /// The environment and settings shared by every render of a `Templar`.
 pub(crate) struct Inner {
@@ -56,65 +56,7 @@ pub(crate) fn is_possibly_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
 }
 
-fn format_value(
-    out: &mut minijinja::Output<'_>,
-    _state: &State<'_, '_>,
-    value: &Value,
-) -> Result<(), Error> {
-    if let Some(msg) = missing_message(value) {
-        return Err(undefined_error(msg));
-    }
-    if value.is_undefined() || value.is_none() {
-        return Ok(());
-    }
-    let mut s = String::new();
-    py_text(value, true, &mut s).map_err(undefined_error)?;
-    out.write_str(&s)
-        .map_err(|_| Error::new(ErrorKind::WriteFailure, "cannot write output"))
-}
-
 impl Inner {
-    pub(crate) fn new(root: PathBuf, omit: String, template_dirs: Vec<PathBuf>) -> Inner {
-        let mut env = Environment::new();
-        if !template_dirs.is_empty() {
-            env.set_loader(move |name: &str| {
-                for d in &template_dirs {
-                    match std::fs::read_to_string(d.join(name)) {
-                        Ok(text) => return Ok(Some(text)),
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => {
-                            return Err(Error::new(
-                                ErrorKind::InvalidOperation,
-                                format!("cannot read template {name} in {}: {e}", d.display()),
-                            ));
-                        }
-                    }
-                }
-                Ok(None)
-            });
-        }
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_trim_blocks(true);
-        env.set_lstrip_blocks(false);
-        env.set_keep_trailing_newline(false);
-        env.set_recursion_limit(400);
-        // bounds loops (`range(100000)` in `range(100000)`) to seconds
-        env.set_fuel(Some(MAX_FUEL));
-        env.set_formatter(format_value);
-        env.set_unknown_method_callback(super::filters::call_method);
-        super::filters::register(&mut env);
-        super::files::register(&mut env);
-        super::lookups::register(&mut env, Arc::new(root.clone()));
-        env.add_function("_hive_tuple", |items: minijinja::value::Rest<Value>| {
-            Value::from_object(super::scope::Tuple(items.0))
-        });
-        env.add_function("_hive_mutable", |v: Value| super::pyvalue::make_mutable(v));
-        env.add_function("now", super::clock::now);
-        env.add_filter("random", super::random::random);
-        env.add_filter("shuffle", super::random::shuffle);
-        Inner { env, root, omit }
-    }
-
     /// Renders a raw YAML value (strings as templates, containers recursively).
     pub(crate) fn render_yaml(&self, raw: &Yaml, scope: &Value) -> Result<Value, Failure> {
         self.render_yaml_with(raw, scope, false)
@@ -253,7 +195,7 @@ impl Inner {
             });
         }
         if let Some(s) = v.as_str() {
-            return Ok(crate::template::filters::truthy_str(s).unwrap_or(!s.is_empty()));
+            return Ok(super::pyvalue::truthy_str(s).unwrap_or(!s.is_empty()));
         }
         Ok(v.is_true())
     }

@@ -6,7 +6,7 @@ use minijinja::value::Value;
 use minijinja::{Environment, Error, ErrorKind};
 use sha1::Digest;
 
-use super::filters::support::text;
+use super::pyvalue::text;
 
 fn hash_of(data: &[u8], algorithm: &str) -> Result<String, Error> {
     Ok(match algorithm {

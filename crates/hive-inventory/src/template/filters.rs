@@ -6,31 +6,12 @@ use minijinja::value::{Kwargs, Rest, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State};
 use regex::{Regex, RegexBuilder};
 
+use super::objects::{Missing, check_defined, is_undefined, missing_message, undefined_error};
 use super::pyset::PySet;
-use super::pyvalue::{check_size, py_float, py_str, yaml_to_value};
-use super::scope::{Missing, is_undefined, missing_message, undefined_error};
+use super::pyvalue::{check_size, py_float, text, yaml_to_value};
 
 fn invalid(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, msg.into())
-}
-
-fn check_defined(v: &Value) -> Result<(), Error> {
-    if let Some(m) = missing_message(v) {
-        return Err(undefined_error(m));
-    }
-    if v.is_undefined() {
-        return Err(undefined_error("undefined value"));
-    }
-    Ok(())
-}
-
-/// `"True"`/`"False"` as booleans.
-pub(crate) fn truthy_str(s: &str) -> Option<bool> {
-    match s {
-        "True" => Some(true),
-        "False" => Some(false),
-        _ => None,
-    }
 }
 
 fn items_of(v: &Value) -> Result<Vec<Value>, Error> {
@@ -50,11 +31,6 @@ fn pairs_of(v: &Value) -> Result<Vec<(Value, Value)>, Error> {
         out.push((k, item));
     }
     Ok(out)
-}
-
-fn text_of(v: &Value) -> Result<String, Error> {
-    check_defined(v)?;
-    py_str(v).map_err(undefined_error)
 }
 
 /// Registers the Ansible filters and tests.
@@ -117,9 +93,7 @@ fn register_conversions(env: &mut Environment<'static>) {
             }))
         },
     );
-    env.add_filter("string", |v: Value| -> Result<String, Error> {
-        text_of(&v)
-    });
+    env.add_filter("string", |v: Value| -> Result<String, Error> { text(&v) });
 }
 
 /// JSON and YAML: `to_json`, `to_nice_json`, `from_json`, `from_yaml`,
@@ -167,13 +141,13 @@ fn register_serialization(env: &mut Environment<'static>) {
         },
     );
     env.add_filter("from_json", |v: Value| -> Result<Value, Error> {
-        let s = text_of(&v)?;
+        let s = text(&v)?;
         let j: serde_json::Value =
             serde_json::from_str(&s).map_err(|e| invalid(format!("from_json: {e}")))?;
         Ok(Value::from_serialize(&j))
     });
     env.add_filter("from_yaml", |v: Value| -> Result<Value, Error> {
-        let s = text_of(&v)?;
+        let s = text(&v)?;
         let y: serde_yaml::Value =
             serde_yaml::from_str(&s).map_err(|e| invalid(format!("from_yaml: {e}")))?;
         Ok(yaml_to_value(&y))
@@ -313,7 +287,7 @@ fn register_regex(env: &mut Environment<'static>) {
         "regex_findall",
         |v: Value, pattern: String, kw: Kwargs| -> Result<Value, Error> {
             let re = build_regex(&pattern, &kw)?;
-            let s = text_of(&v)?;
+            let s = text(&v)?;
             Ok(Value::from(
                 re.captures_iter(&s)
                     .map(|c| {
@@ -335,7 +309,7 @@ fn register_regex(env: &mut Environment<'static>) {
         },
     );
     env.add_filter("regex_escape", |v: Value| -> Result<String, Error> {
-        Ok(regex::escape(&text_of(&v)?))
+        Ok(regex::escape(&text(&v)?))
     });
 }
 
@@ -345,17 +319,13 @@ fn register_strings(env: &mut Environment<'static>) {
     env.add_filter(
         "split",
         |v: Value, sep: Option<String>, maxsplit: Option<i64>| -> Result<Value, Error> {
-            Ok(py_split(
-                &text_of(&v)?,
-                sep.as_deref(),
-                maxsplit.unwrap_or(-1),
-            ))
+            Ok(py_split(&text(&v)?, sep.as_deref(), maxsplit.unwrap_or(-1)))
         },
     );
     env.add_filter(
         "join",
         |v: Value, sep: Option<String>| -> Result<String, Error> {
-            let parts: Result<Vec<String>, Error> = items_of(&v)?.iter().map(text_of).collect();
+            let parts: Result<Vec<String>, Error> = items_of(&v)?.iter().map(text).collect();
             Ok(parts?.join(sep.as_deref().unwrap_or("")))
         },
     );
@@ -382,20 +352,20 @@ fn register_strings(env: &mut Environment<'static>) {
         },
     );
     env.add_filter("b64encode", |v: Value| -> Result<String, Error> {
-        Ok(base64::engine::general_purpose::STANDARD.encode(text_of(&v)?))
+        Ok(base64::engine::general_purpose::STANDARD.encode(text(&v)?))
     });
     env.add_filter("b64decode", |v: Value| -> Result<String, Error> {
         let bytes = base64::engine::general_purpose::STANDARD
-            .decode(text_of(&v)?.trim())
+            .decode(text(&v)?.trim())
             .map_err(|e| invalid(format!("b64decode: {e}")))?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     });
     env.add_filter("basename", |v: Value| -> Result<String, Error> {
-        let s = text_of(&v)?;
+        let s = text(&v)?;
         Ok(s.rsplit('/').next().unwrap_or_default().to_string())
     });
     env.add_filter("dirname", |v: Value| -> Result<String, Error> {
-        let s = text_of(&v)?;
+        let s = text(&v)?;
         Ok(match s.rfind('/') {
             Some(0) => "/".to_string(),
             Some(i) => s[..i].trim_end_matches('/').to_string(),
@@ -403,7 +373,7 @@ fn register_strings(env: &mut Environment<'static>) {
         })
     });
     env.add_filter("quote", |v: Value| -> Result<String, Error> {
-        Ok(shell_quote(&text_of(&v)?))
+        Ok(shell_quote(&text(&v)?))
     });
 }
 
@@ -425,21 +395,21 @@ fn register_tests(env: &mut Environment<'static>) {
         "match",
         |v: Value, pattern: String, kw: Kwargs| -> Result<bool, Error> {
             let re = build_regex(&format!(r"\A(?:{pattern})"), &kw)?;
-            Ok(re.is_match(&text_of(&v)?))
+            Ok(re.is_match(&text(&v)?))
         },
     );
     env.add_test(
         "search",
         |v: Value, pattern: String, kw: Kwargs| -> Result<bool, Error> {
             let re = build_regex(&pattern, &kw)?;
-            Ok(re.is_match(&text_of(&v)?))
+            Ok(re.is_match(&text(&v)?))
         },
     );
     env.add_test(
         "regex",
         |v: Value, pattern: String, kw: Kwargs| -> Result<bool, Error> {
             let re = build_regex(&pattern, &kw)?;
-            Ok(re.is_match(&text_of(&v)?))
+            Ok(re.is_match(&text(&v)?))
         },
     );
     env.add_test("truthy", |v: Value| v.is_true());
@@ -451,7 +421,7 @@ fn register_tests(env: &mut Environment<'static>) {
                 ValueKind::String => Ok(seq
                     .as_str()
                     .unwrap_or_default()
-                    .contains(text_of(&value)?.as_str())),
+                    .contains(text(&value)?.as_str())),
                 ValueKind::Map => Ok(seq.get_item(&value).is_ok_and(|v| !v.is_undefined())),
                 _ => Ok(seq.try_iter()?.any(|item| item == value)),
             }
@@ -468,7 +438,7 @@ fn register_tests(env: &mut Environment<'static>) {
         ("abs", |p: &std::path::Path| p.is_absolute()),
     ] {
         env.add_test(name, move |v: Value| -> Result<bool, Error> {
-            Ok(check(std::path::Path::new(&text_of(&v)?)))
+            Ok(check(std::path::Path::new(&text(&v)?)))
         });
     }
     env.add_test("falsy", |v: Value| !v.is_true());
@@ -713,7 +683,7 @@ fn regex_replace(
 ) -> Result<String, Error> {
     let count: Option<usize> = kw.get("count")?;
     let re = build_regex(&pattern, &kw)?;
-    let s = text_of(&v)?;
+    let s = text(&v)?;
     let rep = py_replacement(replacement.as_deref().unwrap_or(""));
     Ok(re
         .replacen(&s, count.unwrap_or(0), rep.as_str())
@@ -727,7 +697,7 @@ fn regex_search(
     kw: Kwargs,
 ) -> Result<Value, Error> {
     let re = build_regex(&pattern, &kw)?;
-    let s = text_of(&v)?;
+    let s = text(&v)?;
     let Some(c) = re.captures(&s) else {
         return Ok(Value::from(()));
     };
@@ -862,7 +832,7 @@ fn py_json(
                     ValueKind::String => k.as_str().unwrap_or_default().to_string(),
                     ValueKind::Bool => if k.is_true() { "true" } else { "false" }.to_string(),
                     ValueKind::None => "null".into(),
-                    _ => text_of(k)?,
+                    _ => text(k)?,
                 };
                 json_str(&key, out);
                 out.push_str(key_sep);
@@ -888,7 +858,7 @@ fn py_json(
             newline(out, level);
             out.push(']');
         }
-        _ => json_str(&text_of(v)?, out),
+        _ => json_str(&text(v)?, out),
     }
     Ok(())
 }
@@ -905,7 +875,7 @@ fn yaml_scalar(v: &Value) -> Result<String, Error> {
             }
         }
         _ => {
-            let s = text_of(v)?;
+            let s = text(v)?;
             if yaml_plain_ok(&s) {
                 s
             } else if s.chars().any(|c| c.is_control()) {
@@ -1089,7 +1059,7 @@ pub(crate) fn call_method(
                     let parts: Result<Vec<String>, Error> =
                         items_of(args.first().unwrap_or(&Value::from(())))?
                             .iter()
-                            .map(text_of)
+                            .map(text)
                             .collect();
                     Value::from(parts?.join(s))
                 }
@@ -1138,15 +1108,5 @@ pub(crate) fn call_method(
             )))
         }
         _ => Err(Error::from(ErrorKind::UnknownMethod)),
-    }
-}
-
-/// Helpers shared with the lookups and `ipaddr`.
-pub(crate) mod support {
-    use super::{Error, Value, text_of};
-
-    /// Python's `str()` of a defined value.
-    pub(crate) fn text(v: &Value) -> Result<String, Error> {
-        text_of(v)
     }
 }

@@ -6,7 +6,7 @@ use ipnet::IpNet;
 use minijinja::Error;
 use minijinja::value::{Value, ValueKind};
 
-use super::filters::support::text;
+use super::pyvalue::text;
 
 /// Parses `addr` or `addr/prefix`, keeping host bits (like netaddr's IPNetwork).
 fn parse(s: &str) -> Option<IpNet> {

@@ -8,10 +8,8 @@ use minijinja::value::{Kwargs, Rest, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State};
 use rand::Rng;
 
-use super::filters::support::text;
-
-/// The name under which a scope exposes itself to `lookup('template')`.
-pub(crate) const SCOPE_VAR: &str = "__hive_scope";
+use super::pyvalue::text;
+use super::scope::SCOPE_VAR;
 
 fn lookup_error(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, msg.into())

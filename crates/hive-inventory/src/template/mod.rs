@@ -50,11 +50,13 @@
 mod clock;
 pub mod defaults;
 mod engine;
+mod environment;
 mod files;
 mod filters;
 mod ipaddr;
 mod lookups;
 mod loops;
+mod objects;
 mod project;
 mod pyset;
 pub(crate) mod pyvalue;
@@ -208,7 +210,7 @@ impl Templar {
     /// find templates by name in `dirs` (a role's `templates/`), in order.
     pub fn with_template_dirs(root_dir: &Path, dirs: Vec<std::path::PathBuf>) -> Templar {
         Templar {
-            inner: Arc::new(Inner::new(
+            inner: Arc::new(environment::inner(
                 root_dir.to_path_buf(),
                 omit_placeholder().to_string(),
                 dirs,

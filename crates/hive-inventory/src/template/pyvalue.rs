@@ -4,7 +4,9 @@
 use minijinja::value::{Value, ValueKind};
 use serde_yaml::Value as Yaml;
 
-use super::scope::{MutableList, MutableMap, Tuple, missing_message};
+use super::objects::{
+    MutableList, MutableMap, Tuple, check_defined, missing_message, undefined_error,
+};
 
 /// Converts a YAML value into a template value.
 pub(crate) fn yaml_to_value(v: &Yaml) -> Value {
@@ -491,6 +493,21 @@ pub(crate) fn make_mutable(v: Value) -> Value {
             Value::from_object(MutableList::new(items))
         }
         _ => v,
+    }
+}
+
+/// Python's `str()` of a defined value (an undefined one is an error).
+pub(crate) fn text(v: &Value) -> Result<String, minijinja::Error> {
+    check_defined(v)?;
+    py_str(v).map_err(undefined_error)
+}
+
+/// `"True"`/`"False"` as booleans.
+pub(crate) fn truthy_str(s: &str) -> Option<bool> {
+    match s {
+        "True" => Some(true),
+        "False" => Some(false),
+        _ => None,
     }
 }
 
