@@ -265,18 +265,7 @@ impl<'a, R: HostRunner + ?Sized> Executor<'a, R> {
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(DrbdError::Transport {
-                            host: "?".into(),
-                            message: "a worker thread panicked".into(),
-                            source: None,
-                        })
-                    })
-                })
-                .collect()
+            joined(handles)
         });
         results.into_iter().collect()
     }
@@ -305,18 +294,7 @@ impl<'a, R: HostRunner + ?Sized> Executor<'a, R> {
                     .iter()
                     .map(|(host, steps)| scope.spawn(move || self.run_host_steps(host, steps)))
                     .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            Err(DrbdError::Transport {
-                                host: "?".into(),
-                                message: "a worker thread panicked".into(),
-                                source: None,
-                            })
-                        })
-                    })
-                    .collect()
+                joined(handles)
             });
             let mut first_err = None;
             for r in results {
@@ -490,4 +468,23 @@ impl<'a, R: HostRunner + ?Sized> Executor<'a, R> {
             std::thread::sleep(self.poll_interval.min(timeout - elapsed));
         }
     }
+}
+
+/// The results of the worker threads `handles`, in order; a thread that
+/// panicked gives a transport error.
+fn joined<T>(
+    handles: Vec<std::thread::ScopedJoinHandle<'_, Result<T, DrbdError>>>,
+) -> Vec<Result<T, DrbdError>> {
+    handles
+        .into_iter()
+        .map(|h| {
+            h.join().unwrap_or_else(|_| {
+                Err(DrbdError::Transport {
+                    host: "?".into(),
+                    message: "a worker thread panicked".into(),
+                    source: None,
+                })
+            })
+        })
+        .collect()
 }

@@ -217,7 +217,7 @@ fn parse_err(what: &str, line: usize, message: String) -> DrbdError {
 
 const EVENTS2: &str = "drbdsetup events2";
 
-fn field<'a>(fields: &'a [(&'a str, &'a str)], key: &str) -> Option<&'a str> {
+fn field<'a>(fields: &[(&str, &'a str)], key: &str) -> Option<&'a str> {
     fields.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
 }
 
@@ -260,13 +260,32 @@ fn yes_no(v: Option<&str>) -> Option<bool> {
 /// assert_eq!(res[0].connections[0].peer, "hive1");
 /// ```
 pub fn parse_events2(text: &str) -> Result<Vec<ResourceStatus>, DrbdError> {
-    const VERBS: [&str; 6] = ["exists", "create", "change", "destroy", "call", "response"];
     let mut resources: Vec<ResourceStatus> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
-        let line_no = i + 1;
+        if let Some(event) = Event::parse(raw, i + 1)? {
+            event.apply(&mut resources)?;
+        }
+    }
+    Ok(resources)
+}
+
+/// One line of `drbdsetup events2`: the verb, the object and its
+/// `key:value` fields.
+struct Event<'a> {
+    line: usize,
+    verb: &'a str,
+    object: &'a str,
+    fields: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Event<'a> {
+    /// The event of line `line_no`; None for a blank line, `call` and
+    /// `response` lines, and the `-` that ends the initial state.
+    fn parse(raw: &'a str, line_no: usize) -> Result<Option<Event<'a>>, DrbdError> {
+        const VERBS: [&str; 6] = ["exists", "create", "change", "destroy", "call", "response"];
         let mut tokens: Vec<&str> = raw.split_whitespace().collect();
         if tokens.is_empty() {
-            continue;
+            return Ok(None);
         }
         if !VERBS.contains(&tokens[0]) && tokens.len() > 1 && VERBS.contains(&tokens[1]) {
             tokens.remove(0); // --timestamps
@@ -285,7 +304,7 @@ pub fn parse_events2(text: &str) -> Result<Vec<ResourceStatus>, DrbdError> {
             return Err(parse_err(EVENTS2, line_no, "event without object".into()));
         };
         if object == "-" || verb == "call" || verb == "response" {
-            continue;
+            return Ok(None);
         }
         let mut fields = Vec::new();
         for t in &tokens[2..] {
@@ -300,26 +319,47 @@ pub fn parse_events2(text: &str) -> Result<Vec<ResourceStatus>, DrbdError> {
                 }
             }
         }
-        let Some(name) = field(&fields, "name") else {
-            if matches!(object, "resource" | "connection" | "device" | "peer-device") {
-                return Err(parse_err(
-                    EVENTS2,
-                    line_no,
-                    format!("{object} event without name"),
-                ));
+        Ok(Some(Event {
+            line: line_no,
+            verb,
+            object,
+            fields,
+        }))
+    }
+
+    fn field(&self, key: &str) -> Option<&'a str> {
+        field(&self.fields, key)
+    }
+
+    fn num<T: std::str::FromStr>(&self, key: &str) -> Result<Option<T>, DrbdError> {
+        num(&self.fields, key, EVENTS2, self.line)
+    }
+
+    fn err(&self, message: &str) -> DrbdError {
+        parse_err(EVENTS2, self.line, message.into())
+    }
+
+    /// Applies the event to `resources`: a resource, connection, device or
+    /// peer-device event creates, updates or removes it (and creates its
+    /// resource); events on other objects change nothing.
+    fn apply(&self, resources: &mut Vec<ResourceStatus>) -> Result<(), DrbdError> {
+        let object = self.object;
+        let named = matches!(object, "resource" | "connection" | "device" | "peer-device");
+        let Some(name) = self.field("name") else {
+            if named {
+                return Err(self.err(&format!("{object} event without name")));
             }
-            continue;
+            return Ok(());
         };
-        let destroy = verb == "destroy";
         let pos = resources.iter().position(|r| r.name == name);
-        if destroy && object == "resource" {
+        if self.verb == "destroy" && object == "resource" {
             if let Some(p) = pos {
                 resources.remove(p);
             }
-            continue;
+            return Ok(());
         }
-        if !matches!(object, "resource" | "connection" | "device" | "peer-device") {
-            continue;
+        if !named {
+            return Ok(());
         }
         let res = match pos {
             Some(p) => &mut resources[p],
@@ -329,98 +369,105 @@ pub fn parse_events2(text: &str) -> Result<Vec<ResourceStatus>, DrbdError> {
                 &mut resources[last]
             }
         };
-        let volume: u32 = num(&fields, "volume", EVENTS2, line_no)?.unwrap_or(0);
-        let peer = field(&fields, "conn-name")
-            .map(str::to_string)
-            .or_else(|| field(&fields, "peer-node-id").map(|id| format!("peer-node-id:{id}")));
+        let volume: u32 = self.num("volume")?.unwrap_or(0);
+        let peer = self.field("conn-name").map(str::to_string).or_else(|| {
+            self.field("peer-node-id")
+                .map(|id| format!("peer-node-id:{id}"))
+        });
         match object {
             "resource" => {
-                if let Some(r) = field(&fields, "role") {
+                if let Some(r) = self.field("role") {
                     res.role = r.to_string();
                 }
+                Ok(())
             }
-            "device" => {
-                if destroy {
-                    res.devices.retain(|d| d.volume != volume);
-                    continue;
-                }
-                let minor = num(&fields, "minor", EVENTS2, line_no)?;
-                let d = res.device_mut(volume);
-                if minor.is_some() {
-                    d.minor = minor;
-                }
-                if let Some(s) = field(&fields, "disk") {
-                    d.disk = DiskState::parse(s);
-                }
-                if let Some(q) = yes_no(field(&fields, "quorum")) {
-                    d.quorum = Some(q);
-                }
-            }
+            "device" => self.apply_device(res, volume),
             "connection" => {
-                let Some(peer) = peer else {
-                    return Err(parse_err(
-                        EVENTS2,
-                        line_no,
-                        "connection event without conn-name".into(),
-                    ));
-                };
-                if destroy {
-                    res.connections.retain(|c| c.peer != peer);
-                    continue;
-                }
-                let node_id = num(&fields, "peer-node-id", EVENTS2, line_no)?;
-                let c = res.connection_mut(&peer);
-                if node_id.is_some() {
-                    c.peer_node_id = node_id;
-                }
-                if let Some(s) = field(&fields, "connection") {
-                    c.connection = s.to_string();
-                }
-                if let Some(s) = field(&fields, "role") {
-                    c.peer_role = s.to_string();
-                }
+                let peer = peer.ok_or_else(|| self.err("connection event without conn-name"))?;
+                self.apply_connection(res, &peer)
             }
             _ => {
-                let Some(peer) = peer else {
-                    return Err(parse_err(
-                        EVENTS2,
-                        line_no,
-                        "peer-device event without conn-name".into(),
-                    ));
-                };
-                if destroy {
-                    if let Some(c) = res.connections.iter_mut().find(|c| c.peer == peer) {
-                        c.peer_devices.retain(|d| d.volume != volume);
-                    }
-                    continue;
-                }
-                let done: Option<f64> = num(&fields, "done", EVENTS2, line_no)?;
-                let oos: Option<u64> = num(&fields, "out-of-sync", EVENTS2, line_no)?;
-                let eta: Option<u64> = num(&fields, "eta", EVENTS2, line_no)?;
-                let pd = res.connection_mut(&peer).peer_device_mut(volume);
-                if let Some(s) = field(&fields, "replication") {
-                    pd.replication = s.to_string();
-                    if !s.starts_with("Sync") && !s.starts_with("Verify") {
-                        pd.done = None;
-                        pd.eta_secs = None;
-                    }
-                }
-                if let Some(s) = field(&fields, "peer-disk") {
-                    pd.peer_disk = DiskState::parse(s);
-                }
-                if done.is_some() {
-                    pd.done = done;
-                }
-                if oos.is_some() {
-                    pd.out_of_sync_kib = oos;
-                }
-                if eta.is_some() {
-                    pd.eta_secs = eta;
-                }
+                let peer = peer.ok_or_else(|| self.err("peer-device event without conn-name"))?;
+                self.apply_peer_device(res, &peer, volume)
             }
         }
     }
-    Ok(resources)
+
+    fn apply_device(&self, res: &mut ResourceStatus, volume: u32) -> Result<(), DrbdError> {
+        if self.verb == "destroy" {
+            res.devices.retain(|d| d.volume != volume);
+            return Ok(());
+        }
+        let minor = self.num("minor")?;
+        let d = res.device_mut(volume);
+        if minor.is_some() {
+            d.minor = minor;
+        }
+        if let Some(s) = self.field("disk") {
+            d.disk = DiskState::parse(s);
+        }
+        if let Some(q) = yes_no(self.field("quorum")) {
+            d.quorum = Some(q);
+        }
+        Ok(())
+    }
+
+    fn apply_connection(&self, res: &mut ResourceStatus, peer: &str) -> Result<(), DrbdError> {
+        if self.verb == "destroy" {
+            res.connections.retain(|c| c.peer != peer);
+            return Ok(());
+        }
+        let node_id = self.num("peer-node-id")?;
+        let c = res.connection_mut(peer);
+        if node_id.is_some() {
+            c.peer_node_id = node_id;
+        }
+        if let Some(s) = self.field("connection") {
+            c.connection = s.to_string();
+        }
+        if let Some(s) = self.field("role") {
+            c.peer_role = s.to_string();
+        }
+        Ok(())
+    }
+
+    fn apply_peer_device(
+        &self,
+        res: &mut ResourceStatus,
+        peer: &str,
+        volume: u32,
+    ) -> Result<(), DrbdError> {
+        if self.verb == "destroy" {
+            if let Some(c) = res.connections.iter_mut().find(|c| c.peer == peer) {
+                c.peer_devices.retain(|d| d.volume != volume);
+            }
+            return Ok(());
+        }
+        let done: Option<f64> = self.num("done")?;
+        let oos: Option<u64> = self.num("out-of-sync")?;
+        let eta: Option<u64> = self.num("eta")?;
+        let pd = res.connection_mut(peer).peer_device_mut(volume);
+        if let Some(s) = self.field("replication") {
+            pd.replication = s.to_string();
+            if !s.starts_with("Sync") && !s.starts_with("Verify") {
+                pd.done = None;
+                pd.eta_secs = None;
+            }
+        }
+        if let Some(s) = self.field("peer-disk") {
+            pd.peer_disk = DiskState::parse(s);
+        }
+        if done.is_some() {
+            pd.done = done;
+        }
+        if oos.is_some() {
+            pd.out_of_sync_kib = oos;
+        }
+        if eta.is_some() {
+            pd.eta_secs = eta;
+        }
+        Ok(())
+    }
 }
 
 const STATUS: &str = "drbdadm status";

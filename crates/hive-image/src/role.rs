@@ -194,6 +194,38 @@ pub struct Task {
 }
 
 impl Task {
+    /// A task at `location` with no keyword set yet.
+    fn at(location: String) -> Task {
+        Task {
+            name: None,
+            action: Action::IncludeTasks {
+                file: String::new(),
+            },
+            when: vec![],
+            looping: None,
+            loop_var: "item".into(),
+            loop_control: LoopControl::default(),
+            register: None,
+            changed_when: None,
+            failed_when: None,
+            ignore_errors: None,
+            notify: vec![],
+            listen: vec![],
+            vars: Vars::new(),
+            environment: None,
+            tags: vec![],
+            become_: None,
+            become_user: None,
+            remote_user: None,
+            delegate_to: None,
+            delegate_facts: false,
+            check_mode: None,
+            diff: false,
+            imported: false,
+            location,
+        }
+    }
+
     /// A name for messages.
     pub fn label(&self) -> String {
         if let Some(n) = &self.name {
@@ -380,253 +412,274 @@ impl<'a> TaskParser<'a> {
         };
         let first_key = m.keys().next().and_then(|k| k.as_str()).unwrap_or("");
         let line = self.find_line(first_key);
-        let mut t = Task {
-            name: None,
-            action: Action::IncludeTasks {
-                file: String::new(),
-            },
-            when: vec![],
-            looping: None,
-            loop_var: "item".into(),
-            loop_control: LoopControl::default(),
-            register: None,
-            changed_when: None,
-            failed_when: None,
-            ignore_errors: None,
-            notify: vec![],
-            listen: vec![],
-            vars: Vars::new(),
-            environment: None,
-            tags: vec![],
-            become_: None,
-            become_user: None,
-            remote_user: None,
-            delegate_to: None,
-            delegate_facts: false,
-            check_mode: None,
-            diff: false,
-            imported: false,
-            location: format!("{}:{}", self.file, line),
-        };
-        let mut module: Option<(String, serde_yaml::Value, usize)> = None;
-        let mut args_kw: Option<Json> = None;
-        let mut block = None;
-        let mut rescue = vec![];
-        let mut always = vec![];
+        let mut t = Task::at(format!("{}:{}", self.file, line));
+        let mut parts = TaskParts::default();
         for (k, v) in m {
             let Some(key) = k.as_str() else {
                 return Err(self.err(line, "task keys must be strings"));
             };
-            let j = yaml_to_json(v);
-            match key {
-                "name" => t.name = Some(json_text(&j)),
-                "when" => t.when = strings(&j),
-                "loop" => t.looping = Some((j, LoopKind::Loop)),
-                k if k.starts_with("with_") && k.len() > 5 => {
-                    t.looping = Some((j, LoopKind::With(k[5..].to_string())))
-                }
-                "loop_control" => {
-                    if let Some(lv) = j.get("loop_var").and_then(|x| x.as_str()) {
-                        t.loop_var = lv.to_string();
-                    }
-                    let flag = |k: &str| {
-                        j.get(k).map(|x| match x {
-                            Json::Bool(b) => *b,
-                            Json::String(s) => {
-                                matches!(
-                                    s.to_ascii_lowercase().as_str(),
-                                    "yes" | "true" | "on" | "1"
-                                )
-                            }
-                            _ => false,
-                        })
-                    };
-                    t.loop_control = LoopControl {
-                        index_var: j.get("index_var").map(json_text),
-                        extended: flag("extended")
-                            .filter(|e| *e)
-                            .map(|_| flag("extended_allitems").unwrap_or(true)),
-                        pause: j
-                            .get("pause")
-                            .and_then(|p| p.as_f64().or_else(|| json_text(p).parse().ok()))
-                            .unwrap_or(0.0),
-                        label: j.get("label").map(json_text),
-                    };
-                }
-                "register" => t.register = Some(json_text(&j)),
-                "changed_when" => t.changed_when = Some(strings(&j)),
-                "failed_when" => t.failed_when = Some(strings(&j)),
-                "ignore_errors" => t.ignore_errors = Some(j),
-                "notify" => t.notify = strings(&j),
-                "listen" => t.listen = strings(&j),
-                "vars" => {
-                    if let Json::Object(o) = j {
-                        t.vars = o.into_iter().collect();
-                    }
-                }
-                "args" => args_kw = Some(j),
-                "environment" => t.environment = Some(j),
-                "tags" => t.tags = strings(&j),
-                "become" => t.become_ = Some(j),
-                "become_user" => t.become_user = Some(json_text(&j)),
-                "remote_user" => t.remote_user = Some(json_text(&j)),
-                "delegate_to" => t.delegate_to = Some(json_text(&j)),
-                "delegate_facts" => t.delegate_facts = j.as_bool().unwrap_or(false),
-                "check_mode" => t.check_mode = j.as_bool(),
-                "diff" => t.diff = j.as_bool().unwrap_or(false),
-                "block" => {
-                    let serde_yaml::Value::Sequence(s) = v else {
-                        return Err(self.err(line, "block must be a list of tasks"));
-                    };
-                    block = Some(self.tasks(s)?);
-                }
-                "rescue" | "always" => {
-                    let serde_yaml::Value::Sequence(s) = v else {
-                        return Err(self.err(line, format!("{key} must be a list of tasks")));
-                    };
-                    let parsed = self.tasks(s)?;
-                    if key == "rescue" {
-                        rescue = parsed
-                    } else {
-                        always = parsed
-                    }
-                }
-                "local_action" | "action" => {
-                    let (name, args) = match v {
-                        serde_yaml::Value::String(s) => {
-                            let (m, rest) = s.split_once(' ').unwrap_or((s.as_str(), ""));
-                            (m.to_string(), serde_yaml::Value::String(rest.to_string()))
-                        }
-                        serde_yaml::Value::Mapping(mm) => {
-                            let name = mm
-                                .get("module")
-                                .and_then(|x| x.as_str())
-                                .unwrap_or_default()
-                                .to_string();
-                            let mut rest = mm.clone();
-                            rest.remove("module");
-                            (name, serde_yaml::Value::Mapping(rest))
-                        }
-                        _ => {
-                            return Err(
-                                self.err(line, format!("{key} must be a string or mapping"))
-                            );
-                        }
-                    };
-                    if key == "local_action" {
-                        t.delegate_to = Some("localhost".into());
-                    }
-                    module = Some((name, args, line));
-                }
-                k if KEYWORDS.contains(&k) => {}
-                other => {
-                    if let Some((prev, _, _)) = &module {
-                        return Err(self.err(
-                            line,
-                            format!("conflicting action statements: {prev}, {other} (a task has one module; other keys must be task keywords)"),
-                        ));
-                    }
-                    let ml = if other == first_key {
-                        line
-                    } else {
-                        self.find_line(other)
-                    };
-                    module = Some((other.to_string(), v.clone(), ml));
-                }
-            }
+            self.task_key(&mut t, &mut parts, key, v, first_key, line)?;
         }
-        if let Some(b) = block {
+        if let Some(block) = parts.block {
             t.action = Action::Block {
-                block: b,
-                rescue,
-                always,
+                block,
+                rescue: parts.rescue,
+                always: parts.always,
             };
             return Ok(t);
         }
-        let Some((full, raw_args, mline)) = module else {
+        let Some((full, raw_args, mline)) = parts.module else {
             return Err(self.err(line, "task has no module or block"));
         };
         let name = short_module(&full).to_string();
         t.imported = matches!(name.as_str(), "import_tasks" | "import_role");
         t.location = format!("{}:{}", self.file, mline);
-        let mut args = match yaml_to_json(&raw_args) {
-            Json::String(s) if is_free_form(&name) || !s.contains('=') => {
-                let mut o = serde_json::Map::new();
-                if matches!(name.as_str(), "command" | "shell" | "script") {
-                    // a backslash ending a line joins it to the next, as
-                    // Ansible's argument splitter does
-                    let s = s.replace("\\\n", "");
-                    let (pairs, _) = split_kv(&s);
-                    let special = ["creates", "removes", "chdir", "executable", "stdin", "warn"];
-                    if pairs.iter().all(|(k, _)| special.contains(&k.as_str())) {
-                        // The command keeps its own text (quotes, newlines):
-                        // only the special `key=value` words are taken out.
-                        o.insert(
-                            "_raw_params".into(),
-                            Json::String(strip_special_words(&s, &pairs)),
-                        );
-                        for (k, v) in pairs {
-                            o.insert(k, Json::String(v));
-                        }
-                    } else {
-                        o.insert("_raw_params".into(), Json::String(s));
-                    }
+        let args = module_args(&name, &raw_args, parts.args_kw);
+        t.action = task_action(name, args, item);
+        Ok(t)
+    }
+
+    /// Takes one key of a task at `line`: a keyword sets a field of `t`;
+    /// `args`, the blocks and the module statement go to `parts`.
+    fn task_key(
+        &mut self,
+        t: &mut Task,
+        parts: &mut TaskParts,
+        key: &str,
+        v: &serde_yaml::Value,
+        first_key: &str,
+        line: usize,
+    ) -> Result<()> {
+        match key {
+            "args" => parts.args_kw = Some(yaml_to_json(v)),
+            "block" | "rescue" | "always" => {
+                let serde_yaml::Value::Sequence(s) = v else {
+                    return Err(self.err(line, format!("{key} must be a list of tasks")));
+                };
+                let parsed = self.tasks(s)?;
+                match key {
+                    "block" => parts.block = Some(parsed),
+                    "rescue" => parts.rescue = parsed,
+                    _ => parts.always = parsed,
+                }
+            }
+            "local_action" | "action" => {
+                let Some((name, args)) = action_statement(v) else {
+                    return Err(self.err(line, format!("{key} must be a string or mapping")));
+                };
+                if key == "local_action" {
+                    t.delegate_to = Some("localhost".into());
+                }
+                parts.module = Some((name, args, line));
+            }
+            _ if set_keyword(t, key, v) => {}
+            k if KEYWORDS.contains(&k) => {}
+            other => {
+                if let Some((prev, _, _)) = &parts.module {
+                    return Err(self.err(
+                        line,
+                        format!("conflicting action statements: {prev}, {other} (a task has one module; other keys must be task keywords)"),
+                    ));
+                }
+                let ml = if other == first_key {
+                    line
                 } else {
-                    o.insert("_raw_params".into(), Json::String(s.trim().to_string()));
-                }
-                Json::Object(o)
-            }
-            Json::String(s) if name == "set_fact" => {
-                // every `key=value` word sets a variable; keys may be templates
-                let o: serde_json::Map<String, Json> = shell_words(&s)
-                    .into_iter()
-                    .filter_map(|w| {
-                        w.split_once('=')
-                            .map(|(k, v)| (k.to_string(), Json::String(decode_escapes(v))))
-                    })
-                    .collect();
-                Json::Object(o)
-            }
-            Json::String(s) => {
-                let (pairs, rest) = split_kv(&s);
-                let mut o: serde_json::Map<String, Json> = pairs
-                    .into_iter()
-                    .map(|(k, v)| (k, Json::String(decode_escapes(&v))))
-                    .collect();
-                if !rest.is_empty() {
-                    o.insert("_raw_params".into(), Json::String(rest));
-                }
-                Json::Object(o)
-            }
-            Json::Null => Json::Object(Default::default()),
-            other => other,
-        };
-        if let (Some(Json::Object(extra)), Json::Object(o)) = (args_kw, &mut args) {
-            for (k, v) in extra {
-                o.insert(k, v);
+                    self.find_line(other)
+                };
+                parts.module = Some((other.to_string(), v.clone(), ml));
             }
         }
-        let text_arg = |a: &Json, key: &str| -> Option<String> {
-            a.get(key).or_else(|| a.get("_raw_params")).map(json_text)
-        };
-        t.action = match name.as_str() {
-            "include_tasks" | "import_tasks" => Action::IncludeTasks {
-                // `include_tasks: file=x.yml` names the file as a word too
-                file: text_arg(&args, "file")
-                    .map(|f| f.strip_prefix("file=").map(str::to_string).unwrap_or(f))
-                    .unwrap_or_default(),
-            },
-            "include_role" | "import_role" => Action::IncludeRole {
-                name: text_arg(&args, "name").unwrap_or_default(),
-                tasks_from: args.get("tasks_from").map(json_text),
-            },
-            _ => Action::Module {
-                name,
-                args,
-                raw: item.clone(),
-            },
-        };
-        Ok(t)
+        Ok(())
+    }
+}
+
+/// What a task's keys give besides its keywords: the module statement
+/// (name, arguments, line), `args`, and the blocks.
+#[derive(Default)]
+struct TaskParts {
+    module: Option<(String, serde_yaml::Value, usize)>,
+    args_kw: Option<Json>,
+    block: Option<Vec<Task>>,
+    rescue: Vec<Task>,
+    always: Vec<Task>,
+}
+
+/// Sets the task keyword `key` on `t`; false when `key` is none of the
+/// keywords a field holds.
+fn set_keyword(t: &mut Task, key: &str, v: &serde_yaml::Value) -> bool {
+    let j = yaml_to_json(v);
+    match key {
+        "name" => t.name = Some(json_text(&j)),
+        "when" => t.when = strings(&j),
+        "loop" => t.looping = Some((j, LoopKind::Loop)),
+        k if k.starts_with("with_") && k.len() > 5 => {
+            t.looping = Some((j, LoopKind::With(k[5..].to_string())))
+        }
+        "loop_control" => set_loop_control(t, &j),
+        "register" => t.register = Some(json_text(&j)),
+        "changed_when" => t.changed_when = Some(strings(&j)),
+        "failed_when" => t.failed_when = Some(strings(&j)),
+        "ignore_errors" => t.ignore_errors = Some(j),
+        "notify" => t.notify = strings(&j),
+        "listen" => t.listen = strings(&j),
+        "vars" => {
+            if let Json::Object(o) = j {
+                t.vars = o.into_iter().collect();
+            }
+        }
+        "environment" => t.environment = Some(j),
+        "tags" => t.tags = strings(&j),
+        "become" => t.become_ = Some(j),
+        "become_user" => t.become_user = Some(json_text(&j)),
+        "remote_user" => t.remote_user = Some(json_text(&j)),
+        "delegate_to" => t.delegate_to = Some(json_text(&j)),
+        "delegate_facts" => t.delegate_facts = j.as_bool().unwrap_or(false),
+        "check_mode" => t.check_mode = j.as_bool(),
+        "diff" => t.diff = j.as_bool().unwrap_or(false),
+        _ => return false,
+    }
+    true
+}
+
+/// Sets `loop_control`'s `loop_var` and the rest of it on `t`.
+fn set_loop_control(t: &mut Task, j: &Json) {
+    if let Some(lv) = j.get("loop_var").and_then(|x| x.as_str()) {
+        t.loop_var = lv.to_string();
+    }
+    let flag = |k: &str| {
+        j.get(k).map(|x| match x {
+            Json::Bool(b) => *b,
+            Json::String(s) => {
+                matches!(s.to_ascii_lowercase().as_str(), "yes" | "true" | "on" | "1")
+            }
+            _ => false,
+        })
+    };
+    t.loop_control = LoopControl {
+        index_var: j.get("index_var").map(json_text),
+        extended: flag("extended")
+            .filter(|e| *e)
+            .map(|_| flag("extended_allitems").unwrap_or(true)),
+        pause: j
+            .get("pause")
+            .and_then(|p| p.as_f64().or_else(|| json_text(p).parse().ok()))
+            .unwrap_or(0.0),
+        label: j.get("label").map(json_text),
+    };
+}
+
+/// The module and arguments of an `action`/`local_action` value: `module
+/// args…` text, or a mapping with a `module` key; None for other values.
+fn action_statement(v: &serde_yaml::Value) -> Option<(String, serde_yaml::Value)> {
+    match v {
+        serde_yaml::Value::String(s) => {
+            let (m, rest) = s.split_once(' ').unwrap_or((s.as_str(), ""));
+            Some((m.to_string(), serde_yaml::Value::String(rest.to_string())))
+        }
+        serde_yaml::Value::Mapping(mm) => {
+            let name = mm
+                .get("module")
+                .and_then(|x| x.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let mut rest = mm.clone();
+            rest.remove("module");
+            Some((name, serde_yaml::Value::Mapping(rest)))
+        }
+        _ => None,
+    }
+}
+
+/// The arguments of module `name` (short name) as an object: free-form
+/// text and `key=value` words split as Ansible does, `args` merged over.
+fn module_args(name: &str, raw_args: &serde_yaml::Value, args_kw: Option<Json>) -> Json {
+    let mut args = match yaml_to_json(raw_args) {
+        Json::String(s) if is_free_form(name) || !s.contains('=') => free_form_args(name, s),
+        Json::String(s) if name == "set_fact" => {
+            // every `key=value` word sets a variable; keys may be templates
+            let o: serde_json::Map<String, Json> = shell_words(&s)
+                .into_iter()
+                .filter_map(|w| {
+                    w.split_once('=')
+                        .map(|(k, v)| (k.to_string(), Json::String(decode_escapes(v))))
+                })
+                .collect();
+            Json::Object(o)
+        }
+        Json::String(s) => {
+            let (pairs, rest) = split_kv(&s);
+            let mut o: serde_json::Map<String, Json> = pairs
+                .into_iter()
+                .map(|(k, v)| (k, Json::String(decode_escapes(&v))))
+                .collect();
+            if !rest.is_empty() {
+                o.insert("_raw_params".into(), Json::String(rest));
+            }
+            Json::Object(o)
+        }
+        Json::Null => Json::Object(Default::default()),
+        other => other,
+    };
+    if let (Some(Json::Object(extra)), Json::Object(o)) = (args_kw, &mut args) {
+        for (k, v) in extra {
+            o.insert(k, v);
+        }
+    }
+    args
+}
+
+/// The free-form text `s` of module `name` as `_raw_params`; for
+/// `command`, `shell` and `script` the special `key=value` words (`creates`,
+/// `chdir`…) are taken out as arguments of their own.
+fn free_form_args(name: &str, s: String) -> Json {
+    let mut o = serde_json::Map::new();
+    if matches!(name, "command" | "shell" | "script") {
+        // a backslash ending a line joins it to the next, as
+        // Ansible's argument splitter does
+        let s = s.replace("\\\n", "");
+        let (pairs, _) = split_kv(&s);
+        let special = ["creates", "removes", "chdir", "executable", "stdin", "warn"];
+        if pairs.iter().all(|(k, _)| special.contains(&k.as_str())) {
+            // The command keeps its own text (quotes, newlines):
+            // only the special `key=value` words are taken out.
+            o.insert(
+                "_raw_params".into(),
+                Json::String(strip_special_words(&s, &pairs)),
+            );
+            for (k, v) in pairs {
+                o.insert(k, Json::String(v));
+            }
+        } else {
+            o.insert("_raw_params".into(), Json::String(s));
+        }
+    } else {
+        o.insert("_raw_params".into(), Json::String(s.trim().to_string()));
+    }
+    Json::Object(o)
+}
+
+/// What a task of module `name` with `args` does: include tasks or a role,
+/// or run the module (`item` is the task as written).
+fn task_action(name: String, args: Json, item: &serde_yaml::Value) -> Action {
+    let text_arg = |a: &Json, key: &str| -> Option<String> {
+        a.get(key).or_else(|| a.get("_raw_params")).map(json_text)
+    };
+    match name.as_str() {
+        "include_tasks" | "import_tasks" => Action::IncludeTasks {
+            // `include_tasks: file=x.yml` names the file as a word too
+            file: text_arg(&args, "file")
+                .map(|f| f.strip_prefix("file=").map(str::to_string).unwrap_or(f))
+                .unwrap_or_default(),
+        },
+        "include_role" | "import_role" => Action::IncludeRole {
+            name: text_arg(&args, "name").unwrap_or_default(),
+            tasks_from: args.get("tasks_from").map(json_text),
+        },
+        _ => Action::Module {
+            name,
+            args,
+            raw: item.clone(),
+        },
     }
 }
 

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use hive_inventory::template::{Site, SiteBuilder, Templar, TemplateError};
+use hive_inventory::template::{Site, SiteBuilder, Templar, TemplateError, Vars};
 use hive_inventory::{Project, ServerRole, Stage, VolumeKind};
 
 use crate::Error;
@@ -98,16 +98,37 @@ impl<'p> StageSite<'p> {
     /// Render `template` for `host` with the site's variables, as Ansible
     /// would on that host.
     pub fn render_for(&self, host: &str, template: &str) -> Result<serde_yaml::Value, Error> {
-        let wrap = |e: TemplateError| Error::Template {
-            host: host.to_string(),
-            source: Box::new(e),
-        };
-        let vars = self.site.vars_for(host).ok_or_else(|| {
-            wrap(TemplateError::UnknownHost {
+        let vars = self.host_vars(host)?;
+        self.templar
+            .render_str(template, &vars)
+            .map_err(template_error(host))
+    }
+
+    /// The variables of inventory host `host`.
+    fn host_vars(&self, host: &str) -> Result<Vars, Error> {
+        self.site.vars_for(host).ok_or_else(|| {
+            template_error(host)(TemplateError::UnknownHost {
                 host: host.to_string(),
             })
-        })?;
-        self.templar.render_str(template, &vars).map_err(wrap)
+        })
+    }
+
+    /// `raw`, a variable of inventory host `host`, rendered with its
+    /// variables `vars`; `None` when it renders to `omit`.
+    fn render_var(
+        &self,
+        host: &str,
+        raw: &serde_yaml::Value,
+        vars: &Vars,
+    ) -> Result<Option<serde_json::Value>, Error> {
+        let value = self
+            .templar
+            .render_value(raw, vars)
+            .map_err(template_error(host))?;
+        if value.as_str() == Some(self.templar.omit_token()) {
+            return Ok(None);
+        }
+        Ok(Some(hive_inventory::yaml_to_json(&value)))
     }
 
     fn attr_u64(&self, key: &str) -> Option<u64> {
@@ -310,25 +331,15 @@ impl StageSite<'_> {
         host: &str,
         keys: &[&str],
     ) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
-        let wrap = |e: TemplateError| Error::Template {
-            host: host.to_string(),
-            source: Box::new(e),
-        };
-        let vars = self.site.vars_for(host).ok_or_else(|| {
-            wrap(TemplateError::UnknownHost {
-                host: host.to_string(),
-            })
-        })?;
+        let vars = self.host_vars(host)?;
         let mut out = serde_json::Map::new();
         for key in keys {
             let Some(raw) = vars.get(&format!("hive_{key}")) else {
                 continue;
             };
-            let value = self.templar.render_value(raw, &vars).map_err(wrap)?;
-            if value.as_str() == Some(self.templar.omit_token()) {
-                continue;
+            if let Some(value) = self.render_var(host, raw, &vars)? {
+                out.insert((*key).to_string(), value);
             }
-            out.insert((*key).to_string(), hive_inventory::yaml_to_json(&value));
         }
         Ok(out)
     }
@@ -479,21 +490,13 @@ impl StageSite<'_> {
     /// The variable `name` of inventory host `host`, rendered; `None` when
     /// it is not defined or renders to `omit`.
     pub fn var(&self, host: &str, name: &str) -> Result<Option<serde_json::Value>, Error> {
-        let wrap = |e: TemplateError| Error::Template {
-            host: host.to_string(),
-            source: Box::new(e),
-        };
         let Some(vars) = self.site.vars_for(host) else {
             return Ok(None);
         };
         let Some(raw) = vars.get(name) else {
             return Ok(None);
         };
-        let value = self.templar.render_value(raw, &vars).map_err(wrap)?;
-        if value.as_str() == Some(self.templar.omit_token()) {
-            return Ok(None);
-        }
-        Ok(Some(hive_inventory::yaml_to_json(&value)))
+        self.render_var(host, raw, &vars)
     }
 
     fn typed_var<T: serde::de::DeserializeOwned>(
@@ -700,5 +703,13 @@ impl StageSite<'_> {
             });
         }
         Ok(out)
+    }
+}
+
+/// Wraps a template error of inventory host `host`.
+fn template_error(host: &str) -> impl Fn(TemplateError) -> Error + '_ {
+    move |e| Error::Template {
+        host: host.to_string(),
+        source: Box::new(e),
     }
 }

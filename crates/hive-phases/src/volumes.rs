@@ -97,24 +97,7 @@ pub async fn build_volumes(
 ) -> Result<VolumesReport, Error> {
     let drbd_error = |e: DrbdError| Error::Drbd(Box::new(e));
     let mut volumes = site.drbd_volumes()?;
-    for name in &options.limit {
-        if !volumes.iter().any(|v| &v.name == name) {
-            return Err(Error::Site {
-                message: format!(
-                    "-l {name}: no DRBD volume of that name on stage {}; volumes: {}",
-                    site.stage().name,
-                    volumes
-                        .iter()
-                        .map(|v| v.name.clone())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            });
-        }
-    }
-    if !options.limit.is_empty() {
-        volumes.retain(|v| options.limit.contains(&v.name));
-    }
+    limit_volumes(site, &mut volumes, &options.limit)?;
     let mut report = VolumesReport::default();
     if !volumes.is_empty() {
         let stage = site.drbd_stage()?;
@@ -268,16 +251,13 @@ pub async fn volumes_status(
     .map_err(|e| Error::Drbd(Box::new(e)))
 }
 
-/// `hive volumes status` on the stage of `site` (only the volumes of
-/// `limit` when not empty). `Ok(None)` when the stage has no DRBD volumes.
-pub async fn drbd_status(
+/// Keeps the volumes `limit` names (all when it is empty); a name that is
+/// no DRBD volume of the stage is an error listing the volumes there are.
+fn limit_volumes(
     site: &StageSite<'_>,
+    volumes: &mut Vec<DrbdVolume>,
     limit: &[String],
-) -> Result<Option<Vec<VolumeHostStatus>>, Error> {
-    let mut volumes = site.drbd_volumes()?;
-    if volumes.is_empty() {
-        return Ok(None);
-    }
+) -> Result<(), Error> {
     for name in limit {
         if !volumes.iter().any(|v| &v.name == name) {
             return Err(Error::Site {
@@ -296,6 +276,20 @@ pub async fn drbd_status(
     if !limit.is_empty() {
         volumes.retain(|v| limit.contains(&v.name));
     }
+    Ok(())
+}
+
+/// `hive volumes status` on the stage of `site` (only the volumes of
+/// `limit` when not empty). `Ok(None)` when the stage has no DRBD volumes.
+pub async fn drbd_status(
+    site: &StageSite<'_>,
+    limit: &[String],
+) -> Result<Option<Vec<VolumeHostStatus>>, Error> {
+    let mut volumes = site.drbd_volumes()?;
+    if volumes.is_empty() {
+        return Ok(None);
+    }
+    limit_volumes(site, &mut volumes, limit)?;
     let stage = site.drbd_stage()?;
     let pool = stage_pool(&site.context_dir())?;
     let runner = SshRunner::new(pool, tokio::runtime::Handle::current());

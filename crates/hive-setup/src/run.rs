@@ -301,6 +301,61 @@ impl SetupHosts {
     /// parameters, the PKI); a server that fails is reported in
     /// [`SetupReport::failed`] while the others finish.
     pub async fn run(self) -> Result<SetupReport> {
+        self.check_servers()?;
+        let local = self.prepare_local()?;
+        let mut hosts: Vec<HostRun> = self
+            .params
+            .servers
+            .iter()
+            .map(|s| HostRun {
+                server: s.clone(),
+                os: None,
+                acting: self.acting(s),
+                report: HostReport {
+                    host: s.name.clone(),
+                    os: None,
+                    steps: Vec::new(),
+                    failure: None,
+                },
+            })
+            .collect();
+        self.detect_os_families(&mut hosts).await;
+        let mut step_times = Vec::new();
+        for &tag in &self.tags {
+            let start = Instant::now();
+            let running = ready(&hosts);
+            self.emit(SetupEvent::StepStarted {
+                step: tag,
+                hosts: running
+                    .iter()
+                    .map(|&i| hosts[i].server.name.clone())
+                    .collect(),
+            });
+            match tag {
+                StepTag::Swarm => self.run_swarm(&mut hosts).await,
+                StepTag::Registry => self.run_registry(&mut hosts, &local).await,
+                StepTag::Drbd => self.run_drbd(&mut hosts).await,
+                StepTag::Addon => self.run_addon(&mut hosts).await,
+                _ => self.run_items(tag, &mut hosts, &local).await,
+            }
+            step_times.push((tag, start.elapsed()));
+            self.emit_step_done(tag, &hosts, &running);
+        }
+        Ok(SetupReport {
+            check_mode: self.check,
+            local_changes: local.changes,
+            hosts: hosts
+                .into_iter()
+                .filter(|h| h.acting)
+                .map(|h| h.report)
+                .collect(),
+            step_times,
+        })
+    }
+
+    /// Checks the parameters, that `limit` names known servers and that
+    /// every server acted on has a connection.
+    fn check_servers(&self) -> Result<()> {
         let p = &self.params;
         p.validate()?;
         let known = || {
@@ -320,12 +375,7 @@ impl SetupHosts {
                 }
             }
         }
-        let acting = |s: &Server| {
-            self.limit
-                .as_ref()
-                .is_none_or(|l| l.iter().any(|n| n == &s.name || n == s.hostname()))
-        };
-        for s in p.servers.iter().filter(|s| acting(s)) {
+        for s in p.servers.iter().filter(|s| self.acting(s)) {
             if !self.shells.contains_key(&s.name) {
                 return Err(SetupHostsError::Params {
                     key: "servers".into(),
@@ -333,26 +383,21 @@ impl SetupHosts {
                 });
             }
         }
-        let local = self.prepare_local()?;
-        let mut hosts: Vec<HostRun> = p
-            .servers
-            .iter()
-            .map(|s| HostRun {
-                server: s.clone(),
-                os: None,
-                acting: acting(s),
-                report: HostReport {
-                    host: s.name.clone(),
-                    os: None,
-                    steps: Vec::new(),
-                    failure: None,
-                },
-            })
-            .collect();
+        Ok(())
+    }
 
-        // Facts: the OS family of every server acted on (and of the first
-        // hive, which the swarm step may use even when limited out).
-        let first_hive = p.first_hive().map(|s| s.name.clone());
+    /// Whether the run acts on server `s` (all, or those `limit` names).
+    fn acting(&self, s: &Server) -> bool {
+        self.limit
+            .as_ref()
+            .is_none_or(|l| l.iter().any(|n| n == &s.name || n == s.hostname()))
+    }
+
+    /// Facts: the OS family of every server acted on (and of the first
+    /// hive, which the swarm step may use even when limited out); a server
+    /// acted on that cannot be reached fails its `connect`.
+    async fn detect_os_families(&self, hosts: &mut [HostRun]) {
+        let first_hive = self.params.first_hive().map(|s| s.name.clone());
         let detect = join_all(hosts.iter().map(|h| {
             let needed = h.acting || Some(&h.server.name) == first_hive.as_ref();
             let shell = self.shells.get(&h.server.name).cloned();
@@ -374,141 +419,118 @@ impl SetupHosts {
                 _ => {}
             }
         }
+    }
 
-        let mut step_times = Vec::new();
-        for &tag in &self.tags {
-            let start = Instant::now();
-            let running: Vec<usize> = (0..hosts.len())
-                .filter(|&i| hosts[i].acting && hosts[i].report.failure.is_none())
-                .collect();
-            self.emit(SetupEvent::StepStarted {
+    /// Reports the end of step `tag` on each server it was `running` on
+    /// that it changed, or failed, or ran on.
+    fn emit_step_done(&self, tag: StepTag, hosts: &[HostRun], running: &[usize]) {
+        for &i in running {
+            let r = &hosts[i].report;
+            let failed = match &r.failure {
+                Some((step, e)) if step == tag.name() => Some(e.to_string()),
+                _ => None,
+            };
+            let changes = match r.steps.last() {
+                Some(s) if s.step == tag => s.changed.len(),
+                _ if failed.is_some() => 0,
+                // The step had nothing to do on this server.
+                _ => continue,
+            };
+            self.emit(SetupEvent::StepDone {
                 step: tag,
-                hosts: running
-                    .iter()
-                    .map(|&i| hosts[i].server.name.clone())
-                    .collect(),
+                host: r.host.clone(),
+                changes,
+                failed,
             });
-            match tag {
-                StepTag::Swarm => self.run_swarm(&mut hosts).await,
-                StepTag::Registry => self.run_registry(&mut hosts, &local).await,
-                StepTag::Drbd => {
-                    let targets: Vec<usize> = (0..hosts.len())
-                        .filter(|&i| hosts[i].acting && hosts[i].report.failure.is_none())
-                        .collect();
-                    let servers: Vec<_> = targets
-                        .iter()
-                        .map(|&i| (hosts[i].server.clone(), hosts[i].os))
-                        .collect();
-                    let selected = self.tags.len() < StepTag::ALL.len();
-                    let results = super::drbd::run_step(
-                        self.drbd.as_ref(),
-                        &self.shells,
-                        &servers,
-                        self.check,
-                        selected,
-                    )
-                    .await;
-                    for (i, r) in targets.into_iter().zip(results) {
-                        match r {
-                            Ok(outcome) => hosts[i].report.steps.push(outcome),
-                            Err(e) => hosts[i].report.failure = Some((tag.to_string(), e)),
-                        }
-                    }
-                }
-                StepTag::Addon => {
-                    let check = self.check;
-                    let runs = hosts
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, h)| h.acting && h.report.failure.is_none())
-                        .map(|(i, h)| {
-                            let addon = self.addon.clone();
-                            let name = h.server.name.clone();
-                            async move {
-                                let started = Instant::now();
-                                let result = match addon {
-                                    Some(a) => a.apply(&name, check).await.map(Some),
-                                    None => Ok(None),
-                                };
-                                (i, result, started.elapsed())
-                            }
-                        });
-                    for (i, result, elapsed) in join_all(runs).await {
-                        let h = &mut hosts[i];
-                        match result {
-                            Ok(changed) => h.report.steps.push(StepOutcome {
-                                step: tag,
-                                notes: if changed.is_none() {
-                                    vec!["the project has no roles/addon".into()]
-                                } else {
-                                    Vec::new()
-                                },
-                                changed: changed.unwrap_or_default(),
-                                elapsed,
-                            }),
-                            Err(e) => h.report.failure = Some((tag.to_string(), e)),
-                        }
-                    }
-                }
-                _ => {
-                    let targets: Vec<usize> = (0..hosts.len())
-                        .filter(|&i| hosts[i].acting && hosts[i].report.failure.is_none())
-                        .collect();
-                    let results = join_all(targets.iter().map(|&i| {
-                        let h = &hosts[i];
-                        let inputs = self.inputs(&local, &h.server);
-                        self.item_step(tag, h, inputs)
-                    }))
-                    .await;
-                    for (i, r) in targets.into_iter().zip(results) {
-                        record(&mut hosts[i], tag, r);
-                    }
-                    if let (StepTag::Base, false, Some(follow)) =
-                        (tag, self.check, &self.sshd_follower)
-                    {
-                        self.follow_sshd(follow, &mut hosts).await;
-                    }
-                }
-            }
-            step_times.push((tag, start.elapsed()));
-            for &i in &running {
-                let r = &hosts[i].report;
-                let failed = match &r.failure {
-                    Some((step, e)) if step == tag.name() => Some(e.to_string()),
-                    _ => None,
-                };
-                let changes = match r.steps.last() {
-                    Some(s) if s.step == tag => s.changed.len(),
-                    _ if failed.is_some() => 0,
-                    // The step had nothing to do on this server.
-                    _ => continue,
-                };
-                self.emit(SetupEvent::StepDone {
-                    step: tag,
-                    host: r.host.clone(),
-                    changes,
-                    failed,
-                });
+        }
+    }
+
+    /// The DRBD step on the servers ready for it.
+    async fn run_drbd(&self, hosts: &mut [HostRun]) {
+        let tag = StepTag::Drbd;
+        let targets = ready(hosts);
+        let servers: Vec<_> = targets
+            .iter()
+            .map(|&i| (hosts[i].server.clone(), hosts[i].os))
+            .collect();
+        let selected = self.tags.len() < StepTag::ALL.len();
+        let results = super::drbd::run_step(
+            self.drbd.as_ref(),
+            &self.shells,
+            &servers,
+            self.check,
+            selected,
+        )
+        .await;
+        for (i, r) in targets.into_iter().zip(results) {
+            match r {
+                Ok(outcome) => hosts[i].report.steps.push(outcome),
+                Err(e) => hosts[i].report.failure = Some((tag.to_string(), e)),
             }
         }
-        Ok(SetupReport {
-            check_mode: self.check,
-            local_changes: local.changes,
-            hosts: hosts
-                .into_iter()
-                .filter(|h| h.acting)
-                .map(|h| h.report)
-                .collect(),
-            step_times,
-        })
+    }
+
+    /// The addon step: the project's `roles/addon` on the servers ready
+    /// for it (noted when the project has none).
+    async fn run_addon(&self, hosts: &mut [HostRun]) {
+        let tag = StepTag::Addon;
+        let check = self.check;
+        let runs = hosts
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.acting && h.report.failure.is_none())
+            .map(|(i, h)| {
+                let addon = self.addon.clone();
+                let name = h.server.name.clone();
+                async move {
+                    let started = Instant::now();
+                    let result = match addon {
+                        Some(a) => a.apply(&name, check).await.map(Some),
+                        None => Ok(None),
+                    };
+                    (i, result, started.elapsed())
+                }
+            });
+        for (i, result, elapsed) in join_all(runs).await {
+            let h = &mut hosts[i];
+            match result {
+                Ok(changed) => h.report.steps.push(StepOutcome {
+                    step: tag,
+                    notes: if changed.is_none() {
+                        vec!["the project has no roles/addon".into()]
+                    } else {
+                        Vec::new()
+                    },
+                    changed: changed.unwrap_or_default(),
+                    elapsed,
+                }),
+                Err(e) => h.report.failure = Some((tag.to_string(), e)),
+            }
+        }
+    }
+
+    /// A step of items converged on the servers ready for it; after the
+    /// base step, connections follow sshd to its port.
+    async fn run_items(&self, tag: StepTag, hosts: &mut [HostRun], local: &Local) {
+        let targets = ready(hosts);
+        let results = join_all(targets.iter().map(|&i| {
+            let h = &hosts[i];
+            let inputs = self.inputs(local, &h.server);
+            self.item_step(tag, h, inputs)
+        }))
+        .await;
+        for (i, r) in targets.into_iter().zip(results) {
+            record(&mut hosts[i], tag, r);
+        }
+        if let (StepTag::Base, false, Some(follow)) = (tag, self.check, &self.sshd_follower) {
+            self.follow_sshd(follow, hosts).await;
+        }
     }
 
     /// Run `follow` for every server the base step succeeded on.
     async fn follow_sshd(&self, follow: &SshdFollower, hosts: &mut [HostRun]) {
         let port = self.params.sshd_port;
-        let ok: Vec<usize> = (0..hosts.len())
-            .filter(|&i| hosts[i].acting && hosts[i].report.failure.is_none())
-            .collect();
+        let ok = ready(hosts);
         let results = join_all(ok.iter().map(|&i| {
             let start = Instant::now();
             let fut = follow(hosts[i].server.name.clone(), port);
@@ -613,9 +635,7 @@ impl SetupHosts {
                 record(&mut hosts[i], tag, (r, start.elapsed()));
             }
         }
-        let targets: Vec<usize> = (0..hosts.len())
-            .filter(|&i| hosts[i].acting && hosts[i].report.failure.is_none())
-            .collect();
+        let targets = ready(hosts);
         let results = join_all(targets.iter().map(|&i| {
             let h = &hosts[i];
             let inputs = self.inputs(local, &h.server);
@@ -642,6 +662,13 @@ impl SetupHosts {
             record(&mut hosts[i], tag, r);
         }
     }
+}
+
+/// The servers acted on that have not failed (their indices in `hosts`).
+fn ready(hosts: &[HostRun]) -> Vec<usize> {
+    (0..hosts.len())
+        .filter(|&i| hosts[i].acting && hosts[i].report.failure.is_none())
+        .collect()
 }
 
 pub(crate) fn record(h: &mut HostRun, tag: StepTag, (r, elapsed): (Result<Vec<String>>, Duration)) {

@@ -103,7 +103,7 @@ fn failed(r: &mut serde_json::Map<String, Json>, msg: &str) -> Outcome {
 }
 
 pub(super) async fn command(module: &str, args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
-    let p: CommandP = params(module, args, ctx)?;
+    let mut p: CommandP = params(module, args, ctx)?;
     let _ = &p.warn;
     let shell = module != "command";
     let mut r = serde_json::Map::new();
@@ -118,6 +118,82 @@ pub(super) async fn command(module: &str, args: Json, ctx: &Ctx<'_>) -> Result<O
             "Unsupported parameters for ({module}) module: expand_argument_vars"
         )));
     }
+    let executable = executable(&p, shell, &mut r);
+    let text = p
+        .raw
+        .take()
+        .or(p.cmd.take())
+        .map(|s| s.0)
+        .filter(|t| !t.trim().is_empty());
+    let argv = p.argv.take().map(|l| l.0).filter(|a| !a.is_empty());
+    let words = match command_words(&text, &argv, shell) {
+        Ok(words) => words,
+        Err(msg) => return Ok(failed(&mut r, msg)),
+    };
+    r.insert(
+        "cmd".into(),
+        match (&text, shell) {
+            (Some(t), true) => json!(t),
+            _ => json!(words),
+        },
+    );
+    if let Some(skip) = skipped_by_guard(&p, ctx, &mut r).await? {
+        return Ok(skip);
+    }
+    if ctx.check {
+        r.insert("rc".into(), json!(0));
+        let guarded = p.creates.is_some() || p.removes.is_some();
+        return Ok(Outcome {
+            changed: guarded,
+            skipped: !guarded,
+            msg: Some("Command would have run if not in check mode".into()),
+            data: r,
+            ..Default::default()
+        });
+    }
+    let req = exec_request(&p, text.as_deref().filter(|_| shell), &words, executable);
+    let start = time::OffsetDateTime::now_utc();
+    let out = ctx.run(req).await?;
+    let end = time::OffsetDateTime::now_utc();
+    let stdout = out.stdout_text();
+    if out.status == 97 && stdout == "__hive_chdir__" {
+        let dir = p.chdir.map(|d| d.0).unwrap_or_default();
+        return Ok(Outcome {
+            failed: true,
+            msg: Some(format!(
+                "Unable to change directory before execution: [Errno 2] No such file or directory: b'{dir}'"
+            )),
+            data: r,
+            ..Default::default()
+        });
+    }
+    let strip = p.strip_empty_ends.is_none_or(|b| b.0);
+    record_run(
+        &mut r,
+        out.status,
+        stdout,
+        out.stderr_text(),
+        strip,
+        start,
+        end,
+    );
+    let failed = out.status != 0;
+    Ok(Outcome {
+        changed: true,
+        failed,
+        msg: Some(if failed {
+            "non-zero return code".into()
+        } else {
+            String::new()
+        }),
+        data: r,
+        ..Default::default()
+    })
+}
+
+/// The shell of `executable`; with `command` none, and the warning that
+/// it is not used goes to the result `r`.
+fn executable(p: &CommandP, shell: bool, r: &mut serde_json::Map<String, Json>) -> Option<String> {
     let mut warnings = vec![];
     let mut executable = p.executable.as_ref().map(|e| e.0.clone());
     if !shell && executable.is_some() {
@@ -129,38 +205,32 @@ pub(super) async fn command(module: &str, args: Json, ctx: &Ctx<'_>) -> Result<O
     if !warnings.is_empty() {
         r.insert("warnings".into(), json!(warnings));
     }
-    let text = p
-        .raw
-        .or(p.cmd)
-        .map(|s| s.0)
-        .filter(|t| !t.trim().is_empty());
-    let argv = p.argv.map(|l| l.0).filter(|a| !a.is_empty());
-    let words: Vec<String> = match (&text, &argv) {
-        (None, None) => return Ok(failed(&mut r, "no command given")),
-        (Some(_), Some(_)) => {
-            return Ok(failed(
-                &mut r,
-                "only command or argv can be given, not both",
-            ));
-        }
-        (Some(t), None) if !shell => shlex_split(t),
-        (None, Some(a)) => a.clone(),
-        (Some(_), None) => vec![],
-    };
-    r.insert(
-        "cmd".into(),
-        match (&text, shell) {
-            (Some(t), true) => json!(t),
-            _ => json!(words),
-        },
-    );
-    let mut pre = String::new();
-    if let Some(d) = &p.chdir {
-        pre.push_str(&format!(
-            "cd -P {} 2>/dev/null || {{ printf '__hive_chdir__'; exit 97; }}\n",
-            super::shell_path(&d.0)
-        ));
+    executable
+}
+
+/// The words `command` runs (none for a shell's text), or why there are
+/// none to run.
+fn command_words(
+    text: &Option<String>,
+    argv: &Option<Vec<String>>,
+    shell: bool,
+) -> std::result::Result<Vec<String>, &'static str> {
+    match (text, argv) {
+        (None, None) => Err("no command given"),
+        (Some(_), Some(_)) => Err("only command or argv can be given, not both"),
+        (Some(t), None) if !shell => Ok(shlex_split(t)),
+        (None, Some(a)) => Ok(a.clone()),
+        (Some(_), None) => Ok(vec![]),
     }
+}
+
+/// The outcome of a command `creates`/`removes` skips (the path exists,
+/// or does not), its result filled in from `r`.
+async fn skipped_by_guard(
+    p: &CommandP,
+    ctx: &Ctx<'_>,
+    r: &mut serde_json::Map<String, Json>,
+) -> Result<Option<Outcome>> {
     let shoulda = if ctx.check { "Would" } else { "Did" };
     for (path, want, what) in [
         (&p.creates, true, "exists"),
@@ -178,34 +248,42 @@ pub(super) async fn command(module: &str, args: Json, ctx: &Ctx<'_>) -> Result<O
                 "stdout".into(),
                 json!(format!("skipped, since {} {what}", path.0)),
             );
-            return Ok(Outcome {
+            return Ok(Some(Outcome {
                 msg: Some(format!(
                     "{shoulda} not run command since '{}' {what}",
                     path.0
                 )),
-                data: r,
+                data: std::mem::take(r),
                 ..Default::default()
-            });
+            }));
         }
     }
-    if ctx.check {
-        r.insert("rc".into(), json!(0));
-        let guarded = p.creates.is_some() || p.removes.is_some();
-        return Ok(Outcome {
-            changed: guarded,
-            skipped: !guarded,
-            msg: Some("Command would have run if not in check mode".into()),
-            data: r,
-            ..Default::default()
-        });
+    Ok(None)
+}
+
+/// The script that runs the command: `chdir` first, then the shell's
+/// `text` with `executable` (default `/bin/sh`), or else the `words`; with
+/// `stdin` as its input.
+fn exec_request(
+    p: &CommandP,
+    shell_text: Option<&str>,
+    words: &[String],
+    executable: Option<String>,
+) -> ExecRequest {
+    let mut pre = String::new();
+    if let Some(d) = &p.chdir {
+        pre.push_str(&format!(
+            "cd -P {} 2>/dev/null || {{ printf '__hive_chdir__'; exit 97; }}\n",
+            super::shell_path(&d.0)
+        ));
     }
     let expand = p.expand_argument_vars.is_none_or(|b| b.0);
-    let run = match &text {
-        Some(t) if shell => {
+    let run = match shell_text {
+        Some(t) => {
             let sh = executable.unwrap_or_else(|| "/bin/sh".into());
             format!("exec {} -c {}", shell_quote(&sh), shell_quote(t))
         }
-        _ => format!(
+        None => format!(
             "exec {}",
             words
                 .iter()
@@ -222,38 +300,38 @@ pub(super) async fn command(module: &str, args: Json, ctx: &Ctx<'_>) -> Result<O
         }
         req.stdin = Some(data.into_bytes());
     }
-    let start = time::OffsetDateTime::now_utc();
-    let out = ctx.run(req).await?;
-    let end = time::OffsetDateTime::now_utc();
-    let mut stdout = out.stdout_text();
-    if out.status == 97 && stdout == "__hive_chdir__" {
-        let dir = p.chdir.map(|d| d.0).unwrap_or_default();
-        return Ok(Outcome {
-            failed: true,
-            msg: Some(format!(
-                "Unable to change directory before execution: [Errno 2] No such file or directory: b'{dir}'"
-            )),
-            data: r,
-            ..Default::default()
-        });
-    }
-    let mut stderr = out.stderr_text();
-    if p.strip_empty_ends.is_none_or(|b| b.0) {
+    req
+}
+
+/// Ansible's time stamp: `2024-01-31 12:00:00.000000`.
+fn stamp(t: time::OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    )
+}
+
+/// Puts a finished command's times, `rc` and output (and its lines) in
+/// the result `r`; `strip` removes the outputs' trailing newlines.
+fn record_run(
+    r: &mut serde_json::Map<String, Json>,
+    rc: i64,
+    mut stdout: String,
+    mut stderr: String,
+    strip: bool,
+    start: time::OffsetDateTime,
+    end: time::OffsetDateTime,
+) {
+    if strip {
         stdout = stdout.trim_end_matches(['\n', '\r']).to_string();
         stderr = stderr.trim_end_matches(['\n', '\r']).to_string();
     }
-    let stamp = |t: time::OffsetDateTime| {
-        format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            t.microsecond()
-        )
-    };
     let delta = end - start;
     r.insert("start".into(), json!(stamp(start)));
     r.insert("end".into(), json!(stamp(end)));
@@ -265,7 +343,7 @@ pub(super) async fn command(module: &str, args: Json, ctx: &Ctx<'_>) -> Result<O
             delta.subsec_microseconds()
         )),
     );
-    r.insert("rc".into(), json!(out.status));
+    r.insert("rc".into(), json!(rc));
     r.insert(
         "stdout_lines".into(),
         json!(stdout.lines().collect::<Vec<_>>()),
@@ -276,18 +354,6 @@ pub(super) async fn command(module: &str, args: Json, ctx: &Ctx<'_>) -> Result<O
     );
     r.insert("stdout".into(), json!(stdout));
     r.insert("stderr".into(), json!(stderr));
-    let failed = out.status != 0;
-    Ok(Outcome {
-        changed: true,
-        failed,
-        msg: Some(if failed {
-            "non-zero return code".into()
-        } else {
-            String::new()
-        }),
-        data: r,
-        ..Default::default()
-    })
 }
 
 #[cfg(test)]

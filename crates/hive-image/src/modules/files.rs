@@ -1,4 +1,7 @@
-//! File modules.
+//! File modules: `copy`, `template`, `replace`, `get_url`, `unarchive` (`file`
+//! has a file of its own).
+
+use std::ops::ControlFlow;
 
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
@@ -9,7 +12,8 @@ use super::{Attrs, B, Ctx, L, M, Outcome, S, params, put_content, script_result}
 use crate::error::Result;
 use crate::target::{ExecRequest, shell_quote};
 
-fn attrs(mode: &Option<M>, owner: &Option<S>, group: &Option<S>) -> Attrs {
+/// The attributes a task asks for (`mode=preserve` asks for none).
+pub(super) fn attrs(mode: &Option<M>, owner: &Option<S>, group: &Option<S>) -> Attrs {
     Attrs {
         mode: mode
             .as_ref()
@@ -67,120 +71,17 @@ pub(super) async fn copy(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
         a.mode = None;
     }
     let force = p.force.map(|b| b.0).unwrap_or(true);
-    let dir_mode = p.directory_mode.as_ref().map(|m| m.0.clone());
     if p.remote_src.map(|b| b.0).unwrap_or(false) {
-        let Some(src) = p.src else {
-            return Ok(Outcome::failed("remote_src needs src".into()));
-        };
-        // a directory: its content (`src/`) or itself (`src`) goes into
-        // dest, changed when a file differs or is missing there
-        let body = format!(
-            "s={s}; d={d}\n[ -e \"$s\" ] || {{ echo \"Source $s not found\" >&2; exit 1; }}\n\
-             [ -f \"$s\" ] || [ -d \"$s\" ] || {{ echo \"Source $s is not a file\" >&2; exit 1; }}\n\
-             if [ -d \"$s\" ]; then\n\
-             case \"$s\" in */) n=;; *) n=$(basename \"$s\");; esac\n{place}\nelse\n\
-             case \"$d\" in */) [ -d \"$d\" ] || {{ C=1; hv_do mkdir -p \"$d\"; }};; esac\n\
-             [ -d \"$d\" ] && d=\"${{d%/}}/$(basename \"$s\")\"\n\
-             if [ -f \"$d\" ] && {{ [ {f} = 0 ] || cmp -s \"$s\" \"$d\"; }}; then :; else C=1; hv_do cp -a \"$s\" \"$d\" || exit 1; fi\nhv_attrs \"$d\" {a}\nfi",
-            s = super::shell_path(&src.0),
-            d = super::shell_path(&dest.0),
-            f = u8::from(force),
-            a = a.args(),
-            place = super::copydir::place_dir_script(
-                &a,
-                dir_mode.as_deref(),
-                p.local_follow.as_ref().is_some_and(|f| f.0)
-            )
-        );
-        let mut o = ctx
-            .script_outcome(&format!("{body}\necho \"hv_dest=$d\""), None)
-            .await?;
-        if let Some(d) = o.data.remove("stdout").and_then(|t| {
-            t.as_str().and_then(|t| {
-                t.lines()
-                    .find_map(|l| l.strip_prefix("hv_dest="))
-                    .map(str::to_string)
-            })
-        }) {
-            o.data.insert("dest".into(), json!(d));
-            o.data.insert("src".into(), json!(src.0));
-        }
-        return Ok(o);
+        return copy_remote(&p, &dest.0, &a, force, ctx).await;
     }
     let src = p.src.clone().filter(|s| !s.0.is_empty());
-    let (data, base) = match (&p.content, &src) {
-        (Some(c), _) => (
-            match c {
-                Json::String(s) => s.clone().into_bytes(),
-                other => serde_json::to_string(other)
-                    .unwrap_or_default()
-                    .into_bytes(),
-            },
-            None,
-        ),
-        (None, Some(src)) => {
-            if let Some(local) = ctx.local_dir("files", &src.0) {
-                return super::copydir::copy_local_dir(
-                    ctx,
-                    &src.0,
-                    &local,
-                    &dest.0,
-                    p.local_follow.as_ref().is_none_or(|f| f.0),
-                    &a,
-                    dir_mode.as_deref(),
-                )
-                .await;
-            }
-            let base = src.0.rsplit('/').next().unwrap_or(&src.0).to_string();
-            if preserve {
-                a.mode = ctx.local_mode("files", &src.0);
-            }
-            let data = ctx.local_file("files", &src.0)?;
-            if super::copydir::vault_encrypted(&data) && p.decrypt.as_ref().is_none_or(|d| d.0) {
-                return Ok(Outcome::failed(super::copydir::vault_message(&src.0)));
-            }
-            (data, Some(base))
-        }
-        (None, None) => {
-            return Ok(Outcome::failed("src (or content) is required".into()));
-        }
+    let (data, base) = match copy_data(&p, src.as_ref(), &dest.0, &mut a, preserve, ctx).await? {
+        ControlFlow::Continue(found) => found,
+        ControlFlow::Break(done) => return Ok(done),
     };
-    let dest = if dest.0.ends_with('/') {
-        match &base {
-            Some(b) => {
-                // dest/ names a directory, created when missing
-                if !ctx.check {
-                    ctx.run(ExecRequest::shell(format!(
-                        "mkdir -p {}",
-                        super::shell_path(&dest.0)
-                    )))
-                    .await?;
-                }
-                format!("{}{b}", dest.0)
-            }
-            None => {
-                return Ok(Outcome::failed(
-                    "can not use content with a dir as dest".into(),
-                ));
-            }
-        }
-    } else {
-        dest.0.clone()
-    };
-    // follow: a link at dest keeps pointing where it did; its target is
-    // written (without follow the link is replaced by the file)
-    let dest = if p.follow.as_ref().is_some_and(|f| f.0) {
-        let out = ctx
-            .run(ExecRequest::shell(format!(
-                "d={}; if [ -L \"$d\" ]; then readlink -f \"$d\"; else printf '%s\\n' \"$d\"; fi",
-                super::shell_path(&dest)
-            )))
-            .await?;
-        Some(out.stdout_text().trim_end().to_string())
-            .filter(|d| out.status == 0 && !d.is_empty())
-            .unwrap_or(dest)
-    } else {
-        dest
+    let dest = match copy_dest(&p, &dest.0, base.as_deref(), ctx).await? {
+        ControlFlow::Continue(dest) => dest,
+        ControlFlow::Break(done) => return Ok(done),
     };
     // `diff: yes`: the text before and after, as Ansible's diff
     let before = if ctx.diff {
@@ -211,6 +112,161 @@ pub(super) async fn copy(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
         Some(src) if !o.failed => o.with("src", json!(src.0)),
         _ => o,
     })
+}
+
+/// `copy` with `remote_src`: the target's own file, or directory, copied
+/// to `dest` there.
+async fn copy_remote(
+    p: &CopyP,
+    dest: &str,
+    a: &Attrs,
+    force: bool,
+    ctx: &Ctx<'_>,
+) -> Result<Outcome> {
+    let Some(src) = &p.src else {
+        return Ok(Outcome::failed("remote_src needs src".into()));
+    };
+    let dir_mode = p.directory_mode.as_ref().map(|m| m.0.clone());
+    // a directory: its content (`src/`) or itself (`src`) goes into
+    // dest, changed when a file differs or is missing there
+    let body = format!(
+        "s={s}; d={d}\n[ -e \"$s\" ] || {{ echo \"Source $s not found\" >&2; exit 1; }}\n\
+         [ -f \"$s\" ] || [ -d \"$s\" ] || {{ echo \"Source $s is not a file\" >&2; exit 1; }}\n\
+         if [ -d \"$s\" ]; then\n\
+         case \"$s\" in */) n=;; *) n=$(basename \"$s\");; esac\n{place}\nelse\n\
+         case \"$d\" in */) [ -d \"$d\" ] || {{ C=1; hv_do mkdir -p \"$d\"; }};; esac\n\
+         [ -d \"$d\" ] && d=\"${{d%/}}/$(basename \"$s\")\"\n\
+         if [ -f \"$d\" ] && {{ [ {f} = 0 ] || cmp -s \"$s\" \"$d\"; }}; then :; else C=1; hv_do cp -a \"$s\" \"$d\" || exit 1; fi\nhv_attrs \"$d\" {a}\nfi",
+        s = super::shell_path(&src.0),
+        d = super::shell_path(dest),
+        f = u8::from(force),
+        a = a.args(),
+        place = super::copydir::place_dir_script(
+            a,
+            dir_mode.as_deref(),
+            p.local_follow.as_ref().is_some_and(|f| f.0)
+        )
+    );
+    let mut o = ctx
+        .script_outcome(&format!("{body}\necho \"hv_dest=$d\""), None)
+        .await?;
+    if let Some(d) = o.data.remove("stdout").and_then(|t| {
+        t.as_str().and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("hv_dest="))
+                .map(str::to_string)
+        })
+    }) {
+        o.data.insert("dest".into(), json!(d));
+        o.data.insert("src".into(), json!(src.0));
+    }
+    Ok(o)
+}
+
+/// What `copy` writes: `content`, or the role's file `src` and its base
+/// name (with `mode=preserve`, its mode goes to `a`); a directory `src`
+/// is copied here, and the copy's outcome is the break.
+async fn copy_data(
+    p: &CopyP,
+    src: Option<&S>,
+    dest: &str,
+    a: &mut Attrs,
+    preserve: bool,
+    ctx: &Ctx<'_>,
+) -> Result<ControlFlow<Outcome, (Vec<u8>, Option<String>)>> {
+    let found = match (&p.content, src) {
+        (Some(c), _) => (
+            match c {
+                Json::String(s) => s.clone().into_bytes(),
+                other => serde_json::to_string(other)
+                    .unwrap_or_default()
+                    .into_bytes(),
+            },
+            None,
+        ),
+        (None, Some(src)) => {
+            if let Some(local) = ctx.local_dir("files", &src.0) {
+                let dir_mode = p.directory_mode.as_ref().map(|m| m.0.clone());
+                return super::copydir::copy_local_dir(
+                    ctx,
+                    &src.0,
+                    &local,
+                    dest,
+                    p.local_follow.as_ref().is_none_or(|f| f.0),
+                    a,
+                    dir_mode.as_deref(),
+                )
+                .await
+                .map(ControlFlow::Break);
+            }
+            let base = src.0.rsplit('/').next().unwrap_or(&src.0).to_string();
+            if preserve {
+                a.mode = ctx.local_mode("files", &src.0);
+            }
+            let data = ctx.local_file("files", &src.0)?;
+            if super::copydir::vault_encrypted(&data) && p.decrypt.as_ref().is_none_or(|d| d.0) {
+                return Ok(ControlFlow::Break(Outcome::failed(
+                    super::copydir::vault_message(&src.0),
+                )));
+            }
+            (data, Some(base))
+        }
+        (None, None) => {
+            return Ok(ControlFlow::Break(Outcome::failed(
+                "src (or content) is required".into(),
+            )));
+        }
+    };
+    Ok(ControlFlow::Continue(found))
+}
+
+/// The file `copy` writes: `dest`, or the source's `base` name in the
+/// directory `dest/` (created when missing); with `follow`, the target of
+/// a link there. A directory `dest/` for `content` is the failed break.
+async fn copy_dest(
+    p: &CopyP,
+    dest: &str,
+    base: Option<&str>,
+    ctx: &Ctx<'_>,
+) -> Result<ControlFlow<Outcome, String>> {
+    let dest = if dest.ends_with('/') {
+        match base {
+            Some(b) => {
+                // dest/ names a directory, created when missing
+                if !ctx.check {
+                    ctx.run(ExecRequest::shell(format!(
+                        "mkdir -p {}",
+                        super::shell_path(dest)
+                    )))
+                    .await?;
+                }
+                format!("{dest}{b}")
+            }
+            None => {
+                return Ok(ControlFlow::Break(Outcome::failed(
+                    "can not use content with a dir as dest".into(),
+                )));
+            }
+        }
+    } else {
+        dest.to_string()
+    };
+    // follow: a link at dest keeps pointing where it did; its target is
+    // written (without follow the link is replaced by the file)
+    if !p.follow.as_ref().is_some_and(|f| f.0) {
+        return Ok(ControlFlow::Continue(dest));
+    }
+    let out = ctx
+        .run(ExecRequest::shell(format!(
+            "d={}; if [ -L \"$d\" ]; then readlink -f \"$d\"; else printf '%s\\n' \"$d\"; fi",
+            super::shell_path(&dest)
+        )))
+        .await?;
+    Ok(ControlFlow::Continue(
+        Some(out.stdout_text().trim_end().to_string())
+            .filter(|d| out.status == 0 && !d.is_empty())
+            .unwrap_or(dest),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -290,278 +346,6 @@ pub(super) async fn template(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
     )
     .await
     .map(|o| o.with("src", json!(p.src.0)))
-}
-
-/// The argument of the script's `hv_time` for `modification_time` or
-/// `access_time`: `preserve`, `now`, or the time as `date -d` reads it.
-/// `touch` defaults to `now`, other states to `preserve`. Only the default
-/// format `%Y%m%d%H%M.%S` is read (the time is local, as Ansible's).
-fn time_spec(
-    value: &Option<S>,
-    format: &Option<S>,
-    touching: bool,
-) -> std::result::Result<String, String> {
-    let v = match value.as_ref().map(|v| v.0.as_str()) {
-        None | Some("") => return Ok(if touching { "now" } else { "preserve" }.into()),
-        Some(v @ ("now" | "preserve")) => return Ok(v.into()),
-        Some(v) => v,
-    };
-    let fmt = format.as_ref().map_or("%Y%m%d%H%M.%S", |f| f.0.as_str());
-    let digits: Vec<char> = v.chars().collect();
-    let ok = fmt == "%Y%m%d%H%M.%S"
-        && digits.len() == 15
-        && digits[12] == '.'
-        && digits
-            .iter()
-            .enumerate()
-            .all(|(i, c)| i == 12 || c.is_ascii_digit());
-    if !ok {
-        return Err(format!(
-            "failed to convert {v} with format {fmt} (hive reads %Y%m%d%H%M.%S times, now and preserve)"
-        ));
-    }
-    let t: String = digits.iter().collect();
-    Ok(shell_quote(&format!(
-        "{}-{}-{} {}:{}:{}",
-        &t[0..4],
-        &t[4..6],
-        &t[6..8],
-        &t[8..10],
-        &t[10..12],
-        &t[13..15]
-    )))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FileP {
-    #[serde(alias = "dest", alias = "name")]
-    path: S,
-    state: Option<S>,
-    src: Option<S>,
-    mode: Option<M>,
-    owner: Option<S>,
-    group: Option<S>,
-    recurse: Option<B>,
-    force: Option<B>,
-    follow: Option<B>,
-    modification_time: Option<S>,
-    modification_time_format: Option<S>,
-    access_time: Option<S>,
-    access_time_format: Option<S>,
-    unsafe_writes: Option<B>,
-    attributes: Option<S>,
-    /// Ansible's internal probe: is the file binary? (changes nothing)
-    #[serde(rename = "_diff_peek")]
-    diff_peek: Option<B>,
-}
-
-pub(super) async fn file(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
-    let p: FileP = params("file", args, ctx)?;
-    let _ = (&p.follow, &p.unsafe_writes, &p.attributes);
-    if p.diff_peek.is_some() {
-        let script = format!(
-            "head -c 8192 {} 2>/dev/null | od -An -tx1 | grep -qw 00 && echo binary; true",
-            super::shell_path(&p.path.0)
-        );
-        let o = ctx.script_outcome(&script, None).await?;
-        let binary = o.data.get("stdout").and_then(Json::as_str) == Some("binary");
-        return Ok(Outcome::ok(false)
-            .with("path", json!(p.path.0))
-            .with("appears_binary", json!(binary)));
-    }
-    let a = attrs(&p.mode, &p.owner, &p.group);
-    let touching = p.state.as_ref().is_some_and(|s| s.0 == "touch");
-    let times = match (
-        time_spec(&p.modification_time, &p.modification_time_format, touching),
-        time_spec(&p.access_time, &p.access_time_format, touching),
-    ) {
-        (Ok(m), Ok(at)) => format!("\nhv_time -m {m} %Y\nhv_time -a {at} %X"),
-        (Err(e), _) | (_, Err(e)) => return Ok(Outcome::failed(e).with("path", json!(p.path.0))),
-    };
-    let path = super::shell_path(&p.path.0);
-    // without state, a directory stays one (Ansible keeps the current state)
-    let explicit = u8::from(p.state.is_some());
-    let state = p.state.map(|s| s.0).unwrap_or_else(|| "file".into());
-    if p.src.is_some() && !matches!(state.as_str(), "link" | "hard") {
-        return Ok(
-            Outcome::failed("src option requires state to be 'link' or 'hard'".into())
-                .with("path", json!(p.path.0)),
-        );
-    }
-    let force = u8::from(p.force.map(|b| b.0).unwrap_or(false));
-    let recurse = p.recurse.map(|b| b.0).unwrap_or(false);
-    let body = match state.as_str() {
-        "directory" => {
-            let mut b = format!(
-                "p={path}\nif [ ! -d \"$p\" ]; then if [ -e \"$p\" ]; then echo \"$p exists and is not a directory\" >&2; exit 1; fi; C=1; hv_do mkdir -p \"$p\" || exit 1; fi\nhv_attrs \"$p\" {a}",
-                a = a.args()
-            );
-            if recurse {
-                if let Some(o) = &a.owner {
-                    b.push_str(&format!("\nif [ -n \"$(find \"$p\" ! -user {o} 2>/dev/null | head -1)\" ]; then C=1; hv_do chown -R {o} \"$p\"; fi", o = shell_quote(o)));
-                }
-                if let Some(g) = &a.group {
-                    b.push_str(&format!("\nif [ -n \"$(find \"$p\" ! -group {g} 2>/dev/null | head -1)\" ]; then C=1; hv_do chgrp -R {g} \"$p\"; fi", g = shell_quote(g)));
-                }
-            }
-            b
-        }
-        "file" => format!(
-            "p={path}\nif [ ! -e \"$p\" ]; then echo \"file ($p) is absent, cannot continue\" >&2; exit 1; fi\n\
-             if [ {explicit} = 1 ] && [ -d \"$p\" ] && [ ! -L \"$p\" ]; then echo \"file ($p) is directory, cannot continue\" >&2; exit 1; fi\nhv_attrs \"$p\" {a}",
-            a = a.args()
-        ),
-        "touch" => format!(
-            "p={path}\nif [ ! -e \"$p\" ]; then C=1; hv_do touch \"$p\" || exit 1; fi\nhv_attrs \"$p\" {a}",
-            a = a.args()
-        ),
-
-        "absent" => format!(
-            "p={path}\nif [ -e \"$p\" ] || [ -L \"$p\" ]; then C=1; hv_do rm -rf \"$p\" || exit 1; fi"
-        ),
-        "link" | "hard" => {
-            // without src, an existing link keeps its target
-            let s = match p.src {
-                Some(src) => shell_quote(&src.0),
-                None if state == "link" => format!(
-                    "\"$(readlink {path})\"; [ -n \"$s\" ] || {{ echo 'src is required for creating new symlinks' >&2; exit 1; }}"
-                ),
-                None => {
-                    return Ok(Outcome::failed(format!(
-                        "src is required for state={state}"
-                    )));
-                }
-            };
-            if state == "link" {
-                format!(
-                    "p={path}; s={s}\ncase \"$s\" in /*) a=\"$s\";; *) a=\"$(dirname \"$p\")/$s\";; esac\n\
-                     if [ ! -e \"$a\" ] && [ {force} = 0 ]; then echo \"src file does not exist, use \\\"force=yes\\\" if you really want to create the link: $a\" >&2; exit 1; fi\n\
-                     if [ -L \"$p\" ] && [ \"$(readlink \"$p\")\" = \"$s\" ]; then :; else\n  if [ -d \"$p\" ] && [ ! -L \"$p\" ]; then if [ {force} = 0 ]; then echo \"refusing to convert from directory to symlink for $p\" >&2; exit 1; \
-                     elif [ -n \"$(ls -A \"$p\")\" ]; then echo \"the directory $p is not empty, refusing to convert it\" >&2; exit 1; else hv_do rmdir \"$p\"; fi; fi\n\
-                     if [ -e \"$p\" ] && [ ! -L \"$p\" ] && [ {force} = 0 ]; then echo \"refusing to convert from file to symlink for $p\" >&2; exit 1; fi\n  C=1; hv_do ln -sfn \"$s\" \"$p\" || exit 1; fi\nhv_attrs \"$p\" '' {o} {g}\nif [ -n {m} ] && [ {follow} = 1 ] && [ -e \"$p\" ]; then hv_attrs \"$(readlink -f \"$p\")\" {m} '' ''; fi",
-                    m = shell_quote(a.mode.as_deref().unwrap_or("")),
-                    follow = u8::from(p.follow.as_ref().is_none_or(|f| f.0)),
-                    o = shell_quote(a.owner.as_deref().unwrap_or("")),
-                    g = shell_quote(a.group.as_deref().unwrap_or(""))
-                )
-            } else {
-                format!(
-                    "p={path}; s={s}\nif [ \"$p\" -ef \"$s\" ]; then :; else C=1; hv_do ln -f \"$s\" \"$p\" || exit 1; fi\nhv_attrs \"$p\" {a}",
-                    a = a.args()
-                )
-            }
-        }
-        other => {
-            return Ok(Outcome::failed(format!(
-                "state must be one of absent, directory, file, hard, link, touch; got {other}"
-            )));
-        }
-    };
-    let body = match state.as_str() {
-        "absent" | "link" | "hard" => body,
-        _ => format!("{body}{times}"),
-    };
-    // the state before and after, for Ansible's diff
-    let probe = "hv_st() { if [ -L \"$1\" ]; then echo link; elif [ -d \"$1\" ]; then echo directory; \
-                 elif [ -e \"$1\" ]; then if [ \"$(stat -c %h \"$1\")\" -gt 1 ]; then echo hard; else echo file; fi; else echo absent; fi; }\n\
-                 hv_desc() { echo \"$(hv_st \"$1\")|$(readlink \"$1\")|$(stat -c %a \"$1\" 2>/dev/null)\"; }";
-    let script = format!(
-        "{probe}\np={path}\necho \"hv_before=$(hv_desc \"$p\")\"\n{body}\necho \"hv_after=$(hv_desc \"$p\")\""
-    );
-    let out = ctx.script(&script, None).await?;
-    let mut o = super::script_result(&out);
-    o.data.remove("stdout");
-    let stdout = out.stdout_text();
-    let text = stdout.as_str();
-    o.data.insert("path".into(), json!(p.path.0));
-    if o.failed {
-        // a failed task reports the state it found, as Ansible's
-        let found = text
-            .lines()
-            .find_map(|l| l.strip_prefix("hv_before="))
-            .and_then(|l| l.split('|').next())
-            .unwrap_or("absent");
-        o.data.insert("state".into(), json!(found));
-    } else {
-        o.data.insert("diff".into(), file_diff(text, &p.path.0));
-        // what the path is now (Ansible's path information), as a
-        // check-mode run says what was asked
-        let after: Vec<&str> = text
-            .lines()
-            .find_map(|l| l.strip_prefix("hv_after="))
-            .unwrap_or("")
-            .splitn(3, '|')
-            .collect();
-        let now = after
-            .first()
-            .copied()
-            .filter(|s| !s.is_empty() && !ctx.check);
-        o.data
-            .insert("state".into(), json!(now.unwrap_or(state.as_str())));
-        if let Some(m) = after.get(2).filter(|m| !m.is_empty() && !ctx.check) {
-            o.data
-                .entry("mode")
-                .or_insert_with(|| json!(format!("{m:0>4}")));
-        }
-    }
-    Ok(o)
-}
-
-/// The `diff` of a file task, as Ansible's: the path, and on each side
-/// only what changes (state, link source, mode, and the times `hv_time`
-/// sets) from the script's `hv_before=`/`hv_after=`/`hv_set-m=` lines.
-fn file_diff(text: &str, path: &str) -> Json {
-    let fields = |key: &str| -> Vec<String> {
-        let line = text
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .unwrap_or("absent||");
-        line.splitn(3, '|').map(str::to_string).collect()
-    };
-    let (b, a) = (fields("hv_before="), fields("hv_after="));
-    let mut before = serde_json::Map::new();
-    let mut after = serde_json::Map::new();
-    before.insert("path".into(), json!(path));
-    after.insert("path".into(), json!(path));
-    let get = |f: &[String], i: usize| f.get(i).cloned().unwrap_or_default();
-    if b[0] != a[0] {
-        before.insert("state".into(), json!(b[0]));
-        after.insert("state".into(), json!(a[0]));
-    }
-    if (b[0] == "link" || a[0] == "link") && get(&b, 1) != get(&a, 1) {
-        before.insert("src".into(), json!(get(&b, 1)));
-        after.insert("src".into(), json!(get(&a, 1)));
-    }
-    let mode = |f: &[String]| {
-        let m = get(f, 2);
-        (!m.is_empty()).then(|| format!("{m:0>4}"))
-    };
-    if mode(&b) != mode(&a) {
-        if let Some(m) = mode(&b) {
-            before.insert("mode".into(), json!(m));
-        }
-        if let Some(m) = mode(&a) {
-            after.insert("mode".into(), json!(m));
-        }
-    }
-    for (flag, key) in [("-m", "mtime"), ("-a", "atime")] {
-        let set = text.lines().find_map(|l| {
-            l.strip_prefix(&format!("hv_set{flag}="))
-                .and_then(|v| v.split_once('|'))
-        });
-        if let Some((old, new)) = set {
-            let num = |v: &str| {
-                v.parse::<i64>()
-                    .map(Json::from)
-                    .or_else(|_| v.parse::<f64>().map(Json::from))
-                    .unwrap_or(json!(v))
-            };
-            before.insert(key.into(), num(old));
-            after.insert(key.into(), num(new));
-        }
-    }
-    json!({"before": before, "after": after})
 }
 
 /// Reads a text file of the target: `None` when absent.

@@ -26,6 +26,7 @@ mod blockinfile;
 mod command;
 mod copydir;
 mod edit;
+mod file;
 mod files;
 mod lineinfile;
 mod packages;

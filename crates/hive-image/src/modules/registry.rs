@@ -6,7 +6,9 @@
 use futures::future::BoxFuture;
 use serde_json::Value as Json;
 
-use super::{Ctx, Outcome, blockinfile, command, files, lineinfile, packages, stat, system, vars};
+use super::{
+    Ctx, Outcome, blockinfile, command, file, files, lineinfile, packages, stat, system, vars,
+};
 use crate::error::Result;
 
 /// Runs a module: (module name as called, rendered arguments, context).
@@ -51,7 +53,7 @@ pub(crate) static MODULES: &[Module] = &[
     module!("script", free_form, |_n, a, c| system::script(a, c).await),
     module!("copy", |_n, a, c| files::copy(a, c).await),
     module!("template", |_n, a, c| files::template(a, c).await),
-    module!("file", |_n, a, c| files::file(a, c).await),
+    module!("file", |_n, a, c| file::file(a, c).await),
     module!("lineinfile", |_n, a, c| lineinfile::lineinfile(a, c).await),
     module!("blockinfile", |_n, a, c| blockinfile::blockinfile(a, c)
         .await),
@@ -102,7 +104,7 @@ fn params_of<P: serde::de::DeserializeOwned>(args: Json) -> std::result::Result<
 static PARAMS: &[(&str, ParamsFn)] = &[
     ("copy", params_of::<files::CopyP>),
     ("template", params_of::<files::TemplateP>),
-    ("file", params_of::<files::FileP>),
+    ("file", params_of::<file::FileP>),
     ("lineinfile", params_of::<lineinfile::LineinfileP>),
     ("blockinfile", params_of::<blockinfile::BlockinfileP>),
     ("replace", params_of::<files::ReplaceP>),

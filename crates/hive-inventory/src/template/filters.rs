@@ -168,6 +168,18 @@ fn register_serialization(env: &mut Environment<'static>) {
     );
 }
 
+/// The `key_name` and `value_name` arguments of `dict2items` and
+/// `items2dict` (default `key` and `value`); no other argument is taken.
+fn key_value_names(kw: &Kwargs) -> Result<(String, String), Error> {
+    let key: Option<String> = kw.get("key_name")?;
+    let value: Option<String> = kw.get("value_name")?;
+    kw.assert_all_used()?;
+    Ok((
+        key.unwrap_or_else(|| "key".into()),
+        value.unwrap_or_else(|| "value".into()),
+    ))
+}
+
 /// Dicts, lists and sets: `combine`, `dict2items`, `items2dict`, the set
 /// operations, `unique`, `flatten`, `extract`.
 fn register_collections(env: &mut Environment<'static>) {
@@ -175,13 +187,7 @@ fn register_collections(env: &mut Environment<'static>) {
     env.add_filter(
         "dict2items",
         |v: Value, kw: Kwargs| -> Result<Value, Error> {
-            let key: Option<String> = kw.get("key_name")?;
-            let value: Option<String> = kw.get("value_name")?;
-            kw.assert_all_used()?;
-            let (key, value) = (
-                key.unwrap_or_else(|| "key".into()),
-                value.unwrap_or_else(|| "value".into()),
-            );
+            let (key, value) = key_value_names(&kw)?;
             Ok(Value::from(
                 pairs_of(&v)?
                     .into_iter()
@@ -200,13 +206,7 @@ fn register_collections(env: &mut Environment<'static>) {
     env.add_filter(
         "items2dict",
         |v: Value, kw: Kwargs| -> Result<Value, Error> {
-            let key: Option<String> = kw.get("key_name")?;
-            let value: Option<String> = kw.get("value_name")?;
-            kw.assert_all_used()?;
-            let (key, value) = (
-                key.unwrap_or_else(|| "key".into()),
-                value.unwrap_or_else(|| "value".into()),
-            );
+            let (key, value) = key_value_names(&kw)?;
             let mut out = Vec::new();
             for item in items_of(&v)? {
                 out.push((item.get_attr(&key)?, item.get_attr(&value)?));
