@@ -321,7 +321,7 @@ fn stamp(t: time::OffsetDateTime) -> String {
 /// the result `r`; `strip` removes the outputs' trailing newlines.
 fn record_run(
     r: &mut serde_json::Map<String, Json>,
-    rc: i64,
+    rc: i32,
     mut stdout: String,
     mut stderr: String,
     strip: bool,
