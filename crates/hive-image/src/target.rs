@@ -165,16 +165,7 @@ impl Target for LocalTarget {
     }
 
     async fn put_file(&self, path: &str, data: &[u8], attrs: FileAttrs) -> Result<()> {
-        use std::os::unix::fs::PermissionsExt;
-        let p = Path::new(path);
-        let tmp = p.with_file_name(format!(
-            ".{}.hive-tmp",
-            p.file_name().and_then(|n| n.to_str()).unwrap_or("file")
-        ));
-        std::fs::write(&tmp, data).map_err(Error::io(&tmp))?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(attrs.mode))
-            .map_err(Error::io(&tmp))?;
-        std::fs::rename(&tmp, p).map_err(Error::io(p))
+        hive_model::fs::write_atomic(Path::new(path), data, attrs.mode).map_err(Error::io(path))
     }
 
     async fn get_file(&self, path: &str) -> Result<Option<Vec<u8>>> {

@@ -3,8 +3,6 @@
 //! The file maps a variable name to a mapping from scope (`global` or a stage
 //! name) to the value, e.g. `drbd_device_map: {private: {pdnsdb_data: 1}}`.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde_yaml::{Mapping, Value};
@@ -105,23 +103,8 @@ impl Persistents {
         std::fs::create_dir_all(dir).map_err(werr)?;
         let text = serde_yaml::to_string(&sorted(Value::Mapping(self.values.clone())))
             .map_err(|e| werr(std::io::Error::other(e)))?;
-        let tmp = dir.join(format!(".persistents.yml.{}.tmp", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            // 0600: the file may hold cloud credentials (`hive set aws_secret_access_key`).
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &self.path)
-        };
-        if let Err(e) = write() {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(werr(e));
-        }
+        // 0600: the file may hold cloud credentials (`hive set aws_secret_access_key`).
+        hive_model::fs::write_atomic(&self.path, text.as_bytes(), 0o600).map_err(werr)?;
         self.on_disk = Some(self.values.clone());
         Ok(true)
     }

@@ -11,7 +11,8 @@
 //! - [`ServerRole`], what a server does in its stage, for the inventory,
 //!   the providers and setup-hosts;
 //! - [`ExecOutput`], what a command run on a host produced, for every
-//!   crate that runs one.
+//!   crate that runs one;
+//! - [`fs::write_atomic`], the one atomic file write.
 
 #![deny(missing_docs)]
 
@@ -19,6 +20,7 @@
 pub use indexmap::{self, IndexMap};
 pub use serde_json;
 
+pub mod fs;
 pub mod output;
 pub mod server;
 pub mod service;

@@ -445,27 +445,17 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     write_file_atomic(path, data, mode).map_err(|e| ProviderError::io("write", path, e))
 }
 
-/// Writes `data` to `path` atomically with permission `mode`: a temporary
-/// file in the same directory (created 0600, so a secret is never readable
-/// by others), synced, then renamed over `path`. Creates the directory when
-/// missing; a secret (a `mode` without group or other bits) also closes
-/// its directory to others ([`close_secret_dir`]). The one atomic write of
-/// the crates that depend on this one.
+/// Writes a file of the stage's context directory atomically with
+/// permission `mode` ([`hive_model::fs::write_atomic`]), creating the
+/// directory when missing; a secret (a `mode` without group or other bits)
+/// also closes its directory to others ([`close_secret_dir`]).
 pub fn write_file_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     if mode & 0o077 == 0 {
         close_secret_dir(dir)?;
     }
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(data)?;
-    tmp.as_file().sync_all()?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    hive_model::fs::write_atomic(path, data, mode)
 }
 
 /// Takes the group and other permissions off `dir`, a directory holding a

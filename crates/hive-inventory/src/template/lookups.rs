@@ -1,6 +1,5 @@
 //! Lookups: `password`, `file`, `env`, `pipe`, `first_found`.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -369,7 +368,7 @@ fn password(root: &Path, term: &str) -> Result<String, Error> {
 }
 
 fn write_secret(path: &Path, content: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::os::unix::fs::DirBuilderExt;
     if let Some(dir) = path.parent() {
         if !dir.exists() {
             std::fs::DirBuilder::new()
@@ -378,16 +377,5 @@ fn write_secret(path: &Path, content: &str) -> std::io::Result<()> {
                 .create(dir)?;
         }
     }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(content.as_bytes())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
+    hive_model::fs::write_atomic(path, content.as_bytes(), 0o600)
 }
