@@ -33,6 +33,14 @@ fn changed(r: &hive_image::RunReport) -> Vec<String> {
 async fn mount_states_on_a_container() {
     let d = common::docker().await;
     let name = format!("himage-test-mount-{}", std::process::id());
+    // removed however the test ends
+    struct Removed(String);
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
+        }
+    }
+    let _removed = Removed(name.clone());
     let _ = Command::new("docker").args(["rm", "-f", &name]).output();
     docker(&[
         "run",
@@ -186,5 +194,4 @@ async fn mount_states_on_a_container() {
         err.contains("state is mounted but all of the following are missing: src"),
         "{err}"
     );
-    common::remove(&d, &name).await;
 }
