@@ -87,19 +87,13 @@ impl HostShell for TransportShell {
     }
 
     async fn run(&self, script: &str, stdin: Option<&[u8]>) -> Result<ExecOutput> {
-        let out = self
-            .transport
+        self.transport
             .exec(&self.command(script, stdin))
             .await
             .map_err(|source| SetupHostsError::Transport {
                 host: self.transport.host().to_string(),
                 source: Box::new(source),
-            })?;
-        Ok(ExecOutput {
-            status: out.status,
-            stdout: out.stdout,
-            stderr: out.stderr,
-        })
+            })
     }
 }
 

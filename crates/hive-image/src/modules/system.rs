@@ -775,6 +775,17 @@ pub(super) struct MountP {
     opts_no_log: Option<B>,
 }
 
+/// The states of `mount`, in the order Ansible's message lists them.
+const MOUNT_STATES: [&str; 7] = [
+    "absent",
+    "absent_from_fstab",
+    "mounted",
+    "present",
+    "unmounted",
+    "remounted",
+    "ephemeral",
+];
+
 /// A field of an fstab line: spaces, tabs, newlines and backslashes as
 /// octal escapes, as mount(8) reads them.
 fn fstab_field(s: &str) -> String {
@@ -791,18 +802,10 @@ pub(super) async fn mount(args: Json, ctx: &Ctx<'_>) -> Result<Outcome> {
     let p: MountP = params("mount", args, ctx)?;
     let _ = &p.opts_no_log;
     let state = p.state.0.as_str();
-    if !matches!(
-        state,
-        "present"
-            | "absent"
-            | "absent_from_fstab"
-            | "mounted"
-            | "unmounted"
-            | "remounted"
-            | "ephemeral"
-    ) {
+    if !MOUNT_STATES.contains(&state) {
         return Ok(Outcome::failed(format!(
-            "value of state must be one of: absent, absent_from_fstab, mounted, present, unmounted, remounted, ephemeral, got: {state}"
+            "value of state must be one of: {}, got: {state}",
+            MOUNT_STATES.join(", ")
         )));
     }
     let text =
