@@ -114,6 +114,43 @@ fn docker_on(n: usize, args: &[&str]) -> (bool, String) {
     run(&a)
 }
 
+/// What the proxy of hive `n` has: the answer, its containers, its
+/// configuration and the configure service's last lines (for a failure).
+fn proxy_state(n: usize, url: &str, host: &str) -> String {
+    let (_, answer) = run(&["curl", "-s", "-S", "-i", "-m", "3", "-H", host, url]);
+    let (_, containers) = docker_on(n, &["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    let (_, proxy) = docker_on(
+        n,
+        &[
+            "ps",
+            "-q",
+            "-f",
+            "label=com.docker.swarm.service.name=proxy",
+        ],
+    );
+    let (_, conf) = docker_on(
+        n,
+        &[
+            "exec",
+            proxy.trim(),
+            "cat",
+            "/etc/nginx/conf.d/default.conf",
+        ],
+    );
+    let (_, log) = run(&[
+        "docker",
+        "exec",
+        &server(3),
+        "tail",
+        "-n",
+        "40",
+        "/var/log/services/configure.log",
+    ]);
+    format!(
+        "answer:\n{answer}\ncontainers:\n{containers}\nconfig:\n{conf}\nconfigure's log:\n{log}"
+    )
+}
+
 /// The zone as the API gives it, asked from the repository server (inside
 /// the stage).
 fn zone_from_inside(hive0: &str, key: &str, zone: &str) -> (bool, String) {
@@ -206,7 +243,13 @@ fn pdns_site_from_nothing() {
                 .1
                 .contains(&format!("www of {SITE}"))
         });
-        assert!(page.is_some(), "no page from the proxy of {ip}");
+        if page.is_none() {
+            let n = hives.iter().position(|h| h == ip).unwrap();
+            panic!(
+                "no page from the proxy of {ip}\n{}",
+                proxy_state(n, &url, &host)
+            );
+        }
     }
 
     // The zone and records live in the database's volume: they survive a
