@@ -9,7 +9,8 @@
 //!   build object;
 //! - the types of the definition's values ([`values`]);
 //! - [`ServerRole`], what a server does in its stage, for the inventory,
-//!   the providers and setup-hosts;
+//!   the providers and setup-hosts, and [`Server`], a stage's server as
+//!   setup-hosts and hive-swarm take it;
 //! - [`ExecOutput`], what a command run on a host produced, for every
 //!   crate that runs one;
 //! - [`fs::write_atomic`], the one atomic file write.
@@ -27,7 +28,7 @@ pub mod service;
 pub mod values;
 
 pub use output::ExecOutput;
-pub use server::ServerRole;
+pub use server::{Server, ServerRole};
 pub use service::{
     BuildImage, IMAGE_PARAMS, ImageSource, ParamType, SERVICE_PARAMETERS, ServiceDefinition,
     ServiceParam, service_param,

@@ -419,12 +419,7 @@ impl StageSite<'_> {
         let repository = self.repository_server().unwrap_or_else(|_| first.clone());
         let mut ctx =
             hive_swarm::StageContext::new(self.stage.name.as_str(), &registry, &repository);
-        for server in self.project.servers_of(self.stage.name) {
-            ctx.servers.push(hive_swarm::Server {
-                name: server.name.clone(),
-                private_ip: server.private_ip.to_string(),
-            });
-        }
+        ctx.servers = self.stage_servers()?;
         let render_str = |t: &str| -> Result<String, Error> {
             Ok(match self.render_for(&first, t)? {
                 serde_yaml::Value::String(s) => s,
@@ -514,30 +509,33 @@ impl StageSite<'_> {
         }
     }
 
+    /// The stage's servers in inventory order, as setup-hosts and
+    /// hive-swarm take them: with their roles, IPv4 addresses and groups.
+    pub fn stage_servers(&self) -> Result<Vec<hive_model::Server>, Error> {
+        self.project
+            .servers_of(self.stage.name)
+            .map(|s| {
+                let IpAddr::V4(ip) = s.private_ip else {
+                    return Err(Error::Site {
+                        message: format!("server {} has an IPv6 private address", s.name),
+                    });
+                };
+                Ok(hive_model::Server {
+                    name: s.name.clone(),
+                    role: s.role,
+                    private_ip: ip,
+                    groups: self.project.group_names(&s.name),
+                })
+            })
+            .collect()
+    }
+
     /// The stage as the setup-hosts phase needs it: its servers with their
     /// groups, and the `hive_*` settings of the first server.
     pub fn setup_hosts_params(&self) -> Result<crate::setup_hosts::SetupHostsParams, Error> {
-        use crate::setup_hosts::{Server, ServerRole, SetupHostsParams};
+        use crate::setup_hosts::SetupHostsParams;
         let first = self.first_server()?;
-        let mut servers = Vec::new();
-        for s in self.project.servers_of(self.stage.name) {
-            let IpAddr::V4(ip) = s.private_ip else {
-                return Err(Error::Site {
-                    message: format!("server {} has an IPv6 private address", s.name),
-                });
-            };
-            let role = if s.role.is_hive() {
-                ServerRole::Hive
-            } else {
-                ServerRole::Repository
-            };
-            servers.push(Server {
-                name: s.name.clone(),
-                role,
-                private_ip: ip,
-                groups: self.project.group_names(&s.name),
-            });
-        }
+        let servers = self.stage_servers()?;
         let mut p = SetupHostsParams::new(
             self.stage.name.as_str(),
             self.project.name(),

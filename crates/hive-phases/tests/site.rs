@@ -156,7 +156,7 @@ fn services_render_into_swarm_definitions() {
         "s-hive3.pdns"
     );
     assert_eq!(ctx.servers.len(), 4);
-    assert_eq!(ctx.servers[0].private_ip, "192.168.0.5");
+    assert_eq!(ctx.servers[0].private_ip.to_string(), "192.168.0.5");
 }
 
 /// Every service parameter of the inventory's table that is marked as

@@ -2,7 +2,6 @@
 //! the steps need, with the original's defaults.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use ipnet::Ipv4Net;
@@ -10,32 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Result, SetupHostsError};
 
-/// What a server is for: hive-model's, through hive-provider. setup-hosts
-/// prepares a `HiveAndRepository` server as a hive.
-pub use hive_provider::ServerRole;
-
-/// One server of the stage.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Server {
-    /// Inventory name, e.g. `p-hive0.pdns`; the host name is its first label.
-    pub name: String,
-    /// Hive or repository server.
-    pub role: ServerRole,
-    /// Address on the stage's network.
-    pub private_ip: Ipv4Addr,
-    /// Inventory groups the server belongs to; each becomes a swarm node
-    /// label `<group>=true` on hives.
-    #[serde(default)]
-    pub groups: Vec<String>,
-}
-
-impl Server {
-    /// The host name: the name's first label.
-    pub fn hostname(&self) -> &str {
-        self.name.split('.').next().unwrap_or(&self.name)
-    }
-}
+/// What a server is for, and one server of the stage: hive-model's, shared
+/// with hive-swarm. setup-hosts prepares a server whose role is `Hive` or
+/// `HiveAndRepository` as a hive, and the one whose role is `Repository` as
+/// the repository server.
+pub use hive_model::{Server, ServerRole};
 
 /// A login user (`hive_users`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

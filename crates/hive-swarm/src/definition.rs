@@ -100,15 +100,9 @@ impl VolumeDefinition {
     }
 }
 
-/// One server of the stage (every server, including the repository server).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Server {
-    /// Host name, like `hive0.pdns`; added to every service's `/etc/hosts`.
-    pub name: String,
-    /// Private IP address.
-    pub private_ip: String,
-}
+/// One server of the stage (every server, including the repository server):
+/// its name and private address go into every service's `/etc/hosts`.
+pub use hive_model::Server;
 
 /// Login to an image registry.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]

@@ -196,7 +196,7 @@ fn hosts(d: &ServiceDefinition, stage: &StageContext) -> Vec<String> {
     let mut hosts: IndexMap<String, String> = stage
         .servers
         .iter()
-        .map(|s| (s.name.clone(), s.private_ip.clone()))
+        .map(|s| (s.name.clone(), s.private_ip.to_string()))
         .collect();
     for (k, v) in &d.hosts {
         hosts.insert(k.clone(), v.clone());

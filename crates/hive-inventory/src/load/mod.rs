@@ -3,6 +3,7 @@
 
 mod alloc;
 mod common;
+mod derive;
 mod networks;
 mod params;
 mod ports;

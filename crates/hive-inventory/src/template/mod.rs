@@ -62,6 +62,7 @@ mod pyset;
 pub(crate) mod pyvalue;
 mod random;
 mod scope;
+mod serialize;
 mod vars;
 
 use std::path::Path;

@@ -212,7 +212,9 @@ pub fn stage(registry: &str, default_network: &str) -> StageContext {
     stage.default_network = default_network.to_string();
     stage.servers.push(hive_swarm::Server {
         name: "hswarm-test-server0".into(),
-        private_ip: "192.0.2.10".into(),
+        role: hive_model::ServerRole::Hive,
+        private_ip: std::net::Ipv4Addr::new(192, 0, 2, 10),
+        groups: Vec::new(),
     });
     stage
 }
