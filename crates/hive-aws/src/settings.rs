@@ -14,64 +14,29 @@ use serde::Deserialize;
 
 use crate::error::AwsError;
 
-/// The `aws` provider's stage attributes (`hive.yml`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AwsAttributes {
-    /// `region`: where everything is built, e.g. `ap-northeast-1`.
-    #[serde(default)]
-    pub region: Option<String>,
-    /// `instance_type` of the hives, e.g. `t3.medium`.
-    #[serde(default)]
-    pub instance_type: Option<String>,
-    /// `repository_instance_type` of the repository server.
-    #[serde(default)]
-    pub repository_instance_type: Option<String>,
-    /// `image_name`: the AMI of every server (hive-builder's default AMI
-    /// when absent).
-    #[serde(default)]
-    pub image_name: Option<String>,
-    /// `disk_encrypted`: encrypt the hives' boot disks.
-    #[serde(default)]
-    pub disk_encrypted: Option<bool>,
-    /// `repository_disk_encrypted`: encrypt the repository server's boot disk.
-    #[serde(default)]
-    pub repository_disk_encrypted: Option<bool>,
-    /// `mirrored_disk_encrypted`: encrypt the mirrored disks.
-    #[serde(default)]
-    pub mirrored_disk_encrypted: Option<bool>,
-    /// `kms_key_id`: the KMS key of encrypted disks.
-    #[serde(default)]
-    pub kms_key_id: Option<String>,
-    /// `az_suffix_list`: used by the inventory for servers' default zones.
-    #[serde(default)]
-    pub az_suffix_list: Option<Vec<String>>,
-    /// `ip_address_list`: already mapped into the servers' addresses.
-    #[serde(default)]
-    pub ip_address_list: Option<Vec<Ipv4Addr>>,
-    /// `kernel_version`: read by setup-hosts, not by the provider.
-    #[serde(default)]
-    pub kernel_version: Option<serde_json::Value>,
-    /// `drbd_download_url`: read by setup-hosts, not by the provider.
-    #[serde(default)]
-    pub drbd_download_url: Option<serde_json::Value>,
+hive_provider::cloud_attributes! {
+    /// The `aws` provider's stage attributes (`hive.yml`).
+    ///
+    /// Besides these fields, the settings every cloud takes, e.g.
+    /// `region: ap-northeast-1` and `instance_type: t3.medium`.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+    pub struct AwsAttributes {
+        /// `image_name`: the AMI of every server (hive-builder's default AMI
+        /// when absent).
+        pub image_name: Option<String>,
+        /// `disk_encrypted`: encrypt the hives' boot disks.
+        pub disk_encrypted: Option<bool>,
+        /// `repository_disk_encrypted`: encrypt the repository server's boot disk.
+        pub repository_disk_encrypted: Option<bool>,
+        /// `mirrored_disk_encrypted`: encrypt the mirrored disks.
+        pub mirrored_disk_encrypted: Option<bool>,
+        /// `kms_key_id`: the KMS key of encrypted disks.
+        pub kms_key_id: Option<String>,
+    }
 }
 
 /// The stage keys the aws provider accepts.
-pub const ACCEPTED: &[&str] = &[
-    "region",
-    "instance_type",
-    "repository_instance_type",
-    "image_name",
-    "disk_encrypted",
-    "repository_disk_encrypted",
-    "mirrored_disk_encrypted",
-    "kms_key_id",
-    "az_suffix_list",
-    "ip_address_list",
-    "kernel_version",
-    "drbd_download_url",
-];
+pub const ACCEPTED: &[&str] = AwsAttributes::ACCEPTED;
 
 /// The inventory variables the aws provider reads, as hive-builder's role
 /// does: names of the VPC and key pair, the root device, custom firewall

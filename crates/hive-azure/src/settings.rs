@@ -11,72 +11,35 @@ use serde::Deserialize;
 
 use crate::error::AzureError;
 
-/// The `azure` provider's stage attributes (`hive.yml`).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AzureAttributes {
-    /// `region`: the Azure location, e.g. `japaneast`.
-    #[serde(default)]
-    pub region: Option<String>,
-    /// `instance_type`: the VM size of the hives, e.g. `Standard_D2s_v3`.
-    #[serde(default)]
-    pub instance_type: Option<String>,
-    /// `repository_instance_type`: the VM size of the repository server.
-    #[serde(default)]
-    pub repository_instance_type: Option<String>,
-    /// `image_name`: `publisher:offer:sku:version`, a mapping with those
-    /// keys, an image resource id, or the name of an image in the
-    /// resource group; hive-builder's AlmaLinux image when absent.
-    #[serde(default)]
-    pub image_name: Option<serde_json::Value>,
-    /// `prepared_resource_group`: the resource group exists already and
-    /// is neither created nor removed.
-    #[serde(default)]
-    pub prepared_resource_group: Option<bool>,
-    /// `not_support_az`: the location has no availability zones; VMs are
-    /// not placed in one.
-    #[serde(default)]
-    pub not_support_az: Option<bool>,
-    /// `disk_encrypted`: Azure managed disks are always encrypted at rest,
-    /// so this has no effect (as in hive-builder's role).
-    #[serde(default)]
-    pub disk_encrypted: Option<bool>,
-    /// `repository_disk_encrypted`: no effect, as `disk_encrypted`.
-    #[serde(default)]
-    pub repository_disk_encrypted: Option<bool>,
-    /// `mirrored_disk_encrypted`: no effect, as `disk_encrypted`.
-    #[serde(default)]
-    pub mirrored_disk_encrypted: Option<bool>,
-    /// `az_suffix_list`: used by the inventory for servers' default zones.
-    #[serde(default)]
-    pub az_suffix_list: Option<Vec<String>>,
-    /// `ip_address_list`: already mapped into the servers' addresses.
-    #[serde(default)]
-    pub ip_address_list: Option<Vec<Ipv4Addr>>,
-    /// `kernel_version`: read by setup-hosts, not by the provider.
-    #[serde(default)]
-    pub kernel_version: Option<serde_json::Value>,
-    /// `drbd_download_url`: read by setup-hosts, not by the provider.
-    #[serde(default)]
-    pub drbd_download_url: Option<serde_json::Value>,
+hive_provider::cloud_attributes! {
+    /// The `azure` provider's stage attributes (`hive.yml`).
+    ///
+    /// Besides these fields, the settings every cloud takes, e.g.
+    /// `region: japaneast` and `instance_type: Standard_D2s_v3`.
+    #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+    pub struct AzureAttributes {
+        /// `image_name`: `publisher:offer:sku:version`, a mapping with those
+        /// keys, an image resource id, or the name of an image in the
+        /// resource group; hive-builder's AlmaLinux image when absent.
+        pub image_name: Option<serde_json::Value>,
+        /// `prepared_resource_group`: the resource group exists already and
+        /// is neither created nor removed.
+        pub prepared_resource_group: Option<bool>,
+        /// `not_support_az`: the location has no availability zones; VMs are
+        /// not placed in one.
+        pub not_support_az: Option<bool>,
+        /// `disk_encrypted`: Azure managed disks are always encrypted at rest,
+        /// so this has no effect (as in hive-builder's role).
+        pub disk_encrypted: Option<bool>,
+        /// `repository_disk_encrypted`: no effect, as `disk_encrypted`.
+        pub repository_disk_encrypted: Option<bool>,
+        /// `mirrored_disk_encrypted`: no effect, as `disk_encrypted`.
+        pub mirrored_disk_encrypted: Option<bool>,
+    }
 }
 
 /// The stage keys the azure provider accepts.
-pub const ACCEPTED: &[&str] = &[
-    "region",
-    "instance_type",
-    "repository_instance_type",
-    "image_name",
-    "prepared_resource_group",
-    "not_support_az",
-    "disk_encrypted",
-    "repository_disk_encrypted",
-    "mirrored_disk_encrypted",
-    "az_suffix_list",
-    "ip_address_list",
-    "kernel_version",
-    "drbd_download_url",
-];
+pub const ACCEPTED: &[&str] = AzureAttributes::ACCEPTED;
 
 /// The inventory variables the azure provider reads, as hive-builder's
 /// role does: the virtual network's name, the published ports and the

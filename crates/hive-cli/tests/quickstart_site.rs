@@ -158,6 +158,44 @@ fn quickstart_site_from_nothing() {
             String::from_utf8_lossy(&o.stdout),
             format!("{SITE}: a server of the hive quickstart site\n")
         );
+        // ... and its `mount` task: mounted now, and in fstab for the boot.
+        let server = format!("hive-p-hive{n}.{SITE}");
+        let o = Command::new("docker")
+            .args([
+                "exec",
+                &server,
+                "findmnt",
+                "-n",
+                "-o",
+                "FSTYPE,OPTIONS",
+                "/srv/scratch",
+            ])
+            .output()
+            .unwrap();
+        let mount = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            mount.starts_with("tmpfs") && mount.contains("size=16384k"),
+            "{server}: {mount}"
+        );
+        let o = Command::new("docker")
+            .args(["exec", &server, "cat", "/etc/fstab"])
+            .output()
+            .unwrap();
+        let fstab = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            fstab
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                    == [
+                        "tmpfs",
+                        "/srv/scratch",
+                        "tmpfs",
+                        "size=16m,mode=1777",
+                        "0",
+                        "0"
+                    ]),
+            "{server}: {fstab}"
+        );
     }
 
     // The web service answers on its host-mode port on the hive running

@@ -150,14 +150,7 @@ impl HostPreparation {
         for hive in stage.hives() {
             let host = hive.name.clone();
             let mut push = |round: u32, action: Action, check: Check| {
-                steps.push((
-                    host.clone(),
-                    Step {
-                        round,
-                        action,
-                        check,
-                    },
-                ))
+                steps.push((host.clone(), Step::new(round, action, check)))
             };
             let write = |path: &str, content: &str, mode: u32| {
                 (

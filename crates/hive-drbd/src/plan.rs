@@ -570,6 +570,17 @@ pub struct Step {
     pub check: Check,
 }
 
+impl Step {
+    /// The step doing `action` in `round`, done when `check` holds.
+    pub fn new(round: u32, action: Action, check: Check) -> Self {
+        Step {
+            round,
+            action,
+            check,
+        }
+    }
+}
+
 /// The steps for one host, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostPlan {

@@ -186,14 +186,6 @@ struct HiveOfVolume<'a> {
     status: String,
 }
 
-fn step(round: u32, action: Action, check: Check) -> Step {
-    Step {
-        round,
-        action,
-        check,
-    }
-}
-
 impl<'a> HiveOfVolume<'a> {
     fn new(
         stage: &Stage,
@@ -229,7 +221,7 @@ impl<'a> HiveOfVolume<'a> {
     /// metadata where the volume has a disk, and the adjusted resource.
     fn storage_steps(&self, resource_text: &str) -> Vec<Step> {
         let (volume, res) = (self.volume, &self.res);
-        let mut steps = vec![step(
+        let mut steps = vec![Step::new(
             1,
             Action::WriteFile {
                 path: self.options.resource_file(volume),
@@ -239,7 +231,7 @@ impl<'a> HiveOfVolume<'a> {
             file_check(&self.options.resource_file(volume), resource_text),
         )];
         if self.disk {
-            steps.push(step(
+            steps.push(Step::new(
                 2,
                 Action::CreateLogicalVolume {
                     volume_group: volume.volume_group.clone(),
@@ -252,7 +244,7 @@ impl<'a> HiveOfVolume<'a> {
                     sh_quote(&format!("{}/{}", volume.volume_group, res))
                 )),
             ));
-            steps.push(step(
+            steps.push(Step::new(
                 3,
                 Action::CreateMetadata {
                     resource: res.clone(),
@@ -264,7 +256,7 @@ impl<'a> HiveOfVolume<'a> {
                 )),
             ));
         }
-        steps.push(step(
+        steps.push(Step::new(
             4,
             Action::Adjust {
                 resource: res.clone(),
@@ -284,7 +276,7 @@ impl<'a> HiveOfVolume<'a> {
         let (volume, res) = (self.volume, &self.res);
         let mut steps = Vec::new();
         if !self.peers.is_empty() {
-            steps.push(step(
+            steps.push(Step::new(
                 5,
                 Action::WaitConnected {
                     resource: res.clone(),
@@ -301,7 +293,7 @@ impl<'a> HiveOfVolume<'a> {
             ));
         }
         if self.is_first {
-            steps.push(step(
+            steps.push(Step::new(
                 6,
                 Action::ForcePrimary {
                     resource: res.clone(),
@@ -322,7 +314,7 @@ impl<'a> HiveOfVolume<'a> {
         }
         steps.push(self.sync_step(7));
         if self.is_first {
-            steps.push(step(
+            steps.push(Step::new(
                 8,
                 Action::MakeFilesystem {
                     device: volume.device_path(),
@@ -337,7 +329,7 @@ impl<'a> HiveOfVolume<'a> {
 
     /// The wait for the sync, in `round`.
     fn sync_step(&self, round: u32) -> Step {
-        step(
+        Step::new(
             round,
             Action::WaitSynced {
                 resource: self.res.clone(),
@@ -368,7 +360,7 @@ impl<'a> HiveOfVolume<'a> {
             format.push_str(" {{.Options.o}}");
         }
         vec![
-            step(
+            Step::new(
                 10,
                 Action::Down {
                     resource: res.clone(),
@@ -380,7 +372,7 @@ impl<'a> HiveOfVolume<'a> {
                     sh_quote(&volume.unit())
                 )),
             ),
-            step(
+            Step::new(
                 11,
                 Action::EnableUnit {
                     unit: volume.unit(),
@@ -391,7 +383,7 @@ impl<'a> HiveOfVolume<'a> {
                     u = sh_quote(&volume.unit())
                 )),
             ),
-            step(
+            Step::new(
                 12,
                 Action::CreateDockerVolume {
                     name: res.clone(),
@@ -427,14 +419,7 @@ pub fn destroy_volume_plan(
     for hive in stage.hives().iter().filter(|h| !options.excludes(&h.name)) {
         let host = hive.name.clone();
         let mut push = |round: u32, action: Action, check: Check| {
-            steps.push((
-                host.clone(),
-                Step {
-                    round,
-                    action,
-                    check,
-                },
-            ))
+            steps.push((host.clone(), Step::new(round, action, check)))
         };
         push(
             1,

@@ -14,53 +14,23 @@ use serde::Deserialize;
 
 use crate::error::GcpError;
 
-/// The `gcp` provider's stage attributes (`hive.yml`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GcpAttributes {
-    /// `region`: where the subnetworks and addresses are, e.g.
-    /// `asia-northeast2`.
-    #[serde(default)]
-    pub region: Option<String>,
-    /// `instance_type`: the machine type of the hives, e.g. `n1-standard-2`.
-    #[serde(default)]
-    pub instance_type: Option<String>,
-    /// `repository_instance_type`: the repository server's machine type.
-    #[serde(default)]
-    pub repository_instance_type: Option<String>,
-    /// `image_name`: the boot image of every server (hive-builder's
-    /// AlmaLinux 9 family when absent).
-    #[serde(default)]
-    pub image_name: Option<String>,
-    /// `az_suffix_list`: used by the inventory for servers' default zones.
-    #[serde(default)]
-    pub az_suffix_list: Option<Vec<String>>,
-    /// `ip_address_list`: already mapped into the servers' addresses.
-    #[serde(default)]
-    pub ip_address_list: Option<Vec<Ipv4Addr>>,
-    /// `filestore_cidr`: read by the nfs volumes, not by the provider.
-    #[serde(default)]
-    pub filestore_cidr: Option<serde_json::Value>,
-    /// `kernel_version`: read by setup-hosts, not by the provider.
-    #[serde(default)]
-    pub kernel_version: Option<serde_json::Value>,
-    /// `drbd_download_url`: read by setup-hosts, not by the provider.
-    #[serde(default)]
-    pub drbd_download_url: Option<serde_json::Value>,
+hive_provider::cloud_attributes! {
+    /// The `gcp` provider's stage attributes (`hive.yml`).
+    ///
+    /// Besides these fields, the settings every cloud takes, e.g.
+    /// `region: asia-northeast2` and `instance_type: n1-standard-2`.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+    pub struct GcpAttributes {
+        /// `image_name`: the boot image of every server (hive-builder's
+        /// AlmaLinux 9 family when absent).
+        pub image_name: Option<String>,
+        /// `filestore_cidr`: read by the nfs volumes, not by the provider.
+        pub filestore_cidr: Option<serde_json::Value>,
+    }
 }
 
 /// The stage keys the gcp provider accepts.
-pub const ACCEPTED: &[&str] = &[
-    "region",
-    "instance_type",
-    "repository_instance_type",
-    "image_name",
-    "az_suffix_list",
-    "ip_address_list",
-    "filestore_cidr",
-    "kernel_version",
-    "drbd_download_url",
-];
+pub const ACCEPTED: &[&str] = GcpAttributes::ACCEPTED;
 
 /// The inventory variables the gcp provider reads, as hive-builder's role
 /// does: the project's root (where `gcp_credential.json` is), the network

@@ -22,9 +22,10 @@ use crate::target::{ExecOutput, ExecRequest, FileAttrs, Target, shell_quote};
 type Output = std::pin::Pin<
     Box<dyn futures::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>,
 >;
+type Input = std::pin::Pin<Box<dyn AsyncWrite + Send>>;
 
 struct Session {
-    input: std::pin::Pin<Box<dyn AsyncWrite + Send>>,
+    input: Input,
     output: Output,
     buf: Vec<u8>,
     err: Vec<u8>,
@@ -100,29 +101,36 @@ impl ContainerTarget {
         }
     }
 
-    async fn start_session(&self) -> Result<Session> {
+    /// Creates and starts an exec of `options` in the container, attached:
+    /// its id, its output and its standard input.
+    async fn attach(&self, options: CreateExecOptions<String>) -> Result<(String, Output, Input)> {
+        let what = || format!("exec in {}", self.container);
         let exec = self
             .docker
-            .create_exec(
-                &self.container,
-                CreateExecOptions::<String> {
-                    attach_stdin: Some(true),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    cmd: Some(vec!["/bin/sh".into()]),
-                    ..Default::default()
-                },
-            )
+            .create_exec(&self.container, options)
             .await
-            .map_err(Error::docker(format!("exec in {}", self.container)))?;
+            .map_err(Error::docker(what()))?;
         let started = self
             .docker
             .start_exec(&exec.id, None::<StartExecOptions>)
             .await
-            .map_err(Error::docker(format!("exec in {}", self.container)))?;
+            .map_err(Error::docker(what()))?;
         let StartExecResults::Attached { output, input } = started else {
             return Err(self.transport("exec did not attach"));
         };
+        Ok((exec.id, output, input))
+    }
+
+    async fn start_session(&self) -> Result<Session> {
+        let (_, output, input) = self
+            .attach(CreateExecOptions::<String> {
+                attach_stdin: Some(true),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                cmd: Some(vec!["/bin/sh".into()]),
+                ..Default::default()
+            })
+            .await?;
         Ok(Session {
             input,
             output,
@@ -224,35 +232,18 @@ impl ContainerTarget {
     }
 
     async fn exec_once(&self, req: &ExecRequest) -> Result<ExecOutput> {
-        let exec = self
-            .docker
-            .create_exec(
-                &self.container,
-                CreateExecOptions::<String> {
-                    attach_stdin: Some(req.stdin.is_some()),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    cmd: Some(req.argv.clone()),
-                    env: Some(req.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-                    user: req.user.clone(),
-                    working_dir: req.cwd.clone(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(Error::docker(format!("exec in {}", self.container)))?;
-        let started = self
-            .docker
-            .start_exec(&exec.id, None::<StartExecOptions>)
-            .await
-            .map_err(Error::docker(format!("exec in {}", self.container)))?;
-        let StartExecResults::Attached {
-            mut output,
-            mut input,
-        } = started
-        else {
-            return Err(self.transport("exec did not attach"));
-        };
+        let (exec_id, mut output, mut input) = self
+            .attach(CreateExecOptions::<String> {
+                attach_stdin: Some(req.stdin.is_some()),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                cmd: Some(req.argv.clone()),
+                env: Some(req.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+                user: req.user.clone(),
+                working_dir: req.cwd.clone(),
+                ..Default::default()
+            })
+            .await?;
         if let Some(data) = &req.stdin {
             let _ = input.write_all(data).await;
             let _ = input.shutdown().await;
@@ -270,7 +261,7 @@ impl ContainerTarget {
         }
         let info = self
             .docker
-            .inspect_exec(&exec.id)
+            .inspect_exec(&exec_id)
             .await
             .map_err(Error::docker("inspecting exec"))?;
         out.status = info

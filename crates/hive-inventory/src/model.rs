@@ -142,6 +142,15 @@ impl Stage {
     pub fn attribute(&self, key: &str) -> Option<&Value> {
         self.attributes.get(key)
     }
+
+    /// The attributes that are the provider's own settings (`region`,
+    /// `bridge`, ...), for the provider to check; the others, which every
+    /// provider shares (`cidr`, `memory_size`, ...), hive reads itself.
+    pub fn provider_settings(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.attributes
+            .iter()
+            .filter(|(k, _)| crate::load::is_provider_setting(k))
+    }
 }
 
 pub use hive_model::ServerRole;

@@ -182,12 +182,7 @@ impl ForwardedEngines {
         } else {
             temp_dir
         };
-        std::fs::create_dir_all(temp_dir)
-            .map_err(|e| Error::io("create directory", temp_dir, e))?;
-        let dir = tempfile::Builder::new()
-            .prefix("hive-sockets.")
-            .tempdir_in(temp_dir)
-            .map_err(|e| Error::io("create a directory in", temp_dir, e))?;
+        let dir = sockets_dir(temp_dir)?;
         Ok(ForwardedEngines {
             config: context_dir.join("ssh_config"),
             pool,
@@ -265,12 +260,7 @@ impl Engines {
     ) -> Result<Engines, Error> {
         let config = context_dir.join("ssh_config");
         let pool = stage_pool(context_dir)?;
-        std::fs::create_dir_all(temp_dir)
-            .map_err(|e| Error::io("create directory", temp_dir, e))?;
-        let dir = tempfile::Builder::new()
-            .prefix("hive-sockets.")
-            .tempdir_in(temp_dir)
-            .map_err(|e| Error::io("create a directory in", temp_dir, e))?;
+        let dir = sockets_dir(temp_dir)?;
         let connects = servers.iter().map(|name| {
             let pool = &*pool;
             let config = &config;
@@ -324,4 +314,14 @@ impl Engines {
     pub fn pool(&self) -> &Arc<SshPool> {
         &self.pool
     }
+}
+
+/// A new directory for forwarded engines' sockets under `temp_dir`
+/// (created when missing), removed when dropped.
+fn sockets_dir(temp_dir: &Path) -> Result<tempfile::TempDir, Error> {
+    std::fs::create_dir_all(temp_dir).map_err(|e| Error::io("create directory", temp_dir, e))?;
+    tempfile::Builder::new()
+        .prefix("hive-sockets.")
+        .tempdir_in(temp_dir)
+        .map_err(|e| Error::io("create a directory in", temp_dir, e))
 }

@@ -13,29 +13,6 @@ use hive_inventory::{Project, ServerRole, Stage, VolumeKind};
 
 use crate::Error;
 
-/// Stage attributes every provider shares; the rest are the provider's own
-/// (`bridge`, `dev`, `region`, ...) and are given to it to check.
-const COMMON_STAGE_KEYS: &[&str] = &[
-    "provider",
-    "separate_repository",
-    "shared_repository",
-    "cidr",
-    "number_of_hosts",
-    "subnets",
-    "custom_hostname",
-    "memory_size",
-    "cpus",
-    "disk_size",
-    "mirrored_disk_size",
-    "repository_memory_size",
-    "repository_cpus",
-    "repository_disk_size",
-    "root_password",
-    "internal_cidr",
-    "internal_cidr_v6",
-    "nameservers",
-];
-
 /// A zone or similar scalar as text (`ap-northeast-1a`, or azure's `1`).
 fn scalar_text(v: &serde_yaml::Value) -> Option<String> {
     match v {
@@ -236,10 +213,7 @@ impl<'p> StageSite<'p> {
                 spec.root_password = Some(hive_provider::Secret::new(pw));
             }
         }
-        for (key, value) in &stage.attributes {
-            if COMMON_STAGE_KEYS.contains(&key.as_str()) {
-                continue;
-            }
+        for (key, value) in stage.provider_settings() {
             spec.attributes
                 .insert(key.clone(), hive_inventory::yaml_to_json(value));
         }

@@ -149,6 +149,92 @@ pub fn cloud_region(
     })
 }
 
+/// Declares a cloud provider's stage attributes (`hive.yml`): a
+/// `deny_unknown_fields` struct holding the settings every cloud takes,
+/// `region`, `instance_type`, `repository_instance_type`, `az_suffix_list`,
+/// `ip_address_list`, `kernel_version` and `drbd_download_url`, around the
+/// provider's own fields (each `#[serde(default)]`), and its `ACCEPTED`:
+/// every key the struct takes, in order, for error messages. The caller
+/// gives the derives, `Deserialize` among them.
+///
+/// ```
+/// use serde::Deserialize;
+///
+/// hive_provider::cloud_attributes! {
+///     /// A toy cloud's attributes.
+///     #[derive(Debug, Default, Deserialize)]
+///     pub struct ToyAttributes {
+///         /// `image_name`: the boot image.
+///         pub image_name: Option<String>,
+///     }
+/// }
+///
+/// let a: ToyAttributes =
+///     serde_json::from_str(r#"{"region": "r1", "image_name": "i"}"#).unwrap();
+/// assert_eq!((a.region.as_deref(), a.image_name.as_deref()), (Some("r1"), Some("i")));
+/// assert!(serde_json::from_str::<ToyAttributes>(r#"{"imagename": "i"}"#).is_err());
+/// assert_eq!(ToyAttributes::ACCEPTED[3], "image_name");
+/// ```
+#[macro_export]
+macro_rules! cloud_attributes {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                pub $field:ident : $ty:ty
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// `region`: where the stage is built.
+            #[serde(default)]
+            pub region: Option<String>,
+            /// `instance_type`: the machine type of the hives.
+            #[serde(default)]
+            pub instance_type: Option<String>,
+            /// `repository_instance_type`: the repository server's machine
+            /// type.
+            #[serde(default)]
+            pub repository_instance_type: Option<String>,
+            $(
+                $(#[$fmeta])*
+                #[serde(default)]
+                pub $field: $ty,
+            )*
+            /// `az_suffix_list`: used by the inventory for servers' default
+            /// zones.
+            #[serde(default)]
+            pub az_suffix_list: Option<Vec<String>>,
+            /// `ip_address_list`: already mapped into the servers' addresses.
+            #[serde(default)]
+            pub ip_address_list: Option<Vec<::std::net::Ipv4Addr>>,
+            /// `kernel_version`: read by setup-hosts, not by the provider.
+            #[serde(default)]
+            pub kernel_version: Option<$crate::serde_json::Value>,
+            /// `drbd_download_url`: read by setup-hosts, not by the provider.
+            #[serde(default)]
+            pub drbd_download_url: Option<$crate::serde_json::Value>,
+        }
+
+        impl $name {
+            /// The stage keys the provider accepts.
+            pub const ACCEPTED: &'static [&'static str] = &[
+                "region",
+                "instance_type",
+                "repository_instance_type",
+                $(stringify!($field),)*
+                "az_suffix_list",
+                "ip_address_list",
+                "kernel_version",
+                "drbd_download_url",
+            ];
+        }
+    };
+}
+
 /// The conversions between a cloud provider's error enum and
 /// [`ProviderError`](crate::ProviderError), for an enum with a
 /// `Settings(Box<ProviderError>)` variant (`#[error(transparent)]`) that

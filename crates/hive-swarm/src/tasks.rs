@@ -42,27 +42,9 @@ pub async fn find_running_task(
 ) -> Result<Option<RunningTask>, Error> {
     let hives = negotiate_all(hives).await?;
     for hive in &hives {
-        let mut filters = HashMap::new();
-        filters.insert(
-            "label".to_string(),
-            vec![format!("{SERVICE_NAME_LABEL}={service}")],
-        );
-        filters.insert("status".to_string(), vec!["running".to_string()]);
-        let containers = hive
-            .docker
-            .list_containers(Some(ListContainersOptions {
-                all: false,
-                filters,
-                ..Default::default()
-            }))
-            .await
-            .map_err(|e| {
-                Error::docker(
-                    &hive.name,
-                    format!("list containers of service {service}"),
-                    e,
-                )
-            })?;
+        let label = format!("{SERVICE_NAME_LABEL}={service}");
+        let what = format!("list containers of service {service}");
+        let containers = running_task_containers(hive, &label, &what).await?;
         if let Some(c) = containers.into_iter().next() {
             let labels = c.labels.unwrap_or_default();
             return Ok(Some(RunningTask {
@@ -215,18 +197,8 @@ pub(crate) async fn stale_tasks(
                 }
             }
         }
-        let mut filters = HashMap::new();
-        filters.insert("label".to_string(), vec![SERVICE_NAME_LABEL.to_string()]);
-        filters.insert("status".to_string(), vec!["running".to_string()]);
-        let containers = hive
-            .docker
-            .list_containers(Some(ListContainersOptions {
-                all: false,
-                filters,
-                ..Default::default()
-            }))
-            .await
-            .map_err(|e| Error::docker(&hive.name, "list task containers", e))?;
+        let containers =
+            running_task_containers(hive, SERVICE_NAME_LABEL, "list task containers").await?;
         for c in containers {
             let Some(service) = c.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)) else {
                 continue;
@@ -242,4 +214,25 @@ pub(crate) async fn stale_tasks(
         }
     }
     Ok(stale)
+}
+
+/// The running containers of `hive` that carry `label` (`key` or
+/// `key=value`); `what` names the request in an error.
+async fn running_task_containers(
+    hive: &Hive,
+    label: &str,
+    what: &str,
+) -> Result<Vec<bollard::models::ContainerSummary>, Error> {
+    let filters = HashMap::from([
+        ("label".to_string(), vec![label.to_string()]),
+        ("status".to_string(), vec!["running".to_string()]),
+    ]);
+    hive.docker
+        .list_containers(Some(ListContainersOptions {
+            all: false,
+            filters,
+            ..Default::default()
+        }))
+        .await
+        .map_err(|e| Error::docker(&hive.name, what, e))
 }

@@ -7,30 +7,13 @@ use clap::Args;
 use hive_phases::backup::{BackupListing, BackupReport};
 use hive_phases::site::StageSite;
 
-use super::Globals;
-
-/// The services a backup or restore acts on, and check mode.
-#[derive(Args, Debug)]
-pub struct Selection {
-    /// Only these services (comma separated; `hive-registry` is the site
-    /// registry).
-    #[arg(
-        short = 'l',
-        long = "limit",
-        value_delimiter = ',',
-        value_name = "SERVICE"
-    )]
-    pub limit: Vec<String>,
-    /// Check mode: print what would be done and change nothing.
-    #[arg(short = 'C', long = "check")]
-    pub check: bool,
-}
+use super::{Globals, ServiceSelection};
 
 /// Options of `hive backup`.
 #[derive(Args, Debug)]
 pub struct BackupArgs {
     #[command(flatten)]
-    selection: Selection,
+    selection: ServiceSelection,
     /// List the backups on the repository server and on this machine
     /// instead of taking one.
     #[arg(long = "list", conflicts_with_all = ["limit", "check"])]
@@ -41,7 +24,7 @@ pub struct BackupArgs {
 #[derive(Args, Debug)]
 pub struct RestoreArgs {
     #[command(flatten)]
-    selection: Selection,
+    selection: ServiceSelection,
     /// Restore the backups taken at this time (YYYYmmddHHMMSS, as `hive
     /// backup --list` shows) instead of the latest.
     #[arg(long = "from", value_name = "TIMESTAMP", value_parser = stamp)]

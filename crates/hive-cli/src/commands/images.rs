@@ -8,41 +8,23 @@ use hive_phases::Phase;
 use hive_phases::orchestrate::PhaseOptions;
 use hive_phases::site::StageSite;
 
-use super::Globals;
+use super::{Globals, ServiceSelection};
 
 /// Options of `hive build-images`.
 #[derive(Args, Debug)]
 pub struct BuildImagesArgs {
-    /// Only the images of these services (comma separated).
-    #[arg(
-        short = 'l',
-        long = "limit",
-        value_delimiter = ',',
-        value_name = "SERVICE"
-    )]
-    pub limit: Vec<String>,
+    #[command(flatten)]
+    pub services: ServiceSelection,
     /// Start from a fresh build container instead of reusing the last one.
     #[arg(long)]
     pub rebuild: bool,
-    /// Check mode: report what the roles would change; nothing is committed or pushed.
-    #[arg(short = 'C', long = "check")]
-    pub check: bool,
 }
 
 /// Options of `hive initialize-services`.
 #[derive(Args, Debug)]
 pub struct InitializeServicesArgs {
-    /// Only these services (comma separated).
-    #[arg(
-        short = 'l',
-        long = "limit",
-        value_delimiter = ',',
-        value_name = "SERVICE"
-    )]
-    pub limit: Vec<String>,
-    /// Check mode: report what the roles would change, change nothing.
-    #[arg(short = 'C', long = "check")]
-    pub check: bool,
+    #[command(flatten)]
+    pub services: ServiceSelection,
 }
 
 /// `hive image ...`.
@@ -58,25 +40,25 @@ pub enum ImageCommand {
     },
 }
 
-fn options(globals: &Globals, limit: &[String], check: bool, rebuild: bool) -> PhaseOptions {
+fn options(globals: &Globals, services: &ServiceSelection, rebuild: bool) -> PhaseOptions {
     PhaseOptions {
-        limit: limit.to_vec(),
+        limit: services.limit.clone(),
         rebuild,
-        ..super::run::phase_options(globals, check)
+        ..super::run::phase_options(globals, services.check)
     }
 }
 
 /// `hive build-images`.
 pub fn build_images(globals: &Globals, args: &BuildImagesArgs) -> Result<ExitCode> {
     let project = globals.load()?;
-    let opts = options(globals, &args.limit, args.check, args.rebuild);
+    let opts = options(globals, &args.services, args.rebuild);
     super::run::phase_command(globals, &project, Phase::BuildImages, opts)
 }
 
 /// `hive initialize-services`.
 pub fn initialize_services(globals: &Globals, args: &InitializeServicesArgs) -> Result<ExitCode> {
     let project = globals.load()?;
-    let opts = options(globals, &args.limit, args.check, false);
+    let opts = options(globals, &args.services, false);
     super::run::phase_command(globals, &project, Phase::InitializeServices, opts)
 }
 

@@ -30,10 +30,26 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use hive_inventory::{Persistents, Project, ProjectLoader, StageName};
 
 use crate::Cli;
+
+/// The services a command acts on (`-l`), and its check mode (`-C`).
+#[derive(Args, Debug)]
+pub struct ServiceSelection {
+    /// Only these services (comma separated, or repeat the option).
+    #[arg(
+        short = 'l',
+        long = "limit",
+        value_delimiter = ',',
+        value_name = "SERVICE"
+    )]
+    pub limit: Vec<String>,
+    /// Check mode: print what would change and change nothing.
+    #[arg(short = 'C', long = "check")]
+    pub check: bool,
+}
 
 /// Every `hive` subcommand.
 #[derive(Subcommand, Debug)]
@@ -68,9 +84,9 @@ pub enum Command {
     Ssh(infra::SshArgs),
     /// Phase build-networks: create the stage's overlay networks (hive_default_network always).
     BuildNetworks(swarm::BuildNetworksArgs),
-    /// Phase build-images: build the services' images by applying roles, push them to the site registry.
+    /// Phase build-images: build the services' images by applying roles, push them to the site registry (with -C the roles run in check mode: nothing is committed or pushed).
     BuildImages(images::BuildImagesArgs),
-    /// Phase initialize-services: apply each service's initialize_roles inside a running task.
+    /// Phase initialize-services: apply each service's initialize_roles inside a running task (with -C in check mode).
     InitializeServices(images::InitializeServicesArgs),
     /// The site registry.
     #[command(subcommand)]
@@ -91,7 +107,7 @@ pub enum Command {
     Status(status::StatusArgs),
     /// A service's log, as collected on the repository server (/var/log/services/SERVICE.log).
     Logs(status::LogsArgs),
-    /// Back up the services with backup_scripts and the site registry now, into ~/backup of the repository server's admin (as the daily 01:00 run does), and copy each new backup to `.hive/<stage>/backups/` on this machine (mode 0600), where it outlives the servers: `build-infra -D` removes the repository server with its ~/backup, never this copy. --list shows both places.
+    /// Back up the services with backup_scripts and the site registry now, into ~/backup of the repository server's admin (as the daily 01:00 run does), and copy each new backup to `.hive/<stage>/backups/` on this machine (mode 0600), where it outlives the servers: `build-infra -D` removes the repository server with its ~/backup, never this copy. --list shows both places; in -l, `hive-registry` is the site registry.
     Backup(backup::BackupArgs),
     /// Restore services from their latest backups (or --from TIMESTAMP): a backup the repository server lacks (a rebuilt site) is sent there from `.hive/<stage>/backups/` first. Refused while a service has no running container; the backup restored from is never deleted.
     Restore(backup::RestoreArgs),

@@ -8,7 +8,7 @@ use clap::Args;
 use hive_phases::Phase;
 use hive_phases::orchestrate::PhaseOptions;
 
-use super::Globals;
+use super::{Globals, ServiceSelection};
 
 /// Options of `hive build-networks`.
 #[derive(Args, Debug)]
@@ -21,20 +21,11 @@ pub struct BuildNetworksArgs {
 /// Options of `hive deploy-services`.
 #[derive(Args, Debug)]
 pub struct DeployServicesArgs {
-    /// Only these services (comma separated, or repeat the option).
-    #[arg(
-        short = 'l',
-        long = "limit",
-        value_delimiter = ',',
-        value_name = "SERVICE"
-    )]
-    pub limit: Vec<String>,
+    #[command(flatten)]
+    pub services: ServiceSelection,
     /// Remove the services instead of deploying them (networks stay).
     #[arg(short = 'D', long = "destroy")]
     pub destroy: bool,
-    /// Check mode: print what would change and change nothing.
-    #[arg(short = 'C', long = "check")]
-    pub check: bool,
     /// Seconds to wait for every service to have its tasks running.
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     pub timeout: u64,
@@ -51,10 +42,10 @@ pub fn build_networks(globals: &Globals, args: &BuildNetworksArgs) -> Result<Exi
 pub fn deploy_services(globals: &Globals, args: &DeployServicesArgs) -> Result<ExitCode> {
     let project = globals.load()?;
     let opts = PhaseOptions {
-        limit: args.limit.clone(),
+        limit: args.services.limit.clone(),
         destroy: args.destroy,
         timeout: Duration::from_secs(args.timeout),
-        ..super::run::phase_options(globals, args.check)
+        ..super::run::phase_options(globals, args.services.check)
     };
     super::run::phase_command(globals, &project, Phase::DeployServices, opts)
 }

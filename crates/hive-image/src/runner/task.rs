@@ -318,15 +318,7 @@ impl Runner {
         acc.results.push(Json::Object(r));
         self.emit(
             st,
-            TaskEvent {
-                role: scope.role.name.clone(),
-                task: t.label(),
-                item: it.label,
-                status: TaskStatus::Skipped,
-                msg: None,
-                via_ansible: false,
-                module: Some(module.to_string()),
-            },
+            module_event(scope, t, it.label, module, TaskStatus::Skipped),
         );
     }
 
@@ -390,13 +382,9 @@ impl Runner {
         self.emit(
             st,
             TaskEvent {
-                role: scope.role.name.clone(),
-                task: t.label(),
-                item: it.label,
-                status,
                 msg,
                 via_ansible,
-                module: Some(call.name.to_string()),
+                ..module_event(scope, t, it.label, call.name, status)
             },
         );
         if changed {
@@ -550,15 +538,7 @@ impl Runner {
             // a loop over nothing: the task is skipped, as Ansible reports it
             self.emit(
                 st,
-                TaskEvent {
-                    role: scope.role.name.clone(),
-                    task: t.label(),
-                    item: None,
-                    status: TaskStatus::Skipped,
-                    msg: None,
-                    via_ansible: false,
-                    module: Some(module.to_string()),
-                },
+                module_event(scope, t, None, module, TaskStatus::Skipped),
             );
         }
         if items.is_some() {
@@ -588,5 +568,25 @@ impl Runner {
             }),
             None => Ok(()),
         }
+    }
+}
+
+/// The event of module task `t` (of `scope`'s role) for `item`, without a
+/// message, run natively.
+fn module_event(
+    scope: &Scope,
+    t: &Task,
+    item: Option<Json>,
+    module: &str,
+    status: TaskStatus,
+) -> TaskEvent {
+    TaskEvent {
+        role: scope.role.name.clone(),
+        task: t.label(),
+        item,
+        status,
+        msg: None,
+        via_ansible: false,
+        module: Some(module.to_string()),
     }
 }

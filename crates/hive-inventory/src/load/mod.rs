@@ -16,5 +16,5 @@ pub(crate) use alloc::{Allocations, Allocator};
 pub(crate) use common::{Ctx, Loaded};
 pub use params::{IMAGE_PARAMS, ParamType, SERVICE_PARAMETERS, ServiceParam, service_param};
 pub(crate) use services::hive_services;
-pub(crate) use stages::hive_inventory;
+pub(crate) use stages::{hive_inventory, is_provider_setting};
 pub(crate) use vars::{read_vars, vars_files};

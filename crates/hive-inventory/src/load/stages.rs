@@ -12,44 +12,54 @@ use crate::yaml::{Node, NodeKind};
 
 use super::common::*;
 
-pub(crate) const STAGE_KEYS: &[&str] = &[
-    "provider",
-    "separate_repository",
-    "shared_repository",
-    "cidr",
-    "number_of_hosts",
-    "subnets",
-    "ip_address_list",
-    "custom_hostname",
-    "memory_size",
-    "cpus",
-    "drbd_download_url",
-    "instance_type",
-    "image_name",
-    "region",
-    "az_suffix_list",
-    "prepared_resource_group",
-    "not_support_az",
-    "disk_size",
-    "disk_encrypted",
-    "kms_key_id",
-    "kernel_version",
-    "mirrored_disk_size",
-    "mirrored_disk_encrypted",
-    "repository_memory_size",
-    "repository_cpus",
-    "repository_instance_type",
-    "repository_disk_size",
-    "repository_disk_encrypted",
-    "root_password",
-    "kickstart_config",
-    "internal_cidr",
-    "internal_cidr_v6",
-    "filestore_cidr",
-    "nameservers",
-    "dev",
-    "bridge",
+/// Every key a stage takes, in the order error messages list them, each
+/// with whether it is a provider's own setting (`true`: given to the
+/// stage's provider to check, like `region` or `bridge`) or one hive reads
+/// for every provider (`false`).
+pub(crate) const STAGE_KEYS: &[(&str, bool)] = &[
+    ("provider", false),
+    ("separate_repository", false),
+    ("shared_repository", false),
+    ("cidr", false),
+    ("number_of_hosts", false),
+    ("subnets", false),
+    ("ip_address_list", true),
+    ("custom_hostname", false),
+    ("memory_size", false),
+    ("cpus", false),
+    ("drbd_download_url", true),
+    ("instance_type", true),
+    ("image_name", true),
+    ("region", true),
+    ("az_suffix_list", true),
+    ("prepared_resource_group", true),
+    ("not_support_az", true),
+    ("disk_size", false),
+    ("disk_encrypted", true),
+    ("kms_key_id", true),
+    ("kernel_version", true),
+    ("mirrored_disk_size", false),
+    ("mirrored_disk_encrypted", true),
+    ("repository_memory_size", false),
+    ("repository_cpus", false),
+    ("repository_instance_type", true),
+    ("repository_disk_size", false),
+    ("repository_disk_encrypted", true),
+    ("root_password", false),
+    ("kickstart_config", true),
+    ("internal_cidr", false),
+    ("internal_cidr_v6", false),
+    ("filestore_cidr", true),
+    ("nameservers", false),
+    ("dev", true),
+    ("bridge", true),
 ];
+
+/// Whether stage key `key` is a provider's own setting (see
+/// [`STAGE_KEYS`]); a key no stage takes is not.
+pub(crate) fn is_provider_setting(key: &str) -> bool {
+    STAGE_KEYS.iter().any(|&(k, own)| own && k == key)
+}
 
 /// Processes a `plugin: hive_inventory` file.
 pub(crate) fn hive_inventory(
@@ -258,7 +268,8 @@ pub(super) fn stage(
         .and_then(Node::key_string)
         .is_none_or(|p| RULED_PROVIDERS.contains(&p.as_str()));
     if own_rules {
-        check_keys(ctx, file, map, &at.sp, &format!("stage {name}"), STAGE_KEYS);
+        let keys: Vec<&str> = STAGE_KEYS.iter().map(|k| k.0).collect();
+        check_keys(ctx, file, map, &at.sp, &format!("stage {name}"), &keys);
     }
 
     let provider = stage_provider(ctx, &at);

@@ -10,6 +10,26 @@ const MIN_SIZE: usize = 8;
 const LINEAR_PROBES: usize = 9;
 const PERTURB_SHIFT: u32 = 5;
 
+/// How many slots after `i` are probed linearly before the next jump
+/// (none near the end of the table), as CPython's `setobject.c`.
+fn linear_probes(i: usize, mask: usize) -> usize {
+    if i + LINEAR_PROBES <= mask {
+        LINEAR_PROBES
+    } else {
+        0
+    }
+}
+
+/// The next slot of a probe sequence after `i`, as CPython's
+/// `setobject.c`: `perturb` takes in the hash's higher bits step by step.
+fn next_probe(i: usize, perturb: &mut u64, mask: usize) -> usize {
+    *perturb >>= PERTURB_SHIFT;
+    (i.wrapping_mul(5)
+        .wrapping_add(1)
+        .wrapping_add(*perturb as usize))
+        & mask
+}
+
 #[derive(Clone)]
 enum Slot {
     Empty,
@@ -168,11 +188,7 @@ impl PySet {
         let mut perturb = hash as u64;
         let mut i = (hash as u64 as usize) & mask;
         loop {
-            let probes = if i + LINEAR_PROBES <= mask {
-                LINEAR_PROBES
-            } else {
-                0
-            };
+            let probes = linear_probes(i, mask);
             for j in i..=i + probes {
                 match &self.table[j] {
                     Slot::Empty => return Err(j),
@@ -180,12 +196,7 @@ impl PySet {
                     _ => {}
                 }
             }
-            perturb >>= PERTURB_SHIFT;
-            i = (i
-                .wrapping_mul(5)
-                .wrapping_add(1)
-                .wrapping_add(perturb as usize))
-                & mask;
+            i = next_probe(i, &mut perturb, mask);
         }
     }
 
@@ -199,11 +210,7 @@ impl PySet {
         let mut i = (hash as u64 as usize) & mask;
         let mut freeslot: Option<usize> = None;
         let slot = loop {
-            let probes = if i + LINEAR_PROBES <= mask {
-                LINEAR_PROBES
-            } else {
-                0
-            };
+            let probes = linear_probes(i, mask);
             let mut found = None;
             for j in i..=i + probes {
                 match &self.table[j] {
@@ -223,12 +230,7 @@ impl PySet {
             if let Some(j) = found {
                 break j;
             }
-            perturb >>= PERTURB_SHIFT;
-            i = (i
-                .wrapping_mul(5)
-                .wrapping_add(1)
-                .wrapping_add(perturb as usize))
-                & mask;
+            i = next_probe(i, &mut perturb, mask);
         };
         if let Some(f) = freeslot {
             self.used += 1;
@@ -267,12 +269,7 @@ impl PySet {
                     return;
                 }
             }
-            perturb >>= PERTURB_SHIFT;
-            i = (i
-                .wrapping_mul(5)
-                .wrapping_add(1)
-                .wrapping_add(perturb as usize))
-                & mask;
+            i = next_probe(i, &mut perturb, mask);
         }
     }
 
