@@ -293,6 +293,10 @@ fn provider_names_are_checked_against_the_given_list_only() {
         stage.attributes.get("script").and_then(|v| v.as_str()),
         Some("/usr/local/bin/my-cloud")
     );
+    // The provider is given its own settings (the key no table lists), not
+    // those hive reads for every provider (`provider`, `cidr`).
+    let own: Vec<&str> = stage.provider_settings().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(own, ["script"]);
     // A list that has the name accepts it; one that has not names the line.
     ProjectLoader::new(dir.path())
         .providers(["docker", "script"])

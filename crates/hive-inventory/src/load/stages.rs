@@ -55,10 +55,12 @@ pub(crate) const STAGE_KEYS: &[(&str, bool)] = &[
     ("bridge", true),
 ];
 
-/// Whether stage key `key` is a provider's own setting (see
-/// [`STAGE_KEYS`]); a key no stage takes is not.
+/// Whether stage key `key` is a provider's own setting: every key but
+/// those [`STAGE_KEYS`] marks as read by hive for every provider. A key
+/// the table does not list is a setting of a provider the inventory has no
+/// rules for (such a stage's keys are not checked against the table).
 pub(crate) fn is_provider_setting(key: &str) -> bool {
-    STAGE_KEYS.iter().any(|&(k, own)| own && k == key)
+    !STAGE_KEYS.iter().any(|&(k, own)| !own && k == key)
 }
 
 /// Processes a `plugin: hive_inventory` file.
