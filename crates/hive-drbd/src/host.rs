@@ -5,10 +5,10 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Action, Check, PackageManager, Plan, Step};
-use crate::quote::sh_quote;
 use crate::resource::render_global_common;
 use crate::volume::file_check;
 use crate::{DEFAULT_THIN_POOL, DEFAULT_VOLUME_GROUP, Stage, StageHive};
+use hive_model::shell_quote;
 
 /// Where the unit template is installed.
 pub const UNIT_PATH: &str = "/etc/systemd/system/drbd-resource@.service";
@@ -127,7 +127,7 @@ impl HostPreparation {
                 "for p in {}; do dpkg-query -W -f='${{Status}}' \"$p\" 2>/dev/null | grep -q 'install ok installed' || exit 1; done",
                 packages
                     .iter()
-                    .map(|p| sh_quote(p))
+                    .map(|p| shell_quote(p))
                     .collect::<Vec<_>>()
                     .join(" ")
             ),
@@ -135,7 +135,7 @@ impl HostPreparation {
                 "rpm -q {} >/dev/null 2>&1",
                 packages
                     .iter()
-                    .map(|p| sh_quote(p))
+                    .map(|p| shell_quote(p))
                     .collect::<Vec<_>>()
                     .join(" ")
             ),
@@ -183,11 +183,11 @@ impl HostPreparation {
             push(3, a, c);
             if !hive.no_mirrored_device {
                 for g in &self.mirrored_disks {
-                    let vg = sh_quote(&g.volume_group);
+                    let vg = shell_quote(&g.volume_group);
                     let check = match &g.thin_pool {
                         Some(p) => format!(
                             "vgs {vg} >/dev/null 2>&1 && lvs {} >/dev/null 2>&1",
-                            sh_quote(&format!("{}/{p}", g.volume_group))
+                            shell_quote(&format!("{}/{p}", g.volume_group))
                         ),
                         None => format!("vgs {vg} >/dev/null 2>&1"),
                     };
@@ -270,10 +270,10 @@ test -x {WAIT_HELPER_PATH} || echo {WAIT_HELPER_PATH}"
         );
         if !hive.no_mirrored_device {
             for g in &self.mirrored_disks {
-                let vg = sh_quote(&g.volume_group);
+                let vg = shell_quote(&g.volume_group);
                 s.push_str(&format!(
                     "; vgs {vg} >/dev/null 2>&1 || echo {}",
-                    sh_quote(&format!("volume group {}", g.volume_group))
+                    shell_quote(&format!("volume group {}", g.volume_group))
                 ));
             }
         }

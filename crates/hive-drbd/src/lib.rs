@@ -29,7 +29,6 @@ mod exec;
 mod host;
 mod model;
 mod plan;
-mod quote;
 mod resource;
 mod status;
 mod volume;

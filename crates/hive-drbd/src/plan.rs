@@ -7,7 +7,7 @@
 //! [`Executor`](crate::Executor) evaluates each check right before its step,
 //! round by round across hosts.
 
-use crate::quote::sh_quote;
+use hive_model::shell_quote;
 use std::fmt;
 
 use hive_model::ExecOutput;
@@ -202,7 +202,7 @@ impl Action {
             InstallPackages { manager, packages } => {
                 let list = packages
                     .iter()
-                    .map(|p| sh_quote(p))
+                    .map(|p| shell_quote(p))
                     .collect::<Vec<_>>()
                     .join(" ");
                 match manager {
@@ -215,10 +215,10 @@ impl Action {
             }
             KernelModulePreflight => KERNEL_PROBE.to_string(),
             WriteFile { path, mode, .. } => {
-                let tmp = format!("{}.hive-tmp.$$", sh_quote(path));
+                let tmp = format!("{}.hive-tmp.$$", shell_quote(path));
                 format!(
                     "mkdir -p \"$(dirname {p})\" && cat > {tmp} && chmod {mode:o} {tmp} && mv -f {tmp} {p}",
-                    p = sh_quote(path)
+                    p = shell_quote(path)
                 )
             }
             CreateVolumeGroup {
@@ -226,28 +226,28 @@ impl Action {
                 volume_group,
                 thin_pool,
             } => create_vg_script(devices, volume_group, thin_pool.as_deref()),
-            ApplySysctl { path } => format!("sysctl -q -p {}", sh_quote(path)),
+            ApplySysctl { path } => format!("sysctl -q -p {}", shell_quote(path)),
             DaemonReload => "systemctl daemon-reload".into(),
             EnableUnit {
                 unit,
                 restart: false,
-            } => format!("systemctl enable --now {}", sh_quote(unit)),
+            } => format!("systemctl enable --now {}", shell_quote(unit)),
             EnableUnit {
                 unit,
                 restart: true,
             } => {
                 format!(
                     "systemctl enable {u} && systemctl restart {u}",
-                    u = sh_quote(unit)
+                    u = shell_quote(unit)
                 )
             }
             StopUnit { unit } => format!(
                 "systemctl stop --job-mode=ignore-dependencies {}",
-                sh_quote(unit)
+                shell_quote(unit)
             ),
             DisableUnit { unit } => format!(
                 "systemctl disable {u}; systemctl reset-failed {u} 2>/dev/null; true",
-                u = sh_quote(unit)
+                u = shell_quote(unit)
             ),
             CreateLogicalVolume {
                 volume_group,
@@ -257,40 +257,46 @@ impl Action {
             } => match thin_pool {
                 Some(pool) => format!(
                     "lvcreate --yes --type thin --virtualsize {} --thinpool {} --name {} {}",
-                    sh_quote(size),
-                    sh_quote(pool),
-                    sh_quote(name),
-                    sh_quote(volume_group)
+                    shell_quote(size),
+                    shell_quote(pool),
+                    shell_quote(name),
+                    shell_quote(volume_group)
                 ),
                 None => format!(
                     "lvcreate --yes --wipesignatures y --size {} --name {} {}",
-                    sh_quote(size),
-                    sh_quote(name),
-                    sh_quote(volume_group)
+                    shell_quote(size),
+                    shell_quote(name),
+                    shell_quote(volume_group)
                 ),
             },
             RemoveLogicalVolume { volume_group, name } => {
                 format!(
                     "lvremove --yes {}",
-                    sh_quote(&format!("{volume_group}/{name}"))
+                    shell_quote(&format!("{volume_group}/{name}"))
                 )
             }
             CreateMetadata { resource } => {
-                format!("drbdadm create-md --force {}", sh_quote(resource))
+                format!("drbdadm create-md --force {}", shell_quote(resource))
             }
-            Adjust { resource } => format!("drbdadm adjust {}", sh_quote(resource)),
+            Adjust { resource } => format!("drbdadm adjust {}", shell_quote(resource)),
             WaitConnected { resource, .. } | WaitSynced { resource, .. } => {
                 format!(
                     "drbdsetup events2 --now --statistics {}",
-                    sh_quote(resource)
+                    shell_quote(resource)
                 )
             }
-            ForcePrimary { resource } => format!("drbdadm primary --force {}", sh_quote(resource)),
+            ForcePrimary { resource } => {
+                format!("drbdadm primary --force {}", shell_quote(resource))
+            }
             MakeFilesystem { device, fstype } => {
                 let force = if fstype == "xfs" { "-f" } else { "-F" };
-                format!("mkfs -t {} {force} {}", sh_quote(fstype), sh_quote(device))
+                format!(
+                    "mkfs -t {} {force} {}",
+                    shell_quote(fstype),
+                    shell_quote(device)
+                )
             }
-            Down { resource, .. } => format!("drbdadm down {}", sh_quote(resource)),
+            Down { resource, .. } => format!("drbdadm down {}", shell_quote(resource)),
             CreateDockerVolume {
                 name,
                 device,
@@ -299,18 +305,18 @@ impl Action {
             } => {
                 let mut cmd = format!(
                     "docker volume create --driver local --opt type={} --opt device={}",
-                    sh_quote(fstype),
-                    sh_quote(device)
+                    shell_quote(fstype),
+                    shell_quote(device)
                 );
                 if let Some(o) = mount_options {
-                    cmd.push_str(&format!(" --opt o={}", sh_quote(o)));
+                    cmd.push_str(&format!(" --opt o={}", shell_quote(o)));
                 }
                 cmd.push(' ');
-                cmd.push_str(&sh_quote(name));
+                cmd.push_str(&shell_quote(name));
                 cmd
             }
-            RemoveDockerVolume { name } => format!("docker volume rm {}", sh_quote(name)),
-            RemoveFile { path } => format!("rm -f {}", sh_quote(path)),
+            RemoveDockerVolume { name } => format!("docker volume rm {}", shell_quote(name)),
+            RemoveFile { path } => format!("rm -f {}", shell_quote(path)),
         }
     }
 
@@ -729,10 +735,10 @@ impl fmt::Display for Plan {
 fn create_vg_script(devices: &[String], vg: &str, pool: Option<&str>) -> String {
     let list = devices
         .iter()
-        .map(|d| sh_quote(d))
+        .map(|d| shell_quote(d))
         .collect::<Vec<_>>()
         .join(" ");
-    let vgq = sh_quote(vg);
+    let vgq = shell_quote(vg);
     let mut s = format!(
         "set -e; if ! vgs {vgq} >/dev/null 2>&1; then dev=''; seen=''; split=''; \
 for d in {list}; do \
@@ -757,7 +763,7 @@ pvcreate --yes \"$dev\"; vgcreate {vgq} \"$dev\"; fi"
     if let Some(pool) = pool {
         s.push_str(&format!(
             "; lvs {vgq}/{p} >/dev/null 2>&1 || lvcreate --yes --type thin-pool --chunksize 1024K --zero n --extents 95%FREE --name {p} {vgq}",
-            p = sh_quote(pool)
+            p = shell_quote(pool)
         ));
     }
     s

@@ -573,7 +573,7 @@ pub fn parse_drbdadm_status(text: &str) -> Result<Vec<ResourceStatus>, DrbdError
 pub fn status_command(resource: &str) -> String {
     format!(
         "drbdsetup events2 --now --statistics {}",
-        crate::quote::sh_quote(resource)
+        hive_model::shell_quote(resource)
     )
 }
 

@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::plan::{Action, Check, DoneWhen, PeerExpectation, Plan, Step};
-use crate::quote::sh_quote;
 use crate::{DrbdError, DrbdVolume, Stage, StageHive, render_resource};
+use hive_model::shell_quote;
 
 /// Options of the volume plans.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,7 +71,7 @@ pub(crate) fn file_check(path: &str, content: &str) -> Check {
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
     Check::exit_zero(format!(
         "echo {} | sha256sum --check --status",
-        sh_quote(&format!("{hex}  {path}"))
+        shell_quote(&format!("{hex}  {path}"))
     ))
 }
 
@@ -106,7 +106,7 @@ fn fs_check(volume: &DrbdVolume) -> String {
 fn unit_enabled(volume: &DrbdVolume) -> String {
     format!(
         "systemctl is-enabled -q {} 2>/dev/null",
-        sh_quote(&volume.unit())
+        shell_quote(&volume.unit())
     )
 }
 
@@ -241,7 +241,7 @@ impl<'a> HiveOfVolume<'a> {
                 },
                 Check::exit_zero(format!(
                     "lvs {} >/dev/null 2>&1",
-                    sh_quote(&format!("{}/{}", volume.volume_group, res))
+                    shell_quote(&format!("{}/{}", volume.volume_group, res))
                 )),
             ));
             steps.push(Step::new(
@@ -252,7 +252,7 @@ impl<'a> HiveOfVolume<'a> {
                 Check::exit_zero(format!(
                     "drbdadm dstate {r} 2>/dev/null | grep -Eq '^(UpToDate|Consistent|Inconsistent|Outdated)' \
                      || drbdadm get-gi {r} >/dev/null 2>&1",
-                    r = sh_quote(res)
+                    r = shell_quote(res)
                 )),
             ));
         }
@@ -263,7 +263,7 @@ impl<'a> HiveOfVolume<'a> {
             },
             Check::exit_zero(format!(
                 "out=$(drbdadm -d adjust {} 2>/dev/null) && test -z \"$out\"",
-                sh_quote(res)
+                shell_quote(res)
             )),
         ));
         steps
@@ -308,7 +308,7 @@ impl<'a> HiveOfVolume<'a> {
                      || {}",
                     unit_enabled(volume),
                     fs_check(volume),
-                    r = sh_quote(res),
+                    r = shell_quote(res),
                 )),
             ));
         }
@@ -369,7 +369,7 @@ impl<'a> HiveOfVolume<'a> {
                 },
                 Check::exit_zero(format!(
                     "systemctl is-active -q {}",
-                    sh_quote(&volume.unit())
+                    shell_quote(&volume.unit())
                 )),
             ),
             Step::new(
@@ -380,7 +380,7 @@ impl<'a> HiveOfVolume<'a> {
                 },
                 Check::exit_zero(format!(
                     "systemctl is-enabled -q {u} && systemctl is-active -q {u}",
-                    u = sh_quote(&volume.unit())
+                    u = shell_quote(&volume.unit())
                 )),
             ),
             Step::new(
@@ -393,9 +393,9 @@ impl<'a> HiveOfVolume<'a> {
                 },
                 Check::exit_zero(format!(
                     "test \"$(docker volume inspect --format {} {} 2>/dev/null)\" = {}",
-                    sh_quote(&format),
-                    sh_quote(res),
-                    sh_quote(&want)
+                    shell_quote(&format),
+                    shell_quote(res),
+                    shell_quote(&want)
                 )),
             ),
         ]
@@ -414,7 +414,7 @@ pub fn destroy_volume_plan(
     volume.validate(stage)?;
     check_excludes(stage, volume, options)?;
     let res = volume.name.clone();
-    let unit = sh_quote(&volume.unit());
+    let unit = shell_quote(&volume.unit());
     let mut steps = Vec::new();
     for hive in stage.hives().iter().filter(|h| !options.excludes(&h.name)) {
         let host = hive.name.clone();
@@ -426,7 +426,7 @@ pub fn destroy_volume_plan(
             Action::RemoveDockerVolume { name: res.clone() },
             Check::exit_zero(format!(
                 "! docker volume inspect {} >/dev/null 2>&1",
-                sh_quote(&res)
+                shell_quote(&res)
             )),
         );
         push(
@@ -445,7 +445,7 @@ pub fn destroy_volume_plan(
             },
             Check::exit_zero(format!(
                 "! drbdsetup status {} >/dev/null 2>&1",
-                sh_quote(&res)
+                shell_quote(&res)
             )),
         );
         push(
@@ -464,7 +464,7 @@ pub fn destroy_volume_plan(
             },
             Check::exit_zero(format!(
                 "! lvs {} >/dev/null 2>&1",
-                sh_quote(&format!("{}/{}", volume.volume_group, res))
+                shell_quote(&format!("{}/{}", volume.volume_group, res))
             )),
         );
         push(
@@ -474,7 +474,7 @@ pub fn destroy_volume_plan(
             },
             Check::exit_zero(format!(
                 "test ! -e {}",
-                sh_quote(&options.resource_file(volume))
+                shell_quote(&options.resource_file(volume))
             )),
         );
     }

@@ -90,20 +90,7 @@ pub trait Target: Send + Sync {
     }
 }
 
-/// Quotes a word for a POSIX shell.
-///
-/// ```
-/// assert_eq!(hive_image::shell_quote("it's"), r#"'it'"'"'s'"#);
-/// ```
-pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
-    {
-        return s.to_string();
-    }
-    format!("'{}'", s.replace('\'', r#"'"'"'"#))
-}
+pub use hive_model::shell_quote;
 
 /// The mother machine itself: commands run as local processes (used for
 /// `delegate_to: localhost` and the mother machine's name).

@@ -13,7 +13,8 @@
 //!   setup-hosts and hive-swarm take it;
 //! - [`ExecOutput`], what a command run on a host produced, for every
 //!   crate that runs one;
-//! - [`fs::write_atomic`], the one atomic file write.
+//! - [`fs::write_atomic`], the one atomic file write;
+//! - [`shell_quote`], the one quoting of a word for a shell script.
 
 #![deny(missing_docs)]
 
@@ -25,6 +26,7 @@ pub mod fs;
 pub mod output;
 pub mod server;
 pub mod service;
+pub mod shell;
 pub mod values;
 
 pub use output::ExecOutput;
@@ -33,4 +35,5 @@ pub use service::{
     BuildImage, IMAGE_PARAMS, ImageSource, ParamType, SERVICE_PARAMETERS, ServiceDefinition,
     ServiceParam, service_param,
 };
+pub use shell::shell_quote;
 pub use values::*;

@@ -10,50 +10,10 @@ use hive_provider::SshPool;
 
 use crate::Error;
 use crate::setup_hosts::{
-    AddonRunner, ExecOutput, HostShell, SetupHosts, SetupHostsError, SetupHostsParams,
-    SetupProgress, SetupReport, StepTag, TransportShell,
+    AddonRunner, SetupHosts, SetupHostsError, SetupHostsParams, SetupProgress, SetupReport,
+    StepTag, Transport,
 };
 use crate::site::StageSite;
-
-/// A server's shell on the session a pool opens on first use (so that a
-/// server that cannot be reached fails alone, when it is first needed).
-pub struct PoolShell {
-    pool: Arc<SshPool>,
-    host: String,
-}
-
-impl PoolShell {
-    /// The shell of `host` in `pool`.
-    pub fn new(pool: Arc<SshPool>, host: impl Into<String>) -> Self {
-        PoolShell {
-            pool,
-            host: host.into(),
-        }
-    }
-}
-
-#[async_trait]
-impl HostShell for PoolShell {
-    fn host(&self) -> &str {
-        &self.host
-    }
-
-    async fn run(
-        &self,
-        script: &str,
-        stdin: Option<&[u8]>,
-    ) -> crate::setup_hosts::Result<ExecOutput> {
-        let session =
-            self.pool
-                .session(&self.host)
-                .await
-                .map_err(|e| SetupHostsError::Unreachable {
-                    host: self.host.clone(),
-                    reason: e.to_string(),
-                })?;
-        TransportShell::new(session).run(script, stdin).await
-    }
-}
 
 /// The `addon` step: the project's `roles/addon`, then `roles/addon2`
 /// when present, applied to a server with hive-image's role runner.
@@ -144,13 +104,13 @@ pub fn connected_phase(
 ) -> Result<(SetupHosts, Arc<SshPool>), Error> {
     let pool = stage_pool(context_dir)?;
     let engines = ForwardedEngines::with_pool(context_dir, temp_dir, pool.clone())?;
-    let shells: Vec<Arc<dyn HostShell>> = params
+    let servers: Vec<Arc<dyn Transport>> = params
         .servers
         .iter()
-        .map(|s| Arc::new(PoolShell::new(pool.clone(), &s.name)) as Arc<dyn HostShell>)
+        .map(|s| Arc::new(SshPool::server(&pool, &s.name)) as Arc<dyn Transport>)
         .collect();
     let phase = follow_sshd_port(SetupHosts::new(params), pool.clone())
-        .shells(shells)
+        .transports(servers)
         .engines(Arc::new(engines));
     Ok((phase, pool))
 }
@@ -261,8 +221,8 @@ pub async fn setup_hosts_with_progress(
 pub async fn registry_gc(site: &StageSite<'_>) -> Result<String, Error> {
     let repository = site.repository_server()?;
     let pool = stage_pool(&site.context_dir())?;
-    let shell = PoolShell::new(pool, repository);
-    crate::setup_hosts::registry_garbage_collect(&shell)
+    let server = SshPool::server(&pool, repository);
+    crate::setup_hosts::registry_garbage_collect(&server)
         .await
         .map_err(|e| Error::SetupHosts(Box::new(e)))
 }

@@ -32,10 +32,9 @@ use hive_drbd::{
     DrbdVolume, FsType, Plan, Stage as DrbdStage, StageHive, VolumePlanOptions, create_volume_plan,
     destroy_volume_plan,
 };
-use hive_phases::setup::PoolShell;
 use hive_phases::setup_hosts::{
-    DrbdHostSetup, HostShell, Server, ServerRole, SetupHosts, SetupHostsParams, SetupReport,
-    StepTag,
+    DrbdHostSetup, Server, ServerRole, SetupHosts, SetupHostsParams, SetupReport, StepTag,
+    Transport,
 };
 use hive_phases::volumes::{SshRunner, check_prepared, execute_plans, volumes_status};
 use hive_provider::{
@@ -126,11 +125,11 @@ impl Lab {
         &self.spec.servers[i].name
     }
 
-    fn shells(&self) -> Vec<Arc<dyn HostShell>> {
+    fn transports(&self) -> Vec<Arc<dyn Transport>> {
         self.spec
             .servers
             .iter()
-            .map(|s| Arc::new(PoolShell::new(self.pool.clone(), &s.name)) as Arc<dyn HostShell>)
+            .map(|s| Arc::new(SshPool::server(&self.pool, &s.name)) as Arc<dyn Transport>)
             .collect()
     }
 
@@ -154,7 +153,7 @@ impl Lab {
     async fn setup(&self, volumes: &[&str], check: bool) -> SetupReport {
         let start = Instant::now();
         let report = SetupHosts::new(self.params())
-            .shells(self.shells())
+            .transports(self.transports())
             .tags([StepTag::Drbd])
             .check_mode(check)
             .drbd(DrbdHostSetup::new(

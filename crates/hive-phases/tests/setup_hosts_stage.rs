@@ -1,7 +1,7 @@
 //! End to end: the setup-hosts phase on a 4-server stage (3 hives and a
 //! repository server) built by the `docker` provider of `hive-provider`
 //! (each server a container booting systemd and sshd), reached over SSH as
-//! the stage's admin user through [`TransportShell`].
+//! the stage's admin user through [`hive_setup::run_script`].
 //!
 //! Checks what the "done when" lists: the Docker API on 2376 only
 //! with a client certificate, a 3-manager swarm labelled with the servers'
@@ -20,10 +20,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hive_phases::setup::{ForwardedEngines, PoolShell};
+use hive_phases::setup::ForwardedEngines;
 use hive_phases::setup_hosts::{
-    EngineConnector, HiveUser, HostShell, Server, ServerRole, SetupHosts, SetupHostsError,
-    SetupHostsParams, SetupReport, StepTag, UserGroup,
+    EngineConnector, HiveUser, Server, ServerRole, SetupHosts, SetupHostsError, SetupHostsParams,
+    SetupReport, StepTag, Transport, UserGroup,
 };
 use hive_provider::{
     BuildInfraOptions, DockerProvider, Provider, ServerSpec, SshPool, StageSpec, build_infra,
@@ -89,21 +89,21 @@ impl Stage {
         Arc::new(ForwardedEngines::new(&self.spec.context_dir, &std::env::temp_dir()).unwrap())
     }
 
-    /// setup-hosts on the stage with `p`, its shells and engines.
+    /// setup-hosts on the stage with `p`, its servers and engines.
     fn phase(&self, p: &SetupHostsParams) -> SetupHosts {
         SetupHosts::new(p.clone())
-            .shells(self.shells())
+            .transports(self.transports())
             .engines(self.engines())
     }
 
     /// Fresh SSH sessions to every server.
-    fn shells(&self) -> Vec<Arc<dyn HostShell>> {
+    fn transports(&self) -> Vec<Arc<dyn Transport>> {
         let pool =
             Arc::new(SshPool::from_ssh_config(&self.spec.context_dir.join("ssh_config")).unwrap());
         self.spec
             .servers
             .iter()
-            .map(|s| Arc::new(PoolShell::new(pool.clone(), &s.name)) as Arc<dyn HostShell>)
+            .map(|s| Arc::new(SshPool::server(&pool, &s.name)) as Arc<dyn Transport>)
             .collect()
     }
 }
@@ -426,8 +426,8 @@ async fn four_server_stage_from_scratch() {
     );
     // The seed's clean-up instruction works, and so does the same from the
     // mother machine (`hive registry gc`).
-    let shells = stage.shells();
-    let gc = hive_phases::setup_hosts::registry_garbage_collect(shells[3].as_ref())
+    let servers = stage.transports();
+    let gc = hive_phases::setup_hosts::registry_garbage_collect(servers[3].as_ref())
         .await
         .unwrap();
     assert!(gc.contains("hsetup-test/h0"), "garbage-collect: {gc}");

@@ -57,7 +57,8 @@ pub use prepared::{PreparedAttributes, PreparedProvider};
 pub use provider::{NOT_YET_SUPPORTED, Provider, ProviderReport, ServerChange};
 pub use registry::{ProviderFactory, ProviderRegistry, provider_for};
 pub use ssh::{
-    HostKeyPolicy, SshAuth, SshOptions, SshPool, SshSession, SshTarget, UnixSocketForward,
+    HostKeyPolicy, PooledServer, SshAuth, SshOptions, SshPool, SshSession, SshTarget,
+    UnixSocketForward,
 };
 pub use ssh_config::{SshConfig, SshHost};
 pub use stage::{

@@ -176,21 +176,7 @@ pub struct RemoteFileInfo {
     pub size: u64,
 }
 
-/// Quote `s` for a POSIX shell.
-///
-/// ```
-/// assert_eq!(hive_provider::shell_quote("it's"), r#"'it'\''s'"#);
-/// assert_eq!(hive_provider::shell_quote("/etc/hosts"), "/etc/hosts");
-/// ```
-pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-=:,+@%".contains(&b))
-    {
-        return s.to_string();
-    }
-    format!("'{}'", s.replace('\'', r#"'\''"#))
-}
+pub use hive_model::shell_quote;
 
 /// Run commands and move files on one server.
 ///
@@ -288,7 +274,10 @@ mod tests {
             RemoteCommand::new("id -u").sudo(),
             "sudo -n -- sh -c 'id -u'",
         );
-        check(RemoteCommand::new("echo 'x'"), r#"sh -c 'echo '\''x'\'''"#);
+        check(
+            RemoteCommand::new("echo 'x'"),
+            r#"sh -c 'echo '"'"'x'"'"''"#,
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use super::item::Item;
 use super::os::OsFamily;
 use super::params::{Server, ServerRole, SetupHostsParams};
-use super::shell::quote;
+use hive_model::shell_quote;
 
 /// The backup command on the repository server (`hive-backup -h` says how
 /// it is used); `hive backup` and `hive restore` run it over SSH.
@@ -83,9 +83,9 @@ fn config(p: &SetupHostsParams) -> String {
     let hives: Vec<&str> = p.hives().map(|s| s.name.as_str()).collect();
     format!(
         "# Managed by hive setup-hosts (backup step).\nHIVE_BACKUP_USER={}\nHIVE_BACKUP_HOME={}\nHIVE_BACKUP_HIVES={}\nHIVE_REGISTRY_CLEANUP_DAYS={}\n",
-        quote(&p.admin),
-        quote(&admin_home(&p.admin)),
-        quote(&hives.join(" ")),
+        shell_quote(&p.admin),
+        shell_quote(&admin_home(&p.admin)),
+        shell_quote(&hives.join(" ")),
         p.registry_backup_cleanup_days,
     )
 }

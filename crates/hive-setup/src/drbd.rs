@@ -21,7 +21,7 @@ use super::error::{Result, SetupHostsError};
 use super::os::OsFamily;
 use super::params::Server;
 use super::report::StepOutcome;
-use super::shell::HostShell;
+use super::shell::{Transport, run_script};
 use super::steps::StepTag;
 
 /// What the `drbd` step needs to know of the stage, mapped from the
@@ -60,34 +60,45 @@ impl DrbdHostSetup {
     }
 }
 
-/// hive-drbd's command runner over a server's [`HostShell`], for the
-/// executor's (blocking) threads.
-pub struct ShellRunner {
-    shells: HashMap<String, Arc<dyn HostShell>>,
+/// hive-drbd's command runner over the servers' [`Transport`]s (scripts
+/// run as [`run_script`](crate::run_script) runs them), for the executor's
+/// (blocking) threads.
+pub struct TransportRunner {
+    transports: HashMap<String, Arc<dyn Transport>>,
     runtime: tokio::runtime::Handle,
 }
 
-impl ShellRunner {
-    /// A runner over `shells` (keyed by server name), driving them on
+impl TransportRunner {
+    /// A runner over `transports` (keyed by server name), driving them on
     /// `runtime`. Call it from blocking threads only.
     pub fn new(
-        shells: HashMap<String, Arc<dyn HostShell>>,
+        transports: HashMap<String, Arc<dyn Transport>>,
         runtime: tokio::runtime::Handle,
     ) -> Self {
-        ShellRunner { shells, runtime }
+        TransportRunner {
+            transports,
+            runtime,
+        }
     }
 }
 
-impl HostRunner for ShellRunner {
+impl HostRunner for TransportRunner {
     fn run(&self, host: &str, command: &HostCommand) -> Result<ExecOutput, DrbdError> {
-        let shell = self.shells.get(host).ok_or_else(|| DrbdError::Transport {
-            host: host.to_string(),
-            message: "no connection was given for this server".into(),
-            source: None,
-        })?;
+        let server = self
+            .transports
+            .get(host)
+            .ok_or_else(|| DrbdError::Transport {
+                host: host.to_string(),
+                message: "no connection was given for this server".into(),
+                source: None,
+            })?;
         let out = self
             .runtime
-            .block_on(shell.run(&command.script, command.stdin.as_deref()))
+            .block_on(run_script(
+                server.as_ref(),
+                &command.script,
+                command.stdin.as_deref(),
+            ))
             .map_err(|e| DrbdError::Transport {
                 host: host.to_string(),
                 message: e.to_string(),
@@ -143,7 +154,7 @@ fn outcome(changed: Vec<String>, notes: Vec<String>, elapsed: Duration) -> StepO
 /// the operator chose the step with `-T`.
 pub(crate) async fn run_step(
     setup: Option<&DrbdHostSetup>,
-    shells: &HashMap<String, Arc<dyn HostShell>>,
+    shells: &HashMap<String, Arc<dyn Transport>>,
     servers: &[(Server, Option<OsFamily>)],
     check: bool,
     selected: bool,
@@ -175,7 +186,7 @@ pub(crate) async fn run_step(
                     .for_host(&server.name)
             });
             let host = server.name.clone();
-            let runner = ShellRunner::new(shells.clone(), runtime.clone());
+            let runner = TransportRunner::new(shells.clone(), runtime.clone());
             tokio::task::spawn_blocking(move || {
                 let started = Instant::now();
                 let Some(plan) = plan.filter(|_| hive) else {
@@ -223,7 +234,8 @@ pub(crate) async fn run_step(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ExecOutput, ServerRole};
+    use crate::ServerRole;
+    use hive_provider::{OutputChunk, OutputStream, RemoteCommand, RemoteFile, UnboundedSender};
     use std::sync::Mutex;
 
     /// A server answering the preparation's checks from a table of
@@ -235,11 +247,16 @@ mod tests {
     }
 
     #[async_trait::async_trait]
-    impl HostShell for Scripted {
+    impl Transport for Scripted {
         fn host(&self) -> &str {
             &self.host
         }
-        async fn run(&self, script: &str, _stdin: Option<&[u8]>) -> Result<ExecOutput> {
+        async fn exec_streamed(
+            &self,
+            command: &RemoteCommand,
+            output: Option<UnboundedSender<OutputChunk>>,
+        ) -> hive_provider::Result<i32> {
+            let script = &command.script;
             self.ran.lock().unwrap().push(script.to_string());
             let (status, out) = self
                 .answers
@@ -247,11 +264,22 @@ mod tests {
                 .find(|(frag, _, _)| script.contains(frag))
                 .map(|(_, s, o)| (*s, *o))
                 .unwrap_or((0, ""));
-            Ok(ExecOutput {
-                status,
-                stdout: out.as_bytes().to_vec(),
-                stderr: Vec::new(),
-            })
+            if let Some(tx) = output {
+                let _ = tx.send(OutputChunk {
+                    stream: OutputStream::Stdout,
+                    data: out.as_bytes().to_vec(),
+                });
+            }
+            Ok(status)
+        }
+        async fn put(&self, file: &RemoteFile, _: &[u8]) -> hive_provider::Result<()> {
+            panic!(
+                "the step writes files with scripts, not put ({})",
+                file.path
+            )
+        }
+        async fn get(&self, path: &str, _: bool) -> hive_provider::Result<Vec<u8>> {
+            panic!("the step reads files with scripts, not get ({path})")
         }
     }
 
@@ -275,13 +303,13 @@ mod tests {
 
     fn shells(
         answers: Vec<(&'static str, i32, &'static str)>,
-    ) -> (Arc<Scripted>, HashMap<String, Arc<dyn HostShell>>) {
+    ) -> (Arc<Scripted>, HashMap<String, Arc<dyn Transport>>) {
         let s = Arc::new(Scripted {
             host: "p-hive0.t".into(),
             answers,
             ran: Mutex::new(Vec::new()),
         });
-        let mut m: HashMap<String, Arc<dyn HostShell>> = HashMap::new();
+        let mut m: HashMap<String, Arc<dyn Transport>> = HashMap::new();
         m.insert("p-hive0.t".into(), s.clone());
         (s, m)
     }

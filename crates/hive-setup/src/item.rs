@@ -4,7 +4,8 @@
 use sha2::{Digest, Sha256};
 
 use super::error::{Result, SetupHostsError};
-use super::shell::{HostShell, quote, run_checked};
+use super::shell::{Transport, run_checked};
+use hive_model::shell_quote;
 
 /// One thing a step keeps in its desired state on a server.
 #[derive(Debug, Clone)]
@@ -136,7 +137,7 @@ impl Item {
     fn check_script(&self, index: usize) -> String {
         match self {
             Item::File { path, .. } => {
-                let p = quote(path);
+                let p = shell_quote(path);
                 format!(
                     "if [ -f {p} ]; then echo \"{index} $(sha256sum <{p} | cut -c1-64) $(stat -c '%a:%U:%G' {p})\"; else echo '{index} absent'; fi\n"
                 )
@@ -145,9 +146,9 @@ impl Item {
                 let (b, e) = block_markers(marker);
                 format!(
                     "echo \"{index} $(awk -v b={} -v e={} '$0==b{{f=1;next}} $0==e{{f=0;next}} f' {} 2>/dev/null | sha256sum | cut -c1-64)\"\n",
-                    quote(&b),
-                    quote(&e),
-                    quote(path)
+                    shell_quote(&b),
+                    shell_quote(&e),
+                    shell_quote(path)
                 )
             }
             Item::State { check, .. } => format!(
@@ -167,12 +168,12 @@ impl Item {
                 group,
                 ..
             } => {
-                let p = quote(path);
+                let p = shell_quote(path);
                 let mut s = format!(
                     "d=$(dirname {p}); mkdir -p \"$d\"; t=$(mktemp \"$d/.hive.XXXXXX\")\nbase64 -d >\"$t\" <<'HIVE_EOF'\n{}\nHIVE_EOF\nchmod {mode:o} \"$t\"; chown {}:{} \"$t\"\n",
                     wrap_base64(content),
-                    quote(owner),
-                    quote(group)
+                    shell_quote(owner),
+                    shell_quote(group)
                 );
                 s.push_str(&format!("mv -f \"$t\" {p}\n"));
                 s
@@ -184,12 +185,12 @@ impl Item {
                 ..
             } => {
                 let (b, e) = block_markers(marker);
-                let p = quote(path);
+                let p = shell_quote(path);
                 format!(
                     "touch {p}; t=$(mktemp); {{ printf '%s\\n' {b}; base64 -d <<'HIVE_EOF'\n{}\nHIVE_EOF\nprintf '%s\\n' {e}; awk -v b={b} -v e={e} '$0==b{{f=1;next}} $0==e{{f=0;next}} !f' {p}; }} >\"$t\"; cat \"$t\" >{p}; rm -f \"$t\"\n",
                     wrap_base64(content.as_bytes()),
-                    b = quote(&b),
-                    e = quote(&e),
+                    b = shell_quote(&b),
+                    e = shell_quote(&e),
                 )
             }
             Item::State { apply, .. } => format!("{apply}\n"),
@@ -271,7 +272,7 @@ pub(crate) fn apply_scripts<'a>(
                 handlers.push(h);
             }
         }
-        let mark = format!("hive_item={}\n", quote(&item.describe()));
+        let mark = format!("hive_item={}\n", shell_quote(&item.describe()));
         if let Item::State {
             stdin: Some(data), ..
         } = item
@@ -292,7 +293,7 @@ pub(crate) fn apply_scripts<'a>(
     for h in handlers {
         current.push_str(&format!(
             "hive_item={}\n{h}\n",
-            quote(&format!("handler: {h}"))
+            shell_quote(&format!("handler: {h}"))
         ));
     }
     if !current.is_empty() {
@@ -304,7 +305,7 @@ pub(crate) fn apply_scripts<'a>(
 /// Check `items` on the server and, unless `check_only`, apply what differs.
 /// Returns the descriptions of the items that differed.
 pub(crate) async fn converge(
-    shell: &dyn HostShell,
+    shell: &dyn Transport,
     what: &str,
     items: &[Item],
     check_only: bool,

@@ -13,7 +13,8 @@
 //! a server that fails (a command fails, the connection drops) is reported
 //! with its error and left out of the later steps while the others finish.
 //!
-//! The servers are reached through [`HostShell`], which runs a script as
+//! The servers are reached through their [`Transport`]s (`hive-provider`'s
+//! SSH sessions, or any other), on which [`run_script`] runs a script as
 //! root with optional standard input; the `swarm` step talks to the hives'
 //! Docker engines with hive-swarm's cluster API ([`hive_swarm::Engine`]),
 //! reached through an [`EngineConnector`].
@@ -42,13 +43,12 @@ mod run;
 mod shell;
 mod steps;
 mod swarm;
-mod transport;
 
 pub use backup::{
     BACKUP_COMMAND, BACKUP_DEFINITIONS_DIR, BackupScript, REGISTRY_BACKUP, admin_home,
     backup_definition, backup_ext,
 };
-pub use drbd::{DrbdHostSetup, ShellRunner};
+pub use drbd::{DrbdHostSetup, TransportRunner};
 pub use error::{Result, SetupHostsError};
 pub use net::InternalNetworks;
 pub use os::OsFamily;
@@ -57,6 +57,5 @@ pub use pki::{CertPair, SitePki};
 pub use registry::{REGISTRY_GC_COMMAND, registry_credentials, registry_garbage_collect};
 pub use report::{HostReport, SetupReport, StepOutcome};
 pub use run::{AddonRunner, EngineConnector, SetupEvent, SetupHosts, SetupProgress};
-pub use shell::{ExecOutput, HostShell};
+pub use shell::{ExecOutput, SCRIPT_TIMEOUT, Transport, run_script};
 pub use steps::StepTag;
-pub use transport::TransportShell;

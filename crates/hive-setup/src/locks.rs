@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant};
 
 use super::error::{Result, SetupHostsError};
-use super::shell::{HostShell, run_checked};
+use super::shell::{Transport, run_checked};
 
 /// How long a step waits for locks held by other processes.
 pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(600);
@@ -31,7 +31,7 @@ true"#;
 
 /// The holders of the package manager's locks on the server, as
 /// `LOCK by process PID (NAME)`.
-pub(crate) async fn lock_holders(shell: &dyn HostShell) -> Result<Vec<String>> {
+pub(crate) async fn lock_holders(shell: &dyn Transport) -> Result<Vec<String>> {
     let out = run_checked(shell, PROBE, None, "package lock probe").await?;
     Ok(out
         .stdout_text()
@@ -48,7 +48,7 @@ pub(crate) async fn lock_holders(shell: &dyn HostShell) -> Result<Vec<String>> {
 /// calling `waiting` with the holders whenever they change, for at most
 /// `limit`.
 pub(crate) async fn wait_for_package_locks(
-    shell: &dyn HostShell,
+    shell: &dyn Transport,
     limit: Duration,
     waiting: impl Fn(&str),
 ) -> Result<()> {

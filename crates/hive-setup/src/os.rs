@@ -1,8 +1,8 @@
 //! Operating system families and the commands that differ between them.
 
-use super::shell::quote;
 use crate::error::{Result, SetupHostsError};
-use crate::shell::{HostShell, run_checked};
+use crate::shell::{Transport, run_checked};
+use hive_model::shell_quote;
 
 /// The family of a server's operating system, from `/etc/os-release`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,7 +64,11 @@ impl OsFamily {
 
     /// A script that exits 0 when every package of `pkgs` is installed.
     pub fn packages_installed(self, pkgs: &[&str]) -> String {
-        let list = pkgs.iter().map(|p| quote(p)).collect::<Vec<_>>().join(" ");
+        let list = pkgs
+            .iter()
+            .map(|p| shell_quote(p))
+            .collect::<Vec<_>>()
+            .join(" ");
         match self {
             OsFamily::Debian => format!(
                 "[ \"$(dpkg-query -W -f='${{Status}}\\n' {list} 2>/dev/null | grep -c 'install ok installed')\" = {} ]",
@@ -76,7 +80,11 @@ impl OsFamily {
 
     /// A script that installs `pkgs` without questions.
     pub fn install_packages(self, pkgs: &[&str]) -> String {
-        let list = pkgs.iter().map(|p| quote(p)).collect::<Vec<_>>().join(" ");
+        let list = pkgs
+            .iter()
+            .map(|p| shell_quote(p))
+            .collect::<Vec<_>>()
+            .join(" ");
         match self {
             // apt-get waits for dpkg's locks (DPkg::Lock::Timeout) and is
             // retried while another apt holds the lists lock, which that
@@ -197,7 +205,7 @@ impl OsFamily {
 
     /// A script that makes `locale` available and the system default.
     pub fn set_locale(self, locale: &str) -> String {
-        let l = quote(locale);
+        let l = shell_quote(locale);
         match self {
             OsFamily::Debian => format!(
                 "grep -q \"^{locale} \" /etc/locale.gen 2>/dev/null || echo \"{locale} $(echo {l} | sed -n 's/.*\\.//p' | tr a-z A-Z | sed 's/UTF8/UTF-8/')\" >>/etc/locale.gen; \
@@ -208,7 +216,7 @@ impl OsFamily {
                 format!(
                     "{} install -y -q glibc-langpack-{} >&2; localectl set-locale LANG={l}",
                     self.rpm_tool(),
-                    quote(lang)
+                    shell_quote(lang)
                 )
             }
         }
@@ -216,7 +224,7 @@ impl OsFamily {
 
     /// A script that exits 0 when `locale` is the system default.
     pub fn locale_is(self, locale: &str) -> String {
-        let l = quote(locale);
+        let l = shell_quote(locale);
         match self {
             OsFamily::Debian => format!(
                 "grep -qx \"LANG={locale}\" /etc/default/locale 2>/dev/null && locale -a 2>/dev/null | grep -qix \"$(echo {l} | sed 's/UTF-8/utf8/I')\""
@@ -226,7 +234,7 @@ impl OsFamily {
     }
 }
 
-pub(crate) async fn detect_os(shell: &dyn HostShell) -> Result<OsFamily> {
+pub(crate) async fn detect_os(shell: &dyn Transport) -> Result<OsFamily> {
     let out = run_checked(shell, DETECT_SCRIPT, None, "operating system detection").await?;
     let text = out.stdout_text();
     OsFamily::parse(&text).ok_or_else(|| SetupHostsError::Unexpected {

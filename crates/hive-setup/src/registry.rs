@@ -5,7 +5,7 @@ use crate::pki::write_atomic;
 use std::path::Path;
 
 use crate::error::{Result, SetupHostsError};
-use crate::shell::{HostShell, run_checked};
+use crate::shell::{Transport, run_checked};
 
 fn read_secret(path: &Path) -> Result<Option<String>> {
     match std::fs::read_to_string(path) {
@@ -55,7 +55,7 @@ pub const REGISTRY_GC_COMMAND: &str =
 
 /// Run the registry's garbage collector on the repository server (what
 /// `hive registry gc` does from the mother machine) and return its output.
-pub async fn registry_garbage_collect(repository: &dyn HostShell) -> Result<String> {
+pub async fn registry_garbage_collect(repository: &dyn Transport) -> Result<String> {
     let out = run_checked(
         repository,
         REGISTRY_GC_COMMAND,

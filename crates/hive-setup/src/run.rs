@@ -15,17 +15,24 @@ use super::params::{Server, ServerRole, SetupHostsParams};
 use super::pki::{CertPair, SitePki};
 use super::registry::registry_credentials;
 use super::report::{HostReport, SetupReport, StepOutcome};
-use super::shell::HostShell;
+use super::shell::Transport;
 use super::steps::{self, Inputs, StepTag};
 
 /// The setup-hosts phase, configured with a consuming builder.
 ///
 /// ```no_run
 /// # async fn demo(params: hive_setup::SetupHostsParams,
-/// #   shells: Vec<std::sync::Arc<dyn hive_setup::HostShell>>) -> Result<(), hive_setup::SetupHostsError> {
+/// #   pool: std::sync::Arc<hive_provider::SshPool>) -> Result<(), hive_setup::SetupHostsError> {
+/// use std::sync::Arc;
+/// use hive_provider::{SshPool, Transport};
 /// use hive_setup::{SetupHosts, StepTag};
+/// let servers: Vec<Arc<dyn Transport>> = pool
+///     .hosts()
+///     .iter()
+///     .map(|h| Arc::new(SshPool::server(&pool, h)) as Arc<dyn Transport>)
+///     .collect();
 /// let report = SetupHosts::new(params)
-///     .shells(shells)
+///     .transports(servers)
 ///     .tags([StepTag::Docker])   // -T docker
 ///     .limit(["p-hive1.pdns"])   // -l p-hive1.pdns
 ///     .check_mode(true)          // -C
@@ -36,7 +43,7 @@ use super::steps::{self, Inputs, StepTag};
 /// ```
 pub struct SetupHosts {
     pub(crate) params: SetupHostsParams,
-    pub(crate) shells: HashMap<String, Arc<dyn HostShell>>,
+    pub(crate) transports: HashMap<String, Arc<dyn Transport>>,
     pub(crate) tags: Vec<StepTag>,
     pub(crate) limit: Option<Vec<String>>,
     pub(crate) check: bool,
@@ -132,7 +139,7 @@ impl SetupHosts {
     pub fn new(params: SetupHostsParams) -> Self {
         SetupHosts {
             params,
-            shells: HashMap::new(),
+            transports: HashMap::new(),
             tags: StepTag::ALL.to_vec(),
             limit: None,
             check: false,
@@ -163,17 +170,18 @@ impl SetupHosts {
         }
     }
 
-    /// Add the shell of a server (matched by [`HostShell::host`] against the
-    /// servers' names).
-    pub fn shell(mut self, shell: Arc<dyn HostShell>) -> Self {
-        self.shells.insert(shell.host().to_string(), shell);
+    /// Add how a server is reached (matched by [`Transport::host`] against
+    /// the servers' names). The steps run their scripts through it with
+    /// [`run_script`](crate::run_script).
+    pub fn transport(mut self, server: Arc<dyn Transport>) -> Self {
+        self.transports.insert(server.host().to_string(), server);
         self
     }
 
-    /// Add the shells of several servers.
-    pub fn shells(mut self, shells: impl IntoIterator<Item = Arc<dyn HostShell>>) -> Self {
-        for s in shells {
-            self = self.shell(s);
+    /// Add how several servers are reached.
+    pub fn transports(mut self, servers: impl IntoIterator<Item = Arc<dyn Transport>>) -> Self {
+        for s in servers {
+            self = self.transport(s);
         }
         self
     }
@@ -376,7 +384,7 @@ impl SetupHosts {
             }
         }
         for s in p.servers.iter().filter(|s| self.acting(s)) {
-            if !self.shells.contains_key(&s.name) {
+            if !self.transports.contains_key(&s.name) {
                 return Err(SetupHostsError::Params {
                     key: "servers".into(),
                     reason: format!("no connection was given for server {}", s.name),
@@ -400,7 +408,7 @@ impl SetupHosts {
         let first_hive = self.params.first_hive().map(|s| s.name.clone());
         let detect = join_all(hosts.iter().map(|h| {
             let needed = h.acting || Some(&h.server.name) == first_hive.as_ref();
-            let shell = self.shells.get(&h.server.name).cloned();
+            let shell = self.transports.get(&h.server.name).cloned();
             async move {
                 match (needed, shell) {
                     (true, Some(shell)) => Some(detect_os(shell.as_ref()).await),
@@ -456,7 +464,7 @@ impl SetupHosts {
         let selected = self.tags.len() < StepTag::ALL.len();
         let results = super::drbd::run_step(
             self.drbd.as_ref(),
-            &self.shells,
+            &self.transports,
             &servers,
             self.check,
             selected,
@@ -573,7 +581,7 @@ impl SetupHosts {
         // The steps that install packages wait for a package manager still
         // running on the server (e.g. left by a killed run).
         if matches!(tag, StepTag::Base | StepTag::Docker) && !self.check {
-            if let Some(shell) = self.shells.get(&h.server.name) {
+            if let Some(shell) = self.transports.get(&h.server.name) {
                 let host = h.server.name.clone();
                 let waited = super::locks::wait_for_package_locks(
                     shell.as_ref(),
@@ -607,7 +615,7 @@ impl SetupHosts {
 
     async fn converge_on(&self, host: &str, tag: StepTag, items: &[Item]) -> Result<Vec<String>> {
         let shell = self
-            .shells
+            .transports
             .get(host)
             .ok_or_else(|| SetupHostsError::Params {
                 key: "servers".into(),

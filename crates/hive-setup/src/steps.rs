@@ -9,7 +9,7 @@ use super::net::InternalNetworks;
 use super::os::OsFamily;
 use super::params::{Server, ServerRole, SetupHostsParams};
 use super::pki::CertPair;
-use super::shell::quote;
+use hive_model::shell_quote;
 
 /// A step of the phase; its name is the tag `-T` selects it by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -213,7 +213,7 @@ pub(crate) fn base_items(p: &SetupHostsParams, server: &Server, os: OsFamily) ->
         os.packages_installed(&pkgs),
         os.install_packages(&pkgs),
     ));
-    let h = quote(server.hostname());
+    let h = shell_quote(server.hostname());
     items.push(Item::state(
         format!("host name {}", server.hostname()),
         format!("[ \"$(hostname)\" = {h} ] && [ \"$(cat /etc/hostname)\" = {h} ]"),
@@ -223,14 +223,14 @@ pub(crate) fn base_items(p: &SetupHostsParams, server: &Server, os: OsFamily) ->
     ));
     if let Some(tz) = &p.timezone {
         let zone = format!("/usr/share/zoneinfo/{tz}");
-        let z = quote(&zone);
+        let z = shell_quote(&zone);
         items.push(Item::state(
             format!("time zone {tz}"),
             format!("case \"$(readlink /etc/localtime)\" in {z}|..{z}) true;; *) false;; esac"),
             format!(
                 "[ -f {z} ] || {{ echo \"unknown time zone {}\" >&2; exit 1; }}; ln -sf {z} /etc/localtime; echo {} >/etc/timezone",
-                quote(tz),
-                quote(tz)
+                shell_quote(tz),
+                shell_quote(tz)
             ),
         ));
     }
@@ -273,11 +273,11 @@ pub(crate) fn base_items(p: &SetupHostsParams, server: &Server, os: OsFamily) ->
                 // (which installs it in this step) applies it.
                 format!(
                     "[ -f {main} ] && ! grep -qE {} {main}",
-                    quote(default_sources)
+                    shell_quote(default_sources)
                 ),
                 format!(
                     "sed -i -E {} {main}",
-                    quote(&format!("s/{default_sources}/# &/"))
+                    shell_quote(&format!("s/{default_sources}/# &/"))
                 ),
             )
             .notify(restart),
@@ -290,7 +290,7 @@ pub(crate) fn base_items(p: &SetupHostsParams, server: &Server, os: OsFamily) ->
         ));
     }
     for (name, g) in &p.user_groups {
-        let n = quote(name);
+        let n = shell_quote(name);
         items.push(Item::state(
             format!("group {name} ({})", g.gid),
             format!("[ \"$(getent group {n} | cut -d: -f3)\" = {} ]", g.gid),
@@ -306,8 +306,8 @@ pub(crate) fn base_items(p: &SetupHostsParams, server: &Server, os: OsFamily) ->
         ));
     }
     for (name, u) in &p.users {
-        let n = quote(name);
-        let g = quote(&u.group);
+        let n = shell_quote(name);
+        let g = shell_quote(&u.group);
         items.push(Item::state(
             format!("user {name} ({})", u.uid),
             format!("[ \"$(id -u {n} 2>/dev/null)\" = {} ] && [ \"$(id -gn {n})\" = {g} ] && [ -d /home/{name}/.ssh ]", u.uid),
@@ -410,7 +410,7 @@ pub(crate) fn docker_items(p: &SetupHostsParams, inp: &Inputs<'_>, os: OsFamily)
         os.packages_installed(pkgs),
         os.install_packages(pkgs),
     ));
-    let a = quote(&p.admin);
+    let a = shell_quote(&p.admin);
     items.push(Item::state(
         format!("{} in group docker", p.admin),
         format!("id -nG {a} | tr ' ' '\\n' | grep -qx docker"),
@@ -425,12 +425,12 @@ pub(crate) fn docker_items(p: &SetupHostsParams, inp: &Inputs<'_>, os: OsFamily)
         format!("directory {home}/.docker"),
         format!(
             "[ \"$(stat -c %U:%a {}/.docker 2>/dev/null)\" = {}:700 ]",
-            quote(&home),
-            quote(&p.admin)
+            shell_quote(&home),
+            shell_quote(&p.admin)
         ),
         format!(
             "install -d -m 700 -o {a} -g \"$(id -gn {a})\" {}/.docker",
-            quote(&home)
+            shell_quote(&home)
         ),
     ));
     if let Some(pair) = inp.server_cert {
@@ -568,7 +568,7 @@ pub(crate) fn registry_run_args(p: &SetupHostsParams, spec: &str) -> String {
 -e 'REGISTRY_AUTH_HTPASSWD_REALM=Registry Realm' -e REGISTRY_AUTH_HTPASSWD_PATH=/auth/htpasswd \
 -e REGISTRY_HTTP_TLS_CERTIFICATE={cert} -e REGISTRY_HTTP_TLS_KEY={key} {image}",
         port = p.registry_port,
-        image = quote(&p.registry_image),
+        image = shell_quote(&p.registry_image),
     )
 }
 
@@ -583,7 +583,7 @@ pub(crate) fn registry_server_items(p: &SetupHostsParams, inp: &Inputs<'_>) -> V
         htpasswd,
         0o600,
     ));
-    let image = quote(&p.registry_image);
+    let image = shell_quote(&p.registry_image);
     let load = Item::state(
         format!("image {}", p.registry_image),
         format!("docker image inspect {image} >/dev/null"),
@@ -625,7 +625,7 @@ pub(crate) fn login_item(registry: &str, user: &str, password: &str) -> Item {
     use base64::Engine as _;
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     let digest = sha256_hex(auth.as_bytes());
-    let r = quote(registry);
+    let r = shell_quote(registry);
     Item::state(
         format!("docker login {registry} as {user}"),
         format!(
@@ -635,7 +635,7 @@ sed -n 's/.*\"auth\": *\"\\([^\"]*\\)\".*/\\1/p' /root/.docker/config.json \
         ),
         format!(
             "docker login -u {} --password-stdin {r} >/dev/null",
-            quote(user)
+            shell_quote(user)
         ),
     )
     .with_stdin(password.as_bytes().to_vec())
@@ -868,11 +868,11 @@ mod tests {
                     .unwrap()
                     .success()
             };
-            let check = format!("[ -f {f} ] && ! grep -qE {} {f}", quote(re));
+            let check = format!("[ -f {f} ] && ! grep -qE {} {f}", shell_quote(re));
             assert_eq!(sh(check.clone()), before == after, "{before}");
             assert!(sh(format!(
                 "sed -i -E {} {f}",
-                quote(&format!("s/{re}/# &/"))
+                shell_quote(&format!("s/{re}/# &/"))
             )));
             assert_eq!(std::fs::read_to_string(f).unwrap(), after);
             assert!(sh(check), "{after}");

@@ -15,9 +15,12 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use hive_provider::{
+    OutputChunk, OutputStream, ProviderError, RemoteCommand, RemoteFile, Transport, UnboundedSender,
+};
 use hive_setup::{
-    BACKUP_COMMAND, BACKUP_DEFINITIONS_DIR, BackupScript, ExecOutput, HostShell, Server,
-    ServerRole, SetupHosts, SetupHostsError, SetupHostsParams, StepTag, backup_definition,
+    BACKUP_COMMAND, BACKUP_DEFINITIONS_DIR, BackupScript, Server, ServerRole, SetupHosts,
+    SetupHostsParams, StepTag, backup_definition, run_script,
 };
 
 const CONTAINER: &str = "hsetup-backup-step";
@@ -26,40 +29,59 @@ const CONTAINER: &str = "hsetup-backup-step";
 struct DockerExec;
 
 #[async_trait]
-impl HostShell for DockerExec {
+impl Transport for DockerExec {
     fn host(&self) -> &str {
         "repo.backup-step"
     }
 
-    async fn run(&self, script: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, SetupHostsError> {
+    async fn exec_streamed(
+        &self,
+        command: &RemoteCommand,
+        output: Option<UnboundedSender<OutputChunk>>,
+    ) -> hive_provider::Result<i32> {
         use tokio::io::AsyncWriteExt;
+        // `docker exec` runs as root already: no sudo.
+        let lost = |e: std::io::Error| ProviderError::SessionClosed {
+            host: "repo.backup-step".into(),
+            reason: format!(": docker exec: {e}"),
+        };
         let mut child = tokio::process::Command::new("docker")
-            .args(["exec", "-i", CONTAINER, "sh", "-c", script])
+            .args(["exec", "-i", CONTAINER, "sh", "-c", &command.script])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| SetupHostsError::Unreachable {
-                host: self.host().into(),
-                reason: e.to_string(),
-            })?;
+            .map_err(lost)?;
         let mut input = child.stdin.take().expect("stdin");
-        if let Some(data) = stdin {
-            input.write_all(data).await.expect("write stdin");
+        if let Some(data) = &command.stdin {
+            input.write_all(data).await.map_err(lost)?;
         }
         drop(input);
-        let out = child
-            .wait_with_output()
+        let out = child.wait_with_output().await.map_err(lost)?;
+        if let Some(tx) = output {
+            for (stream, data) in [
+                (OutputStream::Stdout, out.stdout),
+                (OutputStream::Stderr, out.stderr),
+            ] {
+                let _ = tx.send(OutputChunk { stream, data });
+            }
+        }
+        Ok(out.status.code().unwrap_or(-1))
+    }
+
+    async fn put(&self, file: &RemoteFile, data: &[u8]) -> hive_provider::Result<()> {
+        let cmd = RemoteCommand::new(file.write_script()).stdin(data.to_vec());
+        self.exec_checked(&cmd, &format!("write {}", file.path))
             .await
-            .map_err(|e| SetupHostsError::Unreachable {
-                host: self.host().into(),
-                reason: e.to_string(),
-            })?;
-        Ok(ExecOutput {
-            status: out.status.code().unwrap_or(-1),
-            stdout: out.stdout,
-            stderr: out.stderr,
-        })
+            .map(|_| ())
+    }
+
+    async fn get(&self, path: &str, _sudo: bool) -> hive_provider::Result<Vec<u8>> {
+        let cmd = RemoteCommand::new(format!("cat -- {}", hive_provider::shell_quote(path)));
+        Ok(self
+            .exec_checked(&cmd, &format!("read {path}"))
+            .await?
+            .stdout)
     }
 }
 
@@ -134,7 +156,7 @@ async fn backup_step_without_systemd() {
     let params = SetupHostsParams::new("private", "backup-step", context.path(), servers);
     let run = |check: bool| {
         SetupHosts::new(params.clone())
-            .shell(Arc::new(DockerExec))
+            .transport(Arc::new(DockerExec))
             .tags([StepTag::Backup])
             .limit(["repo.backup-step"])
             .check_mode(check)
@@ -176,13 +198,13 @@ async fn backup_step_without_systemd() {
         ..Default::default()
     };
     let text = backup_definition("pdnsdb", &[db]);
-    let out = DockerExec
-        .run(
-            &format!("cat >{BACKUP_DEFINITIONS_DIR}/pdnsdb && {BACKUP_COMMAND} -L"),
-            Some(text.as_bytes()),
-        )
-        .await
-        .unwrap();
+    let out = run_script(
+        &DockerExec,
+        &format!("cat >{BACKUP_DEFINITIONS_DIR}/pdnsdb && {BACKUP_COMMAND} -L"),
+        Some(text.as_bytes()),
+    )
+    .await
+    .unwrap();
     assert_eq!(out.status, 0, "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),

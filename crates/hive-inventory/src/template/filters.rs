@@ -1,6 +1,7 @@
 //! Ansible's filters and tests, and Python methods on plain values.
 
 use base64::Engine as _;
+use hive_model::shell_quote;
 use indexmap::IndexMap;
 use minijinja::value::{Kwargs, Rest, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State};
@@ -678,18 +679,6 @@ fn py_split(s: &str, sep: Option<&str>, maxsplit: i64) -> Value {
         None => Vec::new(),
     };
     Value::from(parts)
-}
-
-fn shell_quote(s: &str) -> String {
-    if s.is_empty() {
-        return "''".into();
-    }
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c))
-    {
-        return s.to_string();
-    }
-    format!("'{}'", s.replace('\'', "'\"'\"'"))
 }
 
 /// Python methods on plain values (`'a,b'.split(',')`, `d.keys()`, ...).

@@ -9,5 +9,5 @@ mod session;
 
 pub use forward::UnixSocketForward;
 pub use known_hosts::{HostKeyCheck, HostKeyPolicy};
-pub use pool::SshPool;
+pub use pool::{PooledServer, SshPool};
 pub use session::{SshAuth, SshOptions, SshSession, SshTarget};

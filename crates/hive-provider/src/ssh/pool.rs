@@ -10,7 +10,7 @@ use tokio::sync::Mutex;
 use super::session::{SshAuth, SshOptions, SshSession, SshTarget};
 use crate::error::{ProviderError, Result};
 use crate::ssh_config::SshConfig;
-use crate::transport::{ExecOutput, RemoteCommand, Transport};
+use crate::transport::{ExecOutput, OutputChunk, RemoteCommand, RemoteFile, Transport};
 
 type Slot = Arc<Mutex<Option<Arc<SshSession>>>>;
 
@@ -189,5 +189,57 @@ impl SshPool {
     /// Close every session.
     pub fn close_all(&self) {
         self.slots.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// `host` as a [`Transport`] whose session is opened on first use and
+    /// reopened when lost, so that a server that cannot be reached fails
+    /// alone, when it is first needed (and with the error of connecting).
+    ///
+    /// ```no_run
+    /// # async fn f() -> hive_provider::Result<()> {
+    /// use std::sync::Arc;
+    /// use hive_provider::{RemoteCommand, SshPool, Transport};
+    /// let pool = Arc::new(SshPool::from_ssh_config(".hive/private/ssh_config".as_ref())?);
+    /// let server = SshPool::server(&pool, "p-hive0.pdns");
+    /// let out = server.exec(&RemoteCommand::new("uptime")).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn server(pool: &Arc<SshPool>, host: impl Into<String>) -> PooledServer {
+        PooledServer {
+            pool: pool.clone(),
+            host: host.into(),
+        }
+    }
+}
+
+/// One server of an [`SshPool`], reached through the pool's session for it
+/// (see [`SshPool::server`]).
+#[derive(Debug, Clone)]
+pub struct PooledServer {
+    pool: Arc<SshPool>,
+    host: String,
+}
+
+#[async_trait::async_trait]
+impl Transport for PooledServer {
+    fn host(&self) -> &str {
+        &self.host
+    }
+
+    async fn exec_streamed(
+        &self,
+        command: &RemoteCommand,
+        output: Option<tokio::sync::mpsc::UnboundedSender<OutputChunk>>,
+    ) -> Result<i32> {
+        let session = self.pool.session(&self.host).await?;
+        session.exec_streamed(command, output).await
+    }
+
+    async fn put(&self, file: &RemoteFile, data: &[u8]) -> Result<()> {
+        self.pool.session(&self.host).await?.put(file, data).await
+    }
+
+    async fn get(&self, path: &str, sudo: bool) -> Result<Vec<u8>> {
+        self.pool.session(&self.host).await?.get(path, sudo).await
     }
 }
