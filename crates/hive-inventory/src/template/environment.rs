@@ -60,6 +60,7 @@ pub(crate) fn inner(root: PathBuf, omit: String, template_dirs: Vec<PathBuf>) ->
     env.set_formatter(format_value);
     env.set_unknown_method_callback(super::filters::call_method);
     super::filters::register(&mut env);
+    super::serialize::register_serialization(&mut env);
     super::files::register(&mut env);
     super::lookups::register(&mut env, Arc::new(root.clone()));
     env.add_function("_hive_tuple", |items: minijinja::value::Rest<Value>| {

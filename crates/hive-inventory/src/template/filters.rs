@@ -34,10 +34,10 @@ pub(super) fn pairs_of(v: &Value) -> Result<Vec<(Value, Value)>, Error> {
     Ok(out)
 }
 
-/// Registers the Ansible filters and tests.
+/// Registers the Ansible filters and tests (but the serialization filters,
+/// which `serialize` registers).
 pub(crate) fn register(env: &mut Environment<'static>) {
     register_conversions(env);
-    super::serialize::register_serialization(env);
     register_collections(env);
     register_regex(env);
     register_strings(env);
