@@ -9,47 +9,31 @@
 use std::sync::Arc;
 
 use hive_drbd::{
-    DrbdError, DrbdVolume, ExecutionReport, Executor, HostCommand, HostPreparation, HostRunner,
-    PackageManager, Plan, Stage, VolumeHostStatus, VolumePlanOptions,
+    DrbdError, DrbdVolume, ExecutionReport, Executor, HostPreparation, PackageManager, Plan, Stage,
+    VolumeHostStatus, VolumePlanOptions,
 };
 use hive_provider::{RemoteCommand, SshPool, Transport};
 
 use crate::Error;
 use crate::engines::stage_pool;
-use crate::setup_hosts::DrbdHostSetup;
+use crate::setup_hosts::{DrbdHostSetup, TransportRunner};
 use crate::site::StageSite;
 use crate::swarm::SwarmOptions;
 
-/// Runs hive-drbd's commands as root over the stage's SSH sessions.
-pub struct SshRunner {
-    pool: Arc<SshPool>,
-    runtime: tokio::runtime::Handle,
-}
-
-impl SshRunner {
-    /// A runner over `pool`, driving its async sessions on `runtime` (the
-    /// executor calls it from its own threads).
-    pub fn new(pool: Arc<SshPool>, runtime: tokio::runtime::Handle) -> Self {
-        SshRunner { pool, runtime }
-    }
-}
-
-impl HostRunner for SshRunner {
-    fn run(&self, host: &str, command: &HostCommand) -> Result<hive_drbd::ExecOutput, DrbdError> {
-        let mut cmd = RemoteCommand::new(&command.script).sudo();
-        if let Some(data) = &command.stdin {
-            cmd = cmd.stdin(data.clone());
-        }
-        let out = self.runtime.block_on(async {
-            let session = self.pool.session(host).await?;
-            session.exec(&cmd).await
-        });
-        out.map_err(|e| DrbdError::Transport {
-            host: host.to_string(),
-            message: "cannot run a command over SSH".into(),
-            source: Some(Box::new(e)),
-        })
-    }
+/// hive-drbd's commands run as root over the sessions of `pool` (one per
+/// server, opened when first needed), for hive-drbd's executor.
+///
+/// ```no_run
+/// # fn f(pool: std::sync::Arc<hive_provider::SshPool>) {
+/// let runner = hive_phases::volumes::stage_runner(&pool, tokio::runtime::Handle::current());
+/// # }
+/// ```
+pub fn stage_runner(pool: &Arc<SshPool>, runtime: tokio::runtime::Handle) -> TransportRunner {
+    let servers = pool
+        .hosts()
+        .iter()
+        .map(|h| Arc::new(SshPool::server(pool, h)) as Arc<dyn Transport>);
+    TransportRunner::as_root(servers, runtime)
 }
 
 /// Options of [`build_volumes`].
@@ -122,7 +106,7 @@ pub async fn build_volumes(
                 hive_drbd::create_volume_plan(&stage, v, &plan_options).map_err(drbd_error)?
             });
         }
-        let runner = SshRunner::new(pool, tokio::runtime::Handle::current());
+        let runner = stage_runner(&pool, tokio::runtime::Handle::current());
         let (drbd, pending) = execute_plans(runner, plans, options.swarm.check).await?;
         report.drbd = drbd;
         report.pending = pending;
@@ -137,7 +121,7 @@ pub async fn build_volumes(
 /// mode: only their checks, returning the steps that would run). Stops at
 /// the first failing plan.
 pub async fn execute_plans(
-    runner: SshRunner,
+    runner: TransportRunner,
     plans: Vec<Plan>,
     check: bool,
 ) -> Result<(Vec<ExecutionReport>, Vec<Plan>), Error> {
@@ -232,7 +216,7 @@ pub async fn check_prepared(
 /// `drbdsetup events2 --now` over the stage's SSH sessions. Volume by
 /// volume, hives in name order.
 pub async fn volumes_status(
-    runner: SshRunner,
+    runner: TransportRunner,
     stage: Stage,
     volumes: Vec<DrbdVolume>,
 ) -> Result<Vec<VolumeHostStatus>, Error> {
@@ -292,6 +276,6 @@ pub async fn drbd_status(
     limit_volumes(site, &mut volumes, limit)?;
     let stage = site.drbd_stage()?;
     let pool = stage_pool(&site.context_dir())?;
-    let runner = SshRunner::new(pool, tokio::runtime::Handle::current());
+    let runner = stage_runner(&pool, tokio::runtime::Handle::current());
     volumes_status(runner, stage, volumes).await.map(Some)
 }

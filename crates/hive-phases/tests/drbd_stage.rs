@@ -1,7 +1,7 @@
 //! End to end: DRBD on a 3-hive stage of the `docker` provider (each server
 //! a container booting systemd and sshd), everything over SSH through the
 //! paths the CLI uses: the `drbd` step of setup-hosts, then hive-drbd's
-//! executor through [`SshRunner`] for volumes, and `hive volumes status`'s
+//! executor through [`stage_runner`](hive_phases::volumes::stage_runner) for volumes, and `hive volumes status`'s
 //! library call.
 //!
 //! The containers have no DRBD module and no disk to spare, so the
@@ -32,11 +32,12 @@ use hive_drbd::{
     DrbdVolume, FsType, Plan, Stage as DrbdStage, StageHive, VolumePlanOptions, create_volume_plan,
     destroy_volume_plan,
 };
+use hive_phases::setup_hosts::TransportRunner;
 use hive_phases::setup_hosts::{
     DrbdHostSetup, Server, ServerRole, SetupHosts, SetupHostsParams, SetupReport, StepTag,
     Transport,
 };
-use hive_phases::volumes::{SshRunner, check_prepared, execute_plans, volumes_status};
+use hive_phases::volumes::{check_prepared, execute_plans, stage_runner, volumes_status};
 use hive_provider::{
     BuildInfraOptions, DockerProvider, Provider, ServerSpec, SshPool, StageSpec, build_infra,
 };
@@ -202,8 +203,8 @@ impl Lab {
         );
     }
 
-    fn runner(&self) -> SshRunner {
-        SshRunner::new(self.pool.clone(), tokio::runtime::Handle::current())
+    fn runner(&self) -> TransportRunner {
+        stage_runner(&self.pool, tokio::runtime::Handle::current())
     }
 
     /// Runs `plan` (or only its checks) over SSH; the time it took.

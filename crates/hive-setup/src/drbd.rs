@@ -23,6 +23,7 @@ use super::params::Server;
 use super::report::StepOutcome;
 use super::shell::{Transport, run_script};
 use super::steps::StepTag;
+use hive_provider::RemoteCommand;
 
 /// What the `drbd` step needs to know of the stage, mapped from the
 /// inventory by the caller (see `hive_phases::volumes::drbd_host_setup` in hive-phases).
@@ -60,17 +61,20 @@ impl DrbdHostSetup {
     }
 }
 
-/// hive-drbd's command runner over the servers' [`Transport`]s (scripts
-/// run as [`run_script`](crate::run_script) runs them), for the executor's
-/// (blocking) threads.
+/// hive-drbd's command runner over the servers' [`Transport`]s, for the
+/// executor's (blocking) threads: setup-hosts' `drbd` step, build-volumes
+/// and `hive volumes status`.
 pub struct TransportRunner {
     transports: HashMap<String, Arc<dyn Transport>>,
     runtime: tokio::runtime::Handle,
+    as_setup_scripts: bool,
 }
 
 impl TransportRunner {
     /// A runner over `transports` (keyed by server name), driving them on
-    /// `runtime`. Call it from blocking threads only.
+    /// `runtime`, that runs each command as setup-hosts runs its scripts
+    /// ([`run_script`]: under the server's setup lock, time-limited). Call
+    /// it from blocking threads only.
     pub fn new(
         transports: HashMap<String, Arc<dyn Transport>>,
         runtime: tokio::runtime::Handle,
@@ -78,6 +82,25 @@ impl TransportRunner {
         TransportRunner {
             transports,
             runtime,
+            as_setup_scripts: true,
+        }
+    }
+
+    /// A runner over `transports` that runs each command as it is, as root
+    /// (`sudo -n`): build-volumes' waits for a sync are not bounded by a
+    /// script's time limit, and `hive volumes status` does not wait for a
+    /// setup-hosts script of another run.
+    pub fn as_root(
+        transports: impl IntoIterator<Item = Arc<dyn Transport>>,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
+        TransportRunner {
+            transports: transports
+                .into_iter()
+                .map(|t| (t.host().to_string(), t))
+                .collect(),
+            runtime,
+            as_setup_scripts: false,
         }
     }
 }
@@ -92,19 +115,27 @@ impl HostRunner for TransportRunner {
                 message: "no connection was given for this server".into(),
                 source: None,
             })?;
-        let out = self
-            .runtime
-            .block_on(run_script(
-                server.as_ref(),
-                &command.script,
-                command.stdin.as_deref(),
-            ))
-            .map_err(|e| DrbdError::Transport {
+        let failed = |message: String, source: Box<dyn std::error::Error + Send + Sync>| {
+            DrbdError::Transport {
                 host: host.to_string(),
-                message: e.to_string(),
-                source: Some(Box::new(e)),
-            })?;
-        Ok(out)
+                message,
+                source: Some(source),
+            }
+        };
+        if self.as_setup_scripts {
+            let script = run_script(server.as_ref(), &command.script, command.stdin.as_deref());
+            return self
+                .runtime
+                .block_on(script)
+                .map_err(|e| failed(e.to_string(), Box::new(e)));
+        }
+        let mut cmd = RemoteCommand::new(&command.script).sudo();
+        if let Some(data) = &command.stdin {
+            cmd = cmd.stdin(data.clone());
+        }
+        self.runtime
+            .block_on(server.exec(&cmd))
+            .map_err(|e| failed("cannot run a command over SSH".into(), Box::new(e)))
     }
 }
 
