@@ -10,9 +10,9 @@ use hive_phases::site::StageSite;
 
 use super::Globals;
 
-/// Options of `hive build-volumes`.
+/// `-l VOLUME`, shared by build-volumes and `volumes status`.
 #[derive(Args, Debug)]
-pub struct BuildVolumesArgs {
+pub struct VolumeLimit {
     /// Only these DRBD volumes (comma separated).
     #[arg(
         short = 'l',
@@ -21,6 +21,13 @@ pub struct BuildVolumesArgs {
         value_name = "VOLUME"
     )]
     pub limit: Vec<String>,
+}
+
+/// Options of `hive build-volumes`.
+#[derive(Args, Debug)]
+pub struct BuildVolumesArgs {
+    #[command(flatten)]
+    pub volumes: VolumeLimit,
     /// Leave this server out (e.g. while it is being replaced).
     #[arg(
         short = 'x',
@@ -41,7 +48,7 @@ pub struct BuildVolumesArgs {
 pub fn build_volumes(globals: &Globals, args: &BuildVolumesArgs) -> Result<ExitCode> {
     let project = globals.load()?;
     let options = PhaseOptions {
-        limit: args.limit.clone(),
+        limit: args.volumes.limit.clone(),
         exclude: args.exclude.clone(),
         destroy: args.destroy,
         ..super::run::phase_options(globals, args.check)
@@ -61,14 +68,8 @@ pub enum VolumesCommand {
 /// Options of `hive volumes status`.
 #[derive(Args, Debug)]
 pub struct VolumesStatusArgs {
-    /// Only these DRBD volumes (comma separated).
-    #[arg(
-        short = 'l',
-        long = "limit",
-        value_delimiter = ',',
-        value_name = "VOLUME"
-    )]
-    pub limit: Vec<String>,
+    #[command(flatten)]
+    pub volumes: VolumeLimit,
 }
 
 /// `hive volumes ...`.
@@ -81,8 +82,10 @@ pub fn volumes(globals: &Globals, command: &VolumesCommand) -> Result<ExitCode> 
 fn volumes_status(globals: &Globals, args: &VolumesStatusArgs) -> Result<ExitCode> {
     let project = globals.load()?;
     let site = StageSite::new(&project)?;
-    let status =
-        super::runtime()?.block_on(hive_phases::volumes::drbd_status(&site, &args.limit))?;
+    let status = super::runtime()?.block_on(hive_phases::volumes::drbd_status(
+        &site,
+        &args.volumes.limit,
+    ))?;
     let json = globals.output == super::Output::Json;
     let Some(status) = status else {
         if json {
