@@ -7,10 +7,9 @@
 //! [`Executor`](crate::Executor) evaluates each check right before its step,
 //! round by round across hosts.
 
-use hive_model::shell_quote;
 use std::fmt;
 
-use hive_model::ExecOutput;
+use hive_model::{ExecOutput, shell_quote};
 use serde::{Deserialize, Serialize};
 
 use crate::status::{DiskState, ResourceStatus, parse_events2};

@@ -185,7 +185,7 @@ fn outcome(changed: Vec<String>, notes: Vec<String>, elapsed: Duration) -> StepO
 /// the operator chose the step with `-T`.
 pub(crate) async fn run_step(
     setup: Option<&DrbdHostSetup>,
-    shells: &HashMap<String, Arc<dyn Transport>>,
+    transports: &HashMap<String, Arc<dyn Transport>>,
     servers: &[(Server, Option<OsFamily>)],
     check: bool,
     selected: bool,
@@ -217,7 +217,7 @@ pub(crate) async fn run_step(
                     .for_host(&server.name)
             });
             let host = server.name.clone();
-            let runner = TransportRunner::new(shells.clone(), runtime.clone());
+            let runner = TransportRunner::new(transports.clone(), runtime.clone());
             tokio::task::spawn_blocking(move || {
                 let started = Instant::now();
                 let Some(plan) = plan.filter(|_| hive) else {

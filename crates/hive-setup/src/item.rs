@@ -305,7 +305,7 @@ pub(crate) fn apply_scripts<'a>(
 /// Check `items` on the server and, unless `check_only`, apply what differs.
 /// Returns the descriptions of the items that differed.
 pub(crate) async fn converge(
-    shell: &dyn Transport,
+    server: &dyn Transport,
     what: &str,
     items: &[Item],
     check_only: bool,
@@ -313,10 +313,10 @@ pub(crate) async fn converge(
     if items.is_empty() {
         return Ok(Vec::new());
     }
-    let out = run_checked(shell, &check_script(items), None, &format!("{what} check")).await?;
+    let out = run_checked(server, &check_script(items), None, &format!("{what} check")).await?;
     let changed =
         parse_check(items, &out.stdout_text()).map_err(|detail| SetupHostsError::Unexpected {
-            host: shell.host().to_string(),
+            host: server.host().to_string(),
             what: format!("{what} check"),
             detail,
         })?;
@@ -330,7 +330,7 @@ pub(crate) async fn converge(
         return Ok(names);
     }
     for (script, stdin) in apply_scripts(items, &changed) {
-        run_checked(shell, &script, stdin, what).await?;
+        run_checked(server, &script, stdin, what).await?;
     }
     Ok(names)
 }

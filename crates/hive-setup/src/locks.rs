@@ -31,8 +31,8 @@ true"#;
 
 /// The holders of the package manager's locks on the server, as
 /// `LOCK by process PID (NAME)`.
-pub(crate) async fn lock_holders(shell: &dyn Transport) -> Result<Vec<String>> {
-    let out = run_checked(shell, PROBE, None, "package lock probe").await?;
+pub(crate) async fn lock_holders(server: &dyn Transport) -> Result<Vec<String>> {
+    let out = run_checked(server, PROBE, None, "package lock probe").await?;
     Ok(out
         .stdout_text()
         .lines()
@@ -48,20 +48,20 @@ pub(crate) async fn lock_holders(shell: &dyn Transport) -> Result<Vec<String>> {
 /// calling `waiting` with the holders whenever they change, for at most
 /// `limit`.
 pub(crate) async fn wait_for_package_locks(
-    shell: &dyn Transport,
+    server: &dyn Transport,
     limit: Duration,
     waiting: impl Fn(&str),
 ) -> Result<()> {
     let start = Instant::now();
     let mut last = Vec::new();
     loop {
-        let holders = lock_holders(shell).await?;
+        let holders = lock_holders(server).await?;
         if holders.is_empty() {
             return Ok(());
         }
         if start.elapsed() >= limit {
             return Err(SetupHostsError::PackageLocks {
-                host: shell.host().to_string(),
+                host: server.host().to_string(),
                 holders: holders.join(", "),
                 waited_secs: start.elapsed().as_secs(),
             });

@@ -234,11 +234,11 @@ impl OsFamily {
     }
 }
 
-pub(crate) async fn detect_os(shell: &dyn Transport) -> Result<OsFamily> {
-    let out = run_checked(shell, DETECT_SCRIPT, None, "operating system detection").await?;
+pub(crate) async fn detect_os(server: &dyn Transport) -> Result<OsFamily> {
+    let out = run_checked(server, DETECT_SCRIPT, None, "operating system detection").await?;
     let text = out.stdout_text();
     OsFamily::parse(&text).ok_or_else(|| SetupHostsError::Unexpected {
-        host: shell.host().to_string(),
+        host: server.host().to_string(),
         what: "operating system detection".into(),
         detail: format!(
             "unsupported system ({}); hive supports Debian, Ubuntu and the RHEL family",

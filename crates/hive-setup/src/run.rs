@@ -408,10 +408,10 @@ impl SetupHosts {
         let first_hive = self.params.first_hive().map(|s| s.name.clone());
         let detect = join_all(hosts.iter().map(|h| {
             let needed = h.acting || Some(&h.server.name) == first_hive.as_ref();
-            let shell = self.transports.get(&h.server.name).cloned();
+            let server = self.transports.get(&h.server.name).cloned();
             async move {
-                match (needed, shell) {
-                    (true, Some(shell)) => Some(detect_os(shell.as_ref()).await),
+                match (needed, server) {
+                    (true, Some(server)) => Some(detect_os(server.as_ref()).await),
                     _ => None,
                 }
             }
@@ -581,10 +581,10 @@ impl SetupHosts {
         // The steps that install packages wait for a package manager still
         // running on the server (e.g. left by a killed run).
         if matches!(tag, StepTag::Base | StepTag::Docker) && !self.check {
-            if let Some(shell) = self.transports.get(&h.server.name) {
+            if let Some(server) = self.transports.get(&h.server.name) {
                 let host = h.server.name.clone();
                 let waited = super::locks::wait_for_package_locks(
-                    shell.as_ref(),
+                    server.as_ref(),
                     super::locks::LOCK_WAIT,
                     |message| {
                         self.emit(SetupEvent::Waiting {
@@ -614,14 +614,14 @@ impl SetupHosts {
     }
 
     async fn converge_on(&self, host: &str, tag: StepTag, items: &[Item]) -> Result<Vec<String>> {
-        let shell = self
+        let server = self
             .transports
             .get(host)
             .ok_or_else(|| SetupHostsError::Params {
                 key: "servers".into(),
                 reason: format!("no connection was given for server {host}"),
             })?;
-        converge(shell.as_ref(), tag.name(), items, self.check).await
+        converge(server.as_ref(), tag.name(), items, self.check).await
     }
 
     async fn run_registry(&self, hosts: &mut [HostRun], local: &Local) {
