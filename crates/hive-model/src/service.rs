@@ -181,6 +181,10 @@ service_parameters! {
     /// capabilities when they are missing.
     #[serde(default)]
     standalone: bool = (Any, copied: true, deployed: true, "true"),
+    /// Whether the containers' root filesystem is mounted read-only (the
+    /// process writes only to its volumes and tmpfs mounts).
+    #[serde(default)]
+    read_only: bool = (Any, copied: true, deployed: true, "true"),
     /// User of the service's process.
     user: Option<String> = (Any, copied: true, deployed: true, "admin"),
     /// Working directory of the service's process.

@@ -150,6 +150,7 @@ pub fn service_spec(
             options: None,
         }),
         user: d.user.clone(),
+        read_only: d.read_only.then_some(true),
         dir: d.working_dir.clone(),
         mounts: non_empty(mounts),
         capability_add: non_empty(cap_add),

@@ -92,6 +92,7 @@ restart_config: {{condition: on-failure, delay: 5s, max_attempts: 3, window: 2m}
 stop_grace_period: 3s
 user: root
 working_dir: /tmp
+read_only: true
 volumes:
   - {{source: hswarm-test-every-vol, target: /data, type: volume, driver: local}}
   - {{source: /tmp, target: /hosttmp, type: bind, readonly: true}}
@@ -205,6 +206,7 @@ initialize_roles: [unused-here]
     );
     assert_eq!(c.user.as_deref(), Some("root"));
     assert_eq!(c.dir.as_deref(), Some("/tmp"));
+    assert_eq!(c.read_only, Some(true));
     assert_eq!(c.stop_grace_period, Some(3_000_000_000));
     assert_eq!(c.capability_add, Some(vec!["NET_ADMIN".to_string()]));
     assert_eq!(c.capability_drop, Some(vec!["MKNOD".to_string()]));
@@ -312,6 +314,26 @@ initialize_roles: [unused-here]
             (81, "udp".into(), "host".into())
         ]
     );
+
+    // read_only: the engine mounts the root filesystem read-only; the
+    // service's tmpfs mount stays writable.
+    let task_container = common::docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.swarm.service.name={svc}"),
+    ]);
+    let task_container = task_container.lines().next().expect("a running task");
+    let probe = common::docker(&[
+        "exec",
+        task_container,
+        "sh",
+        "-c",
+        "touch /probe 2>&1 || echo root-refused; touch /scratch/probe && echo scratch-written",
+    ]);
+    assert!(probe.contains("Read-only file system"), "{probe}");
+    assert!(probe.contains("root-refused"), "{probe}");
+    assert!(probe.contains("scratch-written"), "{probe}");
 
     // The other service got the defaults: syslog logging, every stage network.
     let o = inspect(other).await.spec.unwrap().task_template.unwrap();

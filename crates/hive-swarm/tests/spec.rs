@@ -237,3 +237,19 @@ fn a_swarm_without_a_hive_site_needs_no_registry_and_no_log_collector() {
     .to_string();
     assert!(e.contains("needs the site's registry"), "{e}");
 }
+
+#[test]
+fn read_only_reaches_the_container_spec() {
+    let read_only = |yaml: &str| {
+        service_spec("web", &def(yaml), &stage(), None)
+            .unwrap()
+            .task_template
+            .unwrap()
+            .container_spec
+            .unwrap()
+            .read_only
+    };
+    assert_eq!(read_only("image: x\nread_only: true"), Some(true));
+    assert_eq!(read_only("image: x\nread_only: false"), None);
+    assert_eq!(read_only("image: x"), None);
+}
