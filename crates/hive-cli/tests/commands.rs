@@ -346,3 +346,31 @@ fn backup_and_restore_check_their_arguments() {
     // Before build-infra: the stage has no connection yet, and says so.
     fails(&hive(&root, &["backup"]), 1, "run `hive build-infra` first");
 }
+
+/// A run started later than the stage's saved start_phase (`hive all -S`)
+/// leaves the phases before it to the next `hive all`: after `hive
+/// build-images`, `hive all -S initialize-services` must not make the next
+/// `hive all` skip deploy-services (the new image would never be rolled
+/// out).
+#[test]
+fn a_later_start_keeps_the_phases_still_to_do() {
+    let (_d, root) = scratch_project("examples/quickstart");
+    let persistents = root.join(".hive/persistents.yml");
+    std::fs::create_dir_all(persistents.parent().unwrap()).unwrap();
+    std::fs::write(&persistents, "start_phase:\n  private: build-volumes\n").unwrap();
+    let o = hive(&root, &["all", "-S", "initialize-services"]);
+    let printed = text(&o);
+    assert!(
+        printed.contains("phases initialize-services\n"),
+        "{printed}"
+    );
+    let saved = std::fs::read_to_string(&persistents).unwrap();
+    assert!(saved.contains("private: build-volumes"), "{saved}");
+    let o = hive(&root, &["all"]);
+    let printed = text(&o);
+    assert!(
+        printed
+            .contains("phases build-volumes, build-networks, deploy-services, initialize-services"),
+        "{printed}"
+    );
+}

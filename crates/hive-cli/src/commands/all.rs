@@ -14,7 +14,9 @@ use super::{Globals, Output, progress, run};
 /// Options of `hive all`.
 #[derive(Args, Debug)]
 pub struct AllArgs {
-    /// Start at this phase instead of the stage's saved start_phase.
+    /// Start at this phase instead of the stage's saved start_phase (when
+    /// that one is earlier, it stays saved: the phases between are left to
+    /// the next `hive all`).
     #[arg(short = 'S', long = "start-phase", value_name = "PHASE", value_parser = parse_phase)]
     pub start: Option<Phase>,
     /// Check mode: print what every phase would change, change nothing.

@@ -68,7 +68,8 @@ impl Orchestrator<'_> {
 
     /// Runs one phase as a phase command does: journaled under `command`,
     /// and on success (not in check mode, not destroying) the stage's
-    /// start_phase advanced as the original does.
+    /// start_phase advanced past it, unless an earlier phase is still to be
+    /// done ([`state::start_after_run`]).
     pub async fn run_phase(&self, phase: Phase, command: &str) -> PhaseRun {
         let project = self.site.project();
         let start = JournalEntry::now();
@@ -94,9 +95,10 @@ impl Orchestrator<'_> {
         };
         let mut error = error;
         if error.is_none() && !self.options.check && !self.options.destroy {
-            if let Err(e) = state::save_start_phase(
+            if let Err(e) = state::advance_start_phase(
                 project.root_dir(),
                 project.stage().as_str(),
+                phase,
                 state::after_single_phase(phase),
             ) {
                 error = Some(e);
@@ -115,7 +117,9 @@ impl Orchestrator<'_> {
     /// with problems does not start), then the phases, concurrently where
     /// the graph allows, each journaled under `command`, until one fails
     /// or `interrupt` completes. Afterwards (not in check mode) the
-    /// stage's start_phase is where a re-run should begin.
+    /// stage's start_phase is where a re-run should begin: the first phase
+    /// that did not complete, or the saved one when it was earlier than
+    /// `start` ([`state::start_after_run`]).
     pub async fn run_all(
         &self,
         start: Option<Phase>,
@@ -225,7 +229,7 @@ impl Orchestrator<'_> {
             let next = graph
                 .next_start(start, &report.succeeded())
                 .unwrap_or(Phase::BuildInfra);
-            state::save_start_phase(root, stage.as_str(), next)?;
+            state::advance_start_phase(root, stage.as_str(), start, next)?;
         }
         let elapsed = began.elapsed();
         let secs = elapsed.as_secs_f64();
