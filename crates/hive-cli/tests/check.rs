@@ -234,3 +234,23 @@ fn a_module_argument_it_does_not_have() {
         ],
     );
 }
+
+#[test]
+fn a_service_switch_that_is_not_a_boolean() {
+    check(
+        "boolean",
+        &[],
+        |root| {
+            edit(root, "inventory/services.yml", |t| {
+                t.replace(
+                    "    endpoint_mode: dnsrr\n",
+                    "    endpoint_mode: dnsrr\n    read_only: maybe\n    standalone: [1]\n",
+                )
+            })
+        },
+        &[
+            "inventory/services.yml:14:16: services.web.read_only: must be a boolean, not the string \"maybe\" (valid: true or false (yes/no, on/off are also accepted))",
+            "inventory/services.yml:15:17: services.web.standalone: must be a boolean, not a list (valid: true or false",
+        ],
+    );
+}

@@ -16,6 +16,8 @@ pub enum ParamType {
     Any,
     /// A string or an integer, such as a signal name or number.
     Scalar,
+    /// `true` or `false` (YAML 1.1 spellings such as `yes` included).
+    Bool,
     /// An integer of 0 or more.
     NonNegativeInt,
     /// One of the given strings.
@@ -100,7 +102,7 @@ macro_rules! service_parameters {
 }
 
 use ParamType::{
-    Any, BackupScripts, Command, Mapping, MappingOrStrList, NonNegativeInt, OneOf, StrList,
+    Any, BackupScripts, Bool, Command, Mapping, MappingOrStrList, NonNegativeInt, OneOf, StrList,
 };
 
 service_parameters! {
@@ -184,7 +186,7 @@ service_parameters! {
     /// Whether the containers' root filesystem is mounted read-only (the
     /// process writes only to its volumes and tmpfs mounts).
     #[serde(default)]
-    read_only: bool = (Any, copied: true, deployed: true, "true"),
+    read_only: bool = (Bool, copied: true, deployed: true, "true"),
     /// User of the service's process.
     user: Option<String> = (Any, copied: true, deployed: true, "admin"),
     /// Working directory of the service's process.

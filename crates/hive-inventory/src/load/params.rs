@@ -50,6 +50,9 @@ pub(super) fn check_service_param(
                 bad(ctx, "a string or an integer");
             }
         }
+        Bool => {
+            ctx.bool_at(file, v, path);
+        }
         NonNegativeInt => {
             if !matches!(v.kind, NodeKind::Int(i) if i >= 0) {
                 bad(ctx, "a non-negative integer");
