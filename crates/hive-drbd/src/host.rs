@@ -8,7 +8,7 @@ use crate::plan::{Action, Check, PackageManager, Plan, Step};
 use crate::resource::render_global_common;
 use crate::volume::file_check;
 use crate::{DEFAULT_THIN_POOL, DEFAULT_VOLUME_GROUP, Stage, StageHive};
-use hive_model::shell_quote;
+use hive_model::{shell_join, shell_quote};
 
 /// Where the unit template is installed.
 pub const UNIT_PATH: &str = "/etc/systemd/system/drbd-resource@.service";
@@ -125,20 +125,9 @@ impl HostPreparation {
         let pkg_check = match self.package_manager {
             PackageManager::Apt => format!(
                 "for p in {}; do dpkg-query -W -f='${{Status}}' \"$p\" 2>/dev/null | grep -q 'install ok installed' || exit 1; done",
-                packages
-                    .iter()
-                    .map(|p| shell_quote(p))
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                shell_join(&packages)
             ),
-            PackageManager::Dnf => format!(
-                "rpm -q {} >/dev/null 2>&1",
-                packages
-                    .iter()
-                    .map(|p| shell_quote(p))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
+            PackageManager::Dnf => format!("rpm -q {} >/dev/null 2>&1", shell_join(&packages)),
         };
         let sysctl = format!(
             "# Written by hive: TCP buffers for DRBD replication.\nnet.ipv4.tcp_rmem = {TCP_BUFFERS}\nnet.ipv4.tcp_wmem = {TCP_BUFFERS}\n"

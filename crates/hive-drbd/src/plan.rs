@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use hive_model::{ExecOutput, shell_quote};
+use hive_model::{ExecOutput, shell_join, shell_quote};
 use serde::{Deserialize, Serialize};
 
 use crate::status::{DiskState, ResourceStatus, parse_events2};
@@ -199,11 +199,7 @@ impl Action {
         use Action::*;
         match self {
             InstallPackages { manager, packages } => {
-                let list = packages
-                    .iter()
-                    .map(|p| shell_quote(p))
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let list = shell_join(packages);
                 match manager {
                     PackageManager::Apt => format!(
                         "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends {list} \
@@ -732,11 +728,7 @@ impl fmt::Display for Plan {
 /// hive-builder did (`parted`). Fails with a clear message listing what
 /// each candidate looked like when none is usable.
 fn create_vg_script(devices: &[String], vg: &str, pool: Option<&str>) -> String {
-    let list = devices
-        .iter()
-        .map(|d| shell_quote(d))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let list = shell_join(devices);
     let vgq = shell_quote(vg);
     let mut s = format!(
         "set -e; if ! vgs {vgq} >/dev/null 2>&1; then dev=''; seen=''; split=''; \

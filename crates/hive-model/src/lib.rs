@@ -14,7 +14,8 @@
 //! - [`ExecOutput`], what a command run on a host produced, for every
 //!   crate that runs one;
 //! - [`fs::write_atomic`], the one atomic file write;
-//! - [`shell_quote`], the one quoting of a word for a shell script.
+//! - [`shell_quote`] and [`shell_join`], the one quoting of a word (and of
+//!   a list of words) for a shell script.
 
 #![deny(missing_docs)]
 
@@ -35,5 +36,5 @@ pub use service::{
     BuildImage, IMAGE_PARAMS, ImageSource, ParamType, SERVICE_PARAMETERS, ServiceDefinition,
     ServiceParam, service_param,
 };
-pub use shell::shell_quote;
+pub use shell::{shell_join, shell_quote};
 pub use values::*;

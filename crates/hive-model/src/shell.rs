@@ -21,6 +21,22 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r#"'"'"'"#))
 }
 
+/// The words of `words`, each quoted with [`shell_quote`], separated by
+/// spaces (as Python's `shlex.join`): a list of arguments for a script.
+///
+/// ```
+/// use hive_model::shell_join;
+/// assert_eq!(shell_join(["drbd-utils", "thin provisioning"]), "drbd-utils 'thin provisioning'");
+/// assert_eq!(shell_join(Vec::<String>::new()), "");
+/// ```
+pub fn shell_join<S: AsRef<str>>(words: impl IntoIterator<Item = S>) -> String {
+    words
+        .into_iter()
+        .map(|w| shell_quote(w.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::shell_quote;

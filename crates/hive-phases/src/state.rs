@@ -16,9 +16,20 @@ fn inventory_error(e: hive_inventory::Error) -> Error {
 /// The `start_phase` saved for `stage` of the project in `root`, if any.
 pub fn saved_start_phase(root: &Path, stage: &str) -> Result<Option<Phase>, Error> {
     let p = Persistents::load(root).map_err(inventory_error)?;
-    match p.get("start_phase", stage).and_then(|v| v.as_str()) {
+    start_phase_in(&p, stage)
+}
+
+/// The `start_phase` of `stage` in the loaded `persistents`, if any.
+fn start_phase_in(persistents: &Persistents, stage: &str) -> Result<Option<Phase>, Error> {
+    match persistents
+        .get("start_phase", stage)
+        .and_then(|v| v.as_str())
+    {
         Some(name) => name.parse().map(Some).map_err(|e: Error| Error::Site {
-            message: format!("{}: start_phase of stage {stage}: {e}", p.path().display()),
+            message: format!(
+                "{}: start_phase of stage {stage}: {e}",
+                persistents.path().display()
+            ),
         }),
         None => Ok(None),
     }
@@ -28,12 +39,16 @@ pub fn saved_start_phase(root: &Path, stage: &str) -> Result<Option<Phase>, Erro
 /// when it changes).
 pub fn save_start_phase(root: &Path, stage: &str, phase: Phase) -> Result<(), Error> {
     let mut p = Persistents::load(root).map_err(inventory_error)?;
-    p.set(
+    set_start_phase(&mut p, stage, phase)
+}
+
+fn set_start_phase(persistents: &mut Persistents, stage: &str, phase: Phase) -> Result<(), Error> {
+    persistents.set(
         "start_phase",
         stage,
         serde_yaml::Value::String(phase.name().to_string()),
     );
-    p.save().map_err(inventory_error)?;
+    persistents.save().map_err(inventory_error)?;
     Ok(())
 }
 
@@ -73,8 +88,9 @@ pub fn advance_start_phase(
     ran_from: Phase,
     next: Phase,
 ) -> Result<(), Error> {
-    let saved = saved_start_phase(root, stage)?;
-    save_start_phase(root, stage, start_after_run(saved, ran_from, next))
+    let mut p = Persistents::load(root).map_err(inventory_error)?;
+    let saved = start_phase_in(&p, stage)?;
+    set_start_phase(&mut p, stage, start_after_run(saved, ran_from, next))
 }
 
 #[cfg(test)]

@@ -21,9 +21,8 @@ use super::error::{Result, SetupHostsError};
 use super::os::OsFamily;
 use super::params::Server;
 use super::report::StepOutcome;
-use super::shell::{Transport, run_script};
+use super::shell::{Transport, root_command, run_script};
 use super::steps::StepTag;
-use hive_provider::RemoteCommand;
 
 /// What the `drbd` step needs to know of the stage, mapped from the
 /// inventory by the caller (see `hive_phases::volumes::drbd_host_setup` in hive-phases).
@@ -129,10 +128,7 @@ impl HostRunner for TransportRunner {
                 .block_on(script)
                 .map_err(|e| failed(e.to_string(), Box::new(e)));
         }
-        let mut cmd = RemoteCommand::new(&command.script).sudo();
-        if let Some(data) = &command.stdin {
-            cmd = cmd.stdin(data.clone());
-        }
+        let cmd = root_command(command.script.as_str(), command.stdin.as_deref());
         self.runtime
             .block_on(server.exec(&cmd))
             .map_err(|e| failed("cannot run a command over SSH".into(), Box::new(e)))
@@ -203,7 +199,10 @@ pub(crate) async fn run_step(
     if setup.volumes.is_empty() && !selected {
         return skip("the stage has no DRBD volumes; select with -T drbd to prepare anyway");
     }
-    let runtime = tokio::runtime::Handle::current();
+    let runner = Arc::new(TransportRunner::new(
+        transports.clone(),
+        tokio::runtime::Handle::current(),
+    ));
     let tasks: Vec<_> = servers
         .iter()
         .map(|(server, os)| {
@@ -217,7 +216,7 @@ pub(crate) async fn run_step(
                     .for_host(&server.name)
             });
             let host = server.name.clone();
-            let runner = TransportRunner::new(transports.clone(), runtime.clone());
+            let runner = runner.clone();
             tokio::task::spawn_blocking(move || {
                 let started = Instant::now();
                 let Some(plan) = plan.filter(|_| hive) else {
@@ -227,7 +226,7 @@ pub(crate) async fn run_step(
                         started.elapsed(),
                     ));
                 };
-                let executor = Executor::new(&runner);
+                let executor = Executor::new(runner.as_ref());
                 let changed = if check {
                     let pending = executor.pending(&plan).map_err(|e| step_error(&host, e))?;
                     pending

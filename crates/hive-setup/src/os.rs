@@ -2,7 +2,7 @@
 
 use crate::error::{Result, SetupHostsError};
 use crate::shell::{Transport, run_checked};
-use hive_model::shell_quote;
+use hive_model::{shell_join, shell_quote};
 
 /// The family of a server's operating system, from `/etc/os-release`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,11 +64,7 @@ impl OsFamily {
 
     /// A script that exits 0 when every package of `pkgs` is installed.
     pub fn packages_installed(self, pkgs: &[&str]) -> String {
-        let list = pkgs
-            .iter()
-            .map(|p| shell_quote(p))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let list = shell_join(pkgs);
         match self {
             OsFamily::Debian => format!(
                 "[ \"$(dpkg-query -W -f='${{Status}}\\n' {list} 2>/dev/null | grep -c 'install ok installed')\" = {} ]",
@@ -80,11 +76,7 @@ impl OsFamily {
 
     /// A script that installs `pkgs` without questions.
     pub fn install_packages(self, pkgs: &[&str]) -> String {
-        let list = pkgs
-            .iter()
-            .map(|p| shell_quote(p))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let list = shell_join(pkgs);
         match self {
             // apt-get waits for dpkg's locks (DPkg::Lock::Timeout) and is
             // retried while another apt holds the lists lock, which that

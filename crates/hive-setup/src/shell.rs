@@ -32,16 +32,19 @@ fi
 /// server counts as hung and fails.
 pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 
+/// `script` run with `sh` as root (`sudo -n`), fed `stdin` when given.
+pub(crate) fn root_command(script: impl Into<String>, stdin: Option<&[u8]>) -> RemoteCommand {
+    let cmd = RemoteCommand::new(script).sudo();
+    match stdin {
+        Some(data) => cmd.stdin(data.to_vec()),
+        None => cmd,
+    }
+}
+
 /// The command sent for `script`: `sh` as root (`sudo -n`), under the
 /// server's setup lock, bounded by [`SCRIPT_TIMEOUT`].
 fn script_command(script: &str, stdin: Option<&[u8]>) -> RemoteCommand {
-    let mut cmd = RemoteCommand::new(format!("{SETUP_LOCK}{script}"))
-        .sudo()
-        .timeout(SCRIPT_TIMEOUT);
-    if let Some(data) = stdin {
-        cmd = cmd.stdin(data.to_vec());
-    }
-    cmd
+    root_command(format!("{SETUP_LOCK}{script}"), stdin).timeout(SCRIPT_TIMEOUT)
 }
 
 /// Run `script` with `sh` as root on `server`, feeding `stdin` when given,

@@ -6,13 +6,7 @@ use serde_json::{Value as Json, json};
 use super::{B, Ctx, L, Outcome, S, params};
 use crate::error::Result;
 use crate::target::{ExecRequest, shell_quote};
-
-fn words(l: &[String]) -> String {
-    l.iter()
-        .map(|x| shell_quote(x))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+use hive_model::shell_join;
 
 /// Generic install/remove script: `installed` tests one package (`$p`).
 fn pkg_script(
@@ -30,7 +24,7 @@ fn pkg_script(
          latest) if [ -n \"$miss\" ]; then C=1; fi; if [ \"$CHECK\" != 1 ]; then {update} out=$({upgrade_cmd} {names} 2>&1) || {{ echo \"$out\" >&2; exit 1; }}; echo \"$out\" | grep -qiE '^(0 upgraded, 0 newly installed|nothing to do|ok:)' || C=1; fi;;\n  \
          absent|removed|purged) if [ -n \"$have\" ]; then C=1; hv_do {remove} $have || exit 1; fi;;\n  \
          *) echo 'state must be present, installed, latest or absent' >&2; exit 1;;\nesac",
-        names = words(names),
+        names = shell_join(names),
         state = shell_quote(state),
     )
 }
